@@ -1,0 +1,188 @@
+// Package amht trains low-rank + sparse personalized linear models with
+// AMHT-LRS: alternating minimization between per-user solves of (w_i, b_i),
+// with b_i found by hard-thresholding pursuit, and a global update of the
+// shared orthonormal basis U.
+//
+// The data flow of one round is: per-user solves (in parallel, each user's
+// contribution to the U update computed while its data is in cache) ->
+// global U update (preconditioned conjugate gradient or one gradient step)
+// -> re-orthonormalization of U with R folded into every w_i.
+package amht
+
+import (
+	"fmt"
+	"runtime"
+)
+
+// Init selects how U is initialised.
+type Init int
+
+const (
+	// InitMoments takes the top-r eigenvectors of the moment matrix
+	// (1/t) sum_i (1/m_i) sum_j y_ij^2 x_ij x_ij^T by block power iteration,
+	// never forming a d x d matrix.
+	InitMoments Init = iota
+	// InitRidgeSVD takes the top-r left singular vectors of the matrix of
+	// per-user ridge solutions. It costs O(d^3) per user.
+	InitRidgeSVD
+	// InitRandom takes a random orthonormal basis.
+	InitRandom
+)
+
+// Update selects how U is updated each round.
+type Update int
+
+const (
+	// UpdateCG solves the least-squares problem in U with preconditioned
+	// conjugate gradient, applying the operator user by user. Each CG
+	// iteration streams the data twice.
+	UpdateCG Update = iota
+	// UpdateGradient takes one preconditioned gradient step, computed in
+	// the same pass over the data as the per-user solves.
+	UpdateGradient
+)
+
+// Threshold selects the hard-thresholding operator for b_i.
+type Threshold int
+
+const (
+	// ThresholdTopK keeps the k largest entries.
+	ThresholdTopK Threshold = iota
+	// ThresholdValue keeps at most k entries, dropping those whose magnitude
+	// is below a threshold that starts at the scale of the targets and
+	// halves every round (the paper's shrinking threshold).
+	ThresholdValue
+)
+
+// Pursuit selects how the support of b_i is searched.
+type Pursuit int
+
+const (
+	// PursuitSwap runs orthogonal matching pursuit with columns normalised
+	// after projecting out X_i U, refines it with hard-thresholding pursuit,
+	// then exchanges support members one at a time while that lowers the
+	// residual. It recovers supports from fewer samples than PursuitHTP.
+	PursuitSwap Pursuit = iota
+	// PursuitGreedy is PursuitSwap without the exchange step.
+	PursuitGreedy
+	// PursuitHTP is plain hard-thresholding pursuit started from the k
+	// largest entries of the gradient: the straightforward reading.
+	PursuitHTP
+)
+
+// Options configures training. The zero value of each field is documented
+// and usable; only Rank (and Sparsity for a sparse part) need setting.
+type Options struct {
+	// Rank is the number r of columns of U.
+	Rank int
+	// Sparsity is the largest number k of non-zeros of each b_i; 0 trains
+	// the low-rank-only model theta_i = U w_i.
+	Sparsity int
+	// Rounds bounds the number of alternating rounds; 0 means 50.
+	Rounds int
+	// Tolerance stops training when a round lowers the loss (the validation
+	// loss when Validation is set, else the training loss) by less than this
+	// fraction; 0 runs all rounds (still stopping at an exact fit).
+	Tolerance float64
+	// Init selects the initialisation of U; the zero value is InitMoments.
+	Init Init
+	// Update selects the U update; the zero value is UpdateCG.
+	Update Update
+	// Threshold selects the thresholding operator; the zero value is
+	// ThresholdTopK.
+	Threshold Threshold
+	// Pursuit selects the per-user support search; the zero value is
+	// PursuitSwap.
+	Pursuit Pursuit
+	// Ridge is the per-user ridge penalty lambda on (w_i, b_i), in units of
+	// the mean squared error; 0 means none, except a small automatic ridge
+	// for users with fewer samples than r + k.
+	Ridge float64
+	// CGIterations bounds the conjugate-gradient iterations per round; 0
+	// means 8.
+	CGIterations int
+	// StepSize scales the preconditioned gradient step of UpdateGradient;
+	// 0 means 1.
+	StepSize float64
+	// TrimFactor leaves users whose training MSE exceeds TrimFactor times
+	// the median MSE out of the round's U update (they are still fitted);
+	// 0 means 10, a negative value keeps every user.
+	TrimFactor float64
+	// Workers is the number of parallel workers; 0 means GOMAXPROCS.
+	Workers int
+	// Seed seeds the random initialisation.
+	Seed uint64
+	// Patience is the number of rounds without validation improvement
+	// before early stopping; 0 means 3. It applies only with a validation
+	// set.
+	Patience int
+	// Progress, when non-nil, is called after every round.
+	Progress func(RoundStats)
+}
+
+// RoundStats reports one round of training.
+type RoundStats struct {
+	// Round counts from 1.
+	Round int `json:"round"`
+	// TrainLoss is the mean over users of the per-user mean squared error
+	// on the training samples, after the round's per-user solves.
+	TrainLoss float64 `json:"train_loss"`
+	// ValidationLoss is the same on the validation samples, or NaN (written
+	// as null) without a validation set.
+	ValidationLoss *float64 `json:"validation_loss"`
+	// Seconds is the wall time of this round alone.
+	Seconds float64 `json:"seconds"`
+}
+
+func (o *Options) withDefaults() Options {
+	v := *o
+	if v.Rounds == 0 {
+		v.Rounds = 50
+	}
+	if v.CGIterations == 0 {
+		v.CGIterations = 8
+	}
+	if v.StepSize == 0 {
+		v.StepSize = 1
+	}
+	if v.Workers <= 0 {
+		v.Workers = runtime.GOMAXPROCS(0)
+	}
+	if v.TrimFactor == 0 {
+		v.TrimFactor = 10
+	}
+	if v.Patience == 0 {
+		v.Patience = 3
+	}
+	return v
+}
+
+func (o *Options) validate(d int) error {
+	switch {
+	case o.Rank < 0 || o.Rank > d:
+		return fmt.Errorf("rank %d must be in [0, %d] (the number of features)", o.Rank, d)
+	case o.Sparsity < 0 || o.Sparsity > d:
+		return fmt.Errorf("sparsity %d must be in [0, %d] (the number of features)", o.Sparsity, d)
+	case o.Rank == 0 && o.Sparsity == 0:
+		return fmt.Errorf("rank and sparsity are both 0: the model would be empty")
+	case o.Rounds < 0:
+		return fmt.Errorf("rounds %d must not be negative", o.Rounds)
+	case !(o.Tolerance >= 0):
+		return fmt.Errorf("tolerance %v must not be negative", o.Tolerance)
+	case !(o.Ridge >= 0):
+		return fmt.Errorf("ridge %v must not be negative", o.Ridge)
+	case o.CGIterations < 0:
+		return fmt.Errorf("cg iterations %d must not be negative", o.CGIterations)
+	case !(o.StepSize >= 0):
+		return fmt.Errorf("step size %v must not be negative", o.StepSize)
+	case o.Init < InitMoments || o.Init > InitRandom:
+		return fmt.Errorf("unknown init %d", o.Init)
+	case o.Update < UpdateCG || o.Update > UpdateGradient:
+		return fmt.Errorf("unknown update %d", o.Update)
+	case o.Threshold < ThresholdTopK || o.Threshold > ThresholdValue:
+		return fmt.Errorf("unknown threshold %d", o.Threshold)
+	case o.Pursuit < PursuitSwap || o.Pursuit > PursuitHTP:
+		return fmt.Errorf("unknown pursuit %d", o.Pursuit)
+	}
+	return nil
+}

@@ -1,0 +1,171 @@
+package amht
+
+import (
+	"context"
+	"errors"
+	"math"
+	"math/rand/v2"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/lapack/lapack64"
+	"gonum.org/v1/gonum/mat"
+)
+
+// initialize returns the initial U (d x r, orthonormal).
+func (tr *trainer) initialize(ctx context.Context) ([]float64, error) {
+	d, r := tr.d, tr.r
+	rng := rand.New(rand.NewPCG(tr.opt.Seed, 0x616d6874))
+	if r == 0 {
+		return nil, nil
+	}
+	switch tr.opt.Init {
+	case InitRandom:
+		return randomBasis(d, r, rng), nil
+	case InitRidgeSVD:
+		return tr.ridgeSVD(ctx)
+	}
+	return tr.moments(ctx, rng)
+}
+
+// momentIterations bounds the block power iterations of InitMoments.
+const momentIterations = 100
+
+// moments returns the top-r eigenvectors of the moment matrix
+// M = (1/t) sum_i (1/m_i) sum_j y_ij^2 x_ij x_ij^T by block power iteration
+// on M - c I, with c = trace(M)/(2d) to speed convergence while keeping
+// the wanted eigenvalues the largest in magnitude. For x ~ N(0, I),
+// E[y^2 x x^T] = ||theta||^2 I + 2 theta theta^T, so the top eigenvectors
+// span the users' common subspace plus the sparse parts' average.
+func (tr *trainer) moments(ctx context.Context, rng *rand.Rand) ([]float64, error) {
+	d, r := tr.d, tr.r
+	t := float64(len(tr.ds.Users))
+	// trace(M) = (1/t) sum_i (1/m_i) sum_j y^2 ||x||^2.
+	tr.forUsers(func(w *worker, i int) {
+		u := &tr.ds.Users[i]
+		m := u.Len()
+		y := tr.target(w, u)
+		for s := 0; s < m; s++ {
+			x := u.X[s*d : (s+1)*d]
+			w.loss += y[s] * y[s] * dot(x, x) / float64(m)
+		}
+	})
+	shift := tr.work[0].loss / t / float64(2*d)
+	v := randomBasis(d, r, rng)
+	next := make([]float64, d*r)
+	for it := 0; it < momentIterations; it++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		V := blas64.General{Rows: d, Cols: r, Stride: r, Data: v}
+		tr.forUsers(func(w *worker, i int) {
+			u := &tr.ds.Users[i]
+			m := u.Len()
+			y := tr.target(w, u)
+			X := blas64.General{Rows: m, Cols: d, Stride: d, Data: u.X}
+			// T = X V (m x r) scaled by y^2/m per row, acc += X^T T.
+			tbuf := w.s.a[:m*r]
+			T := blas64.General{Rows: m, Cols: r, Stride: r, Data: tbuf}
+			blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, X, V, 0, T)
+			for s := 0; s < m; s++ {
+				f := y[s] * y[s] / float64(m)
+				for c := 0; c < r; c++ {
+					tbuf[s*r+c] *= f
+				}
+			}
+			blas64.Gemm(blas.Trans, blas.NoTrans, 1, X, T, 1, blas64.General{Rows: d, Cols: r, Stride: r, Data: w.acc})
+		})
+		for j := range next {
+			next[j] = tr.work[0].acc[j]/t - shift*v[j]
+		}
+		orthonormalInPlace(d, r, next)
+		// Converged when the new basis lies in the span of the old one.
+		change := subspaceGap(d, r, v, next)
+		v, next = next, v
+		if change < 1e-10 {
+			break
+		}
+	}
+	return v, nil
+}
+
+// subspaceGap returns ||(I - A A^T) B||_F^2 for orthonormal A and B.
+func subspaceGap(d, r int, a, b []float64) float64 {
+	A := blas64.General{Rows: d, Cols: r, Stride: r, Data: a}
+	B := blas64.General{Rows: d, Cols: r, Stride: r, Data: b}
+	P := blas64.General{Rows: r, Cols: r, Stride: r, Data: make([]float64, r*r)}
+	blas64.Gemm(blas.Trans, blas.NoTrans, 1, A, B, 0, P)
+	// ||B||^2 - ||A^T B||^2 = r - ||A^T B||^2.
+	s := 0.0
+	for _, x := range P.Data {
+		s += x * x
+	}
+	return math.Max(float64(r)-s, 0)
+}
+
+// ridgeSVD returns the top-r left singular vectors of the d x t matrix of
+// per-user ridge solutions, by an eigendecomposition of its d x d Gram.
+func (tr *trainer) ridgeSVD(ctx context.Context) ([]float64, error) {
+	d, r := tr.d, tr.r
+	type buf struct{ g, th, gram []float64 }
+	bufs := make([]buf, len(tr.work))
+	for k := range bufs {
+		bufs[k] = buf{g: make([]float64, d*d), th: make([]float64, d), gram: make([]float64, d*d)}
+	}
+	slot := map[*worker]int{}
+	for k, w := range tr.work {
+		slot[w] = k
+	}
+	mean := 0.0
+	for _, v := range tr.colVar {
+		mean += v / float64(d)
+	}
+	lambda := 1e-2 * mean
+	if tr.opt.Ridge > 0 {
+		lambda = tr.opt.Ridge
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	tr.forUsers(func(w *worker, i int) {
+		b := bufs[slot[w]]
+		u := &tr.ds.Users[i]
+		m := u.Len()
+		y := tr.target(w, u)
+		X := blas64.General{Rows: m, Cols: d, Stride: d, Data: u.X}
+		G := blas64.Symmetric{N: d, Stride: d, Data: b.g, Uplo: blas.Upper}
+		blas64.Syrk(blas.Trans, 1/float64(m), X, 0, G)
+		for j := 0; j < d; j++ {
+			b.g[j*d+j] += lambda
+		}
+		th := blas64.Vector{N: d, Inc: 1, Data: b.th}
+		blas64.Gemv(blas.Trans, 1/float64(m), X, blas64.Vector{N: m, Inc: 1, Data: y}, 0, th)
+		if _, ok := lapack64.Potrf(G); !ok {
+			return
+		}
+		lapack64.Potrs(blas64.Triangular{N: d, Stride: d, Data: b.g, Uplo: blas.Upper, Diag: blas.NonUnit},
+			blas64.General{Rows: d, Cols: 1, Stride: 1, Data: b.th})
+		blas64.Syr(1, th, blas64.Symmetric{N: d, Stride: d, Data: b.gram, Uplo: blas.Upper})
+	})
+	sym := mat.NewSymDense(d, nil)
+	for _, b := range bufs {
+		for a := 0; a < d; a++ {
+			for c := a; c < d; c++ {
+				sym.SetSym(a, c, sym.At(a, c)+b.gram[a*d+c])
+			}
+		}
+	}
+	var eig mat.EigenSym
+	if !eig.Factorize(sym, true) {
+		return nil, errors.New("eigendecomposition of the ridge solutions failed")
+	}
+	var vec mat.Dense
+	eig.VectorsTo(&vec)
+	u := make([]float64, d*r)
+	for j := 0; j < d; j++ {
+		for c := 0; c < r; c++ {
+			u[j*r+c] = vec.At(j, d-1-c) // eigenvalues ascend
+		}
+	}
+	return u, nil
+}

@@ -1,0 +1,434 @@
+package amht
+
+import (
+	"math"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/lapack/lapack64"
+)
+
+// solver fits one user's (w, b) with U fixed. It owns every scratch buffer
+// that the fit needs, sized for the largest user, so that the per-user hot
+// loop does not allocate. A solver is used by one goroutine at a time.
+type solver struct {
+	d, r, k int
+	pursuit Pursuit
+	ridge   float64
+
+	a      []float64 // m x r: X U
+	design []float64 // m x (r+k): [X U | X_S]
+	gram   []float64 // (r+k) x (r+k)
+	z      []float64 // r+k coefficients
+	resid  []float64 // m
+	target []float64 // m: y minus any fixed offset
+	corr   []float64 // d
+	pnorm  []float64 // d: squared norm of each column of X after projecting out X U
+	proj   []float64 // r x d
+	supp   []int     // current support
+	best   []int
+	trial  []int
+	inS    []bool // d
+}
+
+func newSolver(d, r, k, maxM int, pursuit Pursuit, ridge float64) *solver {
+	n := r + k
+	return &solver{
+		d: d, r: r, k: k, pursuit: pursuit, ridge: ridge,
+		a: make([]float64, maxM*r), design: make([]float64, maxM*n), gram: make([]float64, n*n),
+		z: make([]float64, n), resid: make([]float64, maxM), target: make([]float64, maxM),
+		corr: make([]float64, d), pnorm: make([]float64, d), proj: make([]float64, r*d),
+		supp: make([]int, 0, k), best: make([]int, 0, k), trial: make([]int, 0, k), inS: make([]bool, d),
+	}
+}
+
+// fit holds the result of one user's solve.
+type fit struct {
+	w    []float64 // r, written in place
+	idx  []int32   // up to k, written in place
+	val  []float64 // up to k
+	nnz  int
+	rss  float64 // residual sum of squares
+	resd []float64
+}
+
+// solve fits user (x, y) with basis u: it minimises ||y - X(U w + b)||^2 +
+// ridge*m*||(w, b)||^2 over w and k-sparse b, whose support is searched by
+// the solver's pursuit. minAbs > 0 drops entries of b smaller in magnitude
+// (the value-thresholding operator). The residual is left in s.resid[:m].
+func (s *solver) solve(x, y, u []float64, minAbs float64, out *fit) {
+	d, r := s.d, s.r
+	m := len(y)
+	copy(s.target[:m], y)
+	X := blas64.General{Rows: m, Cols: d, Stride: d, Data: x}
+	if r > 0 {
+		A := blas64.General{Rows: m, Cols: r, Stride: r, Data: s.a[:m*r]}
+		blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, X, blas64.General{Rows: d, Cols: r, Stride: r, Data: u}, 0, A)
+	}
+	s.supp = s.supp[:0]
+	rss := s.lsq(x, m, s.supp)
+	if s.k > 0 && m > 0 {
+		rss = s.pursue(x, m, rss)
+		if minAbs > 0 {
+			rss = s.dropSmall(x, m, minAbs, rss)
+		}
+	}
+	// Write the result from the chosen support.
+	copy(out.w, s.z[:r])
+	out.nnz = len(s.supp)
+	sortSupport(s.supp, s.z[r:r+len(s.supp)])
+	for p, j := range s.supp {
+		out.idx[p] = int32(j)
+		out.val[p] = s.z[r+p]
+	}
+	out.rss = rss
+	out.resd = s.resid[:m]
+}
+
+// pursue searches the support of b, starting from the empty support whose
+// fit is in s.z and s.resid, and returns the residual sum of squares.
+func (s *solver) pursue(x []float64, m int, rss float64) float64 {
+	s.projectedNorms(x, m)
+	yy := dot(s.target[:m], s.target[:m])
+	exact := func(v float64) bool { return v <= 1e-24*yy }
+	switch s.pursuit {
+	case PursuitHTP:
+		// Plain hard-thresholding pursuit: the support of the k largest
+		// gradient entries, then HTP iterations.
+		s.correlate(x, m, false)
+		s.supp = topK(s.corr, s.k, s.supp[:0])
+		rss = s.lsq(x, m, s.supp)
+		return s.htp(x, m, rss)
+	}
+	// Greedy: orthogonal matching pursuit with columns normalised after
+	// projecting out X U, then HTP, then support swaps.
+	for len(s.supp) < s.k && !exact(rss) {
+		j := s.bestColumn(x, m)
+		if j < 0 {
+			break
+		}
+		s.supp = append(s.supp, j)
+		rss = s.lsq(x, m, s.supp)
+	}
+	if exact(rss) {
+		return rss
+	}
+	rss = s.htp(x, m, rss)
+	if s.pursuit == PursuitSwap && !exact(rss) {
+		rss = s.swap(x, m, rss, exact)
+	}
+	return rss
+}
+
+// htp runs hard-thresholding pursuit iterations from the current support,
+// keeping the best support seen.
+func (s *solver) htp(x []float64, m int, rss float64) float64 {
+	r := s.r
+	s.keepBest()
+	best := rss
+	for it := 0; it < 10; it++ {
+		// Gradient in b: X^T resid; step by the normalised step size.
+		s.correlate(x, m, false)
+		gg, xg := 0.0, 0.0
+		for j := 0; j < s.d; j++ {
+			gg += s.corr[j] * s.corr[j]
+		}
+		for i := 0; i < m; i++ {
+			row := x[i*s.d : (i+1)*s.d]
+			t := 0.0
+			for j, g := range s.corr {
+				t += row[j] * g
+			}
+			xg += t * t
+		}
+		if gg == 0 || xg == 0 {
+			break
+		}
+		mu := gg / xg
+		for j := range s.corr {
+			s.corr[j] *= mu
+		}
+		for p, j := range s.supp {
+			s.corr[j] += s.z[r+p]
+		}
+		s.trial = topK(s.corr, s.k, s.trial[:0])
+		if sameSet(s.trial, s.supp) {
+			break
+		}
+		s.supp = append(s.supp[:0], s.trial...)
+		rss = s.lsq(x, m, s.supp)
+		if rss >= best {
+			break
+		}
+		best = rss
+		s.keepBest()
+	}
+	return s.restoreBest(x, m)
+}
+
+// swap improves the support by exchanging one member at a time for the
+// column that best explains the residual without it, accepting exchanges
+// that lower the residual, until none does.
+func (s *solver) swap(x []float64, m int, rss float64, exact func(float64) bool) float64 {
+	s.keepBest()
+	best := rss
+	for sweep := 0; sweep < 2*s.k; sweep++ {
+		improved := false
+		n := len(s.best)
+		for p := 0; p < n && !improved; p++ {
+			s.supp = s.supp[:0]
+			for q, j := range s.best {
+				if q != p {
+					s.supp = append(s.supp, j)
+				}
+			}
+			s.lsq(x, m, s.supp)
+			j := s.bestColumn(x, m)
+			if j < 0 || j == s.best[p] {
+				continue
+			}
+			s.supp = append(s.supp, j)
+			if v := s.lsq(x, m, s.supp); v < best*(1-1e-12) {
+				best = v
+				s.keepBest()
+				improved = true
+			}
+		}
+		if !improved || exact(best) {
+			break
+		}
+	}
+	return s.restoreBest(x, m)
+}
+
+func (s *solver) keepBest() {
+	s.best = append(s.best[:0], s.supp...)
+}
+
+func (s *solver) restoreBest(x []float64, m int) float64 {
+	s.supp = append(s.supp[:0], s.best...)
+	// Recompute the coefficients and residual of the best support.
+	return s.lsq(x, m, s.supp)
+}
+
+// dropSmall removes entries of b with magnitude below minAbs and refits.
+func (s *solver) dropSmall(x []float64, m int, minAbs, rss float64) float64 {
+	r := s.r
+	n := 0
+	for p, j := range s.supp {
+		if math.Abs(s.z[r+p]) >= minAbs {
+			s.supp[n] = j
+			n++
+		}
+	}
+	if n == len(s.supp) {
+		return rss
+	}
+	s.supp = s.supp[:n]
+	return s.lsq(x, m, s.supp)
+}
+
+// bestColumn returns the column outside the support that best correlates
+// with the residual after normalisation, or -1 if none is usable.
+func (s *solver) bestColumn(x []float64, m int) int {
+	s.correlate(x, m, true)
+	best, bj := 0.0, -1
+	for j, c := range s.corr {
+		if c > best {
+			best, bj = c, j
+		}
+	}
+	return bj
+}
+
+// correlate sets s.corr = X^T resid. With normalise, it divides by the
+// projected column norms and zeroes the support and unusable columns.
+func (s *solver) correlate(x []float64, m int, normalise bool) {
+	X := blas64.General{Rows: m, Cols: s.d, Stride: s.d, Data: x}
+	blas64.Gemv(blas.Trans, 1, X, blas64.Vector{N: m, Inc: 1, Data: s.resid[:m]}, 0, blas64.Vector{N: s.d, Inc: 1, Data: s.corr})
+	if !normalise {
+		return
+	}
+	for _, j := range s.supp {
+		s.inS[j] = true
+	}
+	for j, c := range s.corr {
+		if s.inS[j] || s.pnorm[j] <= 0 {
+			s.corr[j] = 0
+			continue
+		}
+		s.corr[j] = c * c / s.pnorm[j]
+	}
+	for _, j := range s.supp {
+		s.inS[j] = false
+	}
+}
+
+// projectedNorms sets s.pnorm[j] to ||(I - P_A) x_j||^2, where P_A projects
+// onto the columns of A = X U, and marks near-zero columns unusable.
+func (s *solver) projectedNorms(x []float64, m int) {
+	d, r := s.d, s.r
+	for j := range s.pnorm {
+		s.pnorm[j] = 0
+	}
+	for i := 0; i < m; i++ {
+		row := x[i*d : (i+1)*d]
+		for j, v := range row {
+			s.pnorm[j] += v * v
+		}
+	}
+	if r > 0 && m > r {
+		A := blas64.General{Rows: m, Cols: r, Stride: r, Data: s.a[:m*r]}
+		X := blas64.General{Rows: m, Cols: d, Stride: d, Data: x}
+		G := blas64.Symmetric{N: r, Stride: r, Data: s.gram[:r*r], Uplo: blas.Upper}
+		blas64.Syrk(blas.Trans, 1, A, 0, G)
+		ridgeDiag(G, s.ridge, m)
+		P := blas64.General{Rows: r, Cols: d, Stride: d, Data: s.proj}
+		blas64.Gemm(blas.Trans, blas.NoTrans, 1, A, X, 0, P)
+		T := blas64.Triangular{N: r, Stride: r, Data: s.gram[:r*r], Uplo: blas.Upper, Diag: blas.NonUnit}
+		if _, ok := lapack64.Potrf(G); ok {
+			blas64.Trsm(blas.Left, blas.Trans, 1, T, P)
+			for c := 0; c < r; c++ {
+				row := s.proj[c*d : (c+1)*d]
+				for j, v := range row {
+					s.pnorm[j] -= v * v
+				}
+			}
+		}
+	}
+	// Columns with (numerically) nothing left after projection are unusable.
+	tot := 0.0
+	for _, v := range s.pnorm {
+		tot += math.Abs(v)
+	}
+	floor := 1e-10 * tot / float64(d)
+	for j, v := range s.pnorm {
+		if v <= floor {
+			s.pnorm[j] = 0
+		}
+	}
+}
+
+// lsq solves the joint least squares on [X U, X_supp] for target, leaves the
+// coefficients in s.z and the residual in s.resid, and returns the residual
+// sum of squares.
+func (s *solver) lsq(x []float64, m int, supp []int) float64 {
+	d, r := s.d, s.r
+	n := r + len(supp)
+	y := s.target[:m]
+	if n == 0 {
+		copy(s.resid[:m], y)
+		return dot(y, y)
+	}
+	D := s.design[:m*n]
+	for i := 0; i < m; i++ {
+		row := D[i*n : (i+1)*n]
+		copy(row[:r], s.a[i*r:(i+1)*r])
+		xr := x[i*d : (i+1)*d]
+		for p, j := range supp {
+			row[r+p] = xr[j]
+		}
+	}
+	Dg := blas64.General{Rows: m, Cols: n, Stride: n, Data: D}
+	G := blas64.Symmetric{N: n, Stride: n, Data: s.gram[:n*n], Uplo: blas.Upper}
+	blas64.Syrk(blas.Trans, 1, Dg, 0, G)
+	z := blas64.Vector{N: n, Inc: 1, Data: s.z[:n]}
+	blas64.Gemv(blas.Trans, 1, Dg, blas64.Vector{N: m, Inc: 1, Data: y}, 0, z)
+	lambda := s.ridge
+	if lambda == 0 && m < n {
+		// Too few samples for an unregularised solve: a small ridge.
+		lambda = 1e-3 * trace(G) / float64(n*m)
+	}
+	ridgeDiag(G, lambda, m)
+	if _, ok := lapack64.Potrf(G); !ok {
+		// Rank-deficient: retry with a jitter proportional to the scale.
+		blas64.Syrk(blas.Trans, 1, Dg, 0, G)
+		ridgeDiag(G, lambda+1e-10*trace(G)/float64(n*m)+1e-300, m)
+		if _, ok := lapack64.Potrf(G); !ok {
+			for i := range s.z[:n] {
+				s.z[i] = 0
+			}
+		}
+	}
+	lapack64.Potrs(blas64.Triangular{N: n, Stride: n, Data: s.gram[:n*n], Uplo: blas.Upper, Diag: blas.NonUnit},
+		blas64.General{Rows: n, Cols: 1, Stride: 1, Data: s.z[:n]})
+	res := s.resid[:m]
+	copy(res, y)
+	blas64.Gemv(blas.NoTrans, -1, Dg, z, 1, blas64.Vector{N: m, Inc: 1, Data: res})
+	return dot(res, res)
+}
+
+// ridgeDiag adds lambda*m to the diagonal of G.
+func ridgeDiag(G blas64.Symmetric, lambda float64, m int) {
+	if lambda == 0 {
+		return
+	}
+	for i := 0; i < G.N; i++ {
+		G.Data[i*G.Stride+i] += lambda * float64(m)
+	}
+}
+
+func trace(G blas64.Symmetric) float64 {
+	t := 0.0
+	for i := 0; i < G.N; i++ {
+		t += G.Data[i*G.Stride+i]
+	}
+	return t
+}
+
+func dot(a, b []float64) float64 {
+	return blas64.Dot(blas64.Vector{N: len(a), Inc: 1, Data: a}, blas64.Vector{N: len(b), Inc: 1, Data: b})
+}
+
+// topK appends to dst the indices of the k entries of v largest in
+// magnitude, ignoring zeros.
+func topK(v []float64, k int, dst []int) []int {
+	dst = dst[:0]
+	for j, x := range v {
+		a := math.Abs(x)
+		if a == 0 {
+			continue
+		}
+		if len(dst) < k {
+			dst = append(dst, j)
+		} else if a > math.Abs(v[dst[len(dst)-1]]) {
+			dst[len(dst)-1] = j
+		} else {
+			continue
+		}
+		// Insertion step: keep dst sorted by decreasing magnitude.
+		for p := len(dst) - 1; p > 0 && math.Abs(v[dst[p]]) > math.Abs(v[dst[p-1]]); p-- {
+			dst[p], dst[p-1] = dst[p-1], dst[p]
+		}
+	}
+	return dst
+}
+
+func sameSet(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range a {
+		found := false
+		for _, y := range b {
+			if x == y {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// sortSupport sorts idx increasingly, permuting val alongside.
+func sortSupport(idx []int, val []float64) {
+	for i := 1; i < len(idx); i++ {
+		for j := i; j > 0 && idx[j] < idx[j-1]; j-- {
+			idx[j], idx[j-1] = idx[j-1], idx[j]
+			val[j], val[j-1] = val[j-1], val[j]
+		}
+	}
+}

@@ -1,0 +1,622 @@
+package amht
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/lapack/lapack64"
+
+	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/model"
+)
+
+// params holds the per-user parameters of all users during training, in
+// flat arrays so that the hot loop writes without allocating.
+type params struct {
+	r, k int
+	w    []float64 // t x r
+	idx  []int32   // t x k
+	val  []float64 // t x k
+	nnz  []int     // t
+}
+
+func newParams(t, r, k int) *params {
+	return &params{r: r, k: k, w: make([]float64, t*r), idx: make([]int32, t*k), val: make([]float64, t*k), nnz: make([]int, t)}
+}
+
+func (p *params) user(i int) (w []float64, idx []int32, val []float64) {
+	return p.w[i*p.r : (i+1)*p.r], p.idx[i*p.k : i*p.k+p.nnz[i]], p.val[i*p.k : i*p.k+p.nnz[i]]
+}
+
+// trainer holds the state of one training run.
+type trainer struct {
+	opt    Options
+	ds     *dataset.Dataset
+	theta0 []float64 // optional shared offset, length d, or nil
+	d, r   int
+	maxM   int
+	u      []float64 // d x r
+	p      *params
+	colVar []float64 // d: mean over users of (1/m_i) ||X_i[:, j]||^2
+	loss   []float64 // t: each user's training MSE after its last solve
+	skip   []bool    // t: users left out of the U update as outliers
+	work   []*worker
+}
+
+// worker holds one goroutine's scratch and accumulators.
+type worker struct {
+	s    *solver
+	out  fit
+	acc  []float64 // d x r
+	vecD []float64 // d
+	vecR []float64 // r
+	vecM []float64 // maxM
+	loss float64
+}
+
+func newTrainer(ds *dataset.Dataset, theta0 []float64, opt Options) *trainer {
+	d := ds.Dim()
+	maxM := 0
+	for i := range ds.Users {
+		maxM = max(maxM, ds.Users[i].Len())
+	}
+	tr := &trainer{opt: opt, ds: ds, theta0: theta0, d: d, r: opt.Rank, maxM: maxM}
+	tr.p = newParams(len(ds.Users), opt.Rank, opt.Sparsity)
+	tr.loss = make([]float64, len(ds.Users))
+	tr.skip = make([]bool, len(ds.Users))
+	tr.work = make([]*worker, opt.Workers)
+	for i := range tr.work {
+		tr.work[i] = &worker{
+			s: newSolver(d, opt.Rank, opt.Sparsity, maxM, opt.Pursuit, opt.Ridge),
+			out: fit{w: make([]float64, opt.Rank), idx: make([]int32, opt.Sparsity),
+				val: make([]float64, opt.Sparsity)},
+			acc: make([]float64, d*opt.Rank), vecD: make([]float64, d), vecR: make([]float64, opt.Rank),
+			vecM: make([]float64, maxM),
+		}
+	}
+	return tr
+}
+
+// forUsers runs f for every user in parallel over the workers, handing out
+// users in small chunks, and then sums the workers' accumulators into the
+// first worker's.
+func (tr *trainer) forUsers(f func(w *worker, i int)) {
+	n := len(tr.ds.Users)
+	var next atomic.Int64
+	const chunk = 16
+	var wg sync.WaitGroup
+	for _, w := range tr.work {
+		clear(w.acc)
+		w.loss = 0
+		wg.Add(1)
+		go func(w *worker) {
+			defer wg.Done()
+			for {
+				lo := int(next.Add(chunk)) - chunk
+				if lo >= n {
+					return
+				}
+				for i := lo; i < min(lo+chunk, n); i++ {
+					f(w, i)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	w0 := tr.work[0]
+	for _, w := range tr.work[1:] {
+		for j, v := range w.acc {
+			w0.acc[j] += v
+		}
+		w0.loss += w.loss
+	}
+}
+
+// target returns y minus X theta0 for user u in the worker's buffer.
+func (tr *trainer) target(w *worker, u *dataset.User) []float64 {
+	if tr.theta0 == nil {
+		return u.Y
+	}
+	m := u.Len()
+	y := w.vecM[:m]
+	copy(y, u.Y)
+	X := blas64.General{Rows: m, Cols: tr.d, Stride: tr.d, Data: u.X}
+	blas64.Gemv(blas.NoTrans, -1, X, blas64.Vector{N: tr.d, Inc: 1, Data: tr.theta0}, 1, blas64.Vector{N: m, Inc: 1, Data: y})
+	return y
+}
+
+// solveUsers fits every user's (w, b) for the current U. It returns the
+// mean per-user training MSE and leaves in the first worker's acc the
+// negative half-gradient of the objective in U,
+// sum_i (1/m_i) X_i^T resid_i w_i^T, computed while X_i is in cache.
+func (tr *trainer) solveUsers(minAbs float64) float64 {
+	d, r, k := tr.d, tr.r, tr.opt.Sparsity
+	tr.forUsers(func(w *worker, i int) {
+		u := &tr.ds.Users[i]
+		m := u.Len()
+		if m == 0 {
+			return
+		}
+		w.out.w = tr.p.w[i*r : (i+1)*r]
+		w.out.idx = tr.p.idx[i*k : (i+1)*k]
+		w.out.val = tr.p.val[i*k : (i+1)*k]
+		w.s.solve(u.X, tr.target(w, u), tr.u, minAbs, &w.out)
+		tr.p.nnz[i] = w.out.nnz
+		inv := 1 / float64(m)
+		w.loss += w.out.rss * inv
+		tr.loss[i] = w.out.rss * inv
+		if r == 0 {
+			return
+		}
+		// acc += (1/m) X^T resid w^T.
+		X := blas64.General{Rows: m, Cols: d, Stride: d, Data: u.X}
+		g := blas64.Vector{N: d, Inc: 1, Data: w.vecD}
+		blas64.Gemv(blas.Trans, inv, X, blas64.Vector{N: m, Inc: 1, Data: w.out.resd}, 0, g)
+		blas64.Ger(1, g, blas64.Vector{N: r, Inc: 1, Data: w.out.w}, blas64.General{Rows: d, Cols: r, Stride: r, Data: w.acc})
+	})
+	return tr.work[0].loss / float64(len(tr.ds.Users))
+}
+
+// trimOutliers marks the users whose training MSE exceeds TrimFactor times
+// the median as outliers, to be left out of the U update, and removes their
+// contribution from grad. In the realizable model these are the few users
+// whose sparse support was not found yet; their residuals would otherwise
+// bias U away from the subspace that the rest of the users agree on.
+func (tr *trainer) trimOutliers(grad []float64) int {
+	d, r := tr.d, tr.r
+	if tr.opt.TrimFactor < 0 || r == 0 {
+		return 0
+	}
+	med := median(tr.loss)
+	cut := tr.opt.TrimFactor * med
+	n := 0
+	theta := make([]float64, d)
+	for i := range tr.ds.Users {
+		tr.skip[i] = tr.loss[i] > cut && tr.loss[i] > 0
+		if !tr.skip[i] {
+			continue
+		}
+		n++
+		// grad -= (1/m) X^T resid w^T for this user.
+		u := &tr.ds.Users[i]
+		m := u.Len()
+		w, idx, val := tr.p.user(i)
+		for j := 0; j < d; j++ {
+			s := 0.0
+			if tr.theta0 != nil {
+				s = tr.theta0[j]
+			}
+			s += dot(tr.u[j*r:(j+1)*r], w)
+			theta[j] = s
+		}
+		for q, j := range idx {
+			theta[j] += val[q]
+		}
+		g := make([]float64, d)
+		for s := 0; s < m; s++ {
+			x := u.X[s*d : (s+1)*d]
+			e := (u.Y[s] - dot(x, theta)) / float64(m)
+			for j, v := range x {
+				g[j] += e * v
+			}
+		}
+		for j := 0; j < d; j++ {
+			for c := 0; c < r; c++ {
+				grad[j*r+c] -= g[j] * w[c]
+			}
+		}
+	}
+	return n
+}
+
+func median(v []float64) float64 {
+	c := append([]float64(nil), v...)
+	slices.Sort(c)
+	if len(c) == 0 {
+		return 0
+	}
+	return c[len(c)/2]
+}
+
+// applyH sets out = H(v) = sum_i (1/m_i) X_i^T X_i V w_i w_i^T.
+func (tr *trainer) applyH(v, out []float64) {
+	d, r := tr.d, tr.r
+	V := blas64.General{Rows: d, Cols: r, Stride: r, Data: v}
+	tr.forUsers(func(w *worker, i int) {
+		u := &tr.ds.Users[i]
+		m := u.Len()
+		if m == 0 || tr.skip[i] {
+			return
+		}
+		wi := blas64.Vector{N: r, Inc: 1, Data: tr.p.w[i*r : (i+1)*r]}
+		vw := blas64.Vector{N: d, Inc: 1, Data: w.vecD}
+		blas64.Gemv(blas.NoTrans, 1, V, wi, 0, vw)
+		X := blas64.General{Rows: m, Cols: d, Stride: d, Data: u.X}
+		xm := blas64.Vector{N: m, Inc: 1, Data: w.vecM[:m]}
+		blas64.Gemv(blas.NoTrans, 1, X, vw, 0, xm)
+		blas64.Gemv(blas.Trans, 1/float64(m), X, xm, 0, vw)
+		blas64.Ger(1, vw, wi, blas64.General{Rows: d, Cols: r, Stride: r, Data: w.acc})
+	})
+	copy(out, tr.work[0].acc)
+}
+
+// precondition sets z = D^{-1} g W^{-1}, where D is the diagonal of mean
+// column variances and W = sum_i w_i w_i^T (with a small jitter); wchol is
+// the Cholesky factor of W.
+func (tr *trainer) precondition(g, z []float64, wchol blas64.Triangular) {
+	d, r := tr.d, tr.r
+	for j := 0; j < d; j++ {
+		s := 1 / tr.colVar[j]
+		for c := 0; c < r; c++ {
+			z[j*r+c] = g[j*r+c] * s
+		}
+	}
+	// Z W^{-1}: solve Z = Y W for Y, i.e. Y L L^T... with W = R^T R (upper).
+	Z := blas64.General{Rows: d, Cols: r, Stride: r, Data: z}
+	blas64.Trsm(blas.Right, blas.NoTrans, 1, wchol, Z)
+	blas64.Trsm(blas.Right, blas.Trans, 1, wchol, Z)
+}
+
+// gramW returns the upper Cholesky factor of sum_i w_i w_i^T plus jitter.
+func (tr *trainer) gramW() blas64.Triangular {
+	r := tr.r
+	W := blas64.Symmetric{N: r, Stride: r, Data: make([]float64, r*r), Uplo: blas.Upper}
+	t := len(tr.ds.Users)
+	blas64.Syrk(blas.Trans, 1, blas64.General{Rows: t, Cols: r, Stride: r, Data: tr.p.w}, 0, W)
+	jitter := 1e-10*trace(W)/float64(r) + 1e-300
+	for c := 0; c < r; c++ {
+		W.Data[c*r+c] += jitter
+	}
+	if _, ok := lapack64.Potrf(W); !ok {
+		// W is numerically singular (e.g. all w are zero): use the identity.
+		clear(W.Data)
+		for c := 0; c < r; c++ {
+			W.Data[c*r+c] = 1
+		}
+	}
+	return blas64.Triangular{N: r, Stride: r, Data: W.Data, Uplo: blas.Upper, Diag: blas.NonUnit}
+}
+
+// updateU improves U given every user's (w, b), starting from the negative
+// half-gradient grad computed by solveUsers.
+func (tr *trainer) updateU(grad []float64) {
+	d, r := tr.d, tr.r
+	n := d * r
+	wchol := tr.gramW()
+	z := make([]float64, n)
+	tr.precondition(grad, z, wchol)
+	if tr.opt.Update == UpdateGradient {
+		for j := range tr.u {
+			tr.u[j] += tr.opt.StepSize * z[j]
+		}
+		return
+	}
+	// Preconditioned conjugate gradient on H(U) = rhs, warm-started at U:
+	// the residual rhs - H(U) is grad.
+	res := append([]float64(nil), grad...)
+	p := append([]float64(nil), z...)
+	hp := make([]float64, n)
+	rz := fdot(res, z)
+	r0 := math.Sqrt(fdot(res, res))
+	for it := 0; it < tr.opt.CGIterations && rz > 0; it++ {
+		tr.applyH(p, hp)
+		php := fdot(p, hp)
+		if !(php > 0) {
+			break
+		}
+		alpha := rz / php
+		for j := range tr.u {
+			tr.u[j] += alpha * p[j]
+			res[j] -= alpha * hp[j]
+		}
+		if math.Sqrt(fdot(res, res)) <= 1e-13*r0 {
+			break
+		}
+		tr.precondition(res, z, wchol)
+		rzNew := fdot(res, z)
+		beta := rzNew / rz
+		rz = rzNew
+		for j := range p {
+			p[j] = z[j] + beta*p[j]
+		}
+	}
+}
+
+// orthonormalize replaces U by Q from U = Q R and every w_i by R w_i, so
+// that every U w_i is unchanged.
+func (tr *trainer) orthonormalize() error {
+	r := tr.r
+	rr, ok := thinQR(tr.d, r, tr.u)
+	if !ok {
+		return errors.New("the U update lost rank: the data do not determine a rank-r subspace")
+	}
+	rw := make([]float64, r)
+	for i := range tr.ds.Users {
+		w := tr.p.w[i*r : (i+1)*r]
+		for a := 0; a < r; a++ {
+			s := 0.0
+			for b := a; b < r; b++ {
+				s += rr[a*r+b] * w[b]
+			}
+			rw[a] = s
+		}
+		copy(w, rw)
+	}
+	return nil
+}
+
+// thinQR replaces the d x r row-major matrix u by the Q of its thin QR
+// factorization and returns R (r x r, upper triangular, row-major). It
+// reports false when u does not have full column rank.
+func thinQR(d, r int, u []float64) ([]float64, bool) {
+	A := blas64.General{Rows: d, Cols: r, Stride: r, Data: u}
+	tau := make([]float64, r)
+	work := []float64{0}
+	lapack64.Geqrf(A, tau, work, -1)
+	work = make([]float64, max(int(work[0]), r))
+	lapack64.Geqrf(A, tau, work, len(work))
+	rr := make([]float64, r*r)
+	ok := true
+	for a := 0; a < r; a++ {
+		for b := a; b < r; b++ {
+			rr[a*r+b] = u[a*r+b]
+		}
+		if rr[a*r+a] == 0 || math.IsNaN(rr[a*r+a]) {
+			ok = false
+		}
+	}
+	lapack64.Orgqr(A, tau, work, -1)
+	if int(work[0]) > len(work) {
+		work = make([]float64, int(work[0]))
+	}
+	lapack64.Orgqr(A, tau, work, len(work))
+	return rr, ok
+}
+
+func fdot(a, b []float64) float64 { return dot(a, b) }
+
+// columnVariances sets tr.colVar, flooring tiny values so that the
+// preconditioner stays finite for constant-zero columns.
+func (tr *trainer) columnVariances() {
+	d := tr.d
+	tr.colVar = make([]float64, d)
+	for i := range tr.ds.Users {
+		u := &tr.ds.Users[i]
+		m := u.Len()
+		for s := 0; s < m; s++ {
+			for j, v := range u.X[s*d : (s+1)*d] {
+				tr.colVar[j] += v * v / float64(m)
+			}
+		}
+	}
+	mean := 0.0
+	for j := range tr.colVar {
+		tr.colVar[j] /= float64(len(tr.ds.Users))
+		mean += tr.colVar[j] / float64(d)
+	}
+	for j, v := range tr.colVar {
+		if v < 1e-6*mean || v == 0 {
+			tr.colVar[j] = math.Max(1e-6*mean, 1e-300)
+		}
+	}
+}
+
+// Result is a trained model with the per-round statistics of its training.
+type Result struct {
+	Model  *model.Model
+	Rounds []RoundStats
+	// Stopped says why training ended: "rounds", "tolerance", "exact",
+	// or "early-stopping".
+	Stopped string
+}
+
+// Train runs AMHT-LRS on ds, whose users must all have targets. When
+// validation is not nil, its users (matched by ID) score every round, and
+// training keeps the U with the best validation loss. Cancelling ctx stops
+// training at the end of the current round with ctx's error.
+func Train(ctx context.Context, ds *dataset.Dataset, validation *dataset.Dataset, opt Options) (*Result, error) {
+	return train(ctx, ds, validation, nil, opt)
+}
+
+func train(ctx context.Context, ds *dataset.Dataset, validation *dataset.Dataset, theta0 []float64, opt Options) (*Result, error) {
+	if !ds.HasTarget {
+		return nil, errors.New("train: the data have no target column")
+	}
+	if len(ds.Users) == 0 {
+		return nil, errors.New("train: no users")
+	}
+	if err := opt.validate(ds.Dim()); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	opt = opt.withDefaults()
+	tr := newTrainer(ds, theta0, opt)
+	tr.columnVariances()
+	var err error
+	if tr.u, err = tr.initialize(ctx); err != nil {
+		return nil, fmt.Errorf("train: init: %w", err)
+	}
+	var val *validator
+	if validation != nil {
+		val = newValidator(ds, validation)
+	}
+	res := &Result{Stopped: "rounds"}
+	scale := 0.0
+	for i := range ds.Users {
+		y := tr.target(tr.work[0], &ds.Users[i])
+		scale += dot(y, y) / float64(len(y))
+	}
+	scale /= float64(len(ds.Users))
+	minAbs := 0.0
+	if opt.Threshold == ThresholdValue {
+		minAbs = math.Sqrt(scale)
+	}
+	prev := math.Inf(1)
+	bestVal, bestRound, bestU := math.Inf(1), 0, []float64(nil)
+	for round := 1; round <= opt.Rounds; round++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		start := time.Now()
+		loss := tr.solveUsers(minAbs)
+		grad := append([]float64(nil), tr.work[0].acc...)
+		tr.trimOutliers(grad)
+		st := RoundStats{Round: round, TrainLoss: loss}
+		track := loss
+		if val != nil {
+			v := val.loss(tr)
+			st.ValidationLoss = &v
+			track = v
+			if v < bestVal {
+				bestVal, bestRound = v, round
+				bestU = append(bestU[:0], tr.u...)
+			}
+		}
+		stop := ""
+		switch {
+		case loss <= 1e-28*scale:
+			stop = "exact"
+		case val != nil && round-bestRound >= opt.Patience:
+			stop = "early-stopping"
+		case opt.Tolerance > 0 && prev-track < opt.Tolerance*prev:
+			stop = "tolerance"
+		}
+		if stop == "" && round < opt.Rounds && tr.r > 0 {
+			tr.updateU(grad)
+			if err := tr.orthonormalize(); err != nil {
+				return nil, fmt.Errorf("train: round %d: %w", round, err)
+			}
+		}
+		prev = track
+		minAbs /= 2
+		st.Seconds = time.Since(start).Seconds()
+		res.Rounds = append(res.Rounds, st)
+		if opt.Progress != nil {
+			opt.Progress(st)
+		}
+		if stop != "" {
+			res.Stopped = stop
+			break
+		}
+		if tr.r == 0 {
+			// Nothing shared to update: one round of per-user solves is final.
+			break
+		}
+	}
+	if bestU != nil {
+		copy(tr.u, bestU)
+	}
+	// Final per-user solves for the U that is published.
+	tr.solveUsers(minAbs)
+	res.Model = tr.model(model.MethodLRS)
+	res.Model.Config = opt.config()
+	if opt.Sparsity == 0 {
+		res.Model.Method = model.MethodLowRank
+	}
+	return res, nil
+}
+
+// model builds a model.Model from the trainer's state.
+func (tr *trainer) model(method string) *model.Model {
+	m := &model.Model{Method: method, Dim: tr.d, Rank: tr.r, Sparsity: tr.opt.Sparsity, Features: tr.ds.Features,
+		U: tr.u, Theta0: tr.theta0, Users: make([]model.User, len(tr.ds.Users))}
+	for i := range tr.ds.Users {
+		w, idx, val := tr.p.user(i)
+		m.Users[i] = model.User{ID: tr.ds.Users[i].ID, W: append([]float64(nil), w...),
+			Index: append([]int32(nil), idx...), Value: append([]float64(nil), val...)}
+	}
+	return m
+}
+
+func (o *Options) config() map[string]string {
+	return map[string]string{
+		"rank": strconv.Itoa(o.Rank), "sparsity": strconv.Itoa(o.Sparsity), "rounds": strconv.Itoa(o.Rounds),
+		"tolerance": fmt.Sprint(o.Tolerance), "init": [...]string{"moments", "ridge-svd", "random"}[o.Init],
+		"update":    [...]string{"cg", "gradient"}[o.Update],
+		"threshold": [...]string{"topk", "value"}[o.Threshold],
+		"pursuit":   [...]string{"swap", "greedy", "htp"}[o.Pursuit],
+		"ridge":     fmt.Sprint(o.Ridge), "seed": strconv.FormatUint(o.Seed, 10),
+	}
+}
+
+// validator scores the current parameters on held-out samples.
+type validator struct {
+	val  *dataset.Dataset
+	pos  []int // for each validation user, its training position or -1
+	theta []float64
+}
+
+func newValidator(train, val *dataset.Dataset) *validator {
+	idx := train.Index()
+	v := &validator{val: val, pos: make([]int, len(val.Users)), theta: make([]float64, train.Dim())}
+	for i := range val.Users {
+		p, ok := idx[val.Users[i].ID]
+		if !ok {
+			p = -1
+		}
+		v.pos[i] = p
+	}
+	return v
+}
+
+func (v *validator) loss(tr *trainer) float64 {
+	d, r := tr.d, tr.r
+	total, n := 0.0, 0
+	for i := range v.val.Users {
+		p := v.pos[i]
+		u := &v.val.Users[i]
+		if p < 0 || u.Len() == 0 {
+			continue
+		}
+		w, idx, val := tr.p.user(p)
+		for j := 0; j < d; j++ {
+			s := 0.0
+			if tr.theta0 != nil {
+				s = tr.theta0[j]
+			}
+			for c := 0; c < r; c++ {
+				s += tr.u[j*r+c] * w[c]
+			}
+			v.theta[j] = s
+		}
+		for q, j := range idx {
+			v.theta[j] += val[q]
+		}
+		se := 0.0
+		for s := 0; s < u.Len(); s++ {
+			e := u.Y[s] - dot(u.X[s*d:(s+1)*d], v.theta)
+			se += e * e
+		}
+		total += se / float64(u.Len())
+		n++
+	}
+	if n == 0 {
+		return math.NaN()
+	}
+	return total / float64(n)
+}
+
+// randomBasis returns a random d x r matrix with orthonormal columns.
+func randomBasis(d, r int, rng *rand.Rand) []float64 {
+	u := make([]float64, d*r)
+	for j := range u {
+		u[j] = rng.NormFloat64()
+	}
+	orthonormalInPlace(d, r, u)
+	return u
+}
+
+// orthonormalInPlace replaces the d x r matrix u by the Q of its QR
+// factorization.
+func orthonormalInPlace(d, r int, u []float64) {
+	thinQR(d, r, u)
+}

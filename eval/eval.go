@@ -1,0 +1,239 @@
+// Package eval scores a model: prediction errors on data with targets and,
+// for synthetic data, parameter recovery against the generating truth.
+package eval
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+
+	"gonum.org/v1/gonum/stat"
+
+	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/model"
+	"github.com/lrsp/lrsp/synth"
+)
+
+// Unknown selects what prediction does for users the model does not know.
+type Unknown int
+
+const (
+	// UnknownError makes an unknown user an error.
+	UnknownError Unknown = iota
+	// UnknownGlobal predicts with the model's fallback parameters (see
+	// model.Model.Fallback).
+	UnknownGlobal
+)
+
+// Predict returns one prediction per sample of ds, indexed by input row.
+func Predict(m *model.Model, ds *dataset.Dataset, unknown Unknown) ([]float64, error) {
+	if err := CheckFeatures(m, ds); err != nil {
+		return nil, err
+	}
+	idx := m.Index()
+	out := make([]float64, ds.Rows())
+	theta := make([]float64, m.Dim)
+	fb := m.Fallback()
+	d := m.Dim
+	for i := range ds.Users {
+		u := &ds.Users[i]
+		p, ok := idx[u.ID]
+		var mu *model.User
+		switch {
+		case ok:
+			mu = &m.Users[p]
+		case m.Method == model.MethodGlobal || unknown == UnknownGlobal:
+			mu = &fb
+		default:
+			return nil, fmt.Errorf("predict: user %q (input row %d) is not in the model; personalize it first or use the global fallback", u.ID, u.Rows[0]+1)
+		}
+		m.Theta(mu, theta)
+		for s, row := range u.Rows {
+			out[row] = floatsDot(u.X[s*d:(s+1)*d], theta)
+		}
+	}
+	return out, nil
+}
+
+// CheckFeatures reports an error when ds's features differ from m's.
+func CheckFeatures(m *model.Model, ds *dataset.Dataset) error {
+	if !slices.Equal(m.Features, ds.Features) {
+		return fmt.Errorf("features of the data (%d: %s) do not match the model's (%d: %s)",
+			len(ds.Features), short(ds.Features), len(m.Features), short(m.Features))
+	}
+	return nil
+}
+
+func short(f []string) string {
+	if len(f) > 6 {
+		return fmt.Sprint(f[:6], "...")
+	}
+	return fmt.Sprint(f)
+}
+
+func floatsDot(a, b []float64) float64 {
+	s := 0.0
+	for i, v := range a {
+		s += v * b[i]
+	}
+	return s
+}
+
+// Errors summarises prediction errors.
+type Errors struct {
+	Samples int     `json:"samples"`
+	Users   int     `json:"users"`
+	RMSE    float64 `json:"rmse"`
+	MAE     float64 `json:"mae"`
+	R2      float64 `json:"r2"`
+	// UserRMSE holds quantiles of the per-user RMSE at 0, 0.1, 0.5, 0.9 and 1.
+	UserRMSE Quantiles `json:"user_rmse"`
+}
+
+// Quantiles holds the minimum, 10th percentile, median, 90th percentile and
+// maximum of a distribution.
+type Quantiles struct {
+	Min    float64 `json:"min"`
+	P10    float64 `json:"p10"`
+	Median float64 `json:"median"`
+	P90    float64 `json:"p90"`
+	Max    float64 `json:"max"`
+}
+
+// Score compares predictions (indexed by input row) with ds's targets.
+func Score(ds *dataset.Dataset, pred []float64) (Errors, error) {
+	if !ds.HasTarget {
+		return Errors{}, errors.New("score: the data have no target column")
+	}
+	var e Errors
+	var sse, sae, sy, syy float64
+	per := make([]float64, 0, len(ds.Users))
+	for i := range ds.Users {
+		u := &ds.Users[i]
+		if u.Len() == 0 {
+			continue
+		}
+		us := 0.0
+		for s, row := range u.Rows {
+			r := u.Y[s] - pred[row]
+			us += r * r
+			sae += math.Abs(r)
+			sy += u.Y[s]
+			syy += u.Y[s] * u.Y[s]
+		}
+		sse += us
+		e.Samples += u.Len()
+		per = append(per, math.Sqrt(us/float64(u.Len())))
+	}
+	n := float64(e.Samples)
+	e.Users = len(per)
+	e.RMSE = math.Sqrt(sse / n)
+	e.MAE = sae / n
+	sst := syy - sy*sy/n
+	e.R2 = 1 - sse/sst
+	if sst <= 0 {
+		e.R2 = math.NaN()
+	}
+	e.UserRMSE = quantiles(per)
+	return e, nil
+}
+
+func quantiles(v []float64) Quantiles {
+	if len(v) == 0 {
+		return Quantiles{}
+	}
+	slices.Sort(v)
+	q := func(p float64) float64 { return stat.Quantile(p, stat.LinInterp, v, nil) }
+	return Quantiles{Min: v[0], P10: q(0.1), Median: q(0.5), P90: q(0.9), Max: v[len(v)-1]}
+}
+
+// Recovery compares a model's parameters with the truth that generated its
+// training data.
+type Recovery struct {
+	// Users counts the users present in both the model and the truth.
+	Users int `json:"users"`
+	// ParamError is ||Theta - Theta*||_F / ||Theta*||_F over those users.
+	ParamError float64 `json:"relative_parameter_error"`
+	// SubspaceDistance is ||(I - U U^T) U*||_F.
+	SubspaceDistance float64 `json:"subspace_distance"`
+	// SupportRecovered is the fraction of users whose support of b equals
+	// the true support exactly.
+	SupportRecovered float64 `json:"support_recovered"`
+	// UserParamError holds quantiles of the per-user relative error.
+	UserParamError Quantiles `json:"user_parameter_error"`
+}
+
+// CompareTruth scores m against the truth. Users absent from the truth are
+// an error; truth users absent from the model are ignored.
+func CompareTruth(m *model.Model, t *synth.Truth) (Recovery, error) {
+	var rec Recovery
+	if t.D != m.Dim {
+		return rec, fmt.Errorf("truth has d=%d, model has d=%d", t.D, m.Dim)
+	}
+	d, r := m.Dim, m.Rank
+	theta := make([]float64, d)
+	var num, den float64
+	per := make([]float64, 0, len(m.Users))
+	supp := 0
+	for i := range m.Users {
+		u := &m.Users[i]
+		ts, err := t.Theta(u.ID)
+		if err != nil {
+			return rec, err
+		}
+		m.Theta(u, theta)
+		var n, dd float64
+		for j := range theta {
+			e := theta[j] - ts[j]
+			n += e * e
+			dd += ts[j] * ts[j]
+		}
+		num += n
+		den += dd
+		per = append(per, math.Sqrt(n/dd))
+		if sameSupport(u, t.Users[u.ID].B) {
+			supp++
+		}
+	}
+	rec.Users = len(per)
+	if rec.Users == 0 {
+		return rec, errors.New("no model user is in the truth")
+	}
+	rec.ParamError = math.Sqrt(num / den)
+	rec.SupportRecovered = float64(supp) / float64(rec.Users)
+	rec.UserParamError = quantiles(per)
+	// ||(I - U U^T) U*||_F^2 = ||U*||_F^2 - ||U^T U*||_F^2.
+	tot := 0.0
+	for j := 0; j < d; j++ {
+		for c := 0; c < t.R; c++ {
+			tot += t.U[j][c] * t.U[j][c]
+		}
+	}
+	for a := 0; a < r; a++ {
+		for c := 0; c < t.R; c++ {
+			s := 0.0
+			for j := 0; j < d; j++ {
+				s += m.U[j*r+a] * t.U[j][c]
+			}
+			tot -= s * s
+		}
+	}
+	rec.SubspaceDistance = math.Sqrt(math.Max(tot, 0))
+	return rec, nil
+}
+
+func sameSupport(u *model.User, b map[string]float64) bool {
+	n := 0
+	for p, j := range u.Index {
+		if u.Value[p] == 0 {
+			continue
+		}
+		if _, ok := b[strconv.Itoa(int(j))]; !ok {
+			return false
+		}
+		n++
+	}
+	return n == len(b)
+}

@@ -1,0 +1,189 @@
+// Package model holds a trained personalization model: the shared subspace U,
+// an optional shared offset theta_0, and every user's personal parameters
+// (w_i, b_i), so that user i's linear model is
+//
+//	theta_i = theta_0 + U w_i + b_i.
+//
+// It also defines the model's versioned binary file format (see Encode).
+package model
+
+import (
+	"errors"
+	"fmt"
+	"math"
+)
+
+// Methods that produce a Model. Each fills a different part of theta_i.
+const (
+	MethodLRS          = "lrs"           // U w_i + b_i, b_i k-sparse (AMHT-LRS).
+	MethodLowRank      = "lowrank"       // U w_i.
+	MethodGlobal       = "global"        // theta_0 for every user.
+	MethodLocal        = "local"         // dense b_i per user, fit alone.
+	MethodGlobalSparse = "global-sparse" // theta_0 + b_i, b_i k-sparse.
+	MethodFinetune     = "finetune"      // theta_0 + dense b_i.
+)
+
+// User holds one user's personal parameters.
+type User struct {
+	// ID is the user's identifier.
+	ID string
+	// W holds the r coordinates of the user in the subspace U.
+	W []float64
+	// Index holds the positions of the non-zeros of b_i, increasing.
+	Index []int32
+	// Value holds the non-zeros of b_i, parallel to Index.
+	Value []float64
+}
+
+// Model is a trained personalization model over d named features.
+type Model struct {
+	// Method names the method that made the model (MethodLRS, ...).
+	Method string
+	// Dim is the number of features d.
+	Dim int
+	// Rank is the number of columns r of U (0 when there is no U).
+	Rank int
+	// Sparsity is the largest number k of non-zeros of any b_i; for dense
+	// per-user parts it equals Dim.
+	Sparsity int
+	// Features names the d features, in the order of U's rows.
+	Features []string
+	// U is the d x r shared basis, row-major, with orthonormal columns.
+	U []float64
+	// Theta0 is the shared offset theta_0 (length d), or nil for none.
+	Theta0 []float64
+	// Users holds the personal parameters of every user.
+	Users []User
+	// Config records how the model was trained, as key/value pairs.
+	Config map[string]string
+	// Privacy is the differential-privacy ledger, or nil for a model trained
+	// without a privacy guarantee.
+	Privacy *Ledger
+}
+
+// Ledger records the differential-privacy guarantee of the published parts
+// of a model (U and theta_0).
+type Ledger struct {
+	Mechanism       string  `json:"mechanism"`
+	Clip            float64 `json:"clip"`
+	NoiseMultiplier float64 `json:"noise_multiplier"`
+	Rounds          int     `json:"rounds"`
+	SampleRate      float64 `json:"sample_rate"`
+	Epsilon         float64 `json:"epsilon"`
+	Delta           float64 `json:"delta"`
+	Accountant      string  `json:"accountant"`
+	Init            string  `json:"init"`
+}
+
+// Index returns a map from user ID to position in m.Users.
+func (m *Model) Index() map[string]int {
+	idx := make(map[string]int, len(m.Users))
+	for i := range m.Users {
+		idx[m.Users[i].ID] = i
+	}
+	return idx
+}
+
+// Theta writes user u's full parameter vector theta_0 + U w + b into dst,
+// which must have length m.Dim, and returns dst.
+func (m *Model) Theta(u *User, dst []float64) []float64 {
+	d, r := m.Dim, m.Rank
+	for j := 0; j < d; j++ {
+		s := 0.0
+		if m.Theta0 != nil {
+			s = m.Theta0[j]
+		}
+		if r > 0 && len(u.W) == r {
+			row := m.U[j*r : (j+1)*r]
+			for c, w := range u.W {
+				s += row[c] * w
+			}
+		}
+		dst[j] = s
+	}
+	for p, j := range u.Index {
+		dst[j] += u.Value[p]
+	}
+	return dst
+}
+
+// Fallback returns the parameters used for users the model does not know
+// when the caller asks for a fallback: theta_0 plus U times the mean of the
+// users' w, with no sparse part. For the global method this is theta_0.
+func (m *Model) Fallback() User {
+	w := make([]float64, m.Rank)
+	if m.Rank > 0 && len(m.Users) > 0 {
+		for i := range m.Users {
+			for c, v := range m.Users[i].W {
+				w[c] += v
+			}
+		}
+		for c := range w {
+			w[c] /= float64(len(m.Users))
+		}
+	}
+	return User{ID: "", W: w}
+}
+
+// BytesPerUser returns the average encoded size of one user's personal
+// parameters in the model file, excluding its ID.
+func (m *Model) BytesPerUser() float64 {
+	if len(m.Users) == 0 {
+		return 0
+	}
+	total := 0
+	for i := range m.Users {
+		total += userPayload(m, &m.Users[i])
+	}
+	return float64(total) / float64(len(m.Users))
+}
+
+// Validate checks that the model's parts have consistent sizes and finite
+// values, returning an error that names the first problem found.
+func (m *Model) Validate() error {
+	d, r := m.Dim, m.Rank
+	switch {
+	case d <= 0:
+		return fmt.Errorf("model: dimension %d must be positive", d)
+	case r < 0 || r > d:
+		return fmt.Errorf("model: rank %d out of range [0, %d]", r, d)
+	case m.Sparsity < 0 || m.Sparsity > d:
+		return fmt.Errorf("model: sparsity %d out of range [0, %d]", m.Sparsity, d)
+	case len(m.Features) != d:
+		return fmt.Errorf("model: %d feature names for dimension %d", len(m.Features), d)
+	case len(m.U) != d*r:
+		return fmt.Errorf("model: U has %d entries, want %d x %d", len(m.U), d, r)
+	case m.Theta0 != nil && len(m.Theta0) != d:
+		return fmt.Errorf("model: theta_0 has %d entries, want %d", len(m.Theta0), d)
+	}
+	if !finite(m.U) || !finite(m.Theta0) {
+		return errors.New("model: U or theta_0 has a non-finite value")
+	}
+	for i := range m.Users {
+		u := &m.Users[i]
+		if len(u.W) != r {
+			return fmt.Errorf("model: user %q: w has %d entries, want %d", u.ID, len(u.W), r)
+		}
+		if len(u.Index) != len(u.Value) || len(u.Index) > m.Sparsity {
+			return fmt.Errorf("model: user %q: b has %d indices, %d values, sparsity %d", u.ID, len(u.Index), len(u.Value), m.Sparsity)
+		}
+		for p, j := range u.Index {
+			if j < 0 || int(j) >= d || (p > 0 && j <= u.Index[p-1]) {
+				return fmt.Errorf("model: user %q: b index %d out of order or range", u.ID, j)
+			}
+		}
+		if !finite(u.W) || !finite(u.Value) {
+			return fmt.Errorf("model: user %q has a non-finite value", u.ID)
+		}
+	}
+	return nil
+}
+
+func finite(v []float64) bool {
+	for _, x := range v {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return false
+		}
+	}
+	return true
+}

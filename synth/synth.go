@@ -1,0 +1,172 @@
+// Package synth generates data from the paper's realizable model:
+// x ~ N(0, I_d), theta_i = U* w_i* + b_i*, y = <x, theta_i> + N(0, sigma^2),
+// with U* a random d x r orthonormal basis, w_i* ~ N(0, I_r) and b_i* with k
+// random non-zeros drawn from N(0, 1).
+package synth
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"strconv"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/lrsp/lrsp/dataset"
+)
+
+// Options sizes the generated data. Every field must be set except Noise,
+// NewUsers and Seed, whose zero values mean noiseless, none and seed 0.
+type Options struct {
+	Users    int     // t, the number of training users
+	Samples  int     // m, samples per user
+	Dim      int     // d
+	Rank     int     // r
+	Sparsity int     // k
+	Noise    float64 // sigma, the standard deviation of the target noise
+	NewUsers int     // further users drawn from the same U*
+	Seed     uint64
+}
+
+// Truth holds the parameters that generated the data, in the layout of
+// truth.json.
+type Truth struct {
+	D     int                  `json:"d"`
+	R     int                  `json:"r"`
+	K     int                  `json:"k"`
+	U     [][]float64          `json:"U"`
+	Users map[string]UserTruth `json:"users"`
+}
+
+// UserTruth holds one user's true parameters; B maps the decimal index of
+// each non-zero of b to its value.
+type UserTruth struct {
+	W []float64          `json:"w"`
+	B map[string]float64 `json:"b"`
+}
+
+// Theta returns the user's full parameter vector U* w + b.
+func (t *Truth) Theta(id string) ([]float64, error) {
+	u, ok := t.Users[id]
+	if !ok {
+		return nil, fmt.Errorf("truth has no user %q", id)
+	}
+	th := make([]float64, t.D)
+	for j := 0; j < t.D; j++ {
+		for c := 0; c < t.R; c++ {
+			th[j] += t.U[j][c] * u.W[c]
+		}
+	}
+	for s, v := range u.B {
+		j, err := strconv.Atoi(s)
+		if err != nil || j < 0 || j >= t.D {
+			return nil, fmt.Errorf("truth user %q: bad index %q", id, s)
+		}
+		th[j] += v
+	}
+	return th, nil
+}
+
+// Validate checks the truth's sizes.
+func (t *Truth) Validate() error {
+	if t.D <= 0 || t.R < 0 || t.R > t.D || len(t.U) != t.D {
+		return fmt.Errorf("truth: bad sizes d=%d r=%d with %d rows of U", t.D, t.R, len(t.U))
+	}
+	for j, row := range t.U {
+		if len(row) != t.R {
+			return fmt.Errorf("truth: row %d of U has %d entries, want %d", j, len(row), t.R)
+		}
+	}
+	for id, u := range t.Users {
+		if len(u.W) != t.R {
+			return fmt.Errorf("truth: user %q: w has %d entries, want %d", id, len(u.W), t.R)
+		}
+	}
+	return nil
+}
+
+// ReadTruth reads a truth.json file.
+func ReadTruth(path string) (*Truth, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var t Truth
+	if err := json.Unmarshal(b, &t); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if err := t.Validate(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return &t, nil
+}
+
+// Generate draws training users "u0".."u{t-1}" and new users
+// "n0".."n{T2-1}" from the model, and returns both data sets (new is nil
+// when NewUsers is 0) and the truth for all users.
+func Generate(o Options) (train, newUsers *dataset.Dataset, truth *Truth, err error) {
+	if o.Users <= 0 || o.Samples <= 0 || o.Dim <= 0 || o.Rank < 0 || o.Rank > o.Dim || o.Sparsity < 0 ||
+		o.Sparsity > o.Dim || !(o.Noise >= 0) || o.NewUsers < 0 || math.IsInf(o.Noise, 0) {
+		return nil, nil, nil, fmt.Errorf("synth: invalid sizes %+v", o)
+	}
+	rng := rand.New(rand.NewPCG(o.Seed, 0x73796e74))
+	d, r := o.Dim, o.Rank
+	g := mat.NewDense(d, max(r, 1), nil)
+	for j := 0; j < d; j++ {
+		for c := 0; c < r; c++ {
+			g.Set(j, c, rng.NormFloat64())
+		}
+	}
+	truth = &Truth{D: d, R: r, K: o.Sparsity, U: make([][]float64, d), Users: map[string]UserTruth{}}
+	var qr mat.QR
+	var q mat.Dense
+	if r > 0 {
+		qr.Factorize(g)
+		qr.QTo(&q)
+	}
+	for j := 0; j < d; j++ {
+		truth.U[j] = make([]float64, r)
+		for c := 0; c < r; c++ {
+			truth.U[j][c] = q.At(j, c)
+		}
+	}
+	features := make([]string, d)
+	for j := range features {
+		features[j] = "x" + strconv.Itoa(j)
+	}
+	gen := func(prefix string, n int) *dataset.Dataset {
+		b := dataset.NewBuilder(features, true)
+		x := make([]float64, d)
+		row := 0
+		for i := 0; i < n; i++ {
+			id := prefix + strconv.Itoa(i)
+			ut := UserTruth{W: make([]float64, r), B: map[string]float64{}}
+			for c := range ut.W {
+				ut.W[c] = rng.NormFloat64()
+			}
+			for _, j := range rng.Perm(d)[:o.Sparsity] {
+				ut.B[strconv.Itoa(j)] = rng.NormFloat64()
+			}
+			truth.Users[id] = ut
+			theta, _ := truth.Theta(id)
+			for s := 0; s < o.Samples; s++ {
+				y := 0.0
+				for j := range x {
+					x[j] = rng.NormFloat64()
+					y += x[j] * theta[j]
+				}
+				y += o.Noise * rng.NormFloat64()
+				b.Add(id, x, y, row)
+				row++
+			}
+		}
+		return b.Dataset()
+	}
+	train = gen("u", o.Users)
+	if o.NewUsers > 0 {
+		newUsers = gen("n", o.NewUsers)
+	}
+	return train, newUsers, truth, nil
+}
