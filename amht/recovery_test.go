@@ -11,7 +11,8 @@ import (
 
 func TestRecoveryScratch(t *testing.T) {
 	for _, m := range []int{60, 40} {
-		ds, _, truth, err := synth.Generate(synth.Options{Users: 1000, Samples: m, Dim: 100, Rank: 5, Sparsity: 5, Seed: 1})
+		data, err := synth.Generate(synth.Options{Users: 1000, Samples: m, Dim: 100, Rank: 5, Sparsity: 5, Seed: 1})
+		ds, truth := data.Train, data.Truth
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -550,8 +550,8 @@ func (o *Options) config() map[string]string {
 
 // validator scores the current parameters on held-out samples.
 type validator struct {
-	val  *dataset.Dataset
-	pos  []int // for each validation user, its training position or -1
+	val   *dataset.Dataset
+	pos   []int // for each validation user, its training position or -1
 	theta []float64
 }
 

@@ -10,7 +10,8 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
+
+	"github.com/lrsp/lrsp/internal/atomicfile"
 )
 
 // Magic starts every model file.
@@ -284,38 +285,5 @@ func Load(path string) (*Model, error) {
 // directory, syncs it, and renames it over path, so that a crash leaves
 // either the old file or the new one, never a partial one.
 func Save(path string, m *Model) error {
-	return WriteFileAtomic(path, func(w io.Writer) error { return Encode(w, m) })
-}
-
-// WriteFileAtomic creates path with the content written by write, through a
-// synced temporary file in the same directory that is renamed over path.
-func WriteFileAtomic(path string, write func(io.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err = write(f); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.Write(path, func(w io.Writer) error { return Encode(w, m) })
 }

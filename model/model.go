@@ -187,3 +187,17 @@ func finite(v []float64) bool {
 	}
 	return true
 }
+
+// Upsert adds users to m, replacing those with the same ID in place and
+// appending new ones in order.
+func (m *Model) Upsert(users []User) {
+	idx := m.Index()
+	for _, u := range users {
+		if p, ok := idx[u.ID]; ok {
+			m.Users[p] = u
+			continue
+		}
+		idx[u.ID] = len(m.Users)
+		m.Users = append(m.Users, u)
+	}
+}

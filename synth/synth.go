@@ -27,7 +27,22 @@ type Options struct {
 	Sparsity int     // k
 	Noise    float64 // sigma, the standard deviation of the target noise
 	NewUsers int     // further users drawn from the same U*
-	Seed     uint64
+	// TestSamples is the number of held-out samples drawn per user (training
+	// and new users alike) into Data.Test; 0 means none.
+	TestSamples int
+	Seed        uint64
+}
+
+// Data is what Generate draws.
+type Data struct {
+	// Train holds Samples samples for each of the Users training users.
+	Train *dataset.Dataset
+	// New holds Samples samples for each new user, or is nil.
+	New *dataset.Dataset
+	// Test holds TestSamples further samples for every user, or is nil.
+	Test *dataset.Dataset
+	// Truth holds the generating parameters of all users.
+	Truth *Truth
 }
 
 // Truth holds the parameters that generated the data, in the layout of
@@ -104,12 +119,11 @@ func ReadTruth(path string) (*Truth, error) {
 }
 
 // Generate draws training users "u0".."u{t-1}" and new users
-// "n0".."n{T2-1}" from the model, and returns both data sets (new is nil
-// when NewUsers is 0) and the truth for all users.
-func Generate(o Options) (train, newUsers *dataset.Dataset, truth *Truth, err error) {
+// "n0".."n{T2-1}" from the model. It is deterministic in o.Seed.
+func Generate(o Options) (*Data, error) {
 	if o.Users <= 0 || o.Samples <= 0 || o.Dim <= 0 || o.Rank < 0 || o.Rank > o.Dim || o.Sparsity < 0 ||
-		o.Sparsity > o.Dim || !(o.Noise >= 0) || o.NewUsers < 0 || math.IsInf(o.Noise, 0) {
-		return nil, nil, nil, fmt.Errorf("synth: invalid sizes %+v", o)
+		o.Sparsity > o.Dim || !(o.Noise >= 0) || o.NewUsers < 0 || o.TestSamples < 0 || math.IsInf(o.Noise, 0) {
+		return nil, fmt.Errorf("synth: invalid sizes %+v", o)
 	}
 	rng := rand.New(rand.NewPCG(o.Seed, 0x73796e74))
 	d, r := o.Dim, o.Rank
@@ -119,7 +133,7 @@ func Generate(o Options) (train, newUsers *dataset.Dataset, truth *Truth, err er
 			g.Set(j, c, rng.NormFloat64())
 		}
 	}
-	truth = &Truth{D: d, R: r, K: o.Sparsity, U: make([][]float64, d), Users: map[string]UserTruth{}}
+	truth := &Truth{D: d, R: r, K: o.Sparsity, U: make([][]float64, d), Users: map[string]UserTruth{}}
 	var qr mat.QR
 	var q mat.Dense
 	if r > 0 {
@@ -136,9 +150,20 @@ func Generate(o Options) (train, newUsers *dataset.Dataset, truth *Truth, err er
 	for j := range features {
 		features[j] = "x" + strconv.Itoa(j)
 	}
+	test := dataset.NewBuilder(features, true)
+	testRow := 0
+	x := make([]float64, d)
+	sample := func(b *dataset.Builder, id string, theta []float64, row int) {
+		y := 0.0
+		for j := range x {
+			x[j] = rng.NormFloat64()
+			y += x[j] * theta[j]
+		}
+		y += o.Noise * rng.NormFloat64()
+		b.Add(id, x, y, row)
+	}
 	gen := func(prefix string, n int) *dataset.Dataset {
 		b := dataset.NewBuilder(features, true)
-		x := make([]float64, d)
 		row := 0
 		for i := 0; i < n; i++ {
 			id := prefix + strconv.Itoa(i)
@@ -152,21 +177,23 @@ func Generate(o Options) (train, newUsers *dataset.Dataset, truth *Truth, err er
 			truth.Users[id] = ut
 			theta, _ := truth.Theta(id)
 			for s := 0; s < o.Samples; s++ {
-				y := 0.0
-				for j := range x {
-					x[j] = rng.NormFloat64()
-					y += x[j] * theta[j]
-				}
-				y += o.Noise * rng.NormFloat64()
-				b.Add(id, x, y, row)
+				sample(b, id, theta, row)
 				row++
+			}
+			for s := 0; s < o.TestSamples; s++ {
+				sample(test, id, theta, testRow)
+				testRow++
 			}
 		}
 		return b.Dataset()
 	}
-	train = gen("u", o.Users)
+	data := &Data{Truth: truth}
+	data.Train = gen("u", o.Users)
 	if o.NewUsers > 0 {
-		newUsers = gen("n", o.NewUsers)
+		data.New = gen("n", o.NewUsers)
 	}
-	return train, newUsers, truth, nil
+	if o.TestSamples > 0 {
+		data.Test = test.Dataset()
+	}
+	return data, nil
 }

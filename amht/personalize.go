@@ -1,0 +1,130 @@
+package amht
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+
+	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/model"
+)
+
+// PersonalizeOptions configures the fit of new users with U fixed. The zero
+// value uses PursuitSwap, no ridge and GOMAXPROCS workers.
+type PersonalizeOptions struct {
+	// Pursuit selects the support search for b.
+	Pursuit Pursuit
+	// Ridge is the per-user ridge penalty, as in Options.
+	Ridge float64
+	// Workers is the number of parallel workers; 0 means GOMAXPROCS.
+	Workers int
+}
+
+// Personalizer fits one user at a time against a fixed model. It reuses its
+// buffers across calls and is not safe for concurrent use; use one per
+// goroutine.
+type Personalizer struct {
+	m   *model.Model
+	s   *solver
+	out fit
+	y   []float64
+}
+
+// NewPersonalizer returns a Personalizer for users of m with up to maxSamples
+// samples each.
+func NewPersonalizer(m *model.Model, maxSamples int, opt PersonalizeOptions) (*Personalizer, error) {
+	switch m.Method {
+	case model.MethodLRS, model.MethodLowRank, model.MethodGlobalSparse:
+	default:
+		return nil, fmt.Errorf("personalize: a %q model has no low-rank + sparse personalization", m.Method)
+	}
+	if maxSamples <= 0 {
+		return nil, errors.New("personalize: maxSamples must be positive")
+	}
+	return &Personalizer{
+		m: m, s: newSolver(m.Dim, m.Rank, m.Sparsity, maxSamples, opt.Pursuit, opt.Ridge),
+		out: fit{w: make([]float64, m.Rank), idx: make([]int32, m.Sparsity), val: make([]float64, m.Sparsity)},
+		y:   make([]float64, maxSamples),
+	}, nil
+}
+
+// Fit returns the parameters of a user with samples x (row-major, len(y)
+// rows of the model's dimension) and targets y, and the user's training
+// mean squared error.
+func (p *Personalizer) Fit(id string, x, y []float64) (model.User, float64, error) {
+	m, d := len(y), p.m.Dim
+	if m == 0 || m > len(p.y) {
+		return model.User{}, 0, fmt.Errorf("personalize: %d samples, want 1..%d", m, len(p.y))
+	}
+	if len(x) != m*d {
+		return model.User{}, 0, fmt.Errorf("personalize: %d feature values for %d samples of dimension %d", len(x), m, d)
+	}
+	t := p.y[:m]
+	copy(t, y)
+	if p.m.Theta0 != nil {
+		X := blas64.General{Rows: m, Cols: d, Stride: d, Data: x}
+		blas64.Gemv(blas.NoTrans, -1, X, blas64.Vector{N: d, Inc: 1, Data: p.m.Theta0}, 1, blas64.Vector{N: m, Inc: 1, Data: t})
+	}
+	p.s.solve(x, t, p.m.U, 0, &p.out)
+	u := model.User{ID: id, W: append([]float64(nil), p.out.w...),
+		Index: append([]int32(nil), p.out.idx[:p.out.nnz]...), Value: append([]float64(nil), p.out.val[:p.out.nnz]...)}
+	return u, p.out.rss / float64(m), nil
+}
+
+// Personalize fits every user of ds with m's U and theta_0 fixed and
+// returns their parameters in the order of ds.Users. It does not change m.
+func Personalize(ctx context.Context, m *model.Model, ds *dataset.Dataset, opt PersonalizeOptions) ([]model.User, error) {
+	if !ds.HasTarget {
+		return nil, errors.New("personalize: the data have no target column")
+	}
+	maxM := 0
+	for i := range ds.Users {
+		maxM = max(maxM, ds.Users[i].Len())
+	}
+	workers := opt.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	out := make([]model.User, len(ds.Users))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make([]error, workers)
+	for k := 0; k < workers; k++ {
+		p, err := NewPersonalizer(m, max(maxM, 1), opt)
+		if err != nil {
+			return nil, err
+		}
+		wg.Add(1)
+		go func(k int) {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(ds.Users) {
+					return
+				}
+				if i%1024 == 0 && ctx.Err() != nil {
+					errs[k] = ctx.Err()
+					return
+				}
+				u := &ds.Users[i]
+				var err error
+				out[i], _, err = p.Fit(u.ID, u.X, u.Y)
+				if err != nil {
+					errs[k] = fmt.Errorf("user %q: %w", u.ID, err)
+					return
+				}
+			}
+		}(k)
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

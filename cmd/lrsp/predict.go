@@ -1,0 +1,94 @@
+package main
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/eval"
+	"github.com/lrsp/lrsp/internal/atomicfile"
+	"github.com/lrsp/lrsp/model"
+)
+
+func unknownPolicy(s string) (eval.Unknown, error) {
+	i, err := oneOf("unknown", s, "error", "global")
+	return eval.Unknown(i), err
+}
+
+func newPredictCmd() *cobra.Command {
+	var data, in, out, unknown string
+	var cols dataFlags
+	c := &cobra.Command{
+		Use:   "predict",
+		Short: "Predict every row of a data file",
+		Long: `predict writes one row per input row, in input order, with columns user,prediction
+and y when the input has the target. A user the model does not know is an error unless
+--unknown global is given, which predicts with theta_0 + U * mean(w_i), the average user.`,
+		Example: "  lrsp predict --model model.lrsp --data test.csv --out predictions.csv",
+		Args:    cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			policy, err := unknownPolicy(unknown)
+			if err != nil {
+				return err
+			}
+			m, err := model.Load(in)
+			if err != nil {
+				return err
+			}
+			ds, err := readData(c.Context(), c, data, cols.options(false))
+			if err != nil {
+				return err
+			}
+			pred, err := eval.Predict(m, ds, policy)
+			if err != nil {
+				return fmt.Errorf("%s: %w", data, err)
+			}
+			write := func(w io.Writer) error { return writePredictions(w, ds, pred) }
+			if out == "" || out == "-" {
+				return write(c.OutOrStdout())
+			}
+			return atomicfile.Write(out, write)
+		},
+	}
+	c.Flags().StringVar(&in, "model", "", "model file (required)")
+	c.Flags().StringVar(&data, "data", "", "CSV to predict (required)")
+	c.Flags().StringVar(&out, "out", "-", "predictions CSV to write (- for standard output)")
+	c.Flags().StringVar(&unknown, "unknown", "error", "unknown users: error, or global (the average user)")
+	cols.register(c)
+	c.MarkFlagRequired("model")
+	return c
+}
+
+func writePredictions(w io.Writer, ds *dataset.Dataset, pred []float64) error {
+	type ref struct{ u, j int }
+	order := make([]ref, len(pred))
+	for i := range ds.Users {
+		for j, r := range ds.Users[i].Rows {
+			order[r] = ref{i, j}
+		}
+	}
+	cw := csv.NewWriter(w)
+	head := []string{"user", "prediction"}
+	if ds.HasTarget {
+		head = append(head, "y")
+	}
+	cw.Write(head)
+	rec := make([]string, len(head))
+	for row, o := range order {
+		u := &ds.Users[o.u]
+		rec[0] = u.ID
+		rec[1] = strconv.FormatFloat(pred[row], 'g', -1, 64)
+		if ds.HasTarget {
+			rec[2] = strconv.FormatFloat(u.Y[o.j], 'g', -1, 64)
+		}
+		if err := cw.Write(rec); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/internal/atomicfile"
+	"github.com/lrsp/lrsp/synth"
+)
+
+func newSynthCmd() *cobra.Command {
+	var o synth.Options
+	var out, truth, newOut, testOut string
+	c := &cobra.Command{
+		Use:   "synth",
+		Short: "Write synthetic data from the low-rank + sparse model",
+		Long: `synth draws x ~ N(0, I_d) and y = <x, U* w_i* + b_i*> + N(0, noise^2) for every user,
+with U* a random orthonormal d x r basis, w_i* ~ N(0, I_r) and b_i* with k non-zeros ~ N(0, 1).`,
+		Example: "  lrsp synth --users 1000 --samples 60 --dim 100 --rank 5 --sparsity 5 --out data.csv --truth truth.json",
+		Args:    cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if out == "" {
+				return fmt.Errorf("--out is required")
+			}
+			data, err := synth.Generate(o)
+			if err != nil {
+				return err
+			}
+			if err := writeCSV(out, data.Train); err != nil {
+				return err
+			}
+			if data.New != nil {
+				if newOut == "" {
+					newOut = sibling(out, "-new")
+				}
+				if err := writeCSV(newOut, data.New); err != nil {
+					return err
+				}
+			}
+			if data.Test != nil {
+				if testOut == "" {
+					testOut = sibling(out, "-test")
+				}
+				if err := writeCSV(testOut, data.Test); err != nil {
+					return err
+				}
+			}
+			if truth != "" {
+				if err := writeJSON(truth, data.Truth); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(c.OutOrStdout(), "wrote %d users x %d samples (d=%d, r=%d, k=%d, noise=%g) to %s\n",
+				o.Users, o.Samples, o.Dim, o.Rank, o.Sparsity, o.Noise, out)
+			if data.New != nil {
+				fmt.Fprintf(c.OutOrStdout(), "wrote %d new users to %s\n", o.NewUsers, newOut)
+			}
+			if data.Test != nil {
+				fmt.Fprintf(c.OutOrStdout(), "wrote %d test samples per user to %s\n", o.TestSamples, testOut)
+			}
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.IntVar(&o.Users, "users", 1000, "number of training users t")
+	f.IntVar(&o.Samples, "samples", 60, "samples per user m")
+	f.IntVar(&o.Dim, "dim", 100, "number of features d")
+	f.IntVar(&o.Rank, "rank", 5, "rank r of U*")
+	f.IntVar(&o.Sparsity, "sparsity", 5, "non-zeros k of each b_i*")
+	f.Float64Var(&o.Noise, "noise", 0, "standard deviation of the target noise")
+	f.Uint64Var(&o.Seed, "seed", 1, "random seed")
+	f.IntVar(&o.NewUsers, "new-users", 0, "also write this many new users from the same U*")
+	f.IntVar(&o.TestSamples, "test-samples", 0, "also write this many held-out samples per user (training and new)")
+	f.StringVar(&out, "out", "", "training data CSV to write")
+	f.StringVar(&truth, "truth", "", "truth JSON to write (U*, every user's w and b)")
+	f.StringVar(&newOut, "new-out", "", "new users' CSV (default: --out with -new before the extension)")
+	f.StringVar(&testOut, "test-out", "", "test CSV (default: --out with -test before the extension)")
+	return c
+}
+
+// sibling returns path with suffix inserted before its extension.
+func sibling(path, suffix string) string {
+	ext := filepath.Ext(path)
+	return strings.TrimSuffix(path, ext) + suffix + ext
+}
+
+func writeCSV(path string, ds *dataset.Dataset) error {
+	return atomicfile.Write(path, func(w io.Writer) error { return dataset.WriteCSV(w, ds) })
+}
+
+func writeJSON(path string, v any) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", " ")
+		return enc.Encode(v)
+	})
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/lrsp/lrsp/amht"
+	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/model"
+)
+
+// trainFlags are the flags of lrsp train.
+type trainFlags struct {
+	data, out, metricsOut            string
+	init, update, threshold, pursuit string
+	validation                       float64
+	opt                              amht.Options
+	cols                             dataFlags
+}
+
+func (f *trainFlags) register(c *cobra.Command) {
+	fl := c.Flags()
+	fl.StringVar(&f.data, "data", "", "training data CSV (required)")
+	fl.StringVar(&f.out, "out", "model.lrsp", "model file to write")
+	fl.StringVar(&f.metricsOut, "metrics-out", "", "write per-round metrics as JSON to this file")
+	fl.IntVar(&f.opt.Rank, "rank", 5, "rank r of the shared basis U")
+	fl.IntVar(&f.opt.Sparsity, "sparsity", 5, "non-zeros k of each user's sparse part b_i (0: low rank only)")
+	fl.IntVar(&f.opt.Rounds, "rounds", 50, "maximum number of alternating rounds")
+	fl.Float64Var(&f.opt.Tolerance, "tolerance", 1e-6, "stop when a round improves the loss by less than this fraction (0 runs all rounds)")
+	fl.StringVar(&f.init, "init", "moments", "initialisation of U: moments, ridge-svd or random")
+	fl.StringVar(&f.update, "update", "cg", "U update: cg (least squares by conjugate gradient) or gradient (one step)")
+	fl.StringVar(&f.threshold, "threshold", "topk", "hard thresholding of b: topk or value (shrinking threshold)")
+	fl.StringVar(&f.pursuit, "pursuit", "swap", "support search for b: swap, greedy or htp")
+	fl.Float64Var(&f.opt.Ridge, "ridge", 0, "per-user ridge penalty on (w, b)")
+	fl.IntVar(&f.opt.CGIterations, "cg-iterations", 8, "conjugate-gradient iterations per round")
+	fl.IntVar(&f.opt.Workers, "workers", 0, "parallel workers (0: one per CPU)")
+	fl.Uint64Var(&f.opt.Seed, "seed", 1, "random seed")
+	fl.Float64Var(&f.validation, "validation", 0, "fraction of each user's samples held out for early stopping")
+	fl.IntVar(&f.opt.Patience, "patience", 3, "rounds without validation improvement before stopping")
+	f.cols.register(c)
+}
+
+// options resolves the string flags into f.opt.
+func (f *trainFlags) options() (amht.Options, error) {
+	o := f.opt
+	i, err := oneOf("init", f.init, "moments", "ridge-svd", "random")
+	if err != nil {
+		return o, err
+	}
+	o.Init = amht.Init(i)
+	if i, err = oneOf("update", f.update, "cg", "gradient"); err != nil {
+		return o, err
+	}
+	o.Update = amht.Update(i)
+	if i, err = oneOf("threshold", f.threshold, "topk", "value"); err != nil {
+		return o, err
+	}
+	o.Threshold = amht.Threshold(i)
+	if i, err = oneOf("pursuit", f.pursuit, "swap", "greedy", "htp"); err != nil {
+		return o, err
+	}
+	o.Pursuit = amht.Pursuit(i)
+	if o.Rounds < 1 {
+		return o, fmt.Errorf("--rounds %d must be at least 1", o.Rounds)
+	}
+	if o.CGIterations < 1 {
+		return o, fmt.Errorf("--cg-iterations %d must be at least 1", o.CGIterations)
+	}
+	if !(f.validation >= 0 && f.validation < 1) {
+		return o, fmt.Errorf("--validation %v must be in [0, 1)", f.validation)
+	}
+	return o, nil
+}
+
+func newTrainCmd() *cobra.Command {
+	var f trainFlags
+	c := &cobra.Command{
+		Use:     "train",
+		Short:   "Train a low-rank + sparse model with AMHT-LRS",
+		Example: "  lrsp train --data data.csv --rank 5 --sparsity 5 --out model.lrsp",
+		Args:    cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			opt, err := f.options()
+			if err != nil {
+				return err
+			}
+			ds, err := readData(c.Context(), c, f.data, f.cols.options(true))
+			if err != nil {
+				return err
+			}
+			res, err := trainModel(c, ds, f.validation, opt)
+			if err != nil {
+				return err
+			}
+			if f.metricsOut != "" {
+				if err := writeJSON(f.metricsOut, map[string]any{"rounds": res.Rounds}); err != nil {
+					return err
+				}
+			}
+			if err := model.Save(f.out, res.Model); err != nil {
+				return err
+			}
+			last := res.Rounds[len(res.Rounds)-1]
+			fmt.Fprintf(c.OutOrStdout(), "trained %s on %d users, %d samples (d=%d, r=%d, k=%d): %d rounds (stopped: %s), train MSE %.6g\n",
+				res.Model.Method, len(ds.Users), ds.Samples(), ds.Dim(), opt.Rank, opt.Sparsity, len(res.Rounds), res.Stopped, last.TrainLoss)
+			fmt.Fprintf(c.OutOrStdout(), "wrote %s\n", f.out)
+			return nil
+		},
+	}
+	f.register(c)
+	return c
+}
+
+// trainModel splits off validation samples if asked, and trains with a
+// progress bar on a terminal.
+func trainModel(c *cobra.Command, ds *dataset.Dataset, validation float64, opt amht.Options) (*amht.Result, error) {
+	train, held := ds, (*dataset.Dataset)(nil)
+	if validation > 0 {
+		var err error
+		if train, held, err = dataset.Split(ds, validation, opt.Seed); err != nil {
+			return nil, err
+		}
+	}
+	if isTerminal(c.ErrOrStderr()) {
+		bar := progressbar.NewOptions(max(opt.Rounds, 1), progressbar.OptionSetWriter(c.ErrOrStderr()),
+			progressbar.OptionSetDescription("train"), progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
+		defer bar.Finish()
+		opt.Progress = func(st amht.RoundStats) {
+			desc := fmt.Sprintf("train: loss %.4g", st.TrainLoss)
+			if st.ValidationLoss != nil {
+				desc += fmt.Sprintf(" val %.4g", *st.ValidationLoss)
+			}
+			bar.Describe(desc)
+			bar.Set(st.Round)
+		}
+	}
+	return amht.Train(c.Context(), train, held, opt)
+}
