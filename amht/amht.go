@@ -99,7 +99,8 @@ type Options struct {
 	// for users with fewer samples than r + k.
 	Ridge float64
 	// CGIterations bounds the conjugate-gradient iterations per round; 0
-	// means 8.
+	// means 3. Warm-started at the previous U, a few iterations per round
+	// suffice because the alternation itself converges linearly.
 	CGIterations int
 	// StepSize scales the preconditioned gradient step of UpdateGradient;
 	// 0 means 1.
@@ -116,6 +117,10 @@ type Options struct {
 	// before early stopping; 0 means 3. It applies only with a validation
 	// set.
 	Patience int
+	// Offset, when not nil, is a fixed shared parameter vector theta_0
+	// (length d): users are fitted to y - X theta_0 and the model stores it
+	// as Theta0. Nil means no offset.
+	Offset []float64
 	// Progress, when non-nil, is called after every round.
 	Progress func(RoundStats)
 }
@@ -140,7 +145,7 @@ func (o *Options) withDefaults() Options {
 		v.Rounds = 50
 	}
 	if v.CGIterations == 0 {
-		v.CGIterations = 8
+		v.CGIterations = 3
 	}
 	if v.StepSize == 0 {
 		v.StepSize = 1
@@ -165,6 +170,8 @@ func (o *Options) validate(d int) error {
 		return fmt.Errorf("sparsity %d must be in [0, %d] (the number of features)", o.Sparsity, d)
 	case o.Rank == 0 && o.Sparsity == 0:
 		return fmt.Errorf("rank and sparsity are both 0: the model would be empty")
+	case o.Offset != nil && len(o.Offset) != d:
+		return fmt.Errorf("offset has %d entries, want %d", len(o.Offset), d)
 	case o.Rounds < 0:
 		return fmt.Errorf("rounds %d must not be negative", o.Rounds)
 	case !(o.Tolerance >= 0):

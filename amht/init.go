@@ -29,15 +29,89 @@ func (tr *trainer) initialize(ctx context.Context) ([]float64, error) {
 }
 
 // momentIterations bounds the block power iterations of InitMoments.
-const momentIterations = 100
+const momentIterations = 40
+
+// explicitMomentDim is the largest d for which InitMoments forms the d x d
+// moment matrix and decomposes it exactly; above it, block power iteration
+// applies the matrix user by user.
+const explicitMomentDim = 512
 
 // moments returns the top-r eigenvectors of the moment matrix
-// M = (1/t) sum_i (1/m_i) sum_j y_ij^2 x_ij x_ij^T by block power iteration
-// on M - c I, with c = trace(M)/(2d) to speed convergence while keeping
-// the wanted eigenvalues the largest in magnitude. For x ~ N(0, I),
+// M = (1/t) sum_i (1/m_i) sum_j y_ij^2 x_ij x_ij^T. For x ~ N(0, I),
 // E[y^2 x x^T] = ||theta||^2 I + 2 theta theta^T, so the top eigenvectors
-// span the users' common subspace plus the sparse parts' average.
+// span the users' common subspace (plus the sparse parts' average).
 func (tr *trainer) moments(ctx context.Context, rng *rand.Rand) ([]float64, error) {
+	if tr.d <= explicitMomentDim {
+		return tr.momentsExplicit()
+	}
+	return tr.momentsPower(ctx, rng)
+}
+
+// momentsExplicit forms M with one rank-m update per user and takes its
+// exact top-r eigenvectors.
+func (tr *trainer) momentsExplicit() ([]float64, error) {
+	d, r := tr.d, tr.r
+	acc := make([][]float64, len(tr.work))
+	slot := make(map[*worker]int, len(tr.work))
+	for k, w := range tr.work {
+		slot[w] = k
+		acc[k] = make([]float64, d*d)
+		w.s.moment = make([]float64, tr.maxM*d)
+	}
+	t := float64(len(tr.ds.Users))
+	tr.forUsers(func(w *worker, i int) {
+		u := &tr.ds.Users[i]
+		m := u.Len()
+		y := tr.target(w, u)
+		z := w.s.moment[:m*d]
+		for s := 0; s < m; s++ {
+			f := math.Abs(y[s]) / math.Sqrt(float64(m)*t)
+			for j, v := range u.X[s*d : (s+1)*d] {
+				z[s*d+j] = f * v
+			}
+		}
+		Z := blas64.General{Rows: m, Cols: d, Stride: d, Data: z}
+		blas64.Syrk(blas.Trans, 1, Z, 1, blas64.Symmetric{N: d, Stride: d, Data: acc[slot[w]], Uplo: blas.Upper})
+	})
+	sym := mat.NewSymDense(d, nil)
+	for a := 0; a < d; a++ {
+		for c := a; c < d; c++ {
+			s := 0.0
+			for k := range acc {
+				s += acc[k][a*d+c]
+			}
+			sym.SetSym(a, c, s)
+		}
+	}
+	for _, w := range tr.work {
+		w.s.moment = nil
+	}
+	return topEigenvectors(sym, r)
+}
+
+// topEigenvectors returns the eigenvectors of the r largest eigenvalues of
+// a, as a d x r row-major matrix.
+func topEigenvectors(a *mat.SymDense, r int) ([]float64, error) {
+	d := a.SymmetricDim()
+	var eig mat.EigenSym
+	if !eig.Factorize(a, true) {
+		return nil, errors.New("eigendecomposition failed")
+	}
+	var vec mat.Dense
+	eig.VectorsTo(&vec)
+	u := make([]float64, d*r)
+	for j := 0; j < d; j++ {
+		for c := 0; c < r; c++ {
+			u[j*r+c] = vec.At(j, d-1-c) // eigenvalues ascend
+		}
+	}
+	return u, nil
+}
+
+// momentsPower runs block power iteration on M - c I, with
+// c = trace(M)/(2d) to speed convergence while keeping the wanted
+// eigenvalues the largest in magnitude.
+func (tr *trainer) momentsPower(ctx context.Context, rng *rand.Rand) ([]float64, error) {
 	d, r := tr.d, tr.r
 	t := float64(len(tr.ds.Users))
 	// trace(M) = (1/t) sum_i (1/m_i) sum_j y^2 ||x||^2.
@@ -82,7 +156,7 @@ func (tr *trainer) moments(ctx context.Context, rng *rand.Rand) ([]float64, erro
 		// Converged when the new basis lies in the span of the old one.
 		change := subspaceGap(d, r, v, next)
 		v, next = next, v
-		if change < 1e-10 {
+		if change < 1e-8 {
 			break
 		}
 	}
@@ -155,17 +229,5 @@ func (tr *trainer) ridgeSVD(ctx context.Context) ([]float64, error) {
 			}
 		}
 	}
-	var eig mat.EigenSym
-	if !eig.Factorize(sym, true) {
-		return nil, errors.New("eigendecomposition of the ridge solutions failed")
-	}
-	var vec mat.Dense
-	eig.VectorsTo(&vec)
-	u := make([]float64, d*r)
-	for j := 0; j < d; j++ {
-		for c := 0; c < r; c++ {
-			u[j*r+c] = vec.At(j, d-1-c) // eigenvalues ascend
-		}
-	}
-	return u, nil
+	return topEigenvectors(sym, r)
 }

@@ -34,6 +34,7 @@ type Personalizer struct {
 	s   *solver
 	out fit
 	y   []float64
+	ut  []float64 // U transposed, r x d
 }
 
 // NewPersonalizer returns a Personalizer for users of m with up to maxSamples
@@ -50,7 +51,7 @@ func NewPersonalizer(m *model.Model, maxSamples int, opt PersonalizeOptions) (*P
 	return &Personalizer{
 		m: m, s: newSolver(m.Dim, m.Rank, m.Sparsity, maxSamples, opt.Pursuit, opt.Ridge),
 		out: fit{w: make([]float64, m.Rank), idx: make([]int32, m.Sparsity), val: make([]float64, m.Sparsity)},
-		y:   make([]float64, maxSamples),
+		y:   make([]float64, maxSamples), ut: transpose(m.Dim, m.Rank, m.U),
 	}, nil
 }
 
@@ -71,7 +72,7 @@ func (p *Personalizer) Fit(id string, x, y []float64) (model.User, float64, erro
 		X := blas64.General{Rows: m, Cols: d, Stride: d, Data: x}
 		blas64.Gemv(blas.NoTrans, -1, X, blas64.Vector{N: d, Inc: 1, Data: p.m.Theta0}, 1, blas64.Vector{N: m, Inc: 1, Data: t})
 	}
-	p.s.solve(x, t, p.m.U, 0, &p.out)
+	p.s.solve(x, t, p.ut, 0, &p.out)
 	u := model.User{ID: id, W: append([]float64(nil), p.out.w...),
 		Index: append([]int32(nil), p.out.idx[:p.out.nnz]...), Value: append([]float64(nil), p.out.val[:p.out.nnz]...)}
 	return u, p.out.rss / float64(m), nil

@@ -25,6 +25,7 @@ type solver struct {
 	corr   []float64 // d
 	pnorm  []float64 // d: squared norm of each column of X after projecting out X U
 	proj   []float64 // r x d
+	moment []float64 // m x d scratch for the moment initialisation
 	supp   []int     // current support
 	best   []int
 	trial  []int
@@ -52,18 +53,18 @@ type fit struct {
 	resd []float64
 }
 
-// solve fits user (x, y) with basis u: it minimises ||y - X(U w + b)||^2 +
+// solve fits user (x, y) with basis U, given transposed as ut (r x d): it minimises ||y - X(U w + b)||^2 +
 // ridge*m*||(w, b)||^2 over w and k-sparse b, whose support is searched by
 // the solver's pursuit. minAbs > 0 drops entries of b smaller in magnitude
 // (the value-thresholding operator). The residual is left in s.resid[:m].
-func (s *solver) solve(x, y, u []float64, minAbs float64, out *fit) {
+func (s *solver) solve(x, y, ut []float64, minAbs float64, out *fit) {
 	d, r := s.d, s.r
 	m := len(y)
 	copy(s.target[:m], y)
 	X := blas64.General{Rows: m, Cols: d, Stride: d, Data: x}
 	if r > 0 {
 		A := blas64.General{Rows: m, Cols: r, Stride: r, Data: s.a[:m*r]}
-		blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, X, blas64.General{Rows: d, Cols: r, Stride: r, Data: u}, 0, A)
+		blas64.Gemm(blas.NoTrans, blas.Trans, 1, X, blas64.General{Rows: r, Cols: d, Stride: d, Data: ut}, 0, A)
 	}
 	s.supp = s.supp[:0]
 	rss := s.lsq(x, m, s.supp)

@@ -46,6 +46,7 @@ type trainer struct {
 	d, r   int
 	maxM   int
 	u      []float64 // d x r
+	ut     []float64 // r x d: U transposed, refreshed before the per-user solves
 	p      *params
 	colVar []float64 // d: mean over users of (1/m_i) ||X_i[:, j]||^2
 	loss   []float64 // t: each user's training MSE after its last solve
@@ -141,6 +142,7 @@ func (tr *trainer) target(w *worker, u *dataset.User) []float64 {
 // sum_i (1/m_i) X_i^T resid_i w_i^T, computed while X_i is in cache.
 func (tr *trainer) solveUsers(minAbs float64) float64 {
 	d, r, k := tr.d, tr.r, tr.opt.Sparsity
+	tr.ut = transposeInto(tr.ut, d, r, tr.u)
 	tr.forUsers(func(w *worker, i int) {
 		u := &tr.ds.Users[i]
 		m := u.Len()
@@ -150,7 +152,7 @@ func (tr *trainer) solveUsers(minAbs float64) float64 {
 		w.out.w = tr.p.w[i*r : (i+1)*r]
 		w.out.idx = tr.p.idx[i*k : (i+1)*k]
 		w.out.val = tr.p.val[i*k : (i+1)*k]
-		w.s.solve(u.X, tr.target(w, u), tr.u, minAbs, &w.out)
+		w.s.solve(u.X, tr.target(w, u), tr.ut, minAbs, &w.out)
 		tr.p.nnz[i] = w.out.nnz
 		inv := 1 / float64(m)
 		w.loss += w.out.rss * inv
@@ -425,10 +427,6 @@ type Result struct {
 // training keeps the U with the best validation loss. Cancelling ctx stops
 // training at the end of the current round with ctx's error.
 func Train(ctx context.Context, ds *dataset.Dataset, validation *dataset.Dataset, opt Options) (*Result, error) {
-	return train(ctx, ds, validation, nil, opt)
-}
-
-func train(ctx context.Context, ds *dataset.Dataset, validation *dataset.Dataset, theta0 []float64, opt Options) (*Result, error) {
 	if !ds.HasTarget {
 		return nil, errors.New("train: the data have no target column")
 	}
@@ -439,7 +437,7 @@ func train(ctx context.Context, ds *dataset.Dataset, validation *dataset.Dataset
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	opt = opt.withDefaults()
-	tr := newTrainer(ds, theta0, opt)
+	tr := newTrainer(ds, opt.Offset, opt)
 	tr.columnVariances()
 	var err error
 	if tr.u, err = tr.initialize(ctx); err != nil {
@@ -519,8 +517,11 @@ func train(ctx context.Context, ds *dataset.Dataset, validation *dataset.Dataset
 	tr.solveUsers(minAbs)
 	res.Model = tr.model(model.MethodLRS)
 	res.Model.Config = opt.config()
-	if opt.Sparsity == 0 {
+	switch {
+	case opt.Sparsity == 0:
 		res.Model.Method = model.MethodLowRank
+	case opt.Rank == 0 && opt.Offset != nil:
+		res.Model.Method = model.MethodGlobalSparse
 	}
 	return res, nil
 }
@@ -619,4 +620,23 @@ func randomBasis(d, r int, rng *rand.Rand) []float64 {
 // factorization.
 func orthonormalInPlace(d, r int, u []float64) {
 	thinQR(d, r, u)
+}
+
+// transpose returns the r x d transpose of the d x r row-major matrix u.
+func transpose(d, r int, u []float64) []float64 {
+	return transposeInto(nil, d, r, u)
+}
+
+// transposeInto writes the transpose of u into dst, reallocating it if it
+// is too short, and returns it.
+func transposeInto(dst []float64, d, r int, u []float64) []float64 {
+	if len(dst) != d*r {
+		dst = make([]float64, d*r)
+	}
+	for j := 0; j < d; j++ {
+		for c := 0; c < r; c++ {
+			dst[c*d+j] = u[j*r+c]
+		}
+	}
+	return dst
 }

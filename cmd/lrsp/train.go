@@ -34,7 +34,7 @@ func (f *trainFlags) register(c *cobra.Command) {
 	fl.StringVar(&f.threshold, "threshold", "topk", "hard thresholding of b: topk or value (shrinking threshold)")
 	fl.StringVar(&f.pursuit, "pursuit", "swap", "support search for b: swap, greedy or htp")
 	fl.Float64Var(&f.opt.Ridge, "ridge", 0, "per-user ridge penalty on (w, b)")
-	fl.IntVar(&f.opt.CGIterations, "cg-iterations", 8, "conjugate-gradient iterations per round")
+	fl.IntVar(&f.opt.CGIterations, "cg-iterations", 3, "conjugate-gradient iterations per round")
 	fl.IntVar(&f.opt.Workers, "workers", 0, "parallel workers (0: one per CPU)")
 	fl.Uint64Var(&f.opt.Seed, "seed", 1, "random seed")
 	fl.Float64Var(&f.validation, "validation", 0, "fraction of each user's samples held out for early stopping")

@@ -1,0 +1,262 @@
+package accountant
+
+import (
+	"errors"
+	"fmt"
+	"math"
+)
+
+// Params describes a user-level training run with the Gaussian mechanism.
+type Params struct {
+	// NoiseMultiplier is the standard deviation of the Gaussian noise in
+	// units of the per-user L2 clipping norm. It must be positive and
+	// finite.
+	NoiseMultiplier float64
+
+	// SampleRate is the probability with which each user independently
+	// participates in each round (Poisson sampling). It must be in [0, 1].
+	// The zero value, like 1, means that every user participates in every
+	// round; the exact Gaussian accountant is then used.
+	SampleRate float64
+
+	// Rounds is the number of rounds (noisy aggregations). It must be at
+	// least 1.
+	Rounds int
+
+	// Delta is the target delta. It must be in (0, 1).
+	Delta float64
+
+	// Orders are the Renyi orders over which the RDP accountant optimises
+	// when SampleRate is in (0, 1). Nil or empty means [DefaultOrders]().
+	// Orders are ignored without sampling.
+	Orders []float64
+}
+
+// Result is a privacy guarantee computed by [Epsilon]: the training run is
+// (Epsilon, Delta)-differentially private with respect to adding or
+// removing one user.
+type Result struct {
+	// Epsilon is the privacy loss bound.
+	Epsilon float64
+
+	// Delta is the target delta that Epsilon was computed for.
+	Delta float64
+
+	// NoiseMultiplier is the noise multiplier of the run.
+	NoiseMultiplier float64
+
+	// Rounds is the number of rounds of the run.
+	Rounds int
+
+	// SampleRate is the effective sampling rate: 1 when the run does not
+	// use sampling, even if Params.SampleRate was 0.
+	SampleRate float64
+
+	// Order is the Renyi order at which the RDP accountant attained
+	// Epsilon, or 0 when the exact Gaussian accountant was used.
+	Order float64
+
+	// Accountant names the method that produced Epsilon, with references,
+	// for inclusion in reports.
+	Accountant string
+}
+
+// Accountant names reported in Result.Accountant.
+const (
+	methodGaussianExact = "gaussian-exact (Balle-Wang 2018)"
+	methodRDPSampled    = "rdp-sampled-gaussian (Mironov-Talwar-Zhang 2019), conversion Balle et al. 2020"
+)
+
+// Epsilon returns the (epsilon, delta) guarantee of the training run
+// described by p.
+//
+// Without sampling (SampleRate 0 or 1) it returns the exact epsilon of the
+// composed Gaussian mechanism (see [ZCDPEpsilon]). With sampling it
+// composes [RDPSampledGaussian] over p.Rounds at every order and converts
+// with [RDPToEpsilon]. Because ignoring the sampling is also valid, with
+// sampling it returns the smaller of that RDP bound and the exact bound
+// without sampling; the latter only wins when the sampling rate is close to
+// 1. Result.Accountant records which method was used.
+func Epsilon(p Params) (Result, error) {
+	if err := checkSigma(p.NoiseMultiplier); err != nil {
+		return Result{}, err
+	}
+	if err := checkRounds(p.Rounds); err != nil {
+		return Result{}, err
+	}
+	if err := checkDelta(p.Delta); err != nil {
+		return Result{}, err
+	}
+	if p.SampleRate != 0 {
+		if err := checkSampleRate(p.SampleRate); err != nil {
+			return Result{}, err
+		}
+	}
+	exact := gaussianEpsilon(gaussianMu(p.NoiseMultiplier, p.Rounds), p.Delta)
+	res := Result{
+		Epsilon:         exact,
+		Delta:           p.Delta,
+		NoiseMultiplier: p.NoiseMultiplier,
+		Rounds:          p.Rounds,
+		SampleRate:      1,
+		Accountant:      methodGaussianExact,
+	}
+	if p.SampleRate == 0 || p.SampleRate == 1 {
+		return res, nil
+	}
+	res.SampleRate = p.SampleRate
+
+	orders := p.Orders
+	if len(orders) == 0 {
+		orders = DefaultOrders()
+	}
+	rdp := make([]float64, len(orders))
+	for k, a := range orders {
+		r, err := RDPSampledGaussian(p.SampleRate, p.NoiseMultiplier, a)
+		if err != nil {
+			return Result{}, err
+		}
+		rdp[k] = float64(p.Rounds) * r
+	}
+	eps, order, err := RDPToEpsilon(orders, rdp, p.Delta)
+	if err != nil {
+		return Result{}, err
+	}
+	if eps <= exact {
+		res.Epsilon = eps
+		res.Order = order
+		res.Accountant = fmt.Sprintf("%s, order %g", methodRDPSampled, order)
+	} else {
+		res.Accountant = methodGaussianExact + ", sampling ignored (tighter than RDP here)"
+	}
+	return res, nil
+}
+
+// NoiseMultiplier returns the smallest noise multiplier for which rounds
+// rounds of the Gaussian mechanism, with users sampled at rate sampleRate,
+// are (epsilon, delta)-differentially private according to [Epsilon] with
+// default orders. Use sampleRate 1 for no sampling.
+//
+// Epsilon is decreasing in the noise multiplier, so NoiseMultiplier brackets
+// the solution and bisects to a relative precision of 1e-6. It returns the
+// upper end of the final bracket, so the returned noise multiplier always
+// meets the target: Epsilon reports at most epsilon for it.
+func NoiseMultiplier(epsilon, delta float64, rounds int, sampleRate float64) (float64, error) {
+	if !(epsilon > 0) || math.IsInf(epsilon, 1) {
+		return 0, errorf("epsilon must be positive and finite, got %v", epsilon)
+	}
+	if err := checkDelta(delta); err != nil {
+		return 0, err
+	}
+	if err := checkRounds(rounds); err != nil {
+		return 0, err
+	}
+	if err := checkSampleRate(sampleRate); err != nil {
+		return 0, err
+	}
+	// meets reports whether noise multiplier sigma achieves the target.
+	meets := func(sigma float64) (bool, error) {
+		r, err := Epsilon(Params{NoiseMultiplier: sigma, SampleRate: sampleRate, Rounds: rounds, Delta: delta})
+		if err != nil {
+			return false, err
+		}
+		return r.Epsilon <= epsilon, nil
+	}
+	const (
+		sigmaMin = 1e-6
+		sigmaMax = 1e12
+	)
+	lo, hi := 1.0, 1.0
+	ok, err := meets(hi)
+	if err != nil {
+		return 0, err
+	}
+	if ok {
+		// Shrink until the target is missed.
+		for {
+			lo = hi / 2
+			if lo < sigmaMin {
+				return 0, errorf("epsilon %v is reachable with noise multiplier below %v; no meaningful minimum", epsilon, sigmaMin)
+			}
+			if ok, err = meets(lo); err != nil {
+				return 0, err
+			}
+			if !ok {
+				break
+			}
+			hi = lo
+		}
+	} else {
+		// Grow until the target is met.
+		for !ok {
+			lo = hi
+			hi *= 2
+			if hi > sigmaMax {
+				return 0, errorf("epsilon %v with delta %v is not reachable with noise multiplier up to %v", epsilon, delta, sigmaMax)
+			}
+			if ok, err = meets(hi); err != nil {
+				return 0, err
+			}
+		}
+	}
+	// Invariant: lo misses the target, hi meets it.
+	for hi-lo > 1e-6*hi {
+		mid := lo + (hi-lo)/2
+		if ok, err = meets(mid); err != nil {
+			return 0, err
+		}
+		if ok {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	return hi, nil
+}
+
+// errorf returns an error whose message starts with "accountant: ".
+func errorf(format string, args ...any) error {
+	return errors.New("accountant: " + fmt.Sprintf(format, args...))
+}
+
+func checkSigma(sigma float64) error {
+	if !(sigma > 0) || math.IsInf(sigma, 1) {
+		return errorf("noise multiplier sigma must be positive and finite, got %v", sigma)
+	}
+	return nil
+}
+
+func checkRounds(rounds int) error {
+	if rounds < 1 {
+		return errorf("rounds must be at least 1, got %d", rounds)
+	}
+	return nil
+}
+
+func checkDelta(delta float64) error {
+	if !(delta > 0 && delta < 1) {
+		return errorf("delta must be in (0, 1), got %v", delta)
+	}
+	return nil
+}
+
+func checkSampleRate(q float64) error {
+	if !(q > 0 && q <= 1) {
+		return errorf("sample rate must be in (0, 1], got %v", q)
+	}
+	return nil
+}
+
+func checkOrder(alpha float64) error {
+	if !(alpha > 1) || math.IsInf(alpha, 1) {
+		return errorf("order alpha must be finite and greater than 1, got %v", alpha)
+	}
+	return nil
+}
+
+func checkRho(rho float64) error {
+	if !(rho >= 0) || math.IsInf(rho, 1) {
+		return errorf("rho must be non-negative and finite, got %v", rho)
+	}
+	return nil
+}
