@@ -16,20 +16,23 @@ type solver struct {
 	pursuit Pursuit
 	ridge   float64
 
-	a      []float64 // m x r: X U
-	design []float64 // m x (r+k): [X U | X_S]
-	gram   []float64 // (r+k) x (r+k)
-	z      []float64 // r+k coefficients
-	resid  []float64 // m
-	target []float64 // m: y minus any fixed offset
-	corr   []float64 // d
-	pnorm  []float64 // d: squared norm of each column of X after projecting out X U
-	proj   []float64 // r x d
-	moment []float64 // m x d scratch for the moment initialisation
-	supp   []int     // current support
-	best   []int
-	trial  []int
-	inS    []bool // d
+	a       []float64 // m x r: X U
+	design  []float64 // m x (r+k): [X U | X_S]
+	gram    []float64 // (r+k) x (r+k)
+	z       []float64 // r+k coefficients
+	resid   []float64 // m
+	target  []float64 // m: y minus any fixed offset
+	corr    []float64 // d
+	pnorm   []float64 // d: squared norm of each column of X after projecting out X U
+	proj    []float64 // r x d
+	moment  []float64 // m x d scratch for the moment initialisation
+	supp    []int     // current support
+	best    []int
+	trial   []int
+	cand    []int
+	starts  []int
+	overall []int
+	inS     []bool // d
 }
 
 func newSolver(d, r, k, maxM int, pursuit Pursuit, ridge float64) *solver {
@@ -39,9 +42,17 @@ func newSolver(d, r, k, maxM int, pursuit Pursuit, ridge float64) *solver {
 		a: make([]float64, maxM*r), design: make([]float64, maxM*n), gram: make([]float64, n*n),
 		z: make([]float64, n), resid: make([]float64, maxM), target: make([]float64, maxM),
 		corr: make([]float64, d), pnorm: make([]float64, d), proj: make([]float64, r*d),
-		supp: make([]int, 0, k), best: make([]int, 0, k), trial: make([]int, 0, k), inS: make([]bool, d),
+		supp: make([]int, 0, k), best: make([]int, 0, k), trial: make([]int, 0, k), cand: make([]int, 0, swapCandidates), starts: make([]int, 0, deepStarts), overall: make([]int, 0, k), inS: make([]bool, d),
 	}
 }
+
+// swapCandidates is the number of replacement columns that the exchange
+// step tries for each support member, best-correlated first.
+const swapCandidates = 3
+
+// deepStarts is the number of first columns from which a deep search
+// restarts the greedy pursuit.
+const deepStarts = 12
 
 // fit holds the result of one user's solve.
 type fit struct {
@@ -56,8 +67,10 @@ type fit struct {
 // solve fits user (x, y) with basis U, given transposed as ut (r x d): it minimises ||y - X(U w + b)||^2 +
 // ridge*m*||(w, b)||^2 over w and k-sparse b, whose support is searched by
 // the solver's pursuit. minAbs > 0 drops entries of b smaller in magnitude
-// (the value-thresholding operator). The residual is left in s.resid[:m].
-func (s *solver) solve(x, y, ut []float64, minAbs float64, out *fit) {
+// (the value-thresholding operator). deep asks for a wider support search,
+// for users whose last fit was an outlier. The residual is left in
+// s.resid[:m].
+func (s *solver) solve(x, y, ut []float64, minAbs float64, deep bool, out *fit) {
 	d, r := s.d, s.r
 	m := len(y)
 	copy(s.target[:m], y)
@@ -69,7 +82,7 @@ func (s *solver) solve(x, y, ut []float64, minAbs float64, out *fit) {
 	s.supp = s.supp[:0]
 	rss := s.lsq(x, m, s.supp)
 	if s.k > 0 && m > 0 {
-		rss = s.pursue(x, m, rss)
+		rss = s.pursue(x, m, rss, deep)
 		if minAbs > 0 {
 			rss = s.dropSmall(x, m, minAbs, rss)
 		}
@@ -87,13 +100,14 @@ func (s *solver) solve(x, y, ut []float64, minAbs float64, out *fit) {
 }
 
 // pursue searches the support of b, starting from the empty support whose
-// fit is in s.z and s.resid, and returns the residual sum of squares.
-func (s *solver) pursue(x []float64, m int, rss float64) float64 {
+// fit is in s.z and s.resid, and returns the residual sum of squares. With
+// deep, it restarts the greedy search from each of the deepStarts columns
+// that best explain the target and keeps the best support found.
+func (s *solver) pursue(x []float64, m int, rss float64, deep bool) float64 {
 	s.projectedNorms(x, m)
 	yy := dot(s.target[:m], s.target[:m])
 	exact := func(v float64) bool { return v <= 1e-24*yy }
-	switch s.pursuit {
-	case PursuitHTP:
+	if s.pursuit == PursuitHTP {
 		// Plain hard-thresholding pursuit: the support of the k largest
 		// gradient entries, then HTP iterations.
 		s.correlate(x, m, false)
@@ -101,8 +115,37 @@ func (s *solver) pursue(x []float64, m int, rss float64) float64 {
 		rss = s.lsq(x, m, s.supp)
 		return s.htp(x, m, rss)
 	}
-	// Greedy: orthogonal matching pursuit with columns normalised after
-	// projecting out X U, then HTP, then support swaps.
+	if !deep || exact(rss) {
+		return s.greedy(x, m, rss, exact)
+	}
+	s.correlate(x, m, true)
+	s.starts = topK(s.corr, deepStarts, s.starts[:0])
+	empty := rss
+	best := math.Inf(1)
+	for _, j := range s.starts {
+		s.supp = append(s.supp[:0], j)
+		v := s.greedy(x, m, s.lsq(x, m, s.supp), exact)
+		if v < best {
+			best = v
+			s.overall = append(s.overall[:0], s.supp...)
+		}
+		if exact(v) {
+			break
+		}
+		s.supp = s.supp[:0]
+		s.lsq(x, m, s.supp) // back to the empty support's residual
+	}
+	if math.IsInf(best, 1) {
+		return empty
+	}
+	s.supp = append(s.supp[:0], s.overall...)
+	return s.lsq(x, m, s.supp)
+}
+
+// greedy grows the current support by orthogonal matching pursuit, with
+// columns normalised after projecting out X U, then refines it with HTP
+// and (for PursuitSwap) support exchanges.
+func (s *solver) greedy(x []float64, m int, rss float64, exact func(float64) bool) float64 {
 	for len(s.supp) < s.k && !exact(rss) {
 		j := s.bestColumn(x, m)
 		if j < 0 {
@@ -184,15 +227,18 @@ func (s *solver) swap(x []float64, m int, rss float64, exact func(float64) bool)
 				}
 			}
 			s.lsq(x, m, s.supp)
-			j := s.bestColumn(x, m)
-			if j < 0 || j == s.best[p] {
-				continue
-			}
-			s.supp = append(s.supp, j)
-			if v := s.lsq(x, m, s.supp); v < best*(1-1e-12) {
-				best = v
-				s.keepBest()
-				improved = true
+			s.correlate(x, m, true)
+			s.corr[s.best[p]] = 0
+			s.cand = topK(s.corr, swapCandidates, s.cand[:0])
+			base := len(s.supp)
+			for _, j := range s.cand {
+				s.supp = append(s.supp[:base], j)
+				if v := s.lsq(x, m, s.supp); v < best*(1-1e-12) {
+					best = v
+					s.keepBest()
+					improved = true
+					break
+				}
 			}
 		}
 		if !improved || exact(best) {

@@ -152,7 +152,7 @@ func (tr *trainer) solveUsers(minAbs float64) float64 {
 		w.out.w = tr.p.w[i*r : (i+1)*r]
 		w.out.idx = tr.p.idx[i*k : (i+1)*k]
 		w.out.val = tr.p.val[i*k : (i+1)*k]
-		w.s.solve(u.X, tr.target(w, u), tr.ut, minAbs, &w.out)
+		w.s.solve(u.X, tr.target(w, u), tr.ut, minAbs, tr.skip[i], &w.out)
 		tr.p.nnz[i] = w.out.nnz
 		inv := 1 / float64(m)
 		w.loss += w.out.rss * inv
@@ -174,21 +174,26 @@ func (tr *trainer) solveUsers(minAbs float64) float64 {
 // contribution from grad. In the realizable model these are the few users
 // whose sparse support was not found yet; their residuals would otherwise
 // bias U away from the subspace that the rest of the users agree on.
-func (tr *trainer) trimOutliers(grad []float64) int {
+//
+// It returns the mean training MSE of the users kept, which is what the
+// stopping rules watch: a few users stuck on a wrong support would
+// otherwise hide the convergence of everyone else.
+func (tr *trainer) trimOutliers(grad []float64) float64 {
 	d, r := tr.d, tr.r
 	if tr.opt.TrimFactor < 0 || r == 0 {
-		return 0
+		return mean(tr.loss)
 	}
 	med := median(tr.loss)
 	cut := tr.opt.TrimFactor * med
-	n := 0
+	kept, n := 0.0, 0
 	theta := make([]float64, d)
 	for i := range tr.ds.Users {
 		tr.skip[i] = tr.loss[i] > cut && tr.loss[i] > 0
 		if !tr.skip[i] {
+			kept += tr.loss[i]
+			n++
 			continue
 		}
-		n++
 		// grad -= (1/m) X^T resid w^T for this user.
 		u := &tr.ds.Users[i]
 		m := u.Len()
@@ -218,7 +223,15 @@ func (tr *trainer) trimOutliers(grad []float64) int {
 			}
 		}
 	}
-	return n
+	return kept / float64(max(n, 1))
+}
+
+func mean(v []float64) float64 {
+	s := 0.0
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(max(len(v), 1))
 }
 
 func median(v []float64) float64 {
@@ -467,9 +480,9 @@ func Train(ctx context.Context, ds *dataset.Dataset, validation *dataset.Dataset
 		start := time.Now()
 		loss := tr.solveUsers(minAbs)
 		grad := append([]float64(nil), tr.work[0].acc...)
-		tr.trimOutliers(grad)
+		inlier := tr.trimOutliers(grad)
 		st := RoundStats{Round: round, TrainLoss: loss}
-		track := loss
+		track := inlier
 		if val != nil {
 			v := val.loss(tr)
 			st.ValidationLoss = &v
@@ -481,7 +494,7 @@ func Train(ctx context.Context, ds *dataset.Dataset, validation *dataset.Dataset
 		}
 		stop := ""
 		switch {
-		case loss <= 1e-28*scale:
+		case inlier <= 1e-28*scale:
 			stop = "exact"
 		case val != nil && round-bestRound >= opt.Patience:
 			stop = "early-stopping"

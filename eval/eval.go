@@ -204,20 +204,23 @@ func CompareTruth(m *model.Model, t *synth.Truth) (Recovery, error) {
 	rec.ParamError = math.Sqrt(num / den)
 	rec.SupportRecovered = float64(supp) / float64(rec.Users)
 	rec.UserParamError = quantiles(per)
-	// ||(I - U U^T) U*||_F^2 = ||U*||_F^2 - ||U^T U*||_F^2.
+	// ||(I - U U^T) U*||_F, formed explicitly: the shortcut
+	// ||U*||^2 - ||U^T U*||^2 loses half the digits to cancellation.
+	p := make([]float64, r)
 	tot := 0.0
-	for j := 0; j < d; j++ {
-		for c := 0; c < t.R; c++ {
-			tot += t.U[j][c] * t.U[j][c]
-		}
-	}
-	for a := 0; a < r; a++ {
-		for c := 0; c < t.R; c++ {
-			s := 0.0
+	for c := 0; c < t.R; c++ {
+		for a := 0; a < r; a++ {
+			p[a] = 0
 			for j := 0; j < d; j++ {
-				s += m.U[j*r+a] * t.U[j][c]
+				p[a] += m.U[j*r+a] * t.U[j][c]
 			}
-			tot -= s * s
+		}
+		for j := 0; j < d; j++ {
+			e := t.U[j][c]
+			for a := 0; a < r; a++ {
+				e -= m.U[j*r+a] * p[a]
+			}
+			tot += e * e
 		}
 	}
 	rec.SubspaceDistance = math.Sqrt(math.Max(tot, 0))
