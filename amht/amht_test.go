@@ -1,0 +1,301 @@
+package amht_test
+
+import (
+	"context"
+	"errors"
+	"math"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/lrsp/lrsp/amht"
+	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/eval"
+	"github.com/lrsp/lrsp/model"
+	"github.com/lrsp/lrsp/synth"
+)
+
+func generate(t testing.TB, o synth.Options) *synth.Data {
+	t.Helper()
+	data, err := synth.Generate(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func recovery(t testing.TB, m *model.Model, truth *synth.Truth) eval.Recovery {
+	t.Helper()
+	rec, err := eval.CompareTruth(m, truth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+// TestExactRecovery checks that noiseless data from the model are
+// recovered to machine precision by every initialisation and U update.
+func TestExactRecovery(t *testing.T) {
+	data := generate(t, synth.Options{Users: 300, Samples: 30, Dim: 40, Rank: 3, Sparsity: 3, Seed: 7})
+	tests := []struct {
+		name string
+		opt  amht.Options
+	}{
+		{"moments+cg", amht.Options{}},
+		{"ridge-svd+cg", amht.Options{Init: amht.InitRidgeSVD}},
+		{"random+cg", amht.Options{Init: amht.InitRandom, Rounds: 100}},
+		{"moments+gradient", amht.Options{Update: amht.UpdateGradient, Rounds: 200}},
+		{"value-threshold", amht.Options{Threshold: amht.ThresholdValue}},
+		{"one-worker", amht.Options{Workers: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opt := tt.opt
+			opt.Rank, opt.Sparsity = 3, 3
+			res, err := amht.Train(context.Background(), data.Train, nil, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := recovery(t, res.Model, data.Truth)
+			if rec.ParamError > 1e-8 || rec.SupportRecovered != 1 || rec.SubspaceDistance > 1e-8 {
+				t.Errorf("after %d rounds (%s): %+v", len(res.Rounds), res.Stopped, rec)
+			}
+			checkOrthonormal(t, res.Model)
+		})
+	}
+}
+
+func checkOrthonormal(t *testing.T, m *model.Model) {
+	t.Helper()
+	u := mat.NewDense(m.Dim, m.Rank, m.U)
+	var g mat.Dense
+	g.Mul(u.T(), u)
+	if !mat.EqualApprox(&g, eye(m.Rank), 1e-12) {
+		t.Errorf("U^T U != I:\n%v", mat.Formatted(&g))
+	}
+}
+
+func eye(n int) *mat.Dense {
+	e := mat.NewDense(n, n, nil)
+	for i := 0; i < n; i++ {
+		e.Set(i, i, 1)
+	}
+	return e
+}
+
+// oracleError returns the relative parameter error of the oracle that knows
+// U* and every true support and fits (w, b_S) by least squares: the noise
+// floor that no estimator from the same samples can beat by much.
+func oracleError(t *testing.T, ds *dataset.Dataset, truth *synth.Truth) float64 {
+	t.Helper()
+	d, r := truth.D, truth.R
+	var num, den float64
+	for _, u := range ds.Users {
+		ut := truth.Users[u.ID]
+		var supp []int
+		for s := range ut.B {
+			var j int
+			for _, c := range s {
+				j = 10*j + int(c-'0')
+			}
+			supp = append(supp, j)
+		}
+		n := r + len(supp)
+		m := u.Len()
+		a := mat.NewDense(m, n, nil)
+		for s := 0; s < m; s++ {
+			x := u.X[s*d : (s+1)*d]
+			for c := 0; c < r; c++ {
+				v := 0.0
+				for j := 0; j < d; j++ {
+					v += x[j] * truth.U[j][c]
+				}
+				a.Set(s, c, v)
+			}
+			for p, j := range supp {
+				a.Set(s, r+p, x[j])
+			}
+		}
+		var z mat.VecDense
+		if err := z.SolveVec(a, mat.NewVecDense(m, append([]float64(nil), u.Y...))); err != nil {
+			t.Fatal(err)
+		}
+		theta := make([]float64, d)
+		for j := 0; j < d; j++ {
+			for c := 0; c < r; c++ {
+				theta[j] += truth.U[j][c] * z.AtVec(c)
+			}
+		}
+		for p, j := range supp {
+			theta[j] += z.AtVec(r + p)
+		}
+		want, _ := truth.Theta(u.ID)
+		for j := range theta {
+			num += (theta[j] - want[j]) * (theta[j] - want[j])
+			den += want[j] * want[j]
+		}
+	}
+	return math.Sqrt(num / den)
+}
+
+// TestNoiseFloor checks that with noisy targets the error is within 25% of
+// the oracle that knows U* and the supports.
+func TestNoiseFloor(t *testing.T) {
+	data := generate(t, synth.Options{Users: 400, Samples: 40, Dim: 40, Rank: 3, Sparsity: 3, Noise: 0.1, Seed: 3})
+	res, err := amht.Train(context.Background(), data.Train, nil, amht.Options{Rank: 3, Sparsity: 3, Tolerance: 1e-8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := recovery(t, res.Model, data.Truth)
+	oracle := oracleError(t, data.Train, data.Truth)
+	t.Logf("error %.4g, oracle %.4g, support %.3f", rec.ParamError, oracle, rec.SupportRecovered)
+	if rec.ParamError > 1.25*oracle {
+		t.Errorf("parameter error %.4g is more than 1.25 x the oracle's %.4g", rec.ParamError, oracle)
+	}
+}
+
+// TestPersonalizeNewUsers checks that new users fitted with the trained U
+// are recovered as well as the training users.
+func TestPersonalizeNewUsers(t *testing.T) {
+	data := generate(t, synth.Options{Users: 300, Samples: 30, Dim: 40, Rank: 3, Sparsity: 3, NewUsers: 50, Seed: 11})
+	res, err := amht.Train(context.Background(), data.Train, nil, amht.Options{Rank: 3, Sparsity: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	users, err := amht.Personalize(context.Background(), res.Model, data.New, amht.PersonalizeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := *res.Model
+	m.Users = users
+	rec := recovery(t, &m, data.Truth)
+	if rec.Users != 50 || rec.ParamError > 1e-8 || rec.SupportRecovered != 1 {
+		t.Errorf("new users: %+v", rec)
+	}
+}
+
+// TestPursuitRecoversMore checks the claim that the default support search
+// recovers more users than plain hard-thresholding pursuit when samples are
+// scarce: with U* known, m = 30 samples, d = 100, r = 5, k = 5.
+func TestPursuitRecoversMore(t *testing.T) {
+	data := generate(t, synth.Options{Users: 200, Samples: 30, Dim: 100, Rank: 5, Sparsity: 5, Seed: 5})
+	truthModel := &model.Model{Method: model.MethodLRS, Dim: 100, Rank: 5, Sparsity: 5, Features: data.Train.Features}
+	for j := 0; j < 100; j++ {
+		truthModel.U = append(truthModel.U, data.Truth.U[j]...)
+	}
+	frac := map[amht.Pursuit]float64{}
+	for _, p := range []amht.Pursuit{amht.PursuitSwap, amht.PursuitGreedy, amht.PursuitHTP} {
+		users, err := amht.Personalize(context.Background(), truthModel, data.Train, amht.PersonalizeOptions{Pursuit: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := *truthModel
+		m.Users = users
+		frac[p] = recovery(t, &m, data.Truth).SupportRecovered
+	}
+	t.Logf("exact support with U* known: swap %.3f, greedy %.3f, htp %.3f", frac[amht.PursuitSwap], frac[amht.PursuitGreedy], frac[amht.PursuitHTP])
+	if !(frac[amht.PursuitSwap] >= frac[amht.PursuitGreedy] && frac[amht.PursuitGreedy] > frac[amht.PursuitHTP]) || frac[amht.PursuitSwap] < 0.9 {
+		t.Errorf("want swap >= greedy > htp and swap >= 0.9, got %v", frac)
+	}
+}
+
+// TestLowRankOnly checks that sparsity 0 recovers data with no sparse part.
+func TestLowRankOnly(t *testing.T) {
+	data := generate(t, synth.Options{Users: 200, Samples: 10, Dim: 30, Rank: 3, Seed: 2})
+	res, err := amht.Train(context.Background(), data.Train, nil, amht.Options{Rank: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Model.Method != model.MethodLowRank {
+		t.Errorf("method %q, want lowrank", res.Model.Method)
+	}
+	if rec := recovery(t, res.Model, data.Truth); rec.ParamError > 1e-8 {
+		t.Errorf("%+v", rec)
+	}
+}
+
+// TestFewSamples checks that users with fewer samples than r + k are kept,
+// regularised, and get finite parameters.
+func TestFewSamples(t *testing.T) {
+	data := generate(t, synth.Options{Users: 200, Samples: 30, Dim: 30, Rank: 3, Sparsity: 3, Seed: 4})
+	small := dataset.Subsample(data.Train, 4, 1)
+	b := dataset.NewBuilder(data.Train.Features, true)
+	for _, ds := range []*dataset.Dataset{data.Train, small} {
+		for i, u := range ds.Users {
+			id := u.ID
+			if ds == small {
+				if i%4 != 0 {
+					continue
+				}
+				id = "small-" + id
+			}
+			for s := 0; s < u.Len(); s++ {
+				b.Add(id, u.X[s*30:(s+1)*30], u.Y[s], 0)
+			}
+		}
+	}
+	res, err := amht.Train(context.Background(), b.Dataset(), nil, amht.Options{Rank: 3, Sparsity: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Model.Users) != 250 {
+		t.Errorf("%d users in the model, want 250", len(res.Model.Users))
+	}
+	if err := res.Model.Validate(); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestValidation checks that a validation set is scored every round.
+func TestValidation(t *testing.T) {
+	data := generate(t, synth.Options{Users: 100, Samples: 40, Dim: 20, Rank: 2, Sparsity: 2, Noise: 0.5, Seed: 9})
+	train, held, err := dataset.Split(data.Train, 0.25, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := amht.Train(context.Background(), train, held, amht.Options{Rank: 2, Sparsity: 2, Rounds: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range res.Rounds {
+		if st.ValidationLoss == nil || !(*st.ValidationLoss > 0) {
+			t.Fatalf("round %d: validation loss %v", st.Round, st.ValidationLoss)
+		}
+	}
+	// The noise variance is 0.25: held-out error cannot be far below it.
+	if v := *res.Rounds[len(res.Rounds)-1].ValidationLoss; v < 0.2 || v > 1 {
+		t.Errorf("final validation MSE %.3g, want near the noise variance 0.25", v)
+	}
+}
+
+func TestCancel(t *testing.T) {
+	data := generate(t, synth.Options{Users: 50, Samples: 20, Dim: 10, Rank: 2, Sparsity: 1, Seed: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	rounds := 0
+	_, err := amht.Train(ctx, data.Train, nil, amht.Options{Rank: 2, Sparsity: 1, Init: amht.InitRandom, Progress: func(amht.RoundStats) {
+		rounds++
+		cancel()
+	}})
+	if !errors.Is(err, context.Canceled) || rounds != 1 {
+		t.Errorf("got %v after %d rounds, want context.Canceled after 1", err, rounds)
+	}
+}
+
+func TestBadOptions(t *testing.T) {
+	data := generate(t, synth.Options{Users: 10, Samples: 5, Dim: 4, Rank: 1, Seed: 1})
+	tests := []amht.Options{
+		{Rank: 5},
+		{Rank: -1},
+		{Rank: 1, Sparsity: 5},
+		{},
+		{Rank: 1, Ridge: -1},
+		{Rank: 1, Tolerance: math.NaN()},
+		{Rank: 1, Offset: []float64{1}},
+		{Rank: 1, Init: 7},
+	}
+	for _, o := range tests {
+		if _, err := amht.Train(context.Background(), data.Train, nil, o); err == nil {
+			t.Errorf("%+v: no error", o)
+		}
+	}
+}
