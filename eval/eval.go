@@ -27,7 +27,9 @@ const (
 	UnknownGlobal
 )
 
-// Predict returns one prediction per sample of ds, indexed by input row.
+// Predict returns one prediction per sample of ds, indexed by input row:
+// the score <x, theta_i>, or for a model with the logistic loss the
+// probability sigmoid(<x, theta_i>) that the target is 1.
 func Predict(m *model.Model, ds *dataset.Dataset, unknown Unknown) ([]float64, error) {
 	if err := CheckFeatures(m, ds); err != nil {
 		return nil, err
@@ -51,7 +53,7 @@ func Predict(m *model.Model, ds *dataset.Dataset, unknown Unknown) ([]float64, e
 		}
 		m.Theta(mu, theta)
 		for s, row := range u.Rows {
-			out[row] = floatsDot(u.X[s*d:(s+1)*d], theta)
+			out[row] = link(m.Loss, floatsDot(u.X[s*d:(s+1)*d], theta))
 		}
 	}
 	return out, nil

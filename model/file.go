@@ -42,6 +42,8 @@ type header struct {
 	Users    int               `json:"users"`
 	Config   map[string]string `json:"config,omitempty"`
 	Privacy  *Ledger           `json:"privacy,omitempty"`
+	// Loss is absent for squared error, so that such files are unchanged.
+	Loss string `json:"loss,omitempty"`
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -53,7 +55,9 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 //	version  uint32   1
 //	hlen     uint32   length of the JSON header
 //	header   hlen bytes of JSON: method, d, r, k, features, theta0 (bool),
-//	         users (count), config, privacy
+//	         users (count), config, privacy, and loss (optional: absent
+//	         means squared error; "logistic" means predictions are
+//	         sigmoid(score); older readers ignore it)
 //	U        d*r float64, row-major
 //	theta0   d float64, present when header.theta0
 //	users    per user: uvarint id length, id bytes, r float64 (w),
@@ -66,6 +70,9 @@ func Encode(w io.Writer, m *Model) error {
 	}
 	h := header{Method: m.Method, Dim: m.Dim, Rank: m.Rank, Sparsity: m.Sparsity, Features: m.Features,
 		Theta0: m.Theta0 != nil, Users: len(m.Users), Config: m.Config, Privacy: m.Privacy}
+	if m.Loss != LossSquared {
+		h.Loss = m.Loss
+	}
 	hj, err := json.Marshal(h)
 	if err != nil {
 		return fmt.Errorf("encode header: %w", err)
@@ -155,7 +162,7 @@ func Decode(data []byte) (*Model, error) {
 		return nil, fmt.Errorf("model header: bad sizes d=%d r=%d k=%d users=%d", h.Dim, h.Rank, h.Sparsity, h.Users)
 	}
 	m := &Model{Method: h.Method, Dim: h.Dim, Rank: h.Rank, Sparsity: h.Sparsity, Features: h.Features,
-		Config: h.Config, Privacy: h.Privacy}
+		Config: h.Config, Privacy: h.Privacy, Loss: h.Loss}
 	m.U = p.floats(h.Dim * h.Rank)
 	if h.Theta0 {
 		m.Theta0 = p.floats(h.Dim)

@@ -23,6 +23,18 @@ const (
 	MethodFinetune     = "finetune"      // theta_0 + dense b_i.
 )
 
+// Losses a model can be trained with. The loss fixes the link between the
+// linear score <x, theta_i> and the prediction.
+const (
+	// LossSquared is squared error: the prediction is the score itself.
+	// The empty Loss means LossSquared, as in files written before Loss
+	// existed.
+	LossSquared = "squared"
+	// LossLogistic is the logistic loss for 0/1 targets: the prediction is
+	// the probability sigmoid(score) that the target is 1.
+	LossLogistic = "logistic"
+)
+
 // User holds one user's personal parameters.
 type User struct {
 	// ID is the user's identifier.
@@ -56,6 +68,9 @@ type Model struct {
 	Users []User
 	// Config records how the model was trained, as key/value pairs.
 	Config map[string]string
+	// Loss is the training loss (LossSquared or LossLogistic); "" means
+	// LossSquared.
+	Loss string
 	// Privacy is the differential-privacy ledger, or nil for a model trained
 	// without a privacy guarantee.
 	Privacy *Ledger
@@ -155,6 +170,8 @@ func (m *Model) Validate() error {
 		return fmt.Errorf("model: U has %d entries, want %d x %d", len(m.U), d, r)
 	case m.Theta0 != nil && len(m.Theta0) != d:
 		return fmt.Errorf("model: theta_0 has %d entries, want %d", len(m.Theta0), d)
+	case m.Loss != "" && m.Loss != LossSquared && m.Loss != LossLogistic:
+		return fmt.Errorf("model: unknown loss %q", m.Loss)
 	}
 	if !finite(m.U) || !finite(m.Theta0) {
 		return errors.New("model: U or theta_0 has a non-finite value")

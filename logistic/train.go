@@ -1,0 +1,635 @@
+package logistic
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/lapack/lapack64"
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/model"
+)
+
+// CheckTargets reports an error naming the user and input line of the
+// first target that is not 0 or 1. Lines assume a CSV with one header
+// line: data row n (0-based) is line n+2.
+func CheckTargets(ds *dataset.Dataset) error {
+	if !ds.HasTarget {
+		return errors.New("the data have no target column")
+	}
+	for i := range ds.Users {
+		u := &ds.Users[i]
+		for s, y := range u.Y {
+			if y != 0 && y != 1 {
+				return fmt.Errorf("line %d (user %q): target %v is not 0 or 1, as the logistic loss needs", u.Rows[s]+2, u.ID, y)
+			}
+		}
+	}
+	return nil
+}
+
+// trainer holds the state of one training run.
+type trainer struct {
+	opt     Options
+	ds      *dataset.Dataset
+	d, r, k int
+	t       int
+	u       []float64 // d x r
+	ut      []float64 // r x d
+	w       []float64 // t x r
+	idx     []int32   // t x k
+	val     []float64 // t x k
+	nnz     []int     // t
+	loss    []float64 // t: mean logistic loss of each user
+	off     []int     // t+1: offset of each user's samples in score, resid, wt, delta
+	score   []float64 // N: scores at the last per-user fit
+	resid   []float64 // N: sigmoid(score) - y
+	wt      []float64 // N: sigmoid'(score)
+	delta   []float64 // N: change of score along the U direction
+	colVar  []float64 // d: weighted column variances, for preconditioning
+	work    []*worker
+}
+
+// worker holds one goroutine's scratch and accumulators.
+type worker struct {
+	s    *solver
+	out  fit
+	acc  []float64 // d x r
+	vecD []float64 // d
+	vecM []float64 // maxM
+	sum  float64
+}
+
+func newTrainer(ds *dataset.Dataset, opt Options) *trainer {
+	d, t := ds.Dim(), len(ds.Users)
+	r, k := opt.Rank, opt.Sparsity
+	maxM := 0
+	tr := &trainer{opt: opt, ds: ds, d: d, r: r, k: k, t: t,
+		w: make([]float64, t*r), idx: make([]int32, t*k), val: make([]float64, t*k), nnz: make([]int, t),
+		loss: make([]float64, t), off: make([]int, t+1)}
+	for i := range ds.Users {
+		m := ds.Users[i].Len()
+		maxM = max(maxM, m)
+		tr.off[i+1] = tr.off[i] + m
+	}
+	n := tr.off[t]
+	tr.score, tr.resid, tr.wt, tr.delta = make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
+	tr.work = make([]*worker, opt.Workers)
+	for i := range tr.work {
+		tr.work[i] = &worker{s: newSolver(d, r, k, maxM, opt.Ridge, opt.NewtonSteps),
+			acc: make([]float64, d*r), vecD: make([]float64, d), vecM: make([]float64, maxM)}
+	}
+	return tr
+}
+
+// forUsers runs f for every user in parallel over the workers and sums the
+// workers' accumulators into the first worker's.
+func (tr *trainer) forUsers(f func(w *worker, i int)) {
+	var next atomic.Int64
+	const chunk = 8
+	var wg sync.WaitGroup
+	for _, w := range tr.work {
+		clear(w.acc)
+		w.sum = 0
+		wg.Add(1)
+		go func(w *worker) {
+			defer wg.Done()
+			for {
+				lo := int(next.Add(chunk)) - chunk
+				if lo >= tr.t {
+					return
+				}
+				for i := lo; i < min(lo+chunk, tr.t); i++ {
+					f(w, i)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	w0 := tr.work[0]
+	for _, w := range tr.work[1:] {
+		for j, v := range w.acc {
+			w0.acc[j] += v
+		}
+		w0.sum += w.sum
+	}
+}
+
+// solveUsers fits every user for the current U and returns the mean
+// per-user logistic loss. It leaves in the first worker's acc the gradient
+// of the objective (1/t) sum_i (1/m_i) sum_j loss_ij in U.
+func (tr *trainer) solveUsers() float64 {
+	d, r, k := tr.d, tr.r, tr.k
+	tr.ut = transposeInto(tr.ut, d, r, tr.u)
+	invT := 1 / float64(tr.t)
+	tr.forUsers(func(w *worker, i int) {
+		u := &tr.ds.Users[i]
+		m := u.Len()
+		if m == 0 {
+			return
+		}
+		w.out = fit{w: tr.w[i*r : (i+1)*r], idx: tr.idx[i*k : (i+1)*k], val: tr.val[i*k : (i+1)*k], nnz: tr.nnz[i]}
+		w.s.solve(u.X, u.Y, tr.ut, &w.out)
+		tr.nnz[i] = w.out.nnz
+		tr.loss[i] = w.out.loss
+		w.sum += w.out.loss
+		o := tr.off[i]
+		copy(tr.score[o:o+m], w.s.score[:m])
+		copy(tr.resid[o:o+m], w.out.resid)
+		copy(tr.wt[o:o+m], w.out.wt)
+		if r == 0 {
+			return
+		}
+		// acc += (1/(t m)) X^T resid w^T.
+		X := blas64.General{Rows: m, Cols: d, Stride: d, Data: u.X}
+		g := blas64.Vector{N: d, Inc: 1, Data: w.vecD}
+		blas64.Gemv(blas.Trans, invT/float64(m), X, blas64.Vector{N: m, Inc: 1, Data: w.out.resid}, 0, g)
+		blas64.Ger(1, g, blas64.Vector{N: r, Inc: 1, Data: w.out.w}, blas64.General{Rows: d, Cols: r, Stride: r, Data: w.acc})
+	})
+	return tr.work[0].sum * invT
+}
+
+// applyH sets out to the Hessian of the objective in U applied to v:
+// (1/t) sum_i (1/m_i) X_i^T diag(wt_i) X_i V w_i w_i^T.
+func (tr *trainer) applyH(v, out []float64) {
+	d, r := tr.d, tr.r
+	V := blas64.General{Rows: d, Cols: r, Stride: r, Data: v}
+	invT := 1 / float64(tr.t)
+	tr.forUsers(func(w *worker, i int) {
+		u := &tr.ds.Users[i]
+		m := u.Len()
+		if m == 0 {
+			return
+		}
+		wi := blas64.Vector{N: r, Inc: 1, Data: tr.w[i*r : (i+1)*r]}
+		vw := blas64.Vector{N: d, Inc: 1, Data: w.vecD}
+		blas64.Gemv(blas.NoTrans, 1, V, wi, 0, vw)
+		X := blas64.General{Rows: m, Cols: d, Stride: d, Data: u.X}
+		xm := w.vecM[:m]
+		blas64.Gemv(blas.NoTrans, 1, X, vw, 0, blas64.Vector{N: m, Inc: 1, Data: xm})
+		o := tr.off[i]
+		for j := range xm {
+			xm[j] *= tr.wt[o+j]
+		}
+		blas64.Gemv(blas.Trans, invT/float64(m), X, blas64.Vector{N: m, Inc: 1, Data: xm}, 0, vw)
+		blas64.Ger(1, vw, wi, blas64.General{Rows: d, Cols: r, Stride: r, Data: w.acc})
+	})
+	copy(out, tr.work[0].acc)
+}
+
+// columnVariances sets tr.colVar to the mean over users of the weighted
+// column variances (1/m_i) sum_j wt_ij x_ij^2, floored.
+func (tr *trainer) columnVariances() {
+	d := tr.d
+	if tr.colVar == nil {
+		tr.colVar = make([]float64, d)
+	}
+	clear(tr.colVar)
+	for i := range tr.ds.Users {
+		u := &tr.ds.Users[i]
+		m := u.Len()
+		o := tr.off[i]
+		for s := 0; s < m; s++ {
+			f := tr.wt[o+s] / float64(m*tr.t)
+			for j, v := range u.X[s*d : (s+1)*d] {
+				tr.colVar[j] += f * v * v
+			}
+		}
+	}
+	mean := 0.0
+	for _, v := range tr.colVar {
+		mean += v / float64(d)
+	}
+	for j, v := range tr.colVar {
+		tr.colVar[j] = math.Max(v, math.Max(1e-6*mean, 1e-300))
+	}
+}
+
+// precondition sets z = D^{-1} g W^{-1}, with D the weighted column
+// variances and W = sum_i w_i w_i^T, given W's upper Cholesky factor.
+func (tr *trainer) precondition(g, z []float64, wchol blas64.Triangular) {
+	d, r := tr.d, tr.r
+	for j := 0; j < d; j++ {
+		for c := 0; c < r; c++ {
+			z[j*r+c] = g[j*r+c] / tr.colVar[j]
+		}
+	}
+	Z := blas64.General{Rows: d, Cols: r, Stride: r, Data: z}
+	blas64.Trsm(blas.Right, blas.NoTrans, 1, wchol, Z)
+	blas64.Trsm(blas.Right, blas.Trans, 1, wchol, Z)
+}
+
+// gramW returns the upper Cholesky factor of (1/t) sum_i w_i w_i^T plus a
+// jitter, or the identity when that is singular.
+func (tr *trainer) gramW() blas64.Triangular {
+	r := tr.r
+	W := blas64.Symmetric{N: r, Stride: r, Data: make([]float64, r*r), Uplo: blas.Upper}
+	blas64.Syrk(blas.Trans, 1/float64(tr.t), blas64.General{Rows: tr.t, Cols: r, Stride: r, Data: tr.w}, 0, W)
+	tr0 := 0.0
+	for c := 0; c < r; c++ {
+		tr0 += W.Data[c*r+c]
+	}
+	for c := 0; c < r; c++ {
+		W.Data[c*r+c] += 1e-8*tr0/float64(r) + 1e-300
+	}
+	if _, ok := lapack64.Potrf(W); !ok {
+		clear(W.Data)
+		for c := 0; c < r; c++ {
+			W.Data[c*r+c] = 1
+		}
+	}
+	return blas64.Triangular{N: r, Stride: r, Data: W.Data, Uplo: blas.Upper, Diag: blas.NonUnit}
+}
+
+// updateU takes one damped Newton step in U from the gradient grad: the
+// direction solves H dir = -grad by preconditioned conjugate gradient, and
+// a backtracking line search on the exact objective picks the step, cheap
+// because every score is linear in U. It reports whether U moved.
+func (tr *trainer) updateU(grad []float64, obj float64) bool {
+	d, r := tr.d, tr.r
+	n := d * r
+	tr.columnVariances()
+	wchol := tr.gramW()
+	dir := make([]float64, n)
+	res := make([]float64, n)
+	for j := range res {
+		res[j] = -grad[j]
+	}
+	z := make([]float64, n)
+	tr.precondition(res, z, wchol)
+	p := append([]float64(nil), z...)
+	hp := make([]float64, n)
+	rz := dot(res, z)
+	r0 := math.Sqrt(dot(res, res))
+	for it := 0; it < tr.opt.CGIterations && rz > 0; it++ {
+		tr.applyH(p, hp)
+		php := dot(p, hp)
+		if !(php > 0) {
+			break
+		}
+		alpha := rz / php
+		for j := range dir {
+			dir[j] += alpha * p[j]
+			res[j] -= alpha * hp[j]
+		}
+		if math.Sqrt(dot(res, res)) <= 1e-12*r0 {
+			break
+		}
+		tr.precondition(res, z, wchol)
+		rzNew := dot(res, z)
+		beta := rzNew / rz
+		rz = rzNew
+		for j := range p {
+			p[j] = z[j] + beta*p[j]
+		}
+	}
+	slope := dot(grad, dir)
+	if !(slope < 0) {
+		return false
+	}
+	// delta_ij = <x_ij, dir w_i>: the change of each score per unit step.
+	tr.forUsers(func(w *worker, i int) {
+		u := &tr.ds.Users[i]
+		m := u.Len()
+		if m == 0 {
+			return
+		}
+		vw := blas64.Vector{N: d, Inc: 1, Data: w.vecD}
+		blas64.Gemv(blas.NoTrans, 1, blas64.General{Rows: d, Cols: r, Stride: r, Data: dir},
+			blas64.Vector{N: r, Inc: 1, Data: tr.w[i*r : (i+1)*r]}, 0, vw)
+		o := tr.off[i]
+		blas64.Gemv(blas.NoTrans, 1, blas64.General{Rows: m, Cols: d, Stride: d, Data: u.X}, vw, 0,
+			blas64.Vector{N: m, Inc: 1, Data: tr.delta[o : o+m]})
+	})
+	step := 1.0
+	for ls := 0; ls < 30; ls++ {
+		if tr.objectiveAt(step) <= obj+0.25*step*slope {
+			for j := range tr.u {
+				tr.u[j] += step * dir[j]
+			}
+			return true
+		}
+		step /= 2
+	}
+	return false
+}
+
+// objectiveAt returns the mean per-user logistic loss with every score
+// moved by step times its delta.
+func (tr *trainer) objectiveAt(step float64) float64 {
+	total := 0.0
+	for i := range tr.ds.Users {
+		u := &tr.ds.Users[i]
+		m := u.Len()
+		if m == 0 {
+			continue
+		}
+		o := tr.off[i]
+		l := 0.0
+		for j := 0; j < m; j++ {
+			l += loss(tr.score[o+j]+step*tr.delta[o+j], u.Y[j])
+		}
+		total += l / float64(m)
+	}
+	return total / float64(tr.t)
+}
+
+// orthonormalize replaces U by Q from U = Q R and every w_i by R w_i, so
+// that every U w_i is unchanged.
+func (tr *trainer) orthonormalize() error {
+	r := tr.r
+	rr, ok := thinQR(tr.d, r, tr.u)
+	if !ok {
+		return errors.New("the U update lost rank")
+	}
+	rw := make([]float64, r)
+	for i := 0; i < tr.t; i++ {
+		w := tr.w[i*r : (i+1)*r]
+		for a := 0; a < r; a++ {
+			s := 0.0
+			for b := a; b < r; b++ {
+				s += rr[a*r+b] * w[b]
+			}
+			rw[a] = s
+		}
+		copy(w, rw)
+	}
+	return nil
+}
+
+// thinQR replaces the d x r row-major u by the Q of its thin QR
+// factorization and returns R (r x r, upper triangular, row-major); it
+// reports false when u does not have full column rank.
+func thinQR(d, r int, u []float64) ([]float64, bool) {
+	A := blas64.General{Rows: d, Cols: r, Stride: r, Data: u}
+	tau := make([]float64, r)
+	work := []float64{0}
+	lapack64.Geqrf(A, tau, work, -1)
+	work = make([]float64, max(int(work[0]), r))
+	lapack64.Geqrf(A, tau, work, len(work))
+	rr := make([]float64, r*r)
+	ok := true
+	for a := 0; a < r; a++ {
+		for b := a; b < r; b++ {
+			rr[a*r+b] = u[a*r+b]
+		}
+		if rr[a*r+a] == 0 || math.IsNaN(rr[a*r+a]) {
+			ok = false
+		}
+	}
+	lapack64.Orgqr(A, tau, work, -1)
+	if int(work[0]) > len(work) {
+		work = make([]float64, int(work[0]))
+	}
+	lapack64.Orgqr(A, tau, work, len(work))
+	return rr, ok
+}
+
+// transposeInto writes the r x d transpose of the d x r row-major u into
+// dst, reallocating it if its length is wrong, and returns it.
+func transposeInto(dst []float64, d, r int, u []float64) []float64 {
+	if len(dst) != d*r {
+		dst = make([]float64, d*r)
+	}
+	for j := 0; j < d; j++ {
+		for c := 0; c < r; c++ {
+			dst[c*d+j] = u[j*r+c]
+		}
+	}
+	return dst
+}
+
+// initialize returns the initial U (d x r, orthonormal).
+func (tr *trainer) initialize(ctx context.Context) ([]float64, error) {
+	d, r := tr.d, tr.r
+	if r == 0 {
+		return nil, nil
+	}
+	rng := rand.New(rand.NewPCG(tr.opt.Seed, 0x6c6f6769))
+	if tr.opt.Init == InitRandom || d > MaxMomentDim {
+		u := make([]float64, d*r)
+		for j := range u {
+			u[j] = rng.NormFloat64()
+		}
+		thinQR(d, r, u)
+		return u, nil
+	}
+	// M = (1/t) sum_i 1/(m(m-1)) (g g^T - sum_j x_j x_j^T), g = sum_j a_j x_j,
+	// a_j = 2 y_j - 1 (so a_j^2 = 1).
+	acc := make([][]float64, len(tr.work))
+	slot := make(map[*worker]int, len(tr.work))
+	for k, w := range tr.work {
+		slot[w] = k
+		acc[k] = make([]float64, d*d)
+	}
+	tr.forUsers(func(w *worker, i int) {
+		u := &tr.ds.Users[i]
+		m := u.Len()
+		if m < 2 {
+			return
+		}
+		f := 1 / (float64(m) * float64(m-1) * float64(tr.t))
+		g := w.vecD
+		clear(g)
+		for s := 0; s < m; s++ {
+			a := 2*u.Y[s] - 1
+			for j, v := range u.X[s*d : (s+1)*d] {
+				g[j] += a * v
+			}
+		}
+		S := blas64.Symmetric{N: d, Stride: d, Data: acc[slot[w]], Uplo: blas.Upper}
+		blas64.Syr(f, blas64.Vector{N: d, Inc: 1, Data: g}, S)
+		blas64.Syrk(blas.Trans, -f, blas64.General{Rows: m, Cols: d, Stride: d, Data: u.X}, 1, S)
+	})
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	sym := mat.NewSymDense(d, nil)
+	for a := 0; a < d; a++ {
+		for c := a; c < d; c++ {
+			s := 0.0
+			for k := range acc {
+				s += acc[k][a*d+c]
+			}
+			sym.SetSym(a, c, s)
+		}
+	}
+	var eig mat.EigenSym
+	if !eig.Factorize(sym, true) {
+		return nil, errors.New("moment eigendecomposition did not converge")
+	}
+	var vec mat.Dense
+	eig.VectorsTo(&vec)
+	// Eigenvalues come in increasing order: take the last r columns.
+	u := make([]float64, d*r)
+	for j := 0; j < d; j++ {
+		for c := 0; c < r; c++ {
+			u[j*r+c] = vec.At(j, d-1-c)
+		}
+	}
+	return u, nil
+}
+
+// Result is a trained model with the per-round statistics of its training.
+type Result struct {
+	Model  *model.Model
+	Rounds []RoundStats
+	// Stopped says why training ended: "rounds", "tolerance", "stalled"
+	// (the U step found no decrease) or "early-stopping".
+	Stopped string
+}
+
+// Train runs logistic AMHT-LRS on ds, whose targets must all be 0 or 1.
+// When validation is not nil, its users (matched by ID) are scored every
+// round by log loss, and training keeps the U with the best validation
+// loss. Cancelling ctx stops training with ctx's error.
+func Train(ctx context.Context, ds *dataset.Dataset, validation *dataset.Dataset, opt Options) (*Result, error) {
+	if err := CheckTargets(ds); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	if len(ds.Users) == 0 {
+		return nil, errors.New("train: no users")
+	}
+	if err := opt.validate(ds.Dim()); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	if validation != nil {
+		if err := CheckTargets(validation); err != nil {
+			return nil, fmt.Errorf("train: validation: %w", err)
+		}
+	}
+	opt = opt.withDefaults()
+	tr := newTrainer(ds, opt)
+	var err error
+	if tr.u, err = tr.initialize(ctx); err != nil {
+		return nil, fmt.Errorf("train: init: %w", err)
+	}
+	res := &Result{Stopped: "rounds"}
+	prev := math.Inf(1)
+	bestVal, bestRound := math.Inf(1), 0
+	var bestU []float64
+	for round := 1; round <= opt.Rounds; round++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		start := time.Now()
+		lossNow := tr.solveUsers()
+		st := RoundStats{Round: round, TrainLoss: lossNow}
+		track := lossNow
+		if validation != nil {
+			v := logLoss(tr.model(), validation)
+			st.ValidationLoss = &v
+			track = v
+			if v < bestVal {
+				bestVal, bestRound = v, round
+				bestU = append(bestU[:0], tr.u...)
+			}
+		}
+		stop := ""
+		switch {
+		case validation != nil && round-bestRound >= opt.Patience:
+			stop = "early-stopping"
+		case opt.Tolerance > 0 && prev-track < opt.Tolerance*math.Abs(prev):
+			stop = "tolerance"
+		}
+		if stop == "" && round < opt.Rounds && tr.r > 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			grad := append([]float64(nil), tr.work[0].acc...)
+			if !tr.updateU(grad, lossNow) {
+				stop = "stalled"
+			} else if err := tr.orthonormalize(); err != nil {
+				return nil, fmt.Errorf("train: round %d: %w", round, err)
+			}
+		}
+		prev = track
+		st.Seconds = time.Since(start).Seconds()
+		res.Rounds = append(res.Rounds, st)
+		if opt.Progress != nil {
+			opt.Progress(st)
+		}
+		if stop != "" {
+			res.Stopped = stop
+			break
+		}
+		if tr.r == 0 {
+			break
+		}
+	}
+	if bestU != nil {
+		copy(tr.u, bestU)
+	}
+	tr.solveUsers()
+	res.Model = tr.model()
+	res.Model.Config = opt.config()
+	return res, nil
+}
+
+// model builds a model.Model from the trainer's state.
+func (tr *trainer) model() *model.Model {
+	method := model.MethodLRS
+	switch {
+	case tr.k == 0:
+		method = model.MethodLowRank
+	case tr.r == 0 && tr.k == tr.d:
+		method = model.MethodLocal
+	}
+	m := &model.Model{Method: method, Dim: tr.d, Rank: tr.r, Sparsity: tr.k, Features: tr.ds.Features,
+		U: append([]float64(nil), tr.u...), Users: make([]model.User, tr.t), Loss: model.LossLogistic}
+	if m.U == nil {
+		m.U = []float64{}
+	}
+	for i := range tr.ds.Users {
+		k := tr.k
+		m.Users[i] = model.User{ID: tr.ds.Users[i].ID, W: append([]float64{}, tr.w[i*tr.r:(i+1)*tr.r]...),
+			Index: append([]int32{}, tr.idx[i*k:i*k+tr.nnz[i]]...), Value: append([]float64{}, tr.val[i*k:i*k+tr.nnz[i]]...)}
+	}
+	return m
+}
+
+func (o *Options) config() map[string]string {
+	return map[string]string{
+		"loss": model.LossLogistic, "rank": strconv.Itoa(o.Rank), "sparsity": strconv.Itoa(o.Sparsity),
+		"rounds": strconv.Itoa(o.Rounds), "tolerance": fmt.Sprint(o.Tolerance), "ridge": fmt.Sprint(o.Ridge),
+		"init": [...]string{"moments", "random"}[o.Init], "newton_steps": strconv.Itoa(o.NewtonSteps),
+		"cg_iterations": strconv.Itoa(o.CGIterations), "seed": strconv.FormatUint(o.Seed, 10),
+	}
+}
+
+// logLoss returns the mean over the users of ds known to m of their mean
+// logistic loss under m, or NaN when there are none.
+func logLoss(m *model.Model, ds *dataset.Dataset) float64 {
+	idx := m.Index()
+	theta := make([]float64, m.Dim)
+	d := m.Dim
+	total, n := 0.0, 0
+	for i := range ds.Users {
+		u := &ds.Users[i]
+		p, ok := idx[u.ID]
+		if !ok || u.Len() == 0 {
+			continue
+		}
+		m.Theta(&m.Users[p], theta)
+		l := 0.0
+		for s := 0; s < u.Len(); s++ {
+			l += loss(dot(u.X[s*d:(s+1)*d], theta), u.Y[s])
+		}
+		total += l / float64(u.Len())
+		n++
+	}
+	if n == 0 {
+		return math.NaN()
+	}
+	return total / float64(n)
+}
