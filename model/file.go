@@ -161,6 +161,11 @@ func Decode(data []byte) (*Model, error) {
 	if h.Dim <= 0 || h.Rank < 0 || h.Rank > h.Dim || h.Users < 0 || h.Sparsity < 0 || h.Sparsity > h.Dim {
 		return nil, fmt.Errorf("model header: bad sizes d=%d r=%d k=%d users=%d", h.Dim, h.Rank, h.Sparsity, h.Users)
 	}
+	// One name per feature bounds d by the header's size, so that the sizes
+	// below cannot overflow.
+	if len(h.Features) != h.Dim {
+		return nil, fmt.Errorf("model header: %d feature names for dimension %d", len(h.Features), h.Dim)
+	}
 	m := &Model{Method: h.Method, Dim: h.Dim, Rank: h.Rank, Sparsity: h.Sparsity, Features: h.Features,
 		Config: h.Config, Privacy: h.Privacy, Loss: h.Loss}
 	m.U = p.floats(h.Dim * h.Rank)
@@ -179,14 +184,18 @@ func Decode(data []byte) (*Model, error) {
 		u.W = p.floats(h.Rank)
 		nnz := p.uvarint(uint64(h.Dim))
 		if nnz == h.Dim {
-			u.Index = make([]int32, nnz)
-			for j := range u.Index {
-				u.Index[j] = int32(j)
+			// Dense: no indices. Read the values first, so that the
+			// index is only built for values that are in the file.
+			if u.Value = p.floats(nnz); p.err == nil {
+				u.Index = make([]int32, nnz)
+				for j := range u.Index {
+					u.Index[j] = int32(j)
+				}
 			}
 		} else {
 			u.Index = p.indices(nnz)
+			u.Value = p.floats(nnz)
 		}
-		u.Value = p.floats(nnz)
 		if p.err != nil {
 			return nil, fmt.Errorf("model user %d: %w", i, p.err)
 		}
