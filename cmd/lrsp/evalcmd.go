@@ -14,8 +14,10 @@ import (
 
 // evalReport is the JSON output of lrsp eval.
 type evalReport struct {
-	Errors   *eval.Errors   `json:"errors,omitempty"`
-	Recovery *eval.Recovery `json:"recovery,omitempty"`
+	Errors *eval.Errors `json:"errors,omitempty"`
+	// Classification replaces Errors for a model with the logistic loss.
+	Classification *eval.Classification `json:"classification,omitempty"`
+	Recovery       *eval.Recovery       `json:"recovery,omitempty"`
 }
 
 func newEvalCmd() *cobra.Command {
@@ -49,11 +51,19 @@ func newEvalCmd() *cobra.Command {
 				if err != nil {
 					return fmt.Errorf("%s: %w", data, err)
 				}
-				e, err := eval.Score(ds, pred)
-				if err != nil {
-					return err
+				if m.Loss == model.LossLogistic {
+					cl, err := eval.Classify(ds, pred)
+					if err != nil {
+						return fmt.Errorf("%s: %w", data, err)
+					}
+					rep.Classification = &cl
+				} else {
+					e, err := eval.Score(ds, pred)
+					if err != nil {
+						return err
+					}
+					rep.Errors = &e
 				}
-				rep.Errors = &e
 			}
 			if truth != "" {
 				t, err := synth.ReadTruth(truth)
@@ -89,6 +99,9 @@ func printReport(w io.Writer, rep *evalReport) {
 	if e := rep.Errors; e != nil {
 		fmt.Fprintf(w, "samples %d, users %d\nRMSE %.6g  MAE %.6g  R^2 %.6g\n", e.Samples, e.Users, e.RMSE, e.MAE, e.R2)
 		printQuantiles(w, "per-user RMSE", e.UserRMSE)
+	}
+	if e := rep.Classification; e != nil {
+		printClassification(w, e)
 	}
 	if r := rep.Recovery; r != nil {
 		fmt.Fprintf(w, "users compared with truth %d\nrelative parameter error %.3g\nsubspace distance %.3g\nexact support recovered %.4g (%d of %d users)\n",

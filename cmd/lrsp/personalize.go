@@ -36,7 +36,12 @@ func newPersonalizeCmd() *cobra.Command {
 			if err := eval.CheckFeatures(m, ds); err != nil {
 				return fmt.Errorf("%s: %w", data, err)
 			}
-			users, err := amht.Personalize(c.Context(), m, ds, opt)
+			var users []model.User
+			if m.Loss == model.LossLogistic {
+				users, err = personalizeLogistic(c, m, ds, opt.Ridge, opt.Workers)
+			} else {
+				users, err = amht.Personalize(c.Context(), m, ds, opt)
+			}
 			if err != nil {
 				return err
 			}

@@ -11,12 +11,14 @@ import (
 
 	"github.com/lrsp/lrsp/dataset"
 	"github.com/lrsp/lrsp/internal/atomicfile"
+	"github.com/lrsp/lrsp/logistic"
 	"github.com/lrsp/lrsp/synth"
 )
 
 func newSynthCmd() *cobra.Command {
 	var o synth.Options
 	var out, truth, newOut, testOut string
+	var logisticScale float64
 	c := &cobra.Command{
 		Use:   "synth",
 		Short: "Write synthetic data from the low-rank + sparse model",
@@ -28,7 +30,11 @@ with U* a random orthonormal d x r basis, w_i* ~ N(0, I_r) and b_i* with k non-z
 			if out == "" {
 				return fmt.Errorf("--out is required")
 			}
-			data, err := synth.Generate(o)
+			generate := synth.Generate
+			if logisticScale != 0 {
+				generate = func(o synth.Options) (*synth.Data, error) { return logistic.Generate(o, logisticScale) }
+			}
+			data, err := generate(o)
 			if err != nil {
 				return err
 			}
@@ -74,6 +80,7 @@ with U* a random orthonormal d x r basis, w_i* ~ N(0, I_r) and b_i* with k non-z
 	f.IntVar(&o.Rank, "rank", 5, "rank r of U*")
 	f.IntVar(&o.Sparsity, "sparsity", 5, "non-zeros k of each b_i*")
 	f.Float64Var(&o.Noise, "noise", 0, "standard deviation of the target noise")
+	f.Float64Var(&logisticScale, "logistic-scale", 0, "draw 0/1 targets y ~ Bernoulli(sigmoid(scale <x, theta_i>)) instead (truth scaled too)")
 	f.Uint64Var(&o.Seed, "seed", 1, "random seed")
 	f.IntVar(&o.NewUsers, "new-users", 0, "also write this many new users from the same U*")
 	f.IntVar(&o.TestSamples, "test-samples", 0, "also write this many held-out samples per user (training and new)")

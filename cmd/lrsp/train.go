@@ -14,6 +14,7 @@ import (
 // trainFlags are the flags of lrsp train.
 type trainFlags struct {
 	data, out, metricsOut            string
+	loss                             string
 	init, update, threshold, pursuit string
 	validation                       float64
 	opt                              amht.Options
@@ -24,6 +25,7 @@ func (f *trainFlags) register(c *cobra.Command) {
 	fl := c.Flags()
 	fl.StringVar(&f.data, "data", "", "training data CSV (required)")
 	fl.StringVar(&f.out, "out", "model.lrsp", "model file to write")
+	fl.StringVar(&f.loss, "loss", model.LossSquared, "training loss: squared, or logistic for 0/1 targets (predictions become probabilities)")
 	fl.StringVar(&f.metricsOut, "metrics-out", "", "write per-round metrics as JSON to this file")
 	fl.IntVar(&f.opt.Rank, "rank", 5, "rank r of the shared basis U")
 	fl.IntVar(&f.opt.Sparsity, "sparsity", 5, "non-zeros k of each user's sparse part b_i (0: low rank only)")
@@ -82,6 +84,11 @@ func newTrainCmd() *cobra.Command {
 		Example: "  lrsp train --data data.csv --rank 5 --sparsity 5 --out model.lrsp",
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if loss, err := lossName(f.loss); err != nil {
+				return err
+			} else if loss == model.LossLogistic {
+				return trainLogistic(c, &f)
+			}
 			opt, err := f.options()
 			if err != nil {
 				return err
