@@ -56,6 +56,7 @@ Start with "lrsp demo".`,
 		newEvalCmd(),
 		newInspectCmd(),
 		newDemoCmd(),
+		newExperimentCmd(),
 	)
 	return root
 }

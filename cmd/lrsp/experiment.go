@@ -1,0 +1,190 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/lrsp/lrsp/amht"
+	"github.com/lrsp/lrsp/experiment"
+)
+
+// experimentFlags are the flags shared by every experiment.
+type experimentFlags struct {
+	out      string
+	seed     uint64
+	parallel int
+}
+
+func (f *experimentFlags) register(c *cobra.Command) {
+	c.Flags().StringVar(&f.out, "out", "", "directory to write the CSV and PNG files into (created if absent)")
+	c.Flags().Uint64Var(&f.seed, "seed", 1, "random seed of the data and the training")
+	c.Flags().IntVar(&f.parallel, "parallel", 0, "training runs at a time, one core each (0: all cores)")
+}
+
+// prepare checks the flags and creates the output directory.
+func (f *experimentFlags) prepare() error {
+	if f.out == "" {
+		return fmt.Errorf("--out is required")
+	}
+	if f.parallel < 0 {
+		return fmt.Errorf("--parallel %d must not be negative", f.parallel)
+	}
+	if err := os.MkdirAll(f.out, 0o755); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	return nil
+}
+
+// experimentProgress returns a progress callback: a progress bar on a
+// terminal, else one line per finished run on stderr. The returned finish
+// function clears the bar.
+func experimentProgress(c *cobra.Command, name string) (func(experiment.Step), func()) {
+	w := c.ErrOrStderr()
+	if !isTerminal(w) {
+		return func(s experiment.Step) {
+			fmt.Fprintf(w, "%s [%d/%d] %s\n", name, s.Done, s.Total, s.What)
+		}, func() {}
+	}
+	var bar *progressbar.ProgressBar
+	return func(s experiment.Step) {
+			if bar == nil {
+				bar = progressbar.NewOptions(s.Total, progressbar.OptionSetWriter(w),
+					progressbar.OptionSetDescription(name), progressbar.OptionShowCount(),
+					progressbar.OptionSetElapsedTime(true), progressbar.OptionSetPredictTime(true),
+					progressbar.OptionClearOnFinish())
+			}
+			bar.Describe(name + ": " + s.What)
+			_ = bar.Set(s.Done)
+		}, func() {
+			if bar != nil {
+				_ = bar.Finish()
+			}
+		}
+}
+
+// writeExperiment writes a result and lists the files written.
+func writeExperiment(w io.Writer, dir string, write func(string) ([]string, error)) error {
+	paths, err := write(dir)
+	for _, p := range paths {
+		fmt.Fprintln(w, "wrote", p)
+	}
+	return err
+}
+
+func newExperimentCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "experiment NAME",
+		Short: "Run a synthetic experiment and write CSV tables and PNG plots",
+		Long: `experiment runs one of the synthetic experiments that show the theory of low-rank +
+sparse personalization and writes its CSV tables and PNG plots into --out:
+
+  phase     fraction of users recovered exactly as samples per user m and users t vary
+  rounds    relative parameter error per round of lrs and lowrank, with and without noise
+  sparsity  test RMSE of lrs, lowrank, global-sparse and local as the sparsity k grows
+
+The CSV columns are documented in docs/results.md and in package experiment.`,
+		Args: cobra.NoArgs,
+	}
+	c.AddCommand(newPhaseCmd(), newRoundsCmd())
+	return c
+}
+
+func newPhaseCmd() *cobra.Command {
+	var (
+		ef       experimentFlags
+		o        experiment.PhaseOptions
+		pursuits []string
+	)
+	c := &cobra.Command{
+		Use:   "phase",
+		Short: "Exact recovery as samples per user m and users t vary (heat map)",
+		Long: `phase trains AMHT-LRS on noiseless synthetic data for every m in --samples and t in --users
+and reports the fraction of users recovered exactly: support of b_i equal to the true
+support and ||theta_i - theta_i*|| / ||theta_i*|| below --tolerance. With several
+--pursuit values it draws one heat map per pursuit and a line plot comparing them at
+--line-users users. It writes phase.csv, phase-PURSUIT.png and phase-pursuits.png.`,
+		Example: "  lrsp experiment phase --out docs/figures",
+		Args:    cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if err := ef.prepare(); err != nil {
+				return err
+			}
+			o.Pursuits = nil
+			for _, p := range pursuits {
+				i, err := oneOf("pursuit", p, "swap", "greedy", "htp")
+				if err != nil {
+					return err
+				}
+				o.Pursuits = append(o.Pursuits, amht.Pursuit(i))
+			}
+			o.Seed, o.Parallel = ef.seed, ef.parallel
+			progress, finish := experimentProgress(c, "phase")
+			o.Progress = progress
+			res, err := experiment.Phase(c.Context(), o)
+			finish()
+			if err != nil {
+				return err
+			}
+			return writeExperiment(c.OutOrStdout(), ef.out, res.Write)
+		},
+	}
+	ef.register(c)
+	f := c.Flags()
+	f.IntVar(&o.Dim, "dim", 100, "features d")
+	f.IntVar(&o.Rank, "rank", 5, "rank r")
+	f.IntVar(&o.Sparsity, "sparsity", 5, "sparsity k")
+	f.IntSliceVar(&o.Samples, "samples", []int{10, 15, 20, 25, 30, 40, 60}, "samples per user m (heat-map columns)")
+	f.IntSliceVar(&o.Users, "users", []int{50, 100, 200, 500, 1000}, "numbers of users t (heat-map rows)")
+	f.StringSliceVar(&pursuits, "pursuit", []string{"swap", "htp"}, "support searches to compare: swap, greedy, htp")
+	f.IntVar(&o.LineUsers, "line-users", 0, "t of the line plot comparing pursuits (0: the largest --users)")
+	f.Float64Var(&o.Tolerance, "tolerance", 1e-6, "largest relative parameter error of a user recovered exactly")
+	f.IntVar(&o.Rounds, "rounds", 50, "bound on AMHT-LRS rounds")
+	return c
+}
+
+func newRoundsCmd() *cobra.Command {
+	var (
+		ef experimentFlags
+		o  experiment.RoundsOptions
+	)
+	c := &cobra.Command{
+		Use:   "rounds",
+		Short: "Relative parameter error per round of lrs and lowrank, with and without noise",
+		Long: `rounds trains lrs (AMHT-LRS with the true r and k) and lowrank (the true r, no sparse part)
+on the same synthetic low-rank + sparse data at every --noise level, and records the
+relative parameter error ||Theta - Theta*||_F / ||Theta*||_F after each round. The model
+after L rounds is the model of a run with exactly L rounds (training is deterministic on
+one core), so a curve costs max-rounds*(max-rounds+1)/2 rounds. It writes rounds.csv and
+rounds.png.`,
+		Example: "  lrsp experiment rounds --out docs/figures",
+		Args:    cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if err := ef.prepare(); err != nil {
+				return err
+			}
+			o.Seed, o.Parallel = ef.seed, ef.parallel
+			progress, finish := experimentProgress(c, "rounds")
+			o.Progress = progress
+			res, err := experiment.Rounds(c.Context(), o)
+			finish()
+			if err != nil {
+				return err
+			}
+			return writeExperiment(c.OutOrStdout(), ef.out, res.Write)
+		},
+	}
+	ef.register(c)
+	f := c.Flags()
+	f.IntVar(&o.Users, "users", 1000, "users t")
+	f.IntVar(&o.Samples, "samples", 60, "samples per user m")
+	f.IntVar(&o.Dim, "dim", 100, "features d")
+	f.IntVar(&o.Rank, "rank", 5, "rank r")
+	f.IntVar(&o.Sparsity, "sparsity", 5, "sparsity k of the data (and of lrs)")
+	f.Float64SliceVar(&o.Noises, "noise", []float64{0, 0.1}, "standard deviations of the target noise")
+	f.IntVar(&o.MaxRounds, "max-rounds", 30, "rounds to trace")
+	return c
+}
