@@ -19,6 +19,7 @@ type trainFlags struct {
 	validation                       float64
 	opt                              amht.Options
 	cols                             dataFlags
+	method                           methodFlags
 }
 
 func (f *trainFlags) register(c *cobra.Command) {
@@ -27,20 +28,18 @@ func (f *trainFlags) register(c *cobra.Command) {
 	fl.StringVar(&f.out, "out", "model.lrsp", "model file to write")
 	fl.StringVar(&f.loss, "loss", model.LossSquared, "training loss: squared, or logistic for 0/1 targets (predictions become probabilities)")
 	fl.StringVar(&f.metricsOut, "metrics-out", "", "write per-round metrics as JSON to this file")
-	fl.IntVar(&f.opt.Rank, "rank", 5, "rank r of the shared basis U")
-	fl.IntVar(&f.opt.Sparsity, "sparsity", 5, "non-zeros k of each user's sparse part b_i (0: low rank only)")
 	fl.IntVar(&f.opt.Rounds, "rounds", 50, "maximum number of alternating rounds")
 	fl.Float64Var(&f.opt.Tolerance, "tolerance", 1e-6, "stop when a round improves the loss by less than this fraction (0 runs all rounds)")
 	fl.StringVar(&f.init, "init", "moments", "initialisation of U: moments, ridge-svd or random")
 	fl.StringVar(&f.update, "update", "cg", "U update: cg (least squares by conjugate gradient) or gradient (one step)")
 	fl.StringVar(&f.threshold, "threshold", "topk", "hard thresholding of b: topk or value (shrinking threshold)")
 	fl.StringVar(&f.pursuit, "pursuit", "swap", "support search for b: swap, greedy or htp")
-	fl.Float64Var(&f.opt.Ridge, "ridge", 0, "per-user ridge penalty on (w, b)")
 	fl.IntVar(&f.opt.CGIterations, "cg-iterations", 3, "conjugate-gradient iterations per round")
 	fl.IntVar(&f.opt.Workers, "workers", 0, "parallel workers (0: one per CPU)")
 	fl.Uint64Var(&f.opt.Seed, "seed", 1, "random seed")
 	fl.Float64Var(&f.validation, "validation", 0, "fraction of each user's samples held out for early stopping")
 	fl.IntVar(&f.opt.Patience, "patience", 3, "rounds without validation improvement before stopping")
+	f.method.register(c, &f.opt)
 	f.cols.register(c)
 }
 
@@ -96,6 +95,9 @@ func newTrainCmd() *cobra.Command {
 			ds, err := readData(c.Context(), c, f.data, f.cols.options(true))
 			if err != nil {
 				return err
+			}
+			if f.method.usesBaseline() {
+				return runBaselineTrain(c, &f, ds, opt)
 			}
 			res, err := trainModel(c, ds, f.validation, opt)
 			if err != nil {

@@ -1,0 +1,424 @@
+// Package tune chooses the rank, sparsity, ridge strength and centring of a
+// personalization method by held-out per-user validation, and retrains the
+// winner on all the data.
+//
+// Selection holds out a fraction of every user's samples (dataset.Split),
+// trains each candidate on the rest and scores it by the root mean squared
+// error over all held-out samples, the same measure lrsp reports on test
+// data. Candidates come from a small grid (DefaultGrid) searched one
+// coordinate at a time rather than exhaustively, so that the number of fits
+// grows with the sum, not the product, of the grid sizes:
+//
+//  1. ridge (and, for lrs and lowrank, centring) at the starting rank and
+//     sparsity;
+//  2. rank, in increasing order, stopping after two values that do not
+//     improve on the best;
+//  3. sparsity, likewise;
+//  4. ridge again at the chosen rank and sparsity;
+//  5. rank again at the chosen sparsity (fits already made are reused).
+//
+// Only the dimensions marked automatic move; the others stay at the values
+// of Options.Base.
+package tune
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/lrsp/lrsp/baseline"
+	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/eval"
+	"github.com/lrsp/lrsp/model"
+)
+
+// Grid holds the candidate values of each tuned dimension.
+type Grid struct {
+	// Ranks are the candidate ranks r, increasing.
+	Ranks []int
+	// Sparsities are the candidate sparsities k, increasing.
+	Sparsities []int
+	// Ridges are candidate ridge strengths relative to the mean squared
+	// feature value of the data (so 1 means lambda = mean x_j^2), increasing.
+	Ridges []float64
+}
+
+// DefaultGrid returns the grid used when Options.Grid is empty, for d
+// features:
+//
+//   - ranks 1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64 up to d: every
+//     small rank (where real data and the paper's theory live), then roughly
+//     geometric steps, since the error changes slowly with r once r is
+//     large;
+//   - sparsities 0, 1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32 up to d, for
+//     the same reason (0 only where the method allows it);
+//   - relative ridges 0, 0.01, 0.1, 0.3, 1, 3, 10: from none (exact data)
+//     to a prior as strong as ten samples' worth of data, in steps of about
+//     3x, which is finer than the validation noise can resolve at a few
+//     samples per user.
+func DefaultGrid(d int) Grid {
+	var g Grid
+	for _, r := range []int{1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64} {
+		if r <= d {
+			g.Ranks = append(g.Ranks, r)
+		}
+	}
+	for _, k := range []int{0, 1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32} {
+		if k <= d {
+			g.Sparsities = append(g.Sparsities, k)
+		}
+	}
+	g.Ridges = []float64{0, 0.01, 0.1, 0.3, 1, 3, 10}
+	return g
+}
+
+// Options configures a selection.
+type Options struct {
+	// Base is the method and the values of the dimensions that are not
+	// tuned. Base.AMHT holds the training options of every fit.
+	Base baseline.Options
+	// Rank, Sparsity, Ridge and Center mark the dimensions to tune. Each is
+	// ignored for a method that does not have it: rank for lrs and lowrank,
+	// sparsity for lrs and global-sparse, centring for lrs and lowrank, the
+	// ridge for every method (for lrs, lowrank and global-sparse it sets
+	// both Base.Ridge and Base.AMHT.Ridge).
+	Rank, Sparsity, Ridge, Center bool
+	// Grid holds the candidates; an empty slice means DefaultGrid's.
+	Grid Grid
+	// Holdout is the fraction of every user's samples held out for
+	// validation; 0 means 0.2. Users keep at least one training sample.
+	Holdout float64
+	// Repeats is the number of independent random hold-out splits whose
+	// squared errors are pooled, to lower the variance of the score at a
+	// few samples per user; 0 means 1.
+	Repeats int
+	// Seed seeds the hold-out splits.
+	Seed uint64
+	// Progress, when not nil, is called after every candidate is scored.
+	Progress func(Score)
+}
+
+// Score is the validation score of one candidate.
+type Score struct {
+	// Options are the candidate's options.
+	Options baseline.Options `json:"-"`
+	// Rank, Sparsity, Ridge and Center repeat the tuned values for output.
+	Rank     int     `json:"rank"`
+	Sparsity int     `json:"sparsity"`
+	Ridge    float64 `json:"ridge"`
+	Center   bool    `json:"center"`
+	// RMSE is the validation root mean squared error, +Inf when training
+	// failed or diverged.
+	RMSE float64 `json:"rmse"`
+	// Err is the training error, if any.
+	Err string `json:"error,omitempty"`
+	// Seconds is the time taken to train and score the candidate.
+	Seconds float64 `json:"seconds"`
+}
+
+// Result is the outcome of a selection.
+type Result struct {
+	// Best holds the options of the winning candidate.
+	Best baseline.Options
+	// BestScore is its validation score.
+	BestScore Score
+	// BestIndex is the position of BestScore in Scores.
+	BestIndex int
+	// Scores lists every candidate scored, in order.
+	Scores []Score
+	// RidgeScale is the mean squared feature value that relative ridges
+	// were multiplied by.
+	RidgeScale float64
+}
+
+func hasRank(method string) bool {
+	return method == model.MethodLRS || method == model.MethodLowRank
+}
+
+func hasSparsity(method string) bool {
+	return method == model.MethodLRS || method == model.MethodGlobalSparse
+}
+
+// candidate is a point of the search.
+type candidate struct {
+	rank, sparsity int
+	ridge          float64 // relative
+	center         bool
+}
+
+// Select scores candidates of opt.Base.Method on held-out samples of ds and
+// returns the best. Cancelling ctx stops it with ctx's error.
+func Select(ctx context.Context, ds *dataset.Dataset, opt Options) (*Result, error) {
+	if !ds.HasTarget {
+		return nil, errors.New("tune: the data have no target column")
+	}
+	if len(ds.Users) == 0 {
+		return nil, errors.New("tune: no users")
+	}
+	holdout := opt.Holdout
+	if holdout == 0 {
+		holdout = 0.2
+	}
+	if !(holdout > 0 && holdout < 1) {
+		return nil, fmt.Errorf("tune: holdout %v must be in (0, 1)", holdout)
+	}
+	repeats := max(opt.Repeats, 1)
+	d := ds.Dim()
+	g := opt.Grid
+	def := DefaultGrid(d)
+	if len(g.Ranks) == 0 {
+		g.Ranks = def.Ranks
+	}
+	if len(g.Sparsities) == 0 {
+		g.Sparsities = def.Sparsities
+	}
+	if len(g.Ridges) == 0 {
+		g.Ridges = def.Ridges
+	}
+	if err := checkGrid(g, d); err != nil {
+		return nil, fmt.Errorf("tune: %w", err)
+	}
+	method := opt.Base.Method
+	tuneRank := opt.Rank && hasRank(method)
+	tuneSparsity := opt.Sparsity && hasSparsity(method)
+	tuneCenter := opt.Center && hasRank(method)
+	ranks := g.Ranks
+	sparsities := g.Sparsities
+	if method == model.MethodGlobalSparse {
+		sparsities = slices.DeleteFunc(slices.Clone(sparsities), func(k int) bool { return k == 0 })
+	}
+	if tuneSparsity && len(sparsities) == 0 {
+		return nil, errors.New("tune: no positive sparsity in the grid for global-sparse")
+	}
+
+	splits := make([][2]*dataset.Dataset, repeats)
+	for s := range splits {
+		tr, held, err := dataset.Split(ds, holdout, opt.Seed+uint64(s))
+		if err != nil {
+			return nil, fmt.Errorf("tune: %w", err)
+		}
+		if held.Samples() == 0 {
+			return nil, errors.New("tune: no user has two samples, so none can be held out for validation")
+		}
+		splits[s] = [2]*dataset.Dataset{tr, held}
+	}
+	res := &Result{RidgeScale: meanSquare(ds)}
+
+	// The starting point: the fixed values, or small defaults.
+	cur := candidate{rank: opt.Base.Rank, sparsity: opt.Base.Sparsity, center: opt.Base.Center}
+	if res.RidgeScale > 0 {
+		cur.ridge = opt.Base.Ridge / res.RidgeScale
+	}
+	if tuneRank {
+		cur.rank = min(2, d)
+	}
+	if tuneSparsity {
+		cur.sparsity = sparsities[min(1, len(sparsities)-1)]
+		if method == model.MethodGlobalSparse {
+			cur.sparsity = sparsities[0]
+		}
+	}
+	if opt.Ridge {
+		cur.ridge = g.Ridges[len(g.Ridges)/2]
+	}
+	if tuneCenter {
+		cur.center = true
+	}
+
+	seen := map[candidate]float64{}
+	best, bestScore := cur, math.Inf(1)
+	score := func(c candidate) (float64, error) {
+		if v, ok := seen[c]; ok {
+			return v, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		o := opt.Base
+		o.Rank, o.Sparsity, o.Center = c.rank, c.sparsity, c.center
+		if opt.Ridge {
+			o.Ridge = c.ridge * res.RidgeScale
+			if method == model.MethodLRS || method == model.MethodLowRank || method == model.MethodGlobalSparse {
+				o.AMHT.Ridge = o.Ridge
+			}
+		}
+		start := time.Now()
+		rmse, err := validate(ctx, splits, o)
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		sc := Score{Options: o, Rank: o.Rank, Sparsity: o.Sparsity, Ridge: o.Ridge, Center: o.Center, RMSE: rmse,
+			Seconds: time.Since(start).Seconds()}
+		if !hasRank(method) {
+			sc.Rank, sc.Center = 0, false
+		}
+		if !hasSparsity(method) {
+			sc.Sparsity = 0
+		}
+		if err != nil {
+			sc.Err = err.Error()
+		}
+		res.Scores = append(res.Scores, sc)
+		if opt.Progress != nil {
+			opt.Progress(sc)
+		}
+		seen[c] = rmse
+		if rmse < bestScore {
+			best, bestScore = c, rmse
+			res.Best, res.BestScore, res.BestIndex = o, sc, len(res.Scores)-1
+		}
+		return rmse, nil
+	}
+	// sweep moves one coordinate over values (set writes it into a
+	// candidate), starting from the current best; with patience > 0 it
+	// stops after that many values that do not improve on the best.
+	sweep := func(values int, set func(c *candidate, i int), patience int) error {
+		miss := 0
+		for i := 0; i < values; i++ {
+			c := best
+			set(&c, i)
+			if c == best {
+				continue
+			}
+			before := bestScore
+			if _, err := score(c); err != nil {
+				return err
+			}
+			if bestScore < before {
+				miss = 0
+			} else if miss++; patience > 0 && miss >= patience {
+				break
+			}
+		}
+		return nil
+	}
+	if _, err := score(cur); err != nil {
+		return nil, err
+	}
+	setRank := func(c *candidate, i int) { c.rank = ranks[i] }
+	setSparsity := func(c *candidate, i int) { c.sparsity = sparsities[i] }
+	setRidge := func(c *candidate, i int) { c.ridge = g.Ridges[i] }
+	steps := []struct {
+		on       bool
+		n        int
+		set      func(*candidate, int)
+		patience int
+	}{
+		{opt.Ridge, len(g.Ridges), setRidge, 0},
+		{tuneRank, len(ranks), setRank, 2},
+		{tuneSparsity, len(sparsities), setSparsity, 2},
+		{opt.Ridge && (tuneRank || tuneSparsity), len(g.Ridges), setRidge, 0},
+		{tuneRank && tuneSparsity, len(ranks), setRank, 2},
+	}
+	for i, st := range steps {
+		if i == 0 && tuneCenter {
+			// Centring is decided jointly with the first ridge sweep.
+			for _, center := range []bool{true, false} {
+				for r := range g.Ridges {
+					c := best
+					c.center = center
+					if opt.Ridge {
+						c.ridge = g.Ridges[r]
+					} else if r > 0 {
+						break
+					}
+					if _, err := score(c); err != nil {
+						return nil, err
+					}
+				}
+			}
+			continue
+		}
+		if !st.on {
+			continue
+		}
+		if err := sweep(st.n, st.set, st.patience); err != nil {
+			return nil, err
+		}
+	}
+	if math.IsInf(bestScore, 1) {
+		return res, fmt.Errorf("tune: every candidate failed; the first error: %s", res.Scores[0].Err)
+	}
+	return res, nil
+}
+
+func checkGrid(g Grid, d int) error {
+	for i, r := range g.Ranks {
+		if r < 1 || r > d || (i > 0 && r <= g.Ranks[i-1]) {
+			return fmt.Errorf("rank grid %v must increase within [1, %d]", g.Ranks, d)
+		}
+	}
+	for i, k := range g.Sparsities {
+		if k < 0 || k > d || (i > 0 && k <= g.Sparsities[i-1]) {
+			return fmt.Errorf("sparsity grid %v must increase within [0, %d]", g.Sparsities, d)
+		}
+	}
+	for i, l := range g.Ridges {
+		if !(l >= 0) || math.IsInf(l, 0) || (i > 0 && l <= g.Ridges[i-1]) {
+			return fmt.Errorf("ridge grid %v must increase and be finite and not negative", g.Ridges)
+		}
+	}
+	return nil
+}
+
+// meanSquare returns the mean of x_j^2 over every sample and feature of ds.
+func meanSquare(ds *dataset.Dataset) float64 {
+	s, n := 0.0, 0
+	for i := range ds.Users {
+		for _, v := range ds.Users[i].X {
+			s += v * v
+		}
+		n += len(ds.Users[i].X)
+	}
+	if n == 0 {
+		return 0
+	}
+	return s / float64(n)
+}
+
+// validate trains o on every split's training part and returns the RMSE
+// over all held-out samples, +Inf with the error when training fails and
+// +Inf when a prediction is not finite.
+func validate(ctx context.Context, splits [][2]*dataset.Dataset, o baseline.Options) (float64, error) {
+	sse, n := 0.0, 0
+	for _, sp := range splits {
+		m, err := baseline.Train(ctx, sp[0], nil, o)
+		if err != nil {
+			return math.Inf(1), err
+		}
+		pred, err := eval.Predict(m, sp[1], eval.UnknownError)
+		if err != nil {
+			return math.Inf(1), err
+		}
+		for i := range sp[1].Users {
+			u := &sp[1].Users[i]
+			for s, row := range u.Rows {
+				e := u.Y[s] - pred[row]
+				sse += e * e
+			}
+			n += u.Len()
+		}
+	}
+	v := math.Sqrt(sse / float64(n))
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return math.Inf(1), errors.New("predictions are not finite")
+	}
+	return v, nil
+}
+
+// Train selects the options of opt.Base.Method by Select and retrains the
+// winner on all of ds. It returns the model and the selection.
+func Train(ctx context.Context, ds *dataset.Dataset, opt Options) (*model.Model, *Result, error) {
+	res, err := Select(ctx, ds, opt)
+	if err != nil {
+		return nil, res, err
+	}
+	m, err := baseline.Train(ctx, ds, nil, res.Best)
+	if err != nil {
+		return nil, res, fmt.Errorf("tune: retrain the winner on all data: %w", err)
+	}
+	return m, res, nil
+}
