@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lrsp/lrsp/amht"
+	"github.com/lrsp/lrsp/baseline"
 	"github.com/lrsp/lrsp/eval"
 	"github.com/lrsp/lrsp/model"
 )
@@ -39,8 +40,14 @@ func newPersonalizeCmd() *cobra.Command {
 			var users []model.User
 			if m.Loss == model.LossLogistic {
 				users, err = personalizeLogistic(c, m, ds, opt.Ridge, opt.Workers)
-			} else {
+			} else if c.Flags().Changed("ridge") || c.Flags().Changed("pursuit") {
+				// Explicit per-user options override the model's (low-rank +
+				// sparse methods only).
 				users, err = amht.Personalize(c.Context(), m, ds, opt)
+			} else {
+				// Every method, with the per-user ridge and pursuit the model
+				// was trained with.
+				users, err = baseline.Personalize(c.Context(), m, ds)
 			}
 			if err != nil {
 				return err
@@ -63,8 +70,8 @@ func newPersonalizeCmd() *cobra.Command {
 	c.Flags().StringVar(&in, "model", "", "model file (required)")
 	c.Flags().StringVar(&data, "data", "", "CSV with the users' samples (required)")
 	c.Flags().StringVar(&out, "out", "", "model file to write (may equal --model)")
-	c.Flags().StringVar(&pursuit, "pursuit", "swap", "support search for b: swap, greedy or htp")
-	c.Flags().Float64Var(&opt.Ridge, "ridge", 0, "per-user ridge penalty on (w, b)")
+	c.Flags().StringVar(&pursuit, "pursuit", "swap", "support search for b: swap, greedy or htp (default: the model's)")
+	c.Flags().Float64Var(&opt.Ridge, "ridge", 0, "per-user ridge penalty on (w, b) (default: the model's)")
 	c.Flags().IntVar(&opt.Workers, "workers", 0, "parallel workers (0: one per CPU)")
 	cols.register(c)
 	c.MarkFlagRequired("model")
