@@ -57,6 +57,7 @@ Start with "lrsp demo".`,
 		newInspectCmd(),
 		newDemoCmd(),
 		newExperimentCmd(),
+		newCompareCmd(),
 	)
 	return root
 }

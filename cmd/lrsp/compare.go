@@ -1,0 +1,363 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lrsp/lrsp/amht"
+	"github.com/lrsp/lrsp/baseline"
+	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/eval"
+	"github.com/lrsp/lrsp/internal/atomicfile"
+	"github.com/lrsp/lrsp/model"
+	"github.com/lrsp/lrsp/tune"
+)
+
+// compareFlags are the flags of lrsp compare.
+type compareFlags struct {
+	data, test, out string
+	methods         []string
+	shots           int
+	seed            uint64
+	newUsers        float64
+	asJSON          bool
+	holdout         float64
+	repeats         int
+	opt             amht.Options
+	cols            dataFlags
+}
+
+// compareRow is one method's line of the comparison.
+type compareRow struct {
+	Method   string  `json:"method"`
+	Rank     int     `json:"rank"`
+	Sparsity int     `json:"sparsity"`
+	Ridge    float64 `json:"ridge"`
+	Center   bool    `json:"center"`
+	// Test scores the training users' test samples.
+	Test eval.Errors `json:"test"`
+	// New scores the new users' test samples, after personalizing them from
+	// their training samples with everything shared fixed.
+	New          *eval.Errors `json:"new_users,omitempty"`
+	BytesPerUser float64      `json:"bytes_per_user"`
+	// TrainSeconds is the time of the final fit on all training data;
+	// TuneSeconds that of the model selection before it.
+	TrainSeconds float64 `json:"train_seconds"`
+	TuneSeconds  float64 `json:"tune_seconds"`
+	Candidates   int     `json:"candidates"`
+}
+
+// compareReport is the JSON output of lrsp compare.
+type compareReport struct {
+	Data       string       `json:"data"`
+	Test       string       `json:"test"`
+	Shots      int          `json:"shots"`
+	Seed       uint64       `json:"seed"`
+	Users      int          `json:"users"`
+	NewUsers   int          `json:"new_users"`
+	Samples    int          `json:"train_samples"`
+	Dim        int          `json:"d"`
+	RidgeScale float64      `json:"ridge_scale"`
+	Rows       []compareRow `json:"methods"`
+}
+
+func newCompareCmd() *cobra.Command {
+	var f compareFlags
+	c := &cobra.Command{
+		Use:   "compare",
+		Short: "Train every method (auto-tuned) and compare them on test data",
+		Long: `compare trains each method with its rank, sparsity, ridge and centring chosen by
+held-out per-user validation on the training data (as "lrsp train ... auto"), and
+scores it on the test data: RMSE, MAE and R^2 over the test samples of the
+training users, the bytes each user costs in the model file, and the seconds
+taken. --shots keeps at most N training samples per user, to study the
+data-starved regime; --new-users holds out that fraction of the users, whose
+training samples only personalize them against the shared parts (U, theta_0)
+learned from the others, and scores their test samples separately.`,
+		Example: "  lrsp compare --data train.csv --test test.csv --shots 8 --new-users 0.2 --out table.md",
+		Args:    cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return runCompare(c, &f)
+		},
+	}
+	fl := c.Flags()
+	fl.StringVar(&f.data, "data", "", "training data CSV (required)")
+	fl.StringVar(&f.test, "test", "", "test data CSV with the same columns (required)")
+	fl.StringSliceVar(&f.methods, "methods", baseline.Methods, "methods to compare")
+	fl.IntVar(&f.shots, "shots", 0, "keep at most this many training samples per user (0: all)")
+	fl.Uint64Var(&f.seed, "seed", 1, "seed of --shots, --new-users, the validation splits and training")
+	fl.Float64Var(&f.newUsers, "new-users", 0, "fraction of the users held out as new users (0: none)")
+	fl.BoolVar(&f.asJSON, "json", false, "print JSON instead of the table")
+	fl.StringVar(&f.out, "out", "", "also write the table as Markdown to this file")
+	fl.Float64Var(&f.holdout, "tune-holdout", 0.2, "fraction of each user's samples held out to score candidates")
+	fl.IntVar(&f.repeats, "tune-repeats", 1, "random hold-out splits pooled per candidate")
+	fl.IntVar(&f.opt.Rounds, "rounds", 50, "maximum number of alternating rounds (lrs, lowrank, global-sparse)")
+	fl.Float64Var(&f.opt.Tolerance, "tolerance", 1e-6, "stop when a round improves the loss by less than this fraction")
+	fl.IntVar(&f.opt.Workers, "workers", 0, "parallel workers (0: one per CPU)")
+	f.cols.register(c)
+	c.MarkFlagRequired("data")
+	c.MarkFlagRequired("test")
+	return c
+}
+
+func runCompare(c *cobra.Command, f *compareFlags) error {
+	for _, m := range f.methods {
+		if _, err := oneOf("methods", m, baseline.Methods...); err != nil {
+			return err
+		}
+	}
+	if len(f.methods) == 0 {
+		return fmt.Errorf("--methods: give at least one method")
+	}
+	if f.shots < 0 {
+		return fmt.Errorf("--shots %d must not be negative", f.shots)
+	}
+	if !(f.newUsers >= 0 && f.newUsers < 1) {
+		return fmt.Errorf("--new-users %v must be in [0, 1)", f.newUsers)
+	}
+	if f.opt.Rounds < 1 {
+		return fmt.Errorf("--rounds %d must be at least 1", f.opt.Rounds)
+	}
+	ctx := c.Context()
+	train, err := readData(ctx, c, f.data, f.cols.options(true))
+	if err != nil {
+		return err
+	}
+	test, err := readData(ctx, c, f.test, f.cols.options(true))
+	if err != nil {
+		return err
+	}
+	if !equalStrings(train.Features, test.Features) {
+		return fmt.Errorf("%s and %s have different feature columns", f.data, f.test)
+	}
+	if f.shots > 0 {
+		train = dataset.Subsample(train, f.shots, f.seed)
+	}
+	known, fresh := train, (*dataset.Dataset)(nil)
+	if f.newUsers > 0 {
+		if known, fresh, err = holdOutUsers(train, f.newUsers, f.seed); err != nil {
+			return err
+		}
+	}
+	testKnown, testNew, err := splitTest(test, known, fresh, f.test)
+	if err != nil {
+		return err
+	}
+	rep := compareReport{Data: f.data, Test: f.test, Shots: f.shots, Seed: f.seed, Users: len(known.Users),
+		Samples: known.Samples(), Dim: known.Dim()}
+	if fresh != nil {
+		rep.NewUsers = len(fresh.Users)
+	}
+	f.opt.Seed = f.seed
+	for _, method := range f.methods {
+		row, scale, err := compareMethod(ctx, c, f, method, known, fresh, testKnown, testNew)
+		if err != nil {
+			return fmt.Errorf("%s: %w", method, err)
+		}
+		rep.RidgeScale = scale
+		rep.Rows = append(rep.Rows, row)
+	}
+	w := c.OutOrStdout()
+	if f.asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		writeCompareTable(w, &rep)
+	}
+	if f.out != "" {
+		if err := atomicfile.Write(f.out, func(w io.Writer) error { writeCompareTable(w, &rep); return nil }); err != nil {
+			return fmt.Errorf("write %s: %w", f.out, err)
+		}
+	}
+	return nil
+}
+
+// compareMethod tunes and trains one method and scores it.
+func compareMethod(ctx context.Context, c *cobra.Command, f *compareFlags, method string,
+	known, fresh, testKnown, testNew *dataset.Dataset) (compareRow, float64, error) {
+	row := compareRow{Method: method}
+	topt := tune.Options{Base: baseline.Options{Method: method, AMHT: f.opt}, Rank: true, Sparsity: true, Ridge: true,
+		Center: true, Holdout: f.holdout, Repeats: f.repeats, Seed: f.seed}
+	if isTerminal(c.ErrOrStderr()) {
+		topt.Progress = func(s tune.Score) {
+			fmt.Fprintf(c.ErrOrStderr(), "\r\033[Kcompare %s: r=%d k=%d ridge=%.3g center=%v: validation RMSE %.5g",
+				method, s.Rank, s.Sparsity, s.Ridge, s.Center, s.RMSE)
+		}
+		defer fmt.Fprint(c.ErrOrStderr(), "\r\033[K")
+	}
+	start := time.Now()
+	res, err := tune.Select(ctx, known, topt)
+	if err != nil {
+		return row, 0, err
+	}
+	row.TuneSeconds = time.Since(start).Seconds()
+	row.Candidates = len(res.Scores)
+	start = time.Now()
+	m, err := baseline.Train(ctx, known, nil, res.Best)
+	if err != nil {
+		return row, 0, err
+	}
+	row.TrainSeconds = time.Since(start).Seconds()
+	b := res.Best
+	row.Rank, row.Sparsity, row.Ridge, row.Center = m.Rank, b.Sparsity, b.Ridge, b.Center
+	if method != model.MethodLRS && method != model.MethodGlobalSparse {
+		row.Sparsity = 0
+	}
+	if method != model.MethodLRS && method != model.MethodLowRank {
+		row.Center = false
+	}
+	row.BytesPerUser = m.BytesPerUser()
+	if row.Test, err = scoreModel(m, testKnown); err != nil {
+		return row, 0, err
+	}
+	if fresh != nil {
+		users, err := baseline.Personalize(ctx, m, fresh)
+		if err != nil {
+			return row, 0, err
+		}
+		mn := *m
+		mn.Users = users
+		e, err := scoreModel(&mn, testNew)
+		if err != nil {
+			return row, 0, err
+		}
+		row.New = &e
+	}
+	return row, res.RidgeScale, nil
+}
+
+func scoreModel(m *model.Model, test *dataset.Dataset) (eval.Errors, error) {
+	pred, err := eval.Predict(m, test, eval.UnknownError)
+	if err != nil {
+		return eval.Errors{}, err
+	}
+	return eval.Score(test, pred)
+}
+
+// holdOutUsers moves round(fraction * t) users, at least one, chosen
+// reproducibly from seed, out of ds into a second dataset; at least one
+// user stays.
+func holdOutUsers(ds *dataset.Dataset, fraction float64, seed uint64) (keep, out *dataset.Dataset, err error) {
+	t := len(ds.Users)
+	n := max(1, int(fraction*float64(t)+0.5))
+	if n >= t {
+		return nil, nil, fmt.Errorf("--new-users %v would hold out all %d users", fraction, t)
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x6e657775))
+	held := make([]bool, t)
+	for _, i := range rng.Perm(t)[:n] {
+		held[i] = true
+	}
+	keep = &dataset.Dataset{Features: ds.Features, HasTarget: ds.HasTarget}
+	out = &dataset.Dataset{Features: ds.Features, HasTarget: ds.HasTarget}
+	for i, u := range ds.Users {
+		if held[i] {
+			out.Users = append(out.Users, u)
+		} else {
+			keep.Users = append(keep.Users, u)
+		}
+	}
+	return keep, out, nil
+}
+
+// splitTest divides the test users into those of known and those of fresh
+// (nil: none); a test user in neither is an error.
+func splitTest(test, known, fresh *dataset.Dataset, name string) (k, n *dataset.Dataset, err error) {
+	ki := known.Index()
+	var fi map[string]int
+	if fresh != nil {
+		fi = fresh.Index()
+	}
+	k = &dataset.Dataset{Features: test.Features, HasTarget: test.HasTarget}
+	n = &dataset.Dataset{Features: test.Features, HasTarget: test.HasTarget}
+	for _, u := range test.Users {
+		if _, ok := ki[u.ID]; ok {
+			k.Users = append(k.Users, u)
+		} else if _, ok := fi[u.ID]; ok {
+			n.Users = append(n.Users, u)
+		} else {
+			return nil, nil, fmt.Errorf("%s: user %q (input row %d) has no training samples", name, u.ID, u.Rows[0]+1)
+		}
+	}
+	if len(k.Users) == 0 {
+		return nil, nil, fmt.Errorf("%s: no test samples of training users", name)
+	}
+	if fresh != nil && len(n.Users) == 0 {
+		return nil, nil, fmt.Errorf("%s: no test samples of the held-out new users", name)
+	}
+	return k, n, nil
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// writeCompareTable writes the comparison as a Markdown table.
+func writeCompareTable(w io.Writer, rep *compareReport) {
+	shots := "all"
+	if rep.Shots > 0 {
+		shots = fmt.Sprint(rep.Shots)
+	}
+	fmt.Fprintf(w, "%d training users, %d training samples (shots: %s), d = %d, seed %d", rep.Users, rep.Samples, shots, rep.Dim, rep.Seed)
+	if rep.NewUsers > 0 {
+		fmt.Fprintf(w, ", %d new users", rep.NewUsers)
+	}
+	fmt.Fprintf(w, "\n\n")
+	head := "| method | r | k | ridge | center | test RMSE | MAE | R^2 |"
+	sep := "|---|--:|--:|--:|:-:|--:|--:|--:|"
+	if rep.NewUsers > 0 {
+		head += " new-user RMSE | new MAE | new R^2 |"
+		sep += "--:|--:|--:|"
+	}
+	head += " bytes/user | train s | tune s (fits) |"
+	sep += "--:|--:|--:|"
+	fmt.Fprintln(w, head)
+	fmt.Fprintln(w, sep)
+	best, bestNew := math.Inf(1), math.Inf(1)
+	for _, r := range rep.Rows {
+		best = math.Min(best, r.Test.RMSE)
+		if r.New != nil {
+			bestNew = math.Min(bestNew, r.New.RMSE)
+		}
+	}
+	bold := func(v, b float64) string {
+		s := fmt.Sprintf("%.4f", v)
+		if v == b {
+			return "**" + s + "**"
+		}
+		return s
+	}
+	for _, r := range rep.Rows {
+		center := ""
+		if r.Center {
+			center = "yes"
+		}
+		var sb strings.Builder
+		fmt.Fprintf(&sb, "| %s | %d | %d | %.3g | %s | %s | %.4f | %.4f |", r.Method, r.Rank, r.Sparsity, r.Ridge, center,
+			bold(r.Test.RMSE, best), r.Test.MAE, r.Test.R2)
+		if r.New != nil {
+			fmt.Fprintf(&sb, " %s | %.4f | %.4f |", bold(r.New.RMSE, bestNew), r.New.MAE, r.New.R2)
+		}
+		fmt.Fprintf(&sb, " %.1f | %.2f | %.2f (%d) |", r.BytesPerUser, r.TrainSeconds, r.TuneSeconds, r.Candidates)
+		fmt.Fprintln(w, sb.String())
+	}
+}
