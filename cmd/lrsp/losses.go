@@ -43,6 +43,16 @@ func (f *trainFlags) logisticOptions(c *cobra.Command) (logistic.Options, error)
 			return o, fmt.Errorf("--%s applies to the squared loss only; --loss logistic uses Newton steps and logistic hard-thresholding pursuit", name)
 		}
 	}
+	if f.method.anyAuto() || f.method.center != "false" {
+		return o, fmt.Errorf("--loss logistic does not support auto values or --center yet")
+	}
+	switch f.method.method {
+	case model.MethodLRS, model.MethodGlobal, model.MethodLocal:
+	case model.MethodLowRank:
+		o.Sparsity = 0
+	default:
+		return o, fmt.Errorf("--method %s is not available with --loss logistic (use lrs, lowrank, global or local)", f.method.method)
+	}
 	if o.Rounds < 1 {
 		return o, fmt.Errorf("--rounds %d must be at least 1", o.Rounds)
 	}
@@ -83,6 +93,23 @@ func trainLogistic(c *cobra.Command, f *trainFlags) error {
 			bar.Describe(desc)
 			bar.Set(st.Round)
 		}
+	}
+	switch f.method.method {
+	case model.MethodGlobal, model.MethodLocal:
+		bo := logistic.BaselineOptions{Ridge: opt.Ridge, Workers: opt.Workers}
+		fitBaseline := logistic.Global
+		if f.method.method == model.MethodLocal {
+			fitBaseline = logistic.Local
+		}
+		m, err := fitBaseline(c.Context(), ds, bo)
+		if err != nil {
+			return err
+		}
+		if err := model.Save(f.out, m); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.OutOrStdout(), "trained logistic %s on %d users, %d samples (d=%d)\nwrote %s\n", m.Method, len(ds.Users), ds.Samples(), ds.Dim(), f.out)
+		return nil
 	}
 	res, err := logistic.Train(c.Context(), train, held, opt)
 	if err != nil {
