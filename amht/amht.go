@@ -59,11 +59,13 @@ type Pursuit int
 
 const (
 	// PursuitSwap runs orthogonal matching pursuit with columns normalised
-	// after projecting out X_i U, refines it with hard-thresholding pursuit,
-	// then exchanges support members one at a time while that lowers the
-	// residual. It recovers supports from fewer samples than PursuitHTP.
+	// after projecting out X_i U, refined by hard-thresholding pursuit; for
+	// users whose fit is an outlier (see TrimFactor), and for new users in
+	// Personalize, it adds a deeper search: support exchanges and restarts
+	// from several first columns. It recovers supports from fewer samples
+	// than PursuitHTP.
 	PursuitSwap Pursuit = iota
-	// PursuitGreedy is PursuitSwap without the exchange step.
+	// PursuitGreedy is PursuitSwap without the deeper search.
 	PursuitGreedy
 	// PursuitHTP is plain hard-thresholding pursuit started from the k
 	// largest entries of the gradient: the straightforward reading.

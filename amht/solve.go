@@ -15,6 +15,8 @@ type solver struct {
 	d, r, k int
 	pursuit Pursuit
 	ridge   float64
+	// exactRSS is the residual below which a fit counts as exact.
+	exactRSS float64
 
 	a       []float64 // m x r: X U
 	design  []float64 // m x (r+k): [X U | X_S]
@@ -74,10 +76,13 @@ func (s *solver) solve(x, y, ut []float64, minAbs float64, deep bool, out *fit) 
 	d, r := s.d, s.r
 	m := len(y)
 	copy(s.target[:m], y)
-	X := blas64.General{Rows: m, Cols: d, Stride: d, Data: x}
-	if r > 0 {
-		A := blas64.General{Rows: m, Cols: r, Stride: r, Data: s.a[:m*r]}
-		blas64.Gemm(blas.NoTrans, blas.Trans, 1, X, blas64.General{Rows: r, Cols: d, Stride: d, Data: ut}, 0, A)
+	// A = X U, one dot product per entry: the shapes are too thin for
+	// gonum's blocked (and, above a size, parallel and allocating) Gemm.
+	for i := 0; i < m; i++ {
+		row := blas64.Vector{N: d, Inc: 1, Data: x[i*d : (i+1)*d]}
+		for c := 0; c < r; c++ {
+			s.a[i*r+c] = blas64.Dot(row, blas64.Vector{N: d, Inc: 1, Data: ut[c*d : (c+1)*d]})
+		}
 	}
 	s.supp = s.supp[:0]
 	rss := s.lsq(x, m, s.supp)
@@ -100,13 +105,16 @@ func (s *solver) solve(x, y, ut []float64, minAbs float64, deep bool, out *fit) 
 }
 
 // pursue searches the support of b, starting from the empty support whose
-// fit is in s.z and s.resid, and returns the residual sum of squares. With
-// deep, it restarts the greedy search from each of the deepStarts columns
-// that best explain the target and keeps the best support found.
+// fit is in s.z and s.resid, and returns the residual sum of squares.
+//
+// The default search is orthogonal matching pursuit refined by HTP. With
+// deep (and PursuitSwap), it adds support exchanges and restarts the search
+// from each of the deepStarts columns that best explain the target, keeping
+// the best support found: several times the cost, spent on the users whose
+// fit is an outlier.
 func (s *solver) pursue(x []float64, m int, rss float64, deep bool) float64 {
 	s.projectedNorms(x, m)
-	yy := dot(s.target[:m], s.target[:m])
-	exact := func(v float64) bool { return v <= 1e-24*yy }
+	s.exactRSS = 1e-24 * dot(s.target[:m], s.target[:m])
 	if s.pursuit == PursuitHTP {
 		// Plain hard-thresholding pursuit: the support of the k largest
 		// gradient entries, then HTP iterations.
@@ -115,8 +123,9 @@ func (s *solver) pursue(x []float64, m int, rss float64, deep bool) float64 {
 		rss = s.lsq(x, m, s.supp)
 		return s.htp(x, m, rss)
 	}
-	if !deep || exact(rss) {
-		return s.greedy(x, m, rss, exact)
+	deep = deep && s.pursuit == PursuitSwap
+	if !deep || rss <= s.exactRSS {
+		return s.greedy(x, m, rss, false)
 	}
 	s.correlate(x, m, true)
 	s.starts = topK(s.corr, deepStarts, s.starts[:0])
@@ -124,12 +133,12 @@ func (s *solver) pursue(x []float64, m int, rss float64, deep bool) float64 {
 	best := math.Inf(1)
 	for _, j := range s.starts {
 		s.supp = append(s.supp[:0], j)
-		v := s.greedy(x, m, s.lsq(x, m, s.supp), exact)
+		v := s.greedy(x, m, s.lsq(x, m, s.supp), true)
 		if v < best {
 			best = v
 			s.overall = append(s.overall[:0], s.supp...)
 		}
-		if exact(v) {
+		if v <= s.exactRSS {
 			break
 		}
 		s.supp = s.supp[:0]
@@ -144,9 +153,9 @@ func (s *solver) pursue(x []float64, m int, rss float64, deep bool) float64 {
 
 // greedy grows the current support by orthogonal matching pursuit, with
 // columns normalised after projecting out X U, then refines it with HTP
-// and (for PursuitSwap) support exchanges.
-func (s *solver) greedy(x []float64, m int, rss float64, exact func(float64) bool) float64 {
-	for len(s.supp) < s.k && !exact(rss) {
+// and, with exchange, by support exchanges.
+func (s *solver) greedy(x []float64, m int, rss float64, exchange bool) float64 {
+	for len(s.supp) < s.k && rss > s.exactRSS {
 		j := s.bestColumn(x, m)
 		if j < 0 {
 			break
@@ -154,12 +163,12 @@ func (s *solver) greedy(x []float64, m int, rss float64, exact func(float64) boo
 		s.supp = append(s.supp, j)
 		rss = s.lsq(x, m, s.supp)
 	}
-	if exact(rss) {
+	if rss <= s.exactRSS {
 		return rss
 	}
 	rss = s.htp(x, m, rss)
-	if s.pursuit == PursuitSwap && !exact(rss) {
-		rss = s.swap(x, m, rss, exact)
+	if exchange && rss > s.exactRSS {
+		rss = s.swap(x, m, rss)
 	}
 	return rss
 }
@@ -213,7 +222,7 @@ func (s *solver) htp(x []float64, m int, rss float64) float64 {
 // swap improves the support by exchanging one member at a time for the
 // column that best explains the residual without it, accepting exchanges
 // that lower the residual, until none does.
-func (s *solver) swap(x []float64, m int, rss float64, exact func(float64) bool) float64 {
+func (s *solver) swap(x []float64, m int, rss float64) float64 {
 	s.keepBest()
 	best := rss
 	for sweep := 0; sweep < 2*s.k; sweep++ {
@@ -241,7 +250,7 @@ func (s *solver) swap(x []float64, m int, rss float64, exact func(float64) bool)
 				}
 			}
 		}
-		if !improved || exact(best) {
+		if !improved || best <= s.exactRSS {
 			break
 		}
 	}
@@ -326,12 +335,18 @@ func (s *solver) projectedNorms(x []float64, m int) {
 	}
 	if r > 0 && m > r {
 		A := blas64.General{Rows: m, Cols: r, Stride: r, Data: s.a[:m*r]}
-		X := blas64.General{Rows: m, Cols: d, Stride: d, Data: x}
 		G := blas64.Symmetric{N: r, Stride: r, Data: s.gram[:r*r], Uplo: blas.Upper}
 		blas64.Syrk(blas.Trans, 1, A, 0, G)
 		ridgeDiag(G, s.ridge, m)
 		P := blas64.General{Rows: r, Cols: d, Stride: d, Data: s.proj}
-		blas64.Gemm(blas.Trans, blas.NoTrans, 1, A, X, 0, P)
+		// P = A^T X by row updates (see solve on why not Gemm).
+		clear(s.proj)
+		for i := 0; i < m; i++ {
+			row := blas64.Vector{N: d, Inc: 1, Data: x[i*d : (i+1)*d]}
+			for c := 0; c < r; c++ {
+				blas64.Axpy(s.a[i*r+c], row, blas64.Vector{N: d, Inc: 1, Data: s.proj[c*d : (c+1)*d]})
+			}
+		}
 		T := blas64.Triangular{N: r, Stride: r, Data: s.gram[:r*r], Uplo: blas.Upper, Diag: blas.NonUnit}
 		if _, ok := lapack64.Potrf(G); ok {
 			blas64.Trsm(blas.Left, blas.Trans, 1, T, P)
