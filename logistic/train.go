@@ -29,6 +29,9 @@ func CheckTargets(ds *dataset.Dataset) error {
 	}
 	for i := range ds.Users {
 		u := &ds.Users[i]
+		if len(u.Y) != u.Len() || len(u.X) != u.Len()*ds.Dim() {
+			return fmt.Errorf("user %q: %d targets and %d feature values for %d samples", u.ID, len(u.Y), len(u.X), u.Len())
+		}
 		for s, y := range u.Y {
 			if y != 0 && y != 1 {
 				return fmt.Errorf("line %d (user %q): target %v is not 0 or 1, as the logistic loss needs", u.Rows[s]+2, u.ID, y)
