@@ -2,8 +2,11 @@ package logistic
 
 import (
 	"context"
+	"fmt"
 	"math"
+	"os"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/lrsp/lrsp/dataset"
@@ -269,4 +272,39 @@ func TestPersonalizeMatchesTraining(t *testing.T) {
 	if float64(same) < 0.9*float64(len(before)) {
 		t.Fatalf("only %d of %d probabilities agree to 1e-6 (worst difference %g)", same, len(before), worst)
 	}
+}
+
+// TestRecoveryTable prints the parameter error against samples per user
+// for docs/results.md; it runs only with LRSP_RECOVERY_TABLE=1.
+func TestRecoveryTable(t *testing.T) {
+	if os.Getenv("LRSP_RECOVERY_TABLE") != "1" {
+		t.Skip("set LRSP_RECOVERY_TABLE=1 to print the recovery table")
+	}
+	var b strings.Builder
+	fmt.Fprintln(&b, "| m | lrs error | subspace distance | exact support | oracle error | local error | lowrank (r=2, k=0) error | rounds |")
+	fmt.Fprintln(&b, "|---|---|---|---|---|---|---|---|")
+	for _, m := range []int{25, 50, 100, 200, 400, 800} {
+		data, err := Generate(synth.Options{Users: 200, Samples: m, Dim: 20, Rank: 2, Sparsity: 2, Seed: 7}, 1.5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := Train(context.Background(), data.Train, nil, Options{Rank: 2, Sparsity: 2, Rounds: 30, Tolerance: 1e-7})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, _ := eval.CompareTruth(res.Model, data.Truth)
+		lr, err := Train(context.Background(), data.Train, nil, Options{Rank: 2, Rounds: 30, Tolerance: 1e-7})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rlr, _ := eval.CompareTruth(lr.Model, data.Truth)
+		loc, err := Local(context.Background(), data.Train, BaselineOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rl, _ := eval.CompareTruth(loc, data.Truth)
+		fmt.Fprintf(&b, "| %d | %.3f | %.3f | %.2f | %.3f | %.3f | %.3f | %d |\n", m, rec.ParamError, rec.SubspaceDistance,
+			rec.SupportRecovered, oracleError(t, data, DefaultRidge), rl.ParamError, rlr.ParamError, len(res.Rounds))
+	}
+	t.Log("\n" + b.String())
 }
