@@ -50,7 +50,8 @@ type trainer struct {
 	p      *params
 	colVar []float64 // d: mean over users of (1/m_i) ||X_i[:, j]||^2
 	loss   []float64 // t: each user's training MSE after its last solve
-	skip   []bool    // t: users left out of the U update as outliers
+	skip   []bool    // t: users left out of this round's U update as outliers
+	deep   []bool    // t: users that were ever outliers get the deep search from then on
 	work   []*worker
 }
 
@@ -75,6 +76,7 @@ func newTrainer(ds *dataset.Dataset, theta0 []float64, opt Options) *trainer {
 	tr.p = newParams(len(ds.Users), opt.Rank, opt.Sparsity)
 	tr.loss = make([]float64, len(ds.Users))
 	tr.skip = make([]bool, len(ds.Users))
+	tr.deep = make([]bool, len(ds.Users))
 	tr.work = make([]*worker, opt.Workers)
 	for i := range tr.work {
 		tr.work[i] = &worker{
@@ -152,7 +154,7 @@ func (tr *trainer) solveUsers(minAbs float64) float64 {
 		w.out.w = tr.p.w[i*r : (i+1)*r]
 		w.out.idx = tr.p.idx[i*k : (i+1)*k]
 		w.out.val = tr.p.val[i*k : (i+1)*k]
-		w.s.solve(u.X, tr.target(w, u), tr.ut, minAbs, tr.skip[i], &w.out)
+		w.s.solve(u.X, tr.target(w, u), tr.ut, minAbs, tr.deep[i], &w.out)
 		tr.p.nnz[i] = w.out.nnz
 		inv := 1 / float64(m)
 		w.loss += w.out.rss * inv
@@ -189,6 +191,7 @@ func (tr *trainer) trimOutliers(grad []float64) float64 {
 	theta := make([]float64, d)
 	for i := range tr.ds.Users {
 		tr.skip[i] = tr.loss[i] > cut && tr.loss[i] > 0
+		tr.deep[i] = tr.deep[i] || tr.skip[i]
 		if !tr.skip[i] {
 			kept += tr.loss[i]
 			n++
