@@ -57,6 +57,8 @@ Start with "lrsp demo".`,
 		newInspectCmd(),
 		newDemoCmd(),
 		newExperimentCmd(),
+		newStoreCmd(),
+		newServeCmd(),
 		newCompareCmd(),
 	)
 	return root

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lrsp/lrsp/serve"
+	"github.com/lrsp/lrsp/store"
+)
+
+func newServeCmd() *cobra.Command {
+	var path, addr, tokenFile, unknown string
+	var insecure bool
+	var opt serve.Options
+	var t serve.Timeouts
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve predictions and personalization over HTTP from a user store",
+		Long: `serve answers a JSON HTTP API from a user store (see "lrsp store import"):
+
+  POST   /v1/predict        one {"user", "features"} or a batch {"requests": [...]}
+  PUT    /v1/users/{id}     personalize a user from {"samples": [{"features", "y"}]}
+  GET    /v1/users/{id}     a user's personal parameters
+  DELETE /v1/users/{id}     remove a user
+  GET    /v1/model, /healthz, /readyz, /metrics
+
+PUT and DELETE need "Authorization: Bearer TOKEN" when --auth-token-file is
+given. The server refuses a non-loopback --addr without a token unless
+--insecure is given. SIGINT or SIGTERM drains in-flight requests and closes
+the store.`,
+		Example: "  lrsp serve --store users.db --addr 127.0.0.1:8080",
+		Args:    cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			policy, err := unknownPolicy(unknown)
+			if err != nil {
+				return err
+			}
+			opt.Unknown = policy
+			if tokenFile != "" {
+				if opt.AuthToken, err = serve.ReadTokenFile(tokenFile); err != nil {
+					return err
+				}
+			}
+			if err := serve.CheckListenAddr(addr, opt.AuthToken != "", insecure); err != nil {
+				return err
+			}
+			if opt.MaxBodyBytes < 0 || opt.MaxBatch < 0 || opt.MaxSamples < 0 {
+				return fmt.Errorf("--max-body, --max-batch and --max-samples must not be negative")
+			}
+			st, err := store.Open(path, store.Options{})
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			opt.Logger = slog.New(slog.NewTextHandler(c.ErrOrStderr(), nil))
+			srv, err := serve.New(st, opt)
+			if err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return err
+			}
+			m := st.Model()
+			fmt.Fprintf(c.ErrOrStderr(), "serving %d users (%s, d=%d r=%d k=%d) from %s on http://%s (unknown users: %s)\n",
+				st.Len(), m.Method, m.Dim, m.Rank, m.Sparsity, path, ln.Addr(), unknown)
+			if err := serve.Run(c.Context(), ln, srv, t); err != nil {
+				return err
+			}
+			fmt.Fprintln(c.ErrOrStderr(), "drained; store closed")
+			return st.Close()
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&path, "store", "", "user store file (required)")
+	f.StringVar(&addr, "addr", "127.0.0.1:8080", "listen address")
+	f.StringVar(&tokenFile, "auth-token-file", "", "file holding the bearer token required by PUT and DELETE")
+	f.BoolVar(&insecure, "insecure", false, "allow a non-loopback --addr without --auth-token-file")
+	f.StringVar(&unknown, "unknown", "error", "unknown users on predict: error (404), or global (the average user)")
+	f.Int64Var(&opt.MaxBodyBytes, "max-body", 32<<20, "largest request body in bytes")
+	f.IntVar(&opt.MaxBatch, "max-batch", 10000, "largest number of items in a batch predict")
+	f.IntVar(&opt.MaxSamples, "max-samples", 1000, "largest number of samples in a personalization")
+	f.DurationVar(&t.ReadHeader, "read-header-timeout", 0, "header read timeout (0: 5s)")
+	f.DurationVar(&t.Read, "read-timeout", 0, "request read timeout (0: 30s)")
+	f.DurationVar(&t.Write, "write-timeout", 0, "response write timeout (0: 60s)")
+	f.DurationVar(&t.Idle, "idle-timeout", 0, "keep-alive idle timeout (0: 120s)")
+	f.DurationVar(&t.Drain, "drain-timeout", 0, "wait for in-flight requests at shutdown (0: 30s)")
+	c.MarkFlagRequired("store")
+	return c
+}

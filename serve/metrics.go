@@ -1,0 +1,109 @@
+package serve
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/lrsp/lrsp/store"
+)
+
+// metrics holds the server's Prometheus collectors, registered on a
+// registry of its own.
+type metrics struct {
+	reg              *prometheus.Registry
+	requests         *prometheus.CounterVec
+	errors           *prometheus.CounterVec
+	latency          *prometheus.HistogramVec
+	predictions      prometheus.Counter
+	personalizations prometheus.Counter
+}
+
+func newMetrics(st *store.Store) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lrsp_http_requests_total", Help: "HTTP requests by route and status code.",
+		}, []string{"route", "code"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lrsp_http_errors_total", Help: "HTTP requests answered with a 4xx or 5xx status, by route and class.",
+		}, []string{"route", "class"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "lrsp_http_request_duration_seconds", Help: "Time to answer HTTP requests, by route.",
+			Buckets: []float64{50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1, 5},
+		}, []string{"route"}),
+		predictions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lrsp_predictions_total", Help: "Predictions answered (a batch counts each item).",
+		}),
+		personalizations: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lrsp_personalizations_total", Help: "Users personalized and stored by PUT.",
+		}),
+	}
+	m.reg.MustRegister(m.requests, m.errors, m.latency, m.predictions, m.personalizations,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "lrsp_users_stored", Help: "Users held in the store.",
+		}, func() float64 { return float64(st.Len()) }),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// statusWriter records the status code written.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// instrument counts and times the requests of one route.
+func (m *metrics) instrument(route string, h http.HandlerFunc) http.Handler {
+	lat := m.latency.WithLabelValues(route)
+	codes := map[int]prometheus.Counter{}
+	for _, c := range []int{200, 201, 204, 400, 401, 404, 409, 413, 500, 503} {
+		codes[c] = m.requests.WithLabelValues(route, strconv.Itoa(c))
+	}
+	client, server := m.errors.WithLabelValues(route, "client"), m.errors.WithLabelValues(route, "server")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		h(sw, r)
+		lat.Observe(time.Since(start).Seconds())
+		code := sw.code
+		if code == 0 {
+			code = http.StatusOK
+		}
+		if c, ok := codes[code]; ok {
+			c.Inc()
+		} else {
+			m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+		}
+		switch {
+		case code >= 500:
+			server.Inc()
+		case code >= 400:
+			client.Inc()
+		}
+	})
+}

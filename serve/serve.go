@@ -1,0 +1,650 @@
+// Package serve answers personalized predictions over HTTP from a user
+// store, and personalizes new users with the shared parts fixed.
+//
+// The API (JSON; documented in api/openapi.yaml):
+//
+//	POST   /v1/predict      {"user": ID, "features": [..] | {name: value}}
+//	                        or {"requests": [{"user": .., "features": ..}, ..]}
+//	PUT    /v1/users/{id}   {"samples": [{"features": .., "y": number}, ..]}
+//	GET    /v1/users/{id}   the user's personal parameters
+//	DELETE /v1/users/{id}   removes the user
+//	GET    /v1/model        d, r, k, feature names, method, privacy ledger
+//	GET    /healthz, /readyz, /metrics (Prometheus)
+//
+// Predictions equal those of eval.Predict for the same model and rows,
+// bit for bit: theta_i is formed by model.Model.Theta and dotted with x in
+// feature order.
+package serve
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lrsp/lrsp/amht"
+	"github.com/lrsp/lrsp/baseline"
+	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/eval"
+	"github.com/lrsp/lrsp/model"
+	"github.com/lrsp/lrsp/store"
+)
+
+// Options configures a Server. The zero value answers unknown users with
+// 404, leaves write endpoints open, and uses the defaults documented on
+// each field.
+type Options struct {
+	// Unknown selects what predict does for users the store does not hold:
+	// eval.UnknownError answers 404, eval.UnknownGlobal predicts with the
+	// store's fallback (theta_0 + U * mean w).
+	Unknown eval.Unknown
+	// AuthToken, when not empty, is the bearer token that PUT and DELETE
+	// requests must present.
+	AuthToken string
+	// MaxBodyBytes bounds request bodies; 0 means 32 MiB.
+	MaxBodyBytes int64
+	// MaxBatch bounds the number of items of a batch predict; 0 means
+	// 10,000.
+	MaxBatch int
+	// MaxSamples bounds the samples of one personalization; 0 means 1,000.
+	MaxSamples int
+	// Personalizers bounds concurrent personalizations; 0 means GOMAXPROCS.
+	Personalizers int
+	// Logger receives one line per server error; nil discards them.
+	Logger *slog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 32 << 20
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 10000
+	}
+	if o.MaxSamples <= 0 {
+		o.MaxSamples = 1000
+	}
+	if o.Personalizers <= 0 {
+		o.Personalizers = runtime.GOMAXPROCS(0)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Server is an http.Handler serving one store. It is safe for concurrent
+// use.
+type Server struct {
+	st    *store.Store
+	m     *model.Model
+	opt   Options
+	fs    featureSpace
+	token [sha256.Size]byte
+	mux   *http.ServeMux
+	ready atomic.Bool
+	met   *metrics
+
+	// personalization: nil fitter means the method cannot be personalized.
+	fitErr  error
+	fitters chan *amht.Personalizer // idle personalizers
+	slots   chan struct{}           // bounds live personalizers
+	pOpt    amht.PersonalizeOptions
+
+	scratch sync.Pool // *scratch
+}
+
+// scratch holds per-request buffers reused across requests.
+type scratch struct {
+	body  []byte
+	x     []float64
+	theta []float64
+	u     model.User
+	out   []byte
+}
+
+// New returns a Server for st. The caller keeps ownership of st and closes
+// it after the server has stopped.
+func New(st *store.Store, opt Options) (*Server, error) {
+	opt.defaults()
+	m := st.Model()
+	s := &Server{st: st, m: m, opt: opt, fs: newFeatureSpace(m.Features), mux: http.NewServeMux(),
+		fitters: make(chan *amht.Personalizer, opt.Personalizers), slots: make(chan struct{}, opt.Personalizers)}
+	if opt.AuthToken != "" {
+		s.token = sha256.Sum256([]byte(opt.AuthToken))
+	}
+	s.scratch.New = func() any {
+		return &scratch{x: make([]float64, m.Dim), theta: make([]float64, m.Dim)}
+	}
+	if err := s.setupPersonalize(); err != nil {
+		return nil, err
+	}
+	s.met = newMetrics(st)
+	s.routes()
+	s.ready.Store(true)
+	return s, nil
+}
+
+// setupPersonalize reads the model's per-user ridge and pursuit, as
+// baseline.Personalize does, and decides whether PUT can personalize.
+func (s *Server) setupPersonalize() error {
+	switch s.m.Method {
+	case model.MethodLRS, model.MethodLowRank, model.MethodGlobalSparse:
+	case model.MethodLocal, model.MethodFinetune:
+		return nil // baseline.Personalize, one user at a time
+	default:
+		s.fitErr = fmt.Errorf("a %q model has no personal parameters to fit", s.m.Method)
+		return nil
+	}
+	if s.m.Loss != "" && s.m.Loss != model.LossSquared {
+		s.fitErr = fmt.Errorf("personalization of %s-loss models is not served", s.m.Loss)
+		return nil
+	}
+	if v := s.m.Config["ridge"]; v != "" {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || r < 0 || math.IsInf(r, 0) {
+			return fmt.Errorf("model config ridge %q: want a non-negative number", v)
+		}
+		s.pOpt.Ridge = r
+	}
+	switch s.m.Config["pursuit"] {
+	case "greedy":
+		s.pOpt.Pursuit = amht.PursuitGreedy
+	case "htp":
+		s.pOpt.Pursuit = amht.PursuitHTP
+	}
+	// One probe to surface configuration errors at start.
+	p, err := amht.NewPersonalizer(s.m, s.opt.MaxSamples, s.pOpt)
+	if err != nil {
+		s.fitErr = err
+		return nil
+	}
+	s.slots <- struct{}{}
+	s.fitters <- p
+	return nil
+}
+
+// Registry returns the server's Prometheus registry, served on /metrics.
+func (s *Server) Registry() *prometheus.Registry { return s.met.reg }
+
+// SetReady sets what /readyz answers; Run clears it when draining.
+func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
+
+// ServeHTTP serves the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+func (s *Server) routes() {
+	h := func(pattern string, write bool, fn func(http.ResponseWriter, *http.Request) error) {
+		route := pattern[strings.IndexByte(pattern, ' ')+1:]
+		s.mux.Handle(pattern, s.met.instrument(pattern, func(w http.ResponseWriter, r *http.Request) {
+			if write && !s.authorized(r) {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="lrsp"`)
+				writeError(w, &httpError{code: http.StatusUnauthorized, msg: "a valid bearer token is required for " + r.Method + " " + route})
+				return
+			}
+			if err := fn(w, r); err != nil {
+				var he *httpError
+				if !errors.As(err, &he) {
+					s.opt.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+					he = &httpError{code: http.StatusInternalServerError, msg: "internal error: " + err.Error()}
+				}
+				writeError(w, he)
+			}
+		}))
+	}
+	h("POST /v1/predict", false, s.handlePredict)
+	h("PUT /v1/users/{id}", true, s.handlePutUser)
+	h("GET /v1/users/{id}", false, s.handleGetUser)
+	h("DELETE /v1/users/{id}", true, s.handleDeleteUser)
+	h("GET /v1/model", false, s.handleModel)
+	h("GET /healthz", false, func(w http.ResponseWriter, _ *http.Request) error {
+		return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	h("GET /readyz", false, func(w http.ResponseWriter, _ *http.Request) error {
+		if !s.ready.Load() {
+			return errorf(http.StatusServiceUnavailable, "not ready: shutting down")
+		}
+		return writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "users": s.st.Len()})
+	})
+	s.mux.Handle("GET /metrics", s.met.handler())
+}
+
+// authorized checks the bearer token in constant time.
+func (s *Server) authorized(r *http.Request) bool {
+	if s.opt.AuthToken == "" {
+		return true
+	}
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return false
+	}
+	got := sha256.Sum256([]byte(tok))
+	return subtle.ConstantTimeCompare(got[:], s.token[:]) == 1
+}
+
+// httpError is an error with an HTTP status.
+type httpError struct {
+	code int
+	msg  string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func errorf(code int, format string, args ...any) error {
+	return &httpError{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+func badRequest(err error) error { return &httpError{code: http.StatusBadRequest, msg: err.Error()} }
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, e *httpError) {
+	writeJSON(w, e.code, errorBody{Error: e.msg})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	w.Write(append(b, '\n'))
+	return nil
+}
+
+// readBody reads the size-limited body into sc.body.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, sc *scratch) error {
+	if r.ContentLength > s.opt.MaxBodyBytes {
+		return errorf(http.StatusRequestEntityTooLarge, "request body of %d bytes exceeds the limit of %d", r.ContentLength, s.opt.MaxBodyBytes)
+	}
+	body := http.MaxBytesReader(w, r.Body, s.opt.MaxBodyBytes)
+	buf := sc.body[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err != nil {
+			sc.body = buf
+			var mbe *http.MaxBytesError
+			switch {
+			case errors.As(err, &mbe):
+				return errorf(http.StatusRequestEntityTooLarge, "request body exceeds the limit of %d bytes", s.opt.MaxBodyBytes)
+			case errors.Is(err, io.EOF):
+				return nil
+			}
+			return errorf(http.StatusBadRequest, "read request body: %v", err)
+		}
+	}
+}
+
+func (s *Server) getScratch() *scratch { return s.scratch.Get().(*scratch) }
+
+func (s *Server) putScratch(sc *scratch) {
+	if cap(sc.body) > 1<<20 {
+		sc.body = nil // keep the pool small after a large request
+	}
+	if cap(sc.out) > 1<<20 {
+		sc.out = nil
+	}
+	s.scratch.Put(sc)
+}
+
+// handlePredict answers one prediction or a batch.
+func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) error {
+	sc := s.getScratch()
+	defer s.putScratch(sc)
+	if err := s.readBody(w, r, sc); err != nil {
+		return err
+	}
+	var req PredictRequest
+	if err := decodeStrict(sc.body, &req); err != nil {
+		return badRequest(err)
+	}
+	items, batch, err := s.predictItems(&req)
+	if err != nil {
+		return badRequest(err)
+	}
+	d := s.m.Dim
+	if cap(sc.x) < len(items)*d {
+		sc.x = make([]float64, len(items)*d)
+	}
+	xs := sc.x[:len(items)*d]
+	for i := range items {
+		where := "request"
+		if batch {
+			where = "requests[" + strconv.Itoa(i) + "]"
+		}
+		if err := CheckUserID(items[i].User); err != nil {
+			return badRequest(fmt.Errorf("%s: %w", where, err))
+		}
+		if err := s.fs.vector(&items[i].Features, xs[i*d:(i+1)*d], where); err != nil {
+			return badRequest(err)
+		}
+	}
+	preds := make([]float64, len(items))
+	if err := s.predictAll(items, xs, preds, sc); err != nil {
+		return err
+	}
+	s.met.predictions.Add(float64(len(items)))
+	out := sc.out[:0]
+	if batch {
+		out = append(out, `{"predictions":[`...)
+		for i := range items {
+			if i > 0 {
+				out = append(out, ',')
+			}
+			out = appendPrediction(out, items[i].User, preds[i])
+		}
+		out = append(out, "]}\n"...)
+	} else {
+		out = append(appendPrediction(out, items[0].User, preds[0]), '\n')
+	}
+	sc.out = out
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(out)
+	return nil
+}
+
+// predictItems returns the items of req and whether it is a batch.
+func (s *Server) predictItems(req *PredictRequest) ([]PredictItem, bool, error) {
+	if req.Requests != nil {
+		if req.User != "" || req.Features.Set {
+			return nil, false, errors.New(`give either "user" and "features", or "requests", not both`)
+		}
+		switch n := len(req.Requests); {
+		case n == 0:
+			return nil, false, errors.New("requests: empty batch")
+		case n > s.opt.MaxBatch:
+			return nil, false, fmt.Errorf("requests: %d items exceed the batch limit of %d", n, s.opt.MaxBatch)
+		}
+		return req.Requests, true, nil
+	}
+	if req.User == "" && !req.Features.Set {
+		return nil, false, errors.New(`want "user" and "features", or "requests"`)
+	}
+	return []PredictItem{{User: req.User, Features: req.Features}}, false, nil
+}
+
+// predictAll computes every prediction within one read transaction.
+func (s *Server) predictAll(items []PredictItem, xs, preds []float64, sc *scratch) error {
+	d := s.m.Dim
+	if s.m.Method == model.MethodGlobal {
+		fb := s.st.Fallback()
+		s.m.Theta(&fb, sc.theta)
+		for i := range items {
+			preds[i] = dot(xs[i*d:(i+1)*d], sc.theta)
+		}
+		return nil
+	}
+	var missing string
+	err := s.st.View(func(rd store.Reader) error {
+		for i := range items {
+			ok, err := rd.Get(items[i].User, &sc.u)
+			if err != nil {
+				return err
+			}
+			u := &sc.u
+			if !ok {
+				if s.opt.Unknown != eval.UnknownGlobal {
+					missing = items[i].User
+					return nil
+				}
+				fb := s.st.Fallback()
+				u = &fb
+			}
+			s.m.Theta(u, sc.theta)
+			preds[i] = dot(xs[i*d:(i+1)*d], sc.theta)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if missing != "" {
+		return errorf(http.StatusNotFound, "user %q is not in the store; personalize it with PUT /v1/users/%s or start the server with --unknown global", missing, missing)
+	}
+	return nil
+}
+
+// dot is the same sum, in the same order, as eval.Predict's.
+func dot(a, b []float64) float64 {
+	s := 0.0
+	for i, v := range a {
+		s += v * b[i]
+	}
+	return s
+}
+
+// appendPrediction appends {"user":id,"prediction":p}; id has passed
+// CheckUserID and so needs no escaping.
+func appendPrediction(out []byte, id string, p float64) []byte {
+	out = append(out, `{"user":"`...)
+	out = append(out, id...)
+	out = append(out, `","prediction":`...)
+	out = strconv.AppendFloat(out, p, 'g', -1, 64)
+	return append(out, '}')
+}
+
+// UserParams is the JSON form of a user's personal parameters.
+type UserParams struct {
+	User string    `json:"user"`
+	W    []float64 `json:"w"`
+	// B lists the non-zeros of b_i.
+	B []SparseEntry `json:"b"`
+}
+
+// SparseEntry is one non-zero of b_i.
+type SparseEntry struct {
+	Feature string  `json:"feature"`
+	Index   int     `json:"index"`
+	Value   float64 `json:"value"`
+}
+
+func (s *Server) params(u *model.User) UserParams {
+	p := UserParams{User: u.ID, W: u.W, B: make([]SparseEntry, len(u.Index))}
+	if p.W == nil {
+		p.W = []float64{}
+	}
+	for i, j := range u.Index {
+		p.B[i] = SparseEntry{Feature: s.m.Features[j], Index: int(j), Value: u.Value[i]}
+	}
+	return p
+}
+
+// PersonalizeResponse answers PUT /v1/users/{id}.
+type PersonalizeResponse struct {
+	UserParams
+	Created      bool    `json:"created"`
+	Samples      int     `json:"samples"`
+	TrainingMSE  float64 `json:"training_mse"`
+	TrainingRMSE float64 `json:"training_rmse"`
+}
+
+func (s *Server) handlePutUser(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if err := CheckUserID(id); err != nil {
+		return badRequest(err)
+	}
+	if s.fitErr != nil {
+		return errorf(http.StatusConflict, "cannot personalize: %v", s.fitErr)
+	}
+	sc := s.getScratch()
+	defer s.putScratch(sc)
+	if err := s.readBody(w, r, sc); err != nil {
+		return err
+	}
+	var req PersonalizeRequest
+	if err := decodeStrict(sc.body, &req); err != nil {
+		return badRequest(err)
+	}
+	n, d := len(req.Samples), s.m.Dim
+	switch {
+	case n == 0:
+		return badRequest(errors.New("samples: want at least one sample"))
+	case n > s.opt.MaxSamples:
+		return badRequest(fmt.Errorf("samples: %d samples exceed the limit of %d", n, s.opt.MaxSamples))
+	}
+	x, y := make([]float64, n*d), make([]float64, n)
+	for i := range req.Samples {
+		where := "samples[" + strconv.Itoa(i) + "]"
+		if err := s.fs.vector(&req.Samples[i].Features, x[i*d:(i+1)*d], where); err != nil {
+			return badRequest(err)
+		}
+		if req.Samples[i].Y == nil {
+			return badRequest(fmt.Errorf("%s: y missing", where))
+		}
+		y[i] = *req.Samples[i].Y
+	}
+	u, err := s.fit(r, id, x, y)
+	if err != nil {
+		return err
+	}
+	created, err := s.st.Put(u)
+	if err != nil {
+		return err
+	}
+	s.met.personalizations.Inc()
+	// Training error of the stored parameters, as predict computes them.
+	theta := s.m.Theta(&u, make([]float64, d))
+	sse := 0.0
+	for i := range y {
+		e := y[i] - dot(x[i*d:(i+1)*d], theta)
+		sse += e * e
+	}
+	code := http.StatusOK
+	if created {
+		code = http.StatusCreated
+	}
+	mse := sse / float64(n)
+	return writeJSON(w, code, PersonalizeResponse{UserParams: s.params(&u), Created: created, Samples: n,
+		TrainingMSE: mse, TrainingRMSE: math.Sqrt(mse)})
+}
+
+// fit personalizes one user with the shared parts fixed.
+func (s *Server) fit(r *http.Request, id string, x, y []float64) (model.User, error) {
+	if s.m.Method == model.MethodLocal || s.m.Method == model.MethodFinetune {
+		b := dataset.NewBuilder(s.m.Features, true)
+		d := s.m.Dim
+		for i := range y {
+			b.Add(id, x[i*d:(i+1)*d], y[i], i)
+		}
+		users, err := baseline.Personalize(r.Context(), s.m, b.Dataset())
+		if err != nil {
+			return model.User{}, err
+		}
+		return users[0], nil
+	}
+	p, err := s.acquire(r)
+	if err != nil {
+		return model.User{}, err
+	}
+	defer func() { s.fitters <- p }()
+	u, _, err := p.Fit(id, x, y)
+	if err != nil {
+		return model.User{}, badRequest(err)
+	}
+	return u, nil
+}
+
+// acquire returns an idle personalizer, creating one while fewer than
+// Options.Personalizers exist, else waiting for one.
+func (s *Server) acquire(r *http.Request) (*amht.Personalizer, error) {
+	select {
+	case p := <-s.fitters:
+		return p, nil
+	default:
+	}
+	select {
+	case p := <-s.fitters:
+		return p, nil
+	case s.slots <- struct{}{}:
+		p, err := amht.NewPersonalizer(s.m, s.opt.MaxSamples, s.pOpt)
+		if err != nil {
+			<-s.slots
+			return nil, err
+		}
+		return p, nil
+	case <-r.Context().Done():
+		return nil, errorf(http.StatusServiceUnavailable, "request cancelled while waiting for a personalizer")
+	}
+}
+
+func (s *Server) handleGetUser(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if err := CheckUserID(id); err != nil {
+		return badRequest(err)
+	}
+	u, err := s.st.Get(id)
+	if errors.Is(err, store.ErrNotFound) {
+		return errorf(http.StatusNotFound, "user %q is not in the store", id)
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, s.params(&u))
+}
+
+func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if err := CheckUserID(id); err != nil {
+		return badRequest(err)
+	}
+	ok, err := s.st.Delete(id)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errorf(http.StatusNotFound, "user %q is not in the store", id)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// ModelInfo answers GET /v1/model.
+type ModelInfo struct {
+	Method   string            `json:"method"`
+	Loss     string            `json:"loss"`
+	D        int               `json:"d"`
+	R        int               `json:"r"`
+	K        int               `json:"k"`
+	Features []string          `json:"features"`
+	Theta0   bool              `json:"theta0"`
+	Users    int               `json:"users"`
+	Unknown  string            `json:"unknown"`
+	Config   map[string]string `json:"config"`
+	Privacy  *model.Ledger     `json:"privacy"`
+	// Personalize is empty when PUT can personalize, else the reason.
+	Personalize string `json:"personalize_unavailable,omitempty"`
+}
+
+func (s *Server) handleModel(w http.ResponseWriter, _ *http.Request) error {
+	loss := s.m.Loss
+	if loss == "" {
+		loss = model.LossSquared
+	}
+	info := ModelInfo{Method: s.m.Method, Loss: loss, D: s.m.Dim, R: s.m.Rank, K: s.m.Sparsity, Features: s.m.Features,
+		Theta0: s.m.Theta0 != nil, Users: s.st.Len(), Unknown: "error", Config: s.m.Config, Privacy: s.m.Privacy}
+	if s.opt.Unknown == eval.UnknownGlobal {
+		info.Unknown = "global"
+	}
+	if s.fitErr != nil {
+		info.Personalize = s.fitErr.Error()
+	}
+	return writeJSON(w, http.StatusOK, info)
+}

@@ -1,0 +1,288 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/lrsp/lrsp/model"
+)
+
+// ImportOptions configures Import. The zero value commits every 20,000
+// users and reports no progress.
+type ImportOptions struct {
+	// BatchSize is the number of users written per transaction; 0 means
+	// 20,000.
+	BatchSize int
+	// Progress, when set, is called after each committed batch with the
+	// number of users written so far and the total.
+	Progress func(done, total int)
+}
+
+// Import writes model m, shared parts and every user, into a new store file
+// at path, replacing any file there. It writes a temporary file in the same
+// directory in batched transactions and renames it over path only when
+// every user is in, so that a failed or cancelled import leaves path as it
+// was. Users are written in ID order, which lets bbolt fill its pages
+// densely. Duplicate user IDs are an error.
+func Import(ctx context.Context, path string, m *model.Model, opt ImportOptions) error {
+	if err := m.Validate(); err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	batch := opt.BatchSize
+	if batch <= 0 {
+		batch = 20000
+	}
+	order := make([]int, len(m.Users))
+	for i := range order {
+		order[i] = i
+		if n := len(m.Users[i].ID); n == 0 || n > MaxIDLen {
+			return fmt.Errorf("import: user %d: ID of %d bytes, want 1..%d", i, n, MaxIDLen)
+		}
+	}
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(m.Users[a].ID, m.Users[b].ID) })
+	for p := 1; p < len(order); p++ {
+		if id := m.Users[order[p]].ID; id == m.Users[order[p-1]].ID {
+			return fmt.Errorf("import: user %q appears twice in the model", id)
+		}
+	}
+	// The fallback sums w in model order, as model.Fallback does, so that
+	// a fresh store's fallback equals the model's exactly.
+	wsum := make([]float64, m.Rank)
+	for i := range m.Users {
+		for c, w := range m.Users[i].W {
+			wsum[c] += w
+		}
+	}
+
+	tmp, err := tempPath(path)
+	if err != nil {
+		return fmt.Errorf("import %s: %w", path, err)
+	}
+	defer os.Remove(tmp) // no-op after the rename
+	err = func() error {
+		opts := boltOptions(false, 0)
+		opts.NoGrowSync = true
+		db, err := bolt.Open(tmp, 0o600, opts)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		// The file is not visible under path until it is complete and synced
+		// below, so per-transaction fsyncs buy nothing.
+		db.NoSync = true
+		if err := db.Update(func(tx *bolt.Tx) error { return writeShared(tx, m, int64(len(m.Users)), wsum) }); err != nil {
+			return err
+		}
+		var arena []byte
+		for start := 0; start < len(order); start += batch {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			end := min(start+batch, len(order))
+			err := db.Update(func(tx *bolt.Tx) error {
+				users := tx.Bucket(bucketUsers)
+				users.FillPercent = 0.95 // keys arrive in increasing order
+				// bbolt keeps references to keys and values until the
+				// commit, so each value gets its own stretch of arena.
+				arena = arena[:0]
+				for _, i := range order[start:end] {
+					u := &m.Users[i]
+					n := len(arena)
+					arena = encodeUser(arena, u)
+					if err := users.Put([]byte(u.ID), arena[n:len(arena):len(arena)]); err != nil {
+						return fmt.Errorf("user %q: %w", u.ID, err)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if opt.Progress != nil {
+				opt.Progress(end, len(order))
+			}
+		}
+		if err := db.Sync(); err != nil {
+			return err
+		}
+		return db.Close()
+	}()
+	if err != nil {
+		return fmt.Errorf("import %s: %w", path, err)
+	}
+	if err := renameSynced(tmp, path); err != nil {
+		return fmt.Errorf("import %s: %w", path, err)
+	}
+	return nil
+}
+
+// writeShared creates the buckets and writes the model's shared parts and
+// the counters.
+func writeShared(tx *bolt.Tx, m *model.Model, count int64, wsum []float64) error {
+	meta, err := tx.CreateBucket(bucketMeta)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.CreateBucket(bucketUsers); err != nil {
+		return err
+	}
+	h := header{Method: m.Method, Dim: m.Dim, Rank: m.Rank, Sparsity: m.Sparsity, Features: m.Features,
+		Theta0: m.Theta0 != nil, Config: m.Config, Privacy: m.Privacy, Loss: m.Loss}
+	hj, err := json.Marshal(h)
+	if err != nil {
+		return fmt.Errorf("encode header: %w", err)
+	}
+	for _, kv := range []struct {
+		k, v []byte
+	}{
+		{keyFormat, binary.LittleEndian.AppendUint32(nil, FormatVersion)},
+		{keyHeader, hj},
+		{keyU, putFloats(nil, m.U)},
+	} {
+		if err := meta.Put(kv.k, kv.v); err != nil {
+			return err
+		}
+	}
+	if m.Theta0 != nil {
+		if err := meta.Put(keyTheta0, putFloats(nil, m.Theta0)); err != nil {
+			return err
+		}
+	}
+	return putCounters(meta, count, wsum)
+}
+
+// tempPath returns an unused temporary name next to path.
+func tempPath(path string) (string, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return "", err
+	}
+	name := f.Name()
+	f.Close()
+	// bbolt initialises empty files itself.
+	return name, nil
+}
+
+// renameSynced renames tmp over path and syncs the directory.
+func renameSynced(tmp, path string) error {
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// Users calls fn for every user in ID order within one read transaction,
+// stopping at the first error or when ctx is cancelled. The user passed to
+// fn is reused between calls; fn must copy what it keeps.
+func (s *Store) Users(ctx context.Context, fn func(u *model.User) error) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		var u model.User
+		c := tx.Bucket(bucketUsers).Cursor()
+		n := 0
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if n++; n%4096 == 0 && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if err := decodeUser(v, s.m, &u); err != nil {
+				return fmt.Errorf("user %q: %w", k, err)
+			}
+			u.ID = string(k)
+			if err := fn(&u); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Export reads the whole store into a model, users in ID order.
+func (s *Store) Export(ctx context.Context) (*model.Model, error) {
+	m := *s.m
+	m.Users = make([]model.User, 0, s.Len())
+	err := s.Users(ctx, func(u *model.User) error {
+		m.Users = append(m.Users, model.User{ID: u.ID, W: slices.Clone(u.W),
+			Index: slices.Clone(u.Index), Value: slices.Clone(u.Value)})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("export %s: %w", s.path, err)
+	}
+	return &m, nil
+}
+
+// Compact rewrites the store file at path so that it holds only live data:
+// it copies every key into a new temporary file with bbolt's Compact, syncs
+// it and renames it over path. Afterwards the bytes of deleted users are no
+// longer in the file at path (the old file's disk blocks are released to the
+// file system, which does not overwrite them). The store must not be open
+// elsewhere; Compact fails if another process holds it. It returns the file
+// sizes before and after.
+func Compact(path string) (before, after int64, err error) {
+	src, err := bolt.Open(path, 0o600, boltOptions(false, 0))
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return 0, 0, fmt.Errorf("compact %s: the file is locked by another process (a running server?)", path)
+		}
+		return 0, 0, fmt.Errorf("compact %s: %w", path, err)
+	}
+	defer src.Close()
+	if err := src.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketMeta) == nil {
+			return errors.New("not an lrsp user store")
+		}
+		return nil
+	}); err != nil {
+		return 0, 0, fmt.Errorf("compact %s: %w", path, err)
+	}
+	if st, err := os.Stat(path); err == nil {
+		before = st.Size()
+	}
+	tmp, err := tempPath(path)
+	if err != nil {
+		return 0, 0, fmt.Errorf("compact %s: %w", path, err)
+	}
+	defer os.Remove(tmp)
+	err = func() error {
+		opts := boltOptions(false, 0)
+		opts.NoGrowSync = true
+		dst, err := bolt.Open(tmp, 0o600, opts)
+		if err != nil {
+			return err
+		}
+		defer dst.Close()
+		dst.NoSync = true
+		if err := bolt.Compact(dst, src, 64<<20); err != nil {
+			return err
+		}
+		if err := dst.Sync(); err != nil {
+			return err
+		}
+		return dst.Close()
+	}()
+	if err != nil {
+		return 0, 0, fmt.Errorf("compact %s: %w", path, err)
+	}
+	st, err := os.Stat(tmp)
+	if err != nil {
+		return 0, 0, fmt.Errorf("compact %s: %w", path, err)
+	}
+	// The rename happens while src still holds its lock on the old inode,
+	// so no other process can open the old file in between.
+	if err := renameSynced(tmp, path); err != nil {
+		return 0, 0, fmt.Errorf("compact %s: %w", path, err)
+	}
+	return before, st.Size(), nil
+}
