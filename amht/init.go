@@ -58,21 +58,23 @@ func (tr *trainer) momentsExplicit() ([]float64, error) {
 		acc[k] = make([]float64, d*d)
 		w.s.moment = make([]float64, tr.maxM*d)
 	}
-	t := float64(len(tr.ds.Users))
-	tr.forUsers(func(w *worker, i int) {
-		u := &tr.ds.Users[i]
-		m := u.Len()
-		y := tr.target(w, u)
+	t := float64(tr.t)
+	err := tr.forUsers(func(w *worker, _ int, x, y []float64) {
+		m := len(y)
+		y = tr.target(w, x, y)
 		z := w.s.moment[:m*d]
 		for s := 0; s < m; s++ {
 			f := math.Abs(y[s]) / math.Sqrt(float64(m)*t)
-			for j, v := range u.X[s*d : (s+1)*d] {
+			for j, v := range x[s*d : (s+1)*d] {
 				z[s*d+j] = f * v
 			}
 		}
 		Z := blas64.General{Rows: m, Cols: d, Stride: d, Data: z}
 		blas64.Syrk(blas.Trans, 1, Z, 1, blas64.Symmetric{N: d, Stride: d, Data: acc[slot[w]], Uplo: blas.Upper})
 	})
+	if err != nil {
+		return nil, err
+	}
 	sym := mat.NewSymDense(d, nil)
 	for a := 0; a < d; a++ {
 		for c := a; c < d; c++ {
@@ -113,17 +115,19 @@ func topEigenvectors(a *mat.SymDense, r int) ([]float64, error) {
 // eigenvalues the largest in magnitude.
 func (tr *trainer) momentsPower(ctx context.Context, rng *rand.Rand) ([]float64, error) {
 	d, r := tr.d, tr.r
-	t := float64(len(tr.ds.Users))
+	t := float64(tr.t)
 	// trace(M) = (1/t) sum_i (1/m_i) sum_j y^2 ||x||^2.
-	tr.forUsers(func(w *worker, i int) {
-		u := &tr.ds.Users[i]
-		m := u.Len()
-		y := tr.target(w, u)
+	err := tr.forUsers(func(w *worker, _ int, x, y []float64) {
+		m := len(y)
+		y = tr.target(w, x, y)
 		for s := 0; s < m; s++ {
-			x := u.X[s*d : (s+1)*d]
-			w.loss += y[s] * y[s] * dot(x, x) / float64(m)
+			xs := x[s*d : (s+1)*d]
+			w.loss += y[s] * y[s] * dot(xs, xs) / float64(m)
 		}
 	})
+	if err != nil {
+		return nil, err
+	}
 	shift := tr.work[0].loss / t / float64(2*d)
 	v := randomBasis(d, r, rng)
 	next := make([]float64, d*r)
@@ -132,11 +136,10 @@ func (tr *trainer) momentsPower(ctx context.Context, rng *rand.Rand) ([]float64,
 			return nil, err
 		}
 		V := blas64.General{Rows: d, Cols: r, Stride: r, Data: v}
-		tr.forUsers(func(w *worker, i int) {
-			u := &tr.ds.Users[i]
-			m := u.Len()
-			y := tr.target(w, u)
-			X := blas64.General{Rows: m, Cols: d, Stride: d, Data: u.X}
+		err := tr.forUsers(func(w *worker, _ int, x, y []float64) {
+			m := len(y)
+			y = tr.target(w, x, y)
+			X := blas64.General{Rows: m, Cols: d, Stride: d, Data: x}
 			// T = X V (m x r) scaled by y^2/m per row, acc += X^T T.
 			tbuf := w.s.a[:m*r]
 			T := blas64.General{Rows: m, Cols: r, Stride: r, Data: tbuf}
@@ -149,6 +152,9 @@ func (tr *trainer) momentsPower(ctx context.Context, rng *rand.Rand) ([]float64,
 			}
 			blas64.Gemm(blas.Trans, blas.NoTrans, 1, X, T, 1, blas64.General{Rows: d, Cols: r, Stride: r, Data: w.acc})
 		})
+		if err != nil {
+			return nil, err
+		}
 		for j := range next {
 			next[j] = tr.work[0].acc[j]/t - shift*v[j]
 		}
@@ -201,12 +207,11 @@ func (tr *trainer) ridgeSVD(ctx context.Context) ([]float64, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	tr.forUsers(func(w *worker, i int) {
+	err := tr.forUsers(func(w *worker, _ int, x, y []float64) {
 		b := bufs[slot[w]]
-		u := &tr.ds.Users[i]
-		m := u.Len()
-		y := tr.target(w, u)
-		X := blas64.General{Rows: m, Cols: d, Stride: d, Data: u.X}
+		m := len(y)
+		y = tr.target(w, x, y)
+		X := blas64.General{Rows: m, Cols: d, Stride: d, Data: x}
 		G := blas64.Symmetric{N: d, Stride: d, Data: b.g, Uplo: blas.Upper}
 		blas64.Syrk(blas.Trans, 1/float64(m), X, 0, G)
 		for j := 0; j < d; j++ {
@@ -221,6 +226,9 @@ func (tr *trainer) ridgeSVD(ctx context.Context) ([]float64, error) {
 			blas64.General{Rows: d, Cols: 1, Stride: 1, Data: b.th})
 		blas64.Syr(1, th, blas64.Symmetric{N: d, Stride: d, Data: b.gram, Uplo: blas.Upper})
 	})
+	if err != nil {
+		return nil, err
+	}
 	sym := mat.NewSymDense(d, nil)
 	for _, b := range bufs {
 		for a := 0; a < d; a++ {

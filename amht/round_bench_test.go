@@ -23,15 +23,23 @@ func BenchmarkRound(b *testing.B) {
 		b.Run(fmt.Sprintf("update=%s", [...]string{"cg", "gradient"}[upd]), func(b *testing.B) {
 			opt := (&Options{Rank: 5, Sparsity: 5, Update: upd, Init: InitRandom}).withDefaults()
 			tr := newTrainer(data.Train, nil, opt)
-			tr.columnVariances()
+			if _, err := tr.stats(); err != nil {
+				b.Fatal(err)
+			}
 			if tr.u, err = tr.initialize(context.Background()); err != nil {
 				b.Fatal(err)
 			}
 			round := func() {
-				tr.solveUsers(0)
+				if _, err := tr.solveUsers(0); err != nil {
+					b.Fatal(err)
+				}
 				grad := append([]float64(nil), tr.work[0].acc...)
-				tr.trimOutliers(grad)
-				tr.updateU(grad)
+				if _, err := tr.trimOutliers(grad); err != nil {
+					b.Fatal(err)
+				}
+				if err := tr.updateU(grad); err != nil {
+					b.Fatal(err)
+				}
 				if err := tr.orthonormalize(); err != nil {
 					b.Fatal(err)
 				}

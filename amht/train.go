@@ -41,7 +41,9 @@ func (p *params) user(i int) (w []float64, idx []int32, val []float64) {
 // trainer holds the state of one training run.
 type trainer struct {
 	opt    Options
-	ds     *dataset.Dataset
+	src    dataset.Source
+	t      int       // number of users
+	chunks []int     // user boundaries of the chunks handed to workers
 	theta0 []float64 // optional shared offset, length d, or nil
 	d, r   int
 	maxM   int
@@ -64,19 +66,34 @@ type worker struct {
 	vecR []float64 // r
 	vecM []float64 // maxM
 	loss float64
+	sc   dataset.Scratch
 }
 
-func newTrainer(ds *dataset.Dataset, theta0 []float64, opt Options) *trainer {
-	d := ds.Dim()
+// chunkBytes is the feature data handed to a worker at a time: large enough
+// for efficient sequential reads from disk, small enough to balance load.
+const chunkBytes = 1 << 20
+
+func newTrainer(src dataset.Source, theta0 []float64, opt Options) *trainer {
+	d := src.Dim()
+	t := src.NumUsers()
 	maxM := 0
-	for i := range ds.Users {
-		maxM = max(maxM, ds.Users[i].Len())
+	tr := &trainer{opt: opt, src: src, t: t, theta0: theta0, d: d, r: opt.Rank}
+	tr.chunks = append(tr.chunks, 0)
+	size := 0
+	for i := 0; i < t; i++ {
+		m := src.UserLen(i)
+		maxM = max(maxM, m)
+		size += 8 * m * (d + 1)
+		if size >= chunkBytes || i == t-1 {
+			tr.chunks = append(tr.chunks, i+1)
+			size = 0
+		}
 	}
-	tr := &trainer{opt: opt, ds: ds, theta0: theta0, d: d, r: opt.Rank, maxM: maxM}
-	tr.p = newParams(len(ds.Users), opt.Rank, opt.Sparsity)
-	tr.loss = make([]float64, len(ds.Users))
-	tr.skip = make([]bool, len(ds.Users))
-	tr.deep = make([]bool, len(ds.Users))
+	tr.maxM = maxM
+	tr.p = newParams(t, opt.Rank, opt.Sparsity)
+	tr.loss = make([]float64, t)
+	tr.skip = make([]bool, t)
+	tr.deep = make([]bool, t)
 	tr.work = make([]*worker, opt.Workers)
 	for i := range tr.work {
 		tr.work[i] = &worker{
@@ -91,29 +108,35 @@ func newTrainer(ds *dataset.Dataset, theta0 []float64, opt Options) *trainer {
 }
 
 // forUsers runs f for every user in parallel over the workers, handing out
-// users in small chunks, and then sums the workers' accumulators into the
-// first worker's.
-func (tr *trainer) forUsers(f func(w *worker, i int)) {
-	n := len(tr.ds.Users)
+// chunks of consecutive users, and then sums the workers' accumulators into
+// the first worker's. x and y are the user's samples, valid during the call.
+func (tr *trainer) forUsers(f func(w *worker, i int, x, y []float64)) error {
 	var next atomic.Int64
-	const chunk = 16
 	var wg sync.WaitGroup
-	for _, w := range tr.work {
+	errs := make([]error, len(tr.work))
+	n := len(tr.chunks) - 1
+	for k, w := range tr.work {
 		clear(w.acc)
 		w.loss = 0
 		wg.Add(1)
-		go func(w *worker) {
+		go func(k int, w *worker) {
 			defer wg.Done()
 			for {
-				lo := int(next.Add(chunk)) - chunk
-				if lo >= n {
+				c := int(next.Add(1)) - 1
+				if c >= n {
 					return
 				}
-				for i := lo; i < min(lo+chunk, n); i++ {
-					f(w, i)
+				err := tr.src.Scan(tr.chunks[c], tr.chunks[c+1], &w.sc, func(i int, x, y []float64) error {
+					f(w, i, x, y)
+					return nil
+				})
+				if err != nil {
+					errs[k] = err
+					next.Store(int64(n)) // stop the other workers early
+					return
 				}
 			}
-		}(w)
+		}(k, w)
 	}
 	wg.Wait()
 	w0 := tr.work[0]
@@ -123,38 +146,39 @@ func (tr *trainer) forUsers(f func(w *worker, i int)) {
 		}
 		w0.loss += w.loss
 	}
+	return errors.Join(errs...)
 }
 
-// target returns y minus X theta0 for user u in the worker's buffer.
-func (tr *trainer) target(w *worker, u *dataset.User) []float64 {
+// target returns y minus X theta0 for a user, in the worker's buffer when
+// there is an offset.
+func (tr *trainer) target(w *worker, x, y []float64) []float64 {
 	if tr.theta0 == nil {
-		return u.Y
+		return y
 	}
-	m := u.Len()
-	y := w.vecM[:m]
-	copy(y, u.Y)
-	X := blas64.General{Rows: m, Cols: tr.d, Stride: tr.d, Data: u.X}
-	blas64.Gemv(blas.NoTrans, -1, X, blas64.Vector{N: tr.d, Inc: 1, Data: tr.theta0}, 1, blas64.Vector{N: m, Inc: 1, Data: y})
-	return y
+	m := len(y)
+	t := w.vecM[:m]
+	copy(t, y)
+	X := blas64.General{Rows: m, Cols: tr.d, Stride: tr.d, Data: x}
+	blas64.Gemv(blas.NoTrans, -1, X, blas64.Vector{N: tr.d, Inc: 1, Data: tr.theta0}, 1, blas64.Vector{N: m, Inc: 1, Data: t})
+	return t
 }
 
 // solveUsers fits every user's (w, b) for the current U. It returns the
 // mean per-user training MSE and leaves in the first worker's acc the
 // negative half-gradient of the objective in U,
 // sum_i (1/m_i) X_i^T resid_i w_i^T, computed while X_i is in cache.
-func (tr *trainer) solveUsers(minAbs float64) float64 {
+func (tr *trainer) solveUsers(minAbs float64) (float64, error) {
 	d, r, k := tr.d, tr.r, tr.opt.Sparsity
 	tr.ut = transposeInto(tr.ut, d, r, tr.u)
-	tr.forUsers(func(w *worker, i int) {
-		u := &tr.ds.Users[i]
-		m := u.Len()
+	err := tr.forUsers(func(w *worker, i int, x, y []float64) {
+		m := len(y)
 		if m == 0 {
 			return
 		}
 		w.out.w = tr.p.w[i*r : (i+1)*r]
 		w.out.idx = tr.p.idx[i*k : (i+1)*k]
 		w.out.val = tr.p.val[i*k : (i+1)*k]
-		w.s.solve(u.X, tr.target(w, u), tr.ut, minAbs, tr.deep[i], &w.out)
+		w.s.solve(x, tr.target(w, x, y), tr.ut, minAbs, tr.deep[i], &w.out)
 		tr.p.nnz[i] = w.out.nnz
 		inv := 1 / float64(m)
 		w.loss += w.out.rss * inv
@@ -163,12 +187,12 @@ func (tr *trainer) solveUsers(minAbs float64) float64 {
 			return
 		}
 		// acc += (1/m) X^T resid w^T.
-		X := blas64.General{Rows: m, Cols: d, Stride: d, Data: u.X}
+		X := blas64.General{Rows: m, Cols: d, Stride: d, Data: x}
 		g := blas64.Vector{N: d, Inc: 1, Data: w.vecD}
 		blas64.Gemv(blas.Trans, inv, X, blas64.Vector{N: m, Inc: 1, Data: w.out.resd}, 0, g)
 		blas64.Ger(1, g, blas64.Vector{N: r, Inc: 1, Data: w.out.w}, blas64.General{Rows: d, Cols: r, Stride: r, Data: w.acc})
 	})
-	return tr.work[0].loss / float64(len(tr.ds.Users))
+	return tr.work[0].loss / float64(tr.t), err
 }
 
 // trimOutliers marks the users whose training MSE exceeds TrimFactor times
@@ -180,16 +204,18 @@ func (tr *trainer) solveUsers(minAbs float64) float64 {
 // It returns the mean training MSE of the users kept, which is what the
 // stopping rules watch: a few users stuck on a wrong support would
 // otherwise hide the convergence of everyone else.
-func (tr *trainer) trimOutliers(grad []float64) float64 {
+func (tr *trainer) trimOutliers(grad []float64) (float64, error) {
 	d, r := tr.d, tr.r
 	if tr.opt.TrimFactor < 0 || r == 0 {
-		return mean(tr.loss)
+		return mean(tr.loss), nil
 	}
 	med := median(tr.loss)
 	cut := tr.opt.TrimFactor * med
 	kept, n := 0.0, 0
 	theta := make([]float64, d)
-	for i := range tr.ds.Users {
+	var sc dataset.Scratch
+	g := make([]float64, d)
+	for i := 0; i < tr.t; i++ {
 		tr.skip[i] = tr.loss[i] > cut && tr.loss[i] > 0
 		tr.deep[i] = tr.deep[i] || tr.skip[i]
 		if !tr.skip[i] {
@@ -198,8 +224,6 @@ func (tr *trainer) trimOutliers(grad []float64) float64 {
 			continue
 		}
 		// grad -= (1/m) X^T resid w^T for this user.
-		u := &tr.ds.Users[i]
-		m := u.Len()
 		w, idx, val := tr.p.user(i)
 		for j := 0; j < d; j++ {
 			s := 0.0
@@ -212,13 +236,20 @@ func (tr *trainer) trimOutliers(grad []float64) float64 {
 		for q, j := range idx {
 			theta[j] += val[q]
 		}
-		g := make([]float64, d)
-		for s := 0; s < m; s++ {
-			x := u.X[s*d : (s+1)*d]
-			e := (u.Y[s] - dot(x, theta)) / float64(m)
-			for j, v := range x {
-				g[j] += e * v
+		clear(g)
+		err := tr.src.Scan(i, i+1, &sc, func(_ int, x, y []float64) error {
+			m := len(y)
+			for s := 0; s < m; s++ {
+				xs := x[s*d : (s+1)*d]
+				e := (y[s] - dot(xs, theta)) / float64(m)
+				for j, v := range xs {
+					g[j] += e * v
+				}
 			}
+			return nil
+		})
+		if err != nil {
+			return 0, err
 		}
 		for j := 0; j < d; j++ {
 			for c := 0; c < r; c++ {
@@ -226,7 +257,7 @@ func (tr *trainer) trimOutliers(grad []float64) float64 {
 			}
 		}
 	}
-	return kept / float64(max(n, 1))
+	return kept / float64(max(n, 1)), nil
 }
 
 func mean(v []float64) float64 {
@@ -247,25 +278,25 @@ func median(v []float64) float64 {
 }
 
 // applyH sets out = H(v) = sum_i (1/m_i) X_i^T X_i V w_i w_i^T.
-func (tr *trainer) applyH(v, out []float64) {
+func (tr *trainer) applyH(v, out []float64) error {
 	d, r := tr.d, tr.r
 	V := blas64.General{Rows: d, Cols: r, Stride: r, Data: v}
-	tr.forUsers(func(w *worker, i int) {
-		u := &tr.ds.Users[i]
-		m := u.Len()
+	err := tr.forUsers(func(w *worker, i int, x, _ []float64) {
+		m := tr.src.UserLen(i)
 		if m == 0 || tr.skip[i] {
 			return
 		}
 		wi := blas64.Vector{N: r, Inc: 1, Data: tr.p.w[i*r : (i+1)*r]}
 		vw := blas64.Vector{N: d, Inc: 1, Data: w.vecD}
 		blas64.Gemv(blas.NoTrans, 1, V, wi, 0, vw)
-		X := blas64.General{Rows: m, Cols: d, Stride: d, Data: u.X}
+		X := blas64.General{Rows: m, Cols: d, Stride: d, Data: x}
 		xm := blas64.Vector{N: m, Inc: 1, Data: w.vecM[:m]}
 		blas64.Gemv(blas.NoTrans, 1, X, vw, 0, xm)
 		blas64.Gemv(blas.Trans, 1/float64(m), X, xm, 0, vw)
 		blas64.Ger(1, vw, wi, blas64.General{Rows: d, Cols: r, Stride: r, Data: w.acc})
 	})
 	copy(out, tr.work[0].acc)
+	return err
 }
 
 // precondition sets z = D^{-1} g W^{-1}, where D is the diagonal of mean
@@ -289,7 +320,7 @@ func (tr *trainer) precondition(g, z []float64, wchol blas64.Triangular) {
 func (tr *trainer) gramW() blas64.Triangular {
 	r := tr.r
 	W := blas64.Symmetric{N: r, Stride: r, Data: make([]float64, r*r), Uplo: blas.Upper}
-	t := len(tr.ds.Users)
+	t := tr.t
 	blas64.Syrk(blas.Trans, 1, blas64.General{Rows: t, Cols: r, Stride: r, Data: tr.p.w}, 0, W)
 	jitter := 1e-10*trace(W)/float64(r) + 1e-300
 	for c := 0; c < r; c++ {
@@ -307,7 +338,7 @@ func (tr *trainer) gramW() blas64.Triangular {
 
 // updateU improves U given every user's (w, b), starting from the negative
 // half-gradient grad computed by solveUsers.
-func (tr *trainer) updateU(grad []float64) {
+func (tr *trainer) updateU(grad []float64) error {
 	d, r := tr.d, tr.r
 	n := d * r
 	wchol := tr.gramW()
@@ -317,7 +348,7 @@ func (tr *trainer) updateU(grad []float64) {
 		for j := range tr.u {
 			tr.u[j] += tr.opt.StepSize * z[j]
 		}
-		return
+		return nil
 	}
 	// Preconditioned conjugate gradient on H(U) = rhs, warm-started at U:
 	// the residual rhs - H(U) is grad.
@@ -327,7 +358,9 @@ func (tr *trainer) updateU(grad []float64) {
 	rz := fdot(res, z)
 	r0 := math.Sqrt(fdot(res, res))
 	for it := 0; it < tr.opt.CGIterations && rz > 0; it++ {
-		tr.applyH(p, hp)
+		if err := tr.applyH(p, hp); err != nil {
+			return err
+		}
 		php := fdot(p, hp)
 		if !(php > 0) {
 			break
@@ -348,6 +381,7 @@ func (tr *trainer) updateU(grad []float64) {
 			p[j] = z[j] + beta*p[j]
 		}
 	}
+	return nil
 }
 
 // orthonormalize replaces U by Q from U = Q R and every w_i by R w_i, so
@@ -359,7 +393,7 @@ func (tr *trainer) orthonormalize() error {
 		return errors.New("the U update lost rank: the data do not determine a rank-r subspace")
 	}
 	rw := make([]float64, r)
-	for i := range tr.ds.Users {
+	for i := 0; i < tr.t; i++ {
 		w := tr.p.w[i*r : (i+1)*r]
 		for a := 0; a < r; a++ {
 			s := 0.0
@@ -403,23 +437,38 @@ func thinQR(d, r int, u []float64) ([]float64, bool) {
 
 func fdot(a, b []float64) float64 { return dot(a, b) }
 
-// columnVariances sets tr.colVar, flooring tiny values so that the
-// preconditioner stays finite for constant-zero columns.
-func (tr *trainer) columnVariances() {
+// stats sets tr.colVar, the mean over users of (1/m_i) ||X_i[:, j]||^2,
+// flooring tiny values so that the preconditioner stays finite for
+// constant-zero columns, and returns the mean over users of the mean
+// squared target.
+func (tr *trainer) stats() (float64, error) {
 	d := tr.d
-	tr.colVar = make([]float64, d)
-	for i := range tr.ds.Users {
-		u := &tr.ds.Users[i]
-		m := u.Len()
+	for _, w := range tr.work {
+		clear(w.vecD)
+	}
+	err := tr.forUsers(func(w *worker, _ int, x, y []float64) {
+		m := len(y)
+		inv := 1 / float64(m)
 		for s := 0; s < m; s++ {
-			for j, v := range u.X[s*d : (s+1)*d] {
-				tr.colVar[j] += v * v / float64(m)
+			for j, v := range x[s*d : (s+1)*d] {
+				w.vecD[j] += v * v * inv
 			}
+		}
+		t := tr.target(w, x, y)
+		w.loss += dot(t, t) * inv
+	})
+	if err != nil {
+		return 0, err
+	}
+	tr.colVar = make([]float64, d)
+	for _, w := range tr.work {
+		for j, v := range w.vecD {
+			tr.colVar[j] += v
 		}
 	}
 	mean := 0.0
 	for j := range tr.colVar {
-		tr.colVar[j] /= float64(len(tr.ds.Users))
+		tr.colVar[j] /= float64(tr.t)
 		mean += tr.colVar[j] / float64(d)
 	}
 	for j, v := range tr.colVar {
@@ -427,6 +476,7 @@ func (tr *trainer) columnVariances() {
 			tr.colVar[j] = math.Max(1e-6*mean, 1e-300)
 		}
 	}
+	return tr.work[0].loss / float64(tr.t), nil
 }
 
 // Result is a trained model with the per-round statistics of its training.
@@ -443,33 +493,37 @@ type Result struct {
 // training keeps the U with the best validation loss. Cancelling ctx stops
 // training at the end of the current round with ctx's error.
 func Train(ctx context.Context, ds *dataset.Dataset, validation *dataset.Dataset, opt Options) (*Result, error) {
-	if !ds.HasTarget {
+	return TrainSource(ctx, ds, validation, opt)
+}
+
+// TrainSource is Train for data that may be streamed from disk: every round
+// reads each user's samples once for the per-user solves (and, with
+// UpdateCG, twice more per conjugate-gradient iteration), holding only the
+// chunks being processed in memory.
+func TrainSource(ctx context.Context, src dataset.Source, validation *dataset.Dataset, opt Options) (*Result, error) {
+	if !src.HasTargets() {
 		return nil, errors.New("train: the data have no target column")
 	}
-	if len(ds.Users) == 0 {
+	if src.NumUsers() == 0 {
 		return nil, errors.New("train: no users")
 	}
-	if err := opt.validate(ds.Dim()); err != nil {
+	if err := opt.validate(src.Dim()); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	opt = opt.withDefaults()
-	tr := newTrainer(ds, opt.Offset, opt)
-	tr.columnVariances()
-	var err error
+	tr := newTrainer(src, opt.Offset, opt)
+	scale, err := tr.stats()
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
 	if tr.u, err = tr.initialize(ctx); err != nil {
 		return nil, fmt.Errorf("train: init: %w", err)
 	}
 	var val *validator
 	if validation != nil {
-		val = newValidator(ds, validation)
+		val = newValidator(src, validation)
 	}
 	res := &Result{Stopped: "rounds"}
-	scale := 0.0
-	for i := range ds.Users {
-		y := tr.target(tr.work[0], &ds.Users[i])
-		scale += dot(y, y) / float64(len(y))
-	}
-	scale /= float64(len(ds.Users))
 	minAbs := 0.0
 	if opt.Threshold == ThresholdValue {
 		minAbs = math.Sqrt(scale)
@@ -481,9 +535,15 @@ func Train(ctx context.Context, ds *dataset.Dataset, validation *dataset.Dataset
 			return nil, err
 		}
 		start := time.Now()
-		loss := tr.solveUsers(minAbs)
+		loss, err := tr.solveUsers(minAbs)
+		if err != nil {
+			return nil, fmt.Errorf("train: round %d: %w", round, err)
+		}
 		grad := append([]float64(nil), tr.work[0].acc...)
-		inlier := tr.trimOutliers(grad)
+		inlier, err := tr.trimOutliers(grad)
+		if err != nil {
+			return nil, fmt.Errorf("train: round %d: %w", round, err)
+		}
 		st := RoundStats{Round: round, TrainLoss: loss}
 		track := inlier
 		if val != nil {
@@ -505,7 +565,9 @@ func Train(ctx context.Context, ds *dataset.Dataset, validation *dataset.Dataset
 			stop = "tolerance"
 		}
 		if stop == "" && round < opt.Rounds && tr.r > 0 {
-			tr.updateU(grad)
+			if err := tr.updateU(grad); err != nil {
+				return nil, fmt.Errorf("train: round %d: %w", round, err)
+			}
 			if err := tr.orthonormalize(); err != nil {
 				return nil, fmt.Errorf("train: round %d: %w", round, err)
 			}
@@ -530,7 +592,9 @@ func Train(ctx context.Context, ds *dataset.Dataset, validation *dataset.Dataset
 		copy(tr.u, bestU)
 	}
 	// Final per-user solves for the U that is published.
-	tr.solveUsers(minAbs)
+	if _, err := tr.solveUsers(minAbs); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
 	res.Model = tr.model(model.MethodLRS)
 	res.Model.Config = opt.config()
 	switch {
@@ -544,11 +608,11 @@ func Train(ctx context.Context, ds *dataset.Dataset, validation *dataset.Dataset
 
 // model builds a model.Model from the trainer's state.
 func (tr *trainer) model(method string) *model.Model {
-	m := &model.Model{Method: method, Dim: tr.d, Rank: tr.r, Sparsity: tr.opt.Sparsity, Features: tr.ds.Features,
-		U: tr.u, Theta0: tr.theta0, Users: make([]model.User, len(tr.ds.Users))}
-	for i := range tr.ds.Users {
+	m := &model.Model{Method: method, Dim: tr.d, Rank: tr.r, Sparsity: tr.opt.Sparsity, Features: tr.src.FeatureNames(),
+		U: tr.u, Theta0: tr.theta0, Users: make([]model.User, tr.t)}
+	for i := 0; i < tr.t; i++ {
 		w, idx, val := tr.p.user(i)
-		m.Users[i] = model.User{ID: tr.ds.Users[i].ID, W: append([]float64(nil), w...),
+		m.Users[i] = model.User{ID: tr.src.UserID(i), W: append([]float64(nil), w...),
 			Index: append([]int32(nil), idx...), Value: append([]float64(nil), val...)}
 	}
 	return m
@@ -572,8 +636,11 @@ type validator struct {
 	theta []float64
 }
 
-func newValidator(train, val *dataset.Dataset) *validator {
-	idx := train.Index()
+func newValidator(train dataset.Source, val *dataset.Dataset) *validator {
+	idx := make(map[string]int, train.NumUsers())
+	for i := 0; i < train.NumUsers(); i++ {
+		idx[train.UserID(i)] = i
+	}
 	v := &validator{val: val, pos: make([]int, len(val.Users)), theta: make([]float64, train.Dim())}
 	for i := range val.Users {
 		p, ok := idx[val.Users[i].ID]
