@@ -210,3 +210,42 @@ func TestCancel(t *testing.T) {
 		t.Errorf("rounds with a cancelled context: %v, want context.Canceled", err)
 	}
 }
+
+func TestSparsity(t *testing.T) {
+	opt := experiment.SparsityOptions{Users: 100, Samples: 30, Dim: 30, Rank: 2, Sparsities: []int{3, 0}, Noise: 0.05,
+		NewUsers: 20, TestSamples: 20, Seed: 4}
+	res, err := experiment.Sparsity(context.Background(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	paths, err := res.Write(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFiles(t, dir, paths, "sparsity.csv", "sparsity.png", "sparsity-new.png")
+	header, rows := readCSV(t, paths[0])
+	if want := "method,k,model_k,users,samples,dim,rank,noise,test_rmse,new_users_rmse,seconds"; strings.Join(header, ",") != want {
+		t.Errorf("header %v, want %s", header, want)
+	}
+	if len(rows) != 2*len(experiment.SparsityMethods) {
+		t.Fatalf("%d rows, want 2 sparsities x %d methods", len(rows), len(experiment.SparsityMethods))
+	}
+	rmse := map[string][2]float64{}
+	for _, p := range res.Points {
+		if p.K == 3 {
+			rmse[p.Method] = [2]float64{p.TrainUsersRMSE, p.NewUsersRMSE}
+		}
+	}
+	// With r + k = 5 unknowns per user and m = 30 samples, lrs recovers
+	// every user up to the noise (0.05), which no other method can
+	// represent: each leaves an error of the size of the part it lacks.
+	lrs := rmse["lrs"]
+	for _, m := range experiment.SparsityMethods[1:] {
+		for i, who := range []string{"training", "new"} {
+			if !(lrs[i] < 0.1 && lrs[i] < rmse[m][i]/3) {
+				t.Errorf("k=3, %s users: lrs test RMSE %.3g, %s %.3g; want lrs < 0.1 and 3x better", who, lrs[i], m, rmse[m][i])
+			}
+		}
+	}
+}

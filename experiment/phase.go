@@ -20,10 +20,10 @@ type PhaseOptions struct {
 	// the trained models. Dim and Rank must be positive; Sparsity may be 0.
 	Dim, Rank, Sparsity int
 	// Samples lists the samples per user m (the heat map's columns); nil
-	// means 10, 15, 20, 25, 30, 40, 60.
+	// means 10, 15, 20, 25, 30, 40, 50, 60.
 	Samples []int
 	// Users lists the numbers of users t (the heat map's rows); nil means
-	// 50, 100, 200, 500, 1000.
+	// 50, 100, 200, 500, 1000, 2000.
 	Users []int
 	// Pursuits lists the per-user support searches to compare, one heat
 	// map each; nil means amht.PursuitSwap and amht.PursuitHTP.
@@ -49,10 +49,10 @@ type PhaseOptions struct {
 
 func (o PhaseOptions) withDefaults() (PhaseOptions, error) {
 	if o.Samples == nil {
-		o.Samples = []int{10, 15, 20, 25, 30, 40, 60}
+		o.Samples = []int{10, 15, 20, 25, 30, 40, 50, 60}
 	}
 	if o.Users == nil {
-		o.Users = []int{50, 100, 200, 500, 1000}
+		o.Users = []int{50, 100, 200, 500, 1000, 2000}
 	}
 	if o.Pursuits == nil {
 		o.Pursuits = []amht.Pursuit{amht.PursuitSwap, amht.PursuitHTP}

@@ -24,7 +24,7 @@ type RoundsOptions struct {
 	// 0 and 0.1. Every noise level uses the same features and true
 	// parameters.
 	Noises []float64
-	// MaxRounds is the largest number of rounds; 0 means 30.
+	// MaxRounds is the largest number of rounds; 0 means 20.
 	MaxRounds int
 	// Seed seeds the data and the training.
 	Seed uint64
@@ -40,7 +40,7 @@ func (o RoundsOptions) withDefaults() (RoundsOptions, error) {
 		o.Noises = []float64{0, 0.1}
 	}
 	if o.MaxRounds == 0 {
-		o.MaxRounds = 30
+		o.MaxRounds = 20
 	}
 	switch {
 	case o.Users <= 0 || o.Samples <= 0 || o.Dim <= 0 || o.Rank <= 0 || o.Sparsity <= 0 || o.Rank > o.Dim || o.Sparsity > o.Dim:

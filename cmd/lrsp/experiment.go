@@ -89,7 +89,7 @@ sparse personalization and writes its CSV tables and PNG plots into --out:
 The CSV columns are documented in docs/results.md and in package experiment.`,
 		Args: cobra.NoArgs,
 	}
-	c.AddCommand(newPhaseCmd(), newRoundsCmd())
+	c.AddCommand(newPhaseCmd(), newRoundsCmd(), newSparsityCmd())
 	return c
 }
 
@@ -137,8 +137,8 @@ support and ||theta_i - theta_i*|| / ||theta_i*|| below --tolerance. With severa
 	f.IntVar(&o.Dim, "dim", 100, "features d")
 	f.IntVar(&o.Rank, "rank", 5, "rank r")
 	f.IntVar(&o.Sparsity, "sparsity", 5, "sparsity k")
-	f.IntSliceVar(&o.Samples, "samples", []int{10, 15, 20, 25, 30, 40, 60}, "samples per user m (heat-map columns)")
-	f.IntSliceVar(&o.Users, "users", []int{50, 100, 200, 500, 1000}, "numbers of users t (heat-map rows)")
+	f.IntSliceVar(&o.Samples, "samples", []int{10, 15, 20, 25, 30, 40, 50, 60}, "samples per user m (heat-map columns)")
+	f.IntSliceVar(&o.Users, "users", []int{50, 100, 200, 500, 1000, 2000}, "numbers of users t (heat-map rows)")
 	f.StringSliceVar(&pursuits, "pursuit", []string{"swap", "htp"}, "support searches to compare: swap, greedy, htp")
 	f.IntVar(&o.LineUsers, "line-users", 0, "t of the line plot comparing pursuits (0: the largest --users)")
 	f.Float64Var(&o.Tolerance, "tolerance", 1e-6, "largest relative parameter error of a user recovered exactly")
@@ -185,6 +185,50 @@ rounds.png.`,
 	f.IntVar(&o.Rank, "rank", 5, "rank r")
 	f.IntVar(&o.Sparsity, "sparsity", 5, "sparsity k of the data (and of lrs)")
 	f.Float64SliceVar(&o.Noises, "noise", []float64{0, 0.1}, "standard deviations of the target noise")
-	f.IntVar(&o.MaxRounds, "max-rounds", 30, "rounds to trace")
+	f.IntVar(&o.MaxRounds, "max-rounds", 20, "rounds to trace")
+	return c
+}
+
+func newSparsityCmd() *cobra.Command {
+	var (
+		ef experimentFlags
+		o  experiment.SparsityOptions
+	)
+	c := &cobra.Command{
+		Use:   "sparsity",
+		Short: "Test RMSE of lrs, lowrank, global-sparse and local as the sparsity k grows",
+		Long: `sparsity draws low-rank + sparse data for every k in --k at fixed m, trains lrs (true r and k),
+lowrank (true r), global-sparse (true k, at least 1) and local (ridge --local-ridge), and
+measures the test RMSE on --test-samples held-out samples per user, for the training users
+and for --new-users new users personalized from m samples with everything shared fixed.
+It writes sparsity.csv, sparsity.png and sparsity-new.png.`,
+		Example: "  lrsp experiment sparsity --out docs/figures",
+		Args:    cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if err := ef.prepare(); err != nil {
+				return err
+			}
+			o.Seed, o.Parallel = ef.seed, ef.parallel
+			progress, finish := experimentProgress(c, "sparsity")
+			o.Progress = progress
+			res, err := experiment.Sparsity(c.Context(), o)
+			finish()
+			if err != nil {
+				return err
+			}
+			return writeExperiment(c.OutOrStdout(), ef.out, res.Write)
+		},
+	}
+	ef.register(c)
+	f := c.Flags()
+	f.IntVar(&o.Users, "users", 500, "training users t")
+	f.IntVar(&o.Samples, "samples", 30, "samples per user m")
+	f.IntVar(&o.Dim, "dim", 100, "features d")
+	f.IntVar(&o.Rank, "rank", 5, "rank r")
+	f.IntSliceVar(&o.Sparsities, "k", []int{0, 1, 2, 3, 5, 8, 12, 16}, "sparsities k of the data")
+	f.Float64Var(&o.Noise, "noise", 0.1, "standard deviation of the target noise")
+	f.IntVar(&o.NewUsers, "new-users", 100, "new users personalized with everything shared fixed")
+	f.IntVar(&o.TestSamples, "test-samples", 50, "held-out samples per user")
+	f.Float64Var(&o.LocalRidge, "local-ridge", 0.1, "ridge strength of local")
 	return c
 }
