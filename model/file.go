@@ -44,6 +44,9 @@ type header struct {
 	Privacy  *Ledger           `json:"privacy,omitempty"`
 	// Loss is absent for squared error, so that such files are unchanged.
 	Loss string `json:"loss,omitempty"`
+	// Network is absent for linear models, so that such files are
+	// unchanged; its weights follow the users.
+	Network *networkHeader `json:"network,omitempty"`
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -63,6 +66,11 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 //	users    per user: uvarint id length, id bytes, r float64 (w),
 //	         uvarint nnz, then nnz uint32 indices (omitted when nnz == d),
 //	         nnz float64 values
+//	network  present when the header has a "network" key (inputs, sizes,
+//	         activation): for each layer l = 1..L, sizes[l] x sizes[l-1]
+//	         float64 weights (row-major) then sizes[l] float64 biases.
+//	         Readers that predate it reject the file (trailing bytes)
+//	         rather than ignore the network.
 //	crc      uint32   CRC-32C (Castagnoli) of every byte before it
 func Encode(w io.Writer, m *Model) error {
 	if err := m.Validate(); err != nil {
@@ -72,6 +80,9 @@ func Encode(w io.Writer, m *Model) error {
 		Theta0: m.Theta0 != nil, Users: len(m.Users), Config: m.Config, Privacy: m.Privacy}
 	if m.Loss != LossSquared {
 		h.Loss = m.Loss
+	}
+	if n := m.Network; n != nil {
+		h.Network = &networkHeader{Inputs: n.Inputs, Sizes: n.Sizes, Activation: n.Activation}
 	}
 	hj, err := json.Marshal(h)
 	if err != nil {
@@ -101,6 +112,11 @@ func Encode(w io.Writer, m *Model) error {
 			}
 		}
 		putFloats(bw, u.Value)
+	}
+	if m.Network != nil {
+		for _, l := range m.Network.Layers {
+			putFloats(bw, l)
+		}
 	}
 	if err := bw.Flush(); err != nil {
 		return err
@@ -199,6 +215,19 @@ func Decode(data []byte) (*Model, error) {
 		if p.err != nil {
 			return nil, fmt.Errorf("model user %d: %w", i, p.err)
 		}
+	}
+	if h.Network != nil {
+		if err := h.Network.check(h.Dim); err != nil {
+			return nil, err
+		}
+		n := &Network{Inputs: h.Network.Inputs, Sizes: h.Network.Sizes, Activation: h.Network.Activation}
+		for l := 1; l < len(n.Sizes); l++ {
+			n.Layers = append(n.Layers, p.floats(n.LayerLen(l)))
+		}
+		if p.err != nil {
+			return nil, fmt.Errorf("model network: %w", p.err)
+		}
+		m.Network = n
 	}
 	if p.err != nil {
 		return nil, p.err

@@ -74,6 +74,10 @@ type Model struct {
 	// Privacy is the differential-privacy ledger, or nil for a model trained
 	// without a privacy guarantee.
 	Privacy *Ledger
+	// Network, when not nil, is a shared network that maps input samples to
+	// the Dim features named by Features (see MethodNeuralLRS); the data
+	// then have the network's input features. Nil for linear models.
+	Network *Network
 }
 
 // Ledger records the differential-privacy guarantee of the published parts
@@ -172,6 +176,11 @@ func (m *Model) Validate() error {
 		return fmt.Errorf("model: theta_0 has %d entries, want %d", len(m.Theta0), d)
 	case m.Loss != "" && m.Loss != LossSquared && m.Loss != LossLogistic:
 		return fmt.Errorf("model: unknown loss %q", m.Loss)
+	}
+	if m.Network != nil {
+		if err := m.Network.validate(d); err != nil {
+			return err
+		}
 	}
 	if !finite(m.U) || !finite(m.Theta0) {
 		return errors.New("model: U or theta_0 has a non-finite value")
