@@ -29,7 +29,8 @@ const (
 
 // Predict returns one prediction per sample of ds, indexed by input row:
 // the score <x, theta_i>, or for a model with the logistic loss the
-// probability sigmoid(<x, theta_i>) that the target is 1.
+// probability sigmoid(<x, theta_i>) that the target is 1. For a model with
+// a network, x is replaced by the network's features phi(x).
 func Predict(m *model.Model, ds *dataset.Dataset, unknown Unknown) ([]float64, error) {
 	if err := CheckFeatures(m, ds); err != nil {
 		return nil, err
@@ -39,6 +40,13 @@ func Predict(m *model.Model, ds *dataset.Dataset, unknown Unknown) ([]float64, e
 	theta := make([]float64, m.Dim)
 	fb := m.Fallback()
 	d := m.Dim
+	// A model with a network dots theta_i with phi(x), not with x.
+	var phi, sa, sb []float64
+	if n := m.Network; n != nil {
+		d = n.Sizes[0]
+		phi = make([]float64, m.Dim)
+		sa, sb = make([]float64, slices.Max(n.Sizes)), make([]float64, slices.Max(n.Sizes))
+	}
 	for i := range ds.Users {
 		u := &ds.Users[i]
 		p, ok := idx[u.ID]
@@ -53,17 +61,26 @@ func Predict(m *model.Model, ds *dataset.Dataset, unknown Unknown) ([]float64, e
 		}
 		m.Theta(mu, theta)
 		for s, row := range u.Rows {
-			out[row] = link(m.Loss, floatsDot(u.X[s*d:(s+1)*d], theta))
+			x := u.X[s*d : (s+1)*d]
+			if phi != nil {
+				x = m.Network.Forward(x, phi, sa, sb)
+			}
+			out[row] = link(m.Loss, floatsDot(x, theta))
 		}
 	}
 	return out, nil
 }
 
-// CheckFeatures reports an error when ds's features differ from m's.
+// CheckFeatures reports an error when ds's features differ from m's input
+// features: m.Features, or the network's inputs for a model with a network.
 func CheckFeatures(m *model.Model, ds *dataset.Dataset) error {
-	if !slices.Equal(m.Features, ds.Features) {
+	want := m.Features
+	if m.Network != nil {
+		want = m.Network.Inputs
+	}
+	if !slices.Equal(want, ds.Features) {
 		return fmt.Errorf("features of the data (%d: %s) do not match the model's (%d: %s)",
-			len(ds.Features), short(ds.Features), len(m.Features), short(m.Features))
+			len(ds.Features), short(ds.Features), len(want), short(want))
 	}
 	return nil
 }
