@@ -60,6 +60,7 @@ Start with "lrsp demo".`,
 		newStoreCmd(),
 		newServeCmd(),
 		newCompareCmd(),
+		newPrivacyCmd(),
 	)
 	return root
 }

@@ -1,0 +1,253 @@
+package dp
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+
+	"github.com/lrsp/lrsp/accountant"
+	"github.com/lrsp/lrsp/amht"
+)
+
+// Init selects how the private trainer initialises U.
+type Init int
+
+const (
+	// InitRandom draws U at random from Options.Seed. It reads no user data
+	// and costs no privacy.
+	InitRandom Init = iota
+	// InitPrivate takes the top-r eigenvectors of a noisy sum of the users'
+	// unit outer products v v^T, v = X_i^T y_i / ||X_i^T y_i||. It is one
+	// accounted Gaussian release (see the package documentation).
+	InitPrivate
+)
+
+// String returns the name used by the command line and the ledger.
+func (i Init) String() string {
+	switch i {
+	case InitRandom:
+		return "random"
+	case InitPrivate:
+		return "private"
+	}
+	return fmt.Sprintf("Init(%d)", int(i))
+}
+
+// Defaults of Options fields whose zero value means "default".
+const (
+	DefaultRounds   = 20
+	DefaultClip     = 1.0
+	DefaultStepSize = 1.0
+)
+
+// Options configures private training. Rank, NoiseMultiplier (or
+// Noiseless) and Delta must be set; every other zero value is documented
+// and usable.
+type Options struct {
+	// Rank is the number r of columns of U; it must be in [1, d].
+	Rank int
+	// Sparsity is the number k of non-zeros of each user's b_i; 0 trains
+	// the low-rank-only model theta_i = U w_i.
+	Sparsity int
+	// Rounds is the number of noisy U updates; 0 means DefaultRounds.
+	// Training always runs exactly this many rounds (stopping early would
+	// depend on private data).
+	Rounds int
+	// Clip is the Frobenius-norm bound C on each user's contribution to a
+	// round; 0 means DefaultClip. The contribution is dimensionless (see the
+	// package documentation), so the default suits any data scale.
+	Clip float64
+	// NoiseMultiplier is the standard deviation of the Gaussian noise in
+	// units of Clip (sigma). It must be positive unless Noiseless is set.
+	// Use Calibrate to derive it from a target epsilon.
+	NoiseMultiplier float64
+	// Noiseless runs the same algorithm (sampling, clipping, gradient steps)
+	// without noise and without a privacy guarantee: the epsilon = infinity
+	// point of a utility curve. The model then has no ledger.
+	Noiseless bool
+	// SampleRate is the probability q with which each user takes part in
+	// each release (Poisson sampling). 0 means 1: every user, every round.
+	// Otherwise it must be in (0, 1].
+	SampleRate float64
+	// Delta is the delta of the reported guarantee; it must be in (0, 1)
+	// unless Noiseless is set.
+	Delta float64
+	// StepSize scales the U step; 0 means DefaultStepSize.
+	StepSize float64
+	// Init selects the initialisation; the zero value is InitRandom.
+	Init Init
+	// Pursuit and Ridge configure the users' local fits of (w_i, b_i), as
+	// in amht.PersonalizeOptions.
+	Pursuit amht.Pursuit
+	Ridge   float64
+	// Workers is the number of parallel workers; 0 means GOMAXPROCS. The
+	// result does not depend on it.
+	Workers int
+	// Seed seeds the user sampling and the random initialisation.
+	Seed uint64
+	// NoiseSeed, when not 0, seeds the Gaussian noise, for reproducible
+	// experiments only: anyone who knows it can remove the noise. 0 draws a
+	// fresh seed from crypto/rand.
+	NoiseSeed uint64
+	// Progress, when not nil, is called after every release.
+	Progress func(RoundStats)
+
+	// noiseScale multiplies the noise actually added (1 when 0); the audit
+	// test sets it below 1 to check that the audit detects broken noise.
+	noiseScale float64
+}
+
+// RoundStats reports one release. It holds only public quantities (derived
+// from the published U and the accounting), never statistics of private
+// data such as training losses.
+type RoundStats struct {
+	// Round counts releases from 1; with InitPrivate, round 0 is the
+	// initialisation.
+	Round int `json:"round"`
+	// StepNorm is the Frobenius norm of the noisy step added to U before
+	// re-orthonormalisation (for the initialisation: of the noisy sum).
+	StepNorm float64 `json:"step_norm"`
+	// Epsilon is the privacy spent by the releases so far, at
+	// Options.Delta, or nil when Noiseless (no guarantee).
+	Epsilon *float64 `json:"epsilon"`
+	// Seconds is the wall time of this release.
+	Seconds float64 `json:"seconds"`
+}
+
+// Releases returns the number of noisy releases a run with opt makes:
+// the rounds, plus one for a private initialisation.
+func Releases(opt Options) int {
+	n := opt.Rounds
+	if n == 0 {
+		n = DefaultRounds
+	}
+	if opt.Init == InitPrivate {
+		n++
+	}
+	return n
+}
+
+// Calibrate returns the smallest noise multiplier for which a run with opt
+// (its Rounds, Init and SampleRate) is (epsilon, delta)-DP, counting every
+// release. opt.NoiseMultiplier is ignored.
+func Calibrate(epsilon, delta float64, opt Options) (float64, error) {
+	if err := checkEpsilon(epsilon); err != nil {
+		return 0, err
+	}
+	if err := checkDelta(delta); err != nil {
+		return 0, err
+	}
+	if err := checkSampleRate(opt.SampleRate); err != nil {
+		return 0, err
+	}
+	if opt.Rounds < 0 {
+		return 0, fmt.Errorf("dp: rounds %d must not be negative", opt.Rounds)
+	}
+	q := opt.SampleRate
+	if q == 0 {
+		q = 1
+	}
+	sigma, err := accountant.NoiseMultiplier(epsilon, delta, Releases(opt), q)
+	if err != nil {
+		return 0, fmt.Errorf("dp: calibrate: %w", err)
+	}
+	return sigma, nil
+}
+
+// Account returns the privacy guarantee of a run with opt.
+func Account(opt Options) (accountant.Result, error) {
+	if err := opt.validate(1); err != nil {
+		return accountant.Result{}, err
+	}
+	if opt.Noiseless {
+		return accountant.Result{}, fmt.Errorf("dp: a noiseless run has no privacy guarantee")
+	}
+	return account(opt, Releases(opt))
+}
+
+func account(opt Options, releases int) (accountant.Result, error) {
+	res, err := accountant.Epsilon(accountant.Params{NoiseMultiplier: opt.NoiseMultiplier, SampleRate: opt.SampleRate,
+		Rounds: releases, Delta: opt.Delta})
+	if err != nil {
+		return res, fmt.Errorf("dp: account: %w", err)
+	}
+	return res, nil
+}
+
+func (o *Options) withDefaults() Options {
+	v := *o
+	if v.Rounds == 0 {
+		v.Rounds = DefaultRounds
+	}
+	if v.Clip == 0 {
+		v.Clip = DefaultClip
+	}
+	if v.SampleRate == 0 {
+		v.SampleRate = 1
+	}
+	if v.StepSize == 0 {
+		v.StepSize = DefaultStepSize
+	}
+	if v.Workers <= 0 {
+		v.Workers = runtime.GOMAXPROCS(0)
+	}
+	if v.noiseScale == 0 {
+		v.noiseScale = 1
+	}
+	return v
+}
+
+// validate checks the options for data of dimension d.
+func (o *Options) validate(d int) error {
+	switch {
+	case o.Rank < 1 || o.Rank > d:
+		return fmt.Errorf("dp: rank %d must be in [1, %d] (the number of features)", o.Rank, d)
+	case o.Sparsity < 0 || o.Sparsity > d:
+		return fmt.Errorf("dp: sparsity %d must be in [0, %d] (the number of features)", o.Sparsity, d)
+	case o.Rounds < 0:
+		return fmt.Errorf("dp: rounds %d must not be negative", o.Rounds)
+	case o.Clip != 0 && !(o.Clip > 0 && !math.IsInf(o.Clip, 1)):
+		return fmt.Errorf("dp: clip norm %v must be positive and finite", o.Clip)
+	case o.StepSize != 0 && !(o.StepSize > 0 && !math.IsInf(o.StepSize, 1)):
+		return fmt.Errorf("dp: step size %v must be positive and finite", o.StepSize)
+	case !(o.Ridge >= 0) || math.IsInf(o.Ridge, 1):
+		return fmt.Errorf("dp: ridge %v must be non-negative and finite", o.Ridge)
+	case o.Init != InitRandom && o.Init != InitPrivate:
+		return fmt.Errorf("dp: unknown init %d", o.Init)
+	}
+	if err := checkSampleRate(o.SampleRate); err != nil {
+		return err
+	}
+	if o.Noiseless {
+		if o.NoiseMultiplier != 0 {
+			return fmt.Errorf("dp: noise multiplier %v given for a noiseless run", o.NoiseMultiplier)
+		}
+		return nil
+	}
+	if !(o.NoiseMultiplier > 0) || math.IsInf(o.NoiseMultiplier, 1) {
+		return fmt.Errorf("dp: noise multiplier %v must be positive and finite", o.NoiseMultiplier)
+	}
+	return checkDelta(o.Delta)
+}
+
+func checkEpsilon(eps float64) error {
+	if !(eps > 0) || math.IsInf(eps, 1) {
+		return fmt.Errorf("dp: epsilon %v must be positive and finite", eps)
+	}
+	return nil
+}
+
+func checkDelta(delta float64) error {
+	if !(delta > 0 && delta < 1) {
+		return fmt.Errorf("dp: delta %v must be in (0, 1)", delta)
+	}
+	return nil
+}
+
+// checkSampleRate accepts 0 (meaning 1) and (0, 1].
+func checkSampleRate(q float64) error {
+	if q != 0 && !(q > 0 && q <= 1) {
+		return fmt.Errorf("dp: sample rate %v must be in (0, 1]", q)
+	}
+	return nil
+}

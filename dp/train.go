@@ -1,0 +1,483 @@
+package dp
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	mrand "math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/lapack/lapack64"
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/lrsp/lrsp/accountant"
+	"github.com/lrsp/lrsp/amht"
+	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/model"
+)
+
+// Mechanism is the ledger's description of the mechanism used by Train.
+const Mechanism = "gaussian, user-level add/remove, billboard (only U published): " +
+	"per-user U-update X^T e w^T/(m ||w||^2) clipped in Frobenius norm, noisy sum, step, QR"
+
+// Result is a privately trained model with its per-release statistics.
+type Result struct {
+	// Model holds the published U and, as each user's local state, every
+	// user's (w_i, b_i) fitted against the final U. Model.Privacy is the
+	// ledger (nil when Options.Noiseless).
+	Model *model.Model
+	// Rounds reports every release in order.
+	Rounds []RoundStats
+	// Guarantee is the accountant's result for the whole run (zero when
+	// Options.Noiseless).
+	Guarantee accountant.Result
+	// NonFinite counts the user-rounds whose contribution was left out
+	// (treated as zero) because forming it overflowed; it can only happen
+	// for data of magnitude near 1e150 or more. It is a local diagnostic
+	// computed from private data and is not published.
+	NonFinite int
+}
+
+// trainer holds the state of one private training run.
+type trainer struct {
+	opt    Options
+	ds     *dataset.Dataset
+	d, r   int
+	maxM   int
+	u      []float64 // d x r, the published basis
+	sample *mrand.Rand
+	noise  *mrand.Rand
+}
+
+func newTrainer(ds *dataset.Dataset, opt Options) (*trainer, error) {
+	tr := &trainer{opt: opt, ds: ds, d: ds.Dim(), r: opt.Rank}
+	for i := range ds.Users {
+		tr.maxM = max(tr.maxM, ds.Users[i].Len())
+	}
+	tr.sample = mrand.New(mrand.NewPCG(opt.Seed, 0x64702d73616d70))
+	var seed [32]byte
+	if opt.NoiseSeed != 0 {
+		binary.LittleEndian.PutUint64(seed[:], opt.NoiseSeed)
+		copy(seed[8:], "lrsp dp noise seed")
+	} else if _, err := rand.Read(seed[:]); err != nil {
+		return nil, fmt.Errorf("dp: seed the noise: %w", err)
+	}
+	tr.noise = mrand.New(mrand.NewChaCha8(seed))
+	return tr, nil
+}
+
+// Train trains a low-rank + sparse model on ds with user-level differential
+// privacy for the published U (see the package documentation). It runs
+// exactly Releases(opt) noisy releases. Cancelling ctx stops training with
+// ctx's error; nothing is returned then.
+func Train(ctx context.Context, ds *dataset.Dataset, opt Options) (*Result, error) {
+	if !ds.HasTarget {
+		return nil, errors.New("dp: train: the data have no target column")
+	}
+	if len(ds.Users) == 0 {
+		return nil, errors.New("dp: train: no users")
+	}
+	if err := opt.validate(ds.Dim()); err != nil {
+		return nil, err
+	}
+	opt = opt.withDefaults()
+	for i := range ds.Users {
+		if ds.Users[i].Len() == 0 {
+			return nil, fmt.Errorf("dp: train: user %q has no samples", ds.Users[i].ID)
+		}
+	}
+	tr, err := newTrainer(ds, opt)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{}
+	release := 0
+	report := func(st RoundStats) error {
+		release++
+		if !opt.Noiseless {
+			g, err := account(opt, release)
+			if err != nil {
+				return err
+			}
+			st.Epsilon = &g.Epsilon
+		}
+		res.Rounds = append(res.Rounds, st)
+		if opt.Progress != nil {
+			opt.Progress(st)
+		}
+		return nil
+	}
+
+	// Initialisation.
+	switch opt.Init {
+	case InitRandom:
+		tr.u = randomBasis(tr.d, tr.r, mrand.New(mrand.NewPCG(opt.Seed, 0x64702d696e6974)))
+	case InitPrivate:
+		start := time.Now()
+		norm, err := tr.privateInit(ctx, tr.sampleUsers(), &res.NonFinite)
+		if err != nil {
+			return nil, fmt.Errorf("dp: train: init: %w", err)
+		}
+		if err := report(RoundStats{Round: 0, StepNorm: norm, Seconds: time.Since(start).Seconds()}); err != nil {
+			return nil, err
+		}
+	}
+
+	// Rounds.
+	step := make([]float64, tr.d*tr.r)
+	denom := opt.SampleRate * float64(len(ds.Users)) // public: see the package documentation
+	for round := 1; round <= opt.Rounds; round++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		start := time.Now()
+		sum, nonFinite, err := tr.sumClipped(ctx, tr.sampleUsers())
+		if err != nil {
+			return nil, fmt.Errorf("dp: train: round %d: %w", round, err)
+		}
+		res.NonFinite += nonFinite
+		tr.addNoise(sum, opt.Clip)
+		for j, v := range sum {
+			step[j] = opt.StepSize / denom * v
+			tr.u[j] += step[j]
+		}
+		if !orthonormalize(tr.d, tr.r, tr.u) {
+			return nil, fmt.Errorf("dp: train: round %d: the noisy update lost rank; lower the step size", round)
+		}
+		st := RoundStats{Round: round, StepNorm: blas64.Nrm2(blas64.Vector{N: len(step), Inc: 1, Data: step}),
+			Seconds: time.Since(start).Seconds()}
+		if err := report(st); err != nil {
+			return nil, err
+		}
+	}
+
+	// Every user's local fit against the final published U.
+	users, err := tr.fitAll(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("dp: train: final fits: %w", err)
+	}
+	m := tr.model()
+	m.Users = users
+	m.Config = opt.config()
+	if !opt.Noiseless {
+		g, err := account(opt, Releases(opt))
+		if err != nil {
+			return nil, err
+		}
+		res.Guarantee = g
+		m.Privacy = &model.Ledger{Mechanism: Mechanism, Clip: opt.Clip, NoiseMultiplier: opt.NoiseMultiplier,
+			Rounds: Releases(opt), SampleRate: opt.SampleRate, Epsilon: g.Epsilon, Delta: g.Delta,
+			Accountant: g.Accountant, Init: opt.initDescription()}
+	}
+	res.Model = m
+	return res, nil
+}
+
+// initDescription is the ledger's Init entry.
+func (o *Options) initDescription() string {
+	if o.Init == InitPrivate {
+		return "private: noisy sum of unit outer products v v^T, v = X^T y/||X^T y|| (sensitivity 1, noise multiplier " +
+			"as the rounds, same sampling), counted as 1 of the rounds"
+	}
+	return "random (data-independent, no privacy cost)"
+}
+
+func (o *Options) config() map[string]string {
+	c := map[string]string{
+		"rank": strconv.Itoa(o.Rank), "sparsity": strconv.Itoa(o.Sparsity), "rounds": strconv.Itoa(o.Rounds),
+		"dp-clip": fmt.Sprint(o.Clip), "dp-step": fmt.Sprint(o.StepSize), "dp-init": o.Init.String(),
+		"dp-sample-rate": fmt.Sprint(o.SampleRate), "ridge": fmt.Sprint(o.Ridge), "seed": strconv.FormatUint(o.Seed, 10),
+		"pursuit": [...]string{"swap", "greedy", "htp"}[o.Pursuit],
+	}
+	if o.Noiseless {
+		c["dp-noiseless"] = "true"
+	} else {
+		c["dp-noise-multiplier"] = fmt.Sprint(o.NoiseMultiplier)
+	}
+	return c
+}
+
+// model returns a model holding the current published state, without
+// users.
+func (tr *trainer) model() *model.Model {
+	method := model.MethodLRS
+	if tr.opt.Sparsity == 0 {
+		method = model.MethodLowRank
+	}
+	return &model.Model{Method: method, Dim: tr.d, Rank: tr.r, Sparsity: tr.opt.Sparsity, Features: tr.ds.Features,
+		U: append([]float64(nil), tr.u...)}
+}
+
+// sampleUsers returns the users taking part in one release: each
+// independently with probability SampleRate.
+func (tr *trainer) sampleUsers() []int {
+	n := len(tr.ds.Users)
+	out := make([]int, 0, n)
+	q := tr.opt.SampleRate
+	for i := 0; i < n; i++ {
+		if q >= 1 || tr.sample.Float64() < q {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// addNoise adds independent N(0, (sigma*scale)^2) noise to every entry of
+// v, with sigma the noise multiplier (nothing when Noiseless).
+func (tr *trainer) addNoise(v []float64, scale float64) {
+	if tr.opt.Noiseless {
+		return
+	}
+	sd := tr.opt.NoiseMultiplier * scale * tr.opt.noiseScale
+	for j := range v {
+		v[j] += sd * tr.noise.NormFloat64()
+	}
+}
+
+// chunkSize is the number of users per unit of parallel work. Chunks are
+// fixed by the user list alone, and their partial sums are added in chunk
+// order, so results do not depend on the number of workers or on
+// scheduling.
+const chunkSize = 128
+
+// parallel splits users into chunks of chunkSize and runs f on every chunk,
+// over at most opt.Workers goroutines; f gets the index of its goroutine
+// (for per-goroutine state), the chunk index and the chunk. It checks ctx
+// before every chunk and returns the first error.
+func (tr *trainer) parallel(ctx context.Context, users []int, f func(worker, chunk int, users []int) error) error {
+	chunks := (len(users) + chunkSize - 1) / chunkSize
+	nw := max(1, min(tr.opt.Workers, chunks))
+	errs := make([]error, nw)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for k := 0; k < nw; k++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				c := int(next.Add(1)) - 1
+				if c >= chunks {
+					return
+				}
+				if err := ctx.Err(); err != nil {
+					errs[k] = err
+					return
+				}
+				if err := f(k, c, users[c*chunkSize:min((c+1)*chunkSize, len(users))]); err != nil {
+					errs[k] = err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return errors.Join(errs...)
+}
+
+// chunks returns the number of chunks parallel makes of n users.
+func chunks(n int) int { return (n + chunkSize - 1) / chunkSize }
+
+// personalizers returns one lazily created Personalizer per worker for the
+// published model pub.
+func (tr *trainer) personalizers(pub *model.Model) func(k int) (*amht.Personalizer, *scratch, error) {
+	ps := make([]*amht.Personalizer, tr.opt.Workers)
+	ss := make([]*scratch, tr.opt.Workers)
+	return func(k int) (*amht.Personalizer, *scratch, error) {
+		if ps[k] == nil {
+			p, err := amht.NewPersonalizer(pub, tr.maxM, amht.PersonalizeOptions{Pursuit: tr.opt.Pursuit, Ridge: tr.opt.Ridge, Workers: 1})
+			if err != nil {
+				return nil, nil, err
+			}
+			ps[k], ss[k] = p, newScratch(tr.d, tr.maxM)
+		}
+		return ps[k], ss[k], nil
+	}
+}
+
+// sumClipped returns the sum over the given users of their clipped
+// U-updates for the current U (d x r), and the number of users whose
+// update overflowed and was left out. Each user fits its (w, b) against
+// the current U first, as it would locally.
+func (tr *trainer) sumClipped(ctx context.Context, users []int) ([]float64, int, error) {
+	d, r := tr.d, tr.r
+	pub := tr.model()
+	get := tr.personalizers(pub)
+	accs := make([][]float64, chunks(len(users)))
+	bad := make([]int, len(accs))
+	err := tr.parallel(ctx, users, func(k, c int, chunk []int) error {
+		p, s, err := get(k)
+		if err != nil {
+			return err
+		}
+		acc := make([]float64, d*r)
+		g := make([]float64, d*r)
+		for _, i := range chunk {
+			u := &tr.ds.Users[i]
+			fit, _, err := p.Fit(u.ID, u.X, u.Y)
+			if err != nil {
+				return fmt.Errorf("user %q: %w", u.ID, err)
+			}
+			if !clippedUpdate(g, u.X, u.Y, pub.U, fit.W, fit.Index, fit.Value, tr.opt.Clip, s) {
+				bad[c]++
+				continue
+			}
+			for j, v := range g {
+				acc[j] += v
+			}
+		}
+		accs[c] = acc
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	sum := make([]float64, d*r)
+	nonFinite := 0
+	for c, acc := range accs {
+		for j, v := range acc {
+			sum[j] += v
+		}
+		nonFinite += bad[c]
+	}
+	return sum, nonFinite, nil
+}
+
+// privateInit sets tr.u from the noisy sum of the given users' unit outer
+// products and returns the Frobenius norm of the noisy upper triangle.
+func (tr *trainer) privateInit(ctx context.Context, users []int, nonFinite *int) (float64, error) {
+	d := tr.d
+	accs := make([][]float64, chunks(len(users)))
+	bad := make([]int, len(accs))
+	ss := make([]*scratch, tr.opt.Workers)
+	err := tr.parallel(ctx, users, func(k, c int, chunk []int) error {
+		if ss[k] == nil {
+			ss[k] = newScratch(d, tr.maxM)
+		}
+		acc := make([]float64, d*d)
+		for _, i := range chunk {
+			u := &tr.ds.Users[i]
+			if !initContribution(acc, u.X, u.Y, ss[k]) {
+				bad[c]++
+			}
+		}
+		accs[c] = acc
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	// The released vector is the upper triangle (diagonal included) of the
+	// sum: one user changes its L2 norm by at most ||v v^T||_F = 1.
+	upper := make([]float64, 0, d*(d+1)/2)
+	for a := 0; a < d; a++ {
+		for c := a; c < d; c++ {
+			s := 0.0
+			for _, acc := range accs {
+				s += acc[a*d+c]
+			}
+			upper = append(upper, s)
+		}
+	}
+	for _, b := range bad {
+		*nonFinite += b
+	}
+	tr.addNoise(upper, 1)
+	sym := mat.NewSymDense(d, nil)
+	p := 0
+	for a := 0; a < d; a++ {
+		for c := a; c < d; c++ {
+			sym.SetSym(a, c, upper[p])
+			p++
+		}
+	}
+	var eig mat.EigenSym
+	if !eig.Factorize(sym, true) {
+		return 0, errors.New("eigendecomposition of the noisy moments failed")
+	}
+	var vec mat.Dense
+	eig.VectorsTo(&vec)
+	tr.u = make([]float64, d*tr.r)
+	for j := 0; j < d; j++ {
+		for c := 0; c < tr.r; c++ {
+			tr.u[j*tr.r+c] = vec.At(j, d-1-c) // eigenvalues ascend
+		}
+	}
+	return blas64.Nrm2(blas64.Vector{N: len(upper), Inc: 1, Data: upper}), nil
+}
+
+// fitAll fits every user's (w, b) against the current U.
+func (tr *trainer) fitAll(ctx context.Context) ([]model.User, error) {
+	pub := tr.model()
+	all := make([]int, len(tr.ds.Users))
+	for i := range all {
+		all[i] = i
+	}
+	out := make([]model.User, len(all))
+	get := tr.personalizers(pub)
+	err := tr.parallel(ctx, all, func(k, _ int, chunk []int) error {
+		p, _, err := get(k)
+		if err != nil {
+			return err
+		}
+		for _, i := range chunk {
+			u := &tr.ds.Users[i]
+			if out[i], _, err = p.Fit(u.ID, u.X, u.Y); err != nil {
+				return fmt.Errorf("user %q: %w", u.ID, err)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// randomBasis returns a d x r matrix with orthonormal columns drawn from
+// rng.
+func randomBasis(d, r int, rng *mrand.Rand) []float64 {
+	u := make([]float64, d*r)
+	for {
+		for j := range u {
+			u[j] = rng.NormFloat64()
+		}
+		if orthonormalize(d, r, u) {
+			return u
+		}
+	}
+}
+
+// orthonormalize replaces the d x r row-major matrix u by the Q factor of
+// its thin QR factorisation, discarding R. It reports false when u does
+// not have full column rank or is not finite.
+func orthonormalize(d, r int, u []float64) bool {
+	for _, v := range u {
+		if !isFinite(v) {
+			return false
+		}
+	}
+	A := blas64.General{Rows: d, Cols: r, Stride: r, Data: u}
+	tau := make([]float64, r)
+	work := []float64{0}
+	lapack64.Geqrf(A, tau, work, -1)
+	work = make([]float64, max(int(work[0]), r))
+	lapack64.Geqrf(A, tau, work, len(work))
+	for c := 0; c < r; c++ {
+		if u[c*r+c] == 0 {
+			return false
+		}
+	}
+	lapack64.Orgqr(A, tau, work, -1)
+	if int(work[0]) > len(work) {
+		work = make([]float64, int(work[0]))
+	}
+	lapack64.Orgqr(A, tau, work, len(work))
+	return !math.IsNaN(u[0])
+}
