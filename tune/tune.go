@@ -15,7 +15,12 @@
 //     improve on the best;
 //  3. sparsity, likewise;
 //  4. ridge again at the chosen rank and sparsity;
-//  5. rank again at the chosen sparsity (fits already made are reused).
+//  5. rank again at the chosen sparsity and ridge;
+//
+// then steps 2-5 again until a pass changes nothing (at most four passes;
+// fits already made are reused). Finally, among the candidates within 1%
+// (Options.Tolerance) of the best validation RMSE, the one with the fewest
+// personal numbers r + k wins.
 //
 // Only the dimensions marked automatic move; the others stay at the values
 // of Options.Base.
@@ -95,6 +100,13 @@ type Options struct {
 	// squared errors are pooled, to lower the variance of the score at a
 	// few samples per user; 0 means 1.
 	Repeats int
+	// Tolerance: the selection returns the candidate with the fewest
+	// personal numbers (r + k) among those whose validation RMSE is within
+	// this fraction of the best, preferring the larger ridge among equals,
+	// since on data that cannot tell them apart the simpler model is the
+	// safer one (and cheaper to store); 0 means 0.01, a negative value
+	// returns the best score alone.
+	Tolerance float64
 	// Seed seeds the hold-out splits.
 	Seed uint64
 	// Progress, when not nil, is called after every candidate is scored.
@@ -272,10 +284,12 @@ func Select(ctx context.Context, ds *dataset.Dataset, opt Options) (*Result, err
 		}
 		return rmse, nil
 	}
-	// sweep moves one coordinate over values (set writes it into a
-	// candidate), starting from the current best; with patience > 0 it
-	// stops after that many values that do not improve on the best.
-	sweep := func(values int, set func(c *candidate, i int), patience int) error {
+	// sweep moves one coordinate over values (set writes value i into a
+	// candidate, after reports whether a candidate lies beyond the best in
+	// the sweep's order), starting from the current best; with patience > 0
+	// it stops after that many values beyond the best that do not improve
+	// on it.
+	sweep := func(values int, set func(c *candidate, i int), after func(c, best candidate) bool, patience int) error {
 		miss := 0
 		for i := 0; i < values; i++ {
 			c := best
@@ -289,8 +303,10 @@ func Select(ctx context.Context, ds *dataset.Dataset, opt Options) (*Result, err
 			}
 			if bestScore < before {
 				miss = 0
-			} else if miss++; patience > 0 && miss >= patience {
-				break
+			} else if after(c, best) {
+				if miss++; patience > 0 && miss >= patience {
+					break
+				}
 			}
 		}
 		return nil
@@ -301,44 +317,77 @@ func Select(ctx context.Context, ds *dataset.Dataset, opt Options) (*Result, err
 	setRank := func(c *candidate, i int) { c.rank = ranks[i] }
 	setSparsity := func(c *candidate, i int) { c.sparsity = sparsities[i] }
 	setRidge := func(c *candidate, i int) { c.ridge = g.Ridges[i] }
+	rankAfter := func(c, b candidate) bool { return c.rank > b.rank }
+	sparsityAfter := func(c, b candidate) bool { return c.sparsity > b.sparsity }
+	ridgeAfter := func(c, b candidate) bool { return c.ridge > b.ridge }
 	steps := []struct {
 		on       bool
 		n        int
 		set      func(*candidate, int)
+		after    func(c, b candidate) bool
 		patience int
 	}{
-		{opt.Ridge, len(g.Ridges), setRidge, 0},
-		{tuneRank, len(ranks), setRank, 2},
-		{tuneSparsity, len(sparsities), setSparsity, 2},
-		{opt.Ridge && (tuneRank || tuneSparsity), len(g.Ridges), setRidge, 0},
-		{tuneRank && tuneSparsity, len(ranks), setRank, 2},
+		{opt.Ridge, len(g.Ridges), setRidge, ridgeAfter, 0},
+		{tuneRank, len(ranks), setRank, rankAfter, 2},
+		{tuneSparsity, len(sparsities), setSparsity, sparsityAfter, 2},
+		{opt.Ridge && (tuneRank || tuneSparsity), len(g.Ridges), setRidge, ridgeAfter, 0},
+		{tuneRank && (tuneSparsity || opt.Ridge), len(ranks), setRank, rankAfter, 2},
 	}
-	for i, st := range steps {
-		if i == 0 && tuneCenter {
-			// Centring is decided jointly with the first ridge sweep.
-			for _, center := range []bool{true, false} {
-				for r := range g.Ridges {
-					c := best
-					c.center = center
-					if opt.Ridge {
-						c.ridge = g.Ridges[r]
-					} else if r > 0 {
-						break
-					}
-					if _, err := score(c); err != nil {
-						return nil, err
+	// Step 1 once, then steps 2-5 until a pass changes nothing (at most
+	// maxPasses passes; fits already made are reused).
+	const maxPasses = 4
+	for pass := 0; pass < maxPasses; pass++ {
+		start := best
+		for i, st := range steps {
+			if i == 0 && pass > 0 {
+				continue
+			}
+			if i == 0 && tuneCenter {
+				// Centring is decided jointly with the first ridge sweep.
+				for _, center := range []bool{true, false} {
+					for r := range g.Ridges {
+						c := best
+						c.center = center
+						if opt.Ridge {
+							c.ridge = g.Ridges[r]
+						} else if r > 0 {
+							break
+						}
+						if _, err := score(c); err != nil {
+							return nil, err
+						}
 					}
 				}
+				continue
 			}
-			continue
+			if !st.on {
+				continue
+			}
+			if err := sweep(st.n, st.set, st.after, st.patience); err != nil {
+				return nil, err
+			}
 		}
-		if !st.on {
-			continue
-		}
-		if err := sweep(st.n, st.set, st.patience); err != nil {
-			return nil, err
+		if best == start {
+			break
 		}
 	}
+	// Prefer the smallest model whose score is within Tolerance of the
+	// best: fewer numbers per user (r + k), then the larger ridge.
+	tol := opt.Tolerance
+	if tol == 0 {
+		tol = 0.01
+	}
+	pick := res.BestIndex
+	for i, s := range res.Scores {
+		if s.Err != "" || !(s.RMSE <= bestScore*(1+tol)) {
+			continue
+		}
+		p := res.Scores[pick]
+		if size(s) < size(p) || (size(s) == size(p) && s.Ridge > p.Ridge) {
+			pick = i
+		}
+	}
+	res.Best, res.BestScore, res.BestIndex = res.Scores[pick].Options, res.Scores[pick], pick
 	if math.IsInf(bestScore, 1) {
 		return res, fmt.Errorf("tune: every candidate failed; the first error: %s", res.Scores[0].Err)
 	}
@@ -422,3 +471,6 @@ func Train(ctx context.Context, ds *dataset.Dataset, opt Options) (*model.Model,
 	}
 	return m, res, nil
 }
+
+// size returns the number of personal parameters of a scored candidate.
+func size(s Score) int { return s.Rank + s.Sparsity }
