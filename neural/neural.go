@@ -1,0 +1,150 @@
+// Package neural trains neural LRS: a shared multilayer perceptron phi(x; V)
+// whose output layer is personalized as low rank plus sparse,
+//
+//	yhat = <phi(x; V), theta_i>,  theta_i = U w_i + b_i,
+//
+// with U (h x r, orthonormal columns) shared, w_i r numbers and b_i at most
+// k non-zeros over the h features of the network's last hidden layer. It
+// also trains the global network (the same MLP with one shared output
+// vector theta_0), the baseline neural LRS must beat, and generates
+// synthetic data whose per-user functions are non-linear in x but share a
+// low-dimensional structure (see Generate).
+//
+// Training alternates, for squared error:
+//
+//  1. per user, in parallel, with V and U fixed: (w_i, b_i) by AMHT-LRS's
+//     per-user solve (package amht) on the user's current features phi(x);
+//     for the global network, theta_0 by pooled least squares;
+//  2. globally, with every (w_i, b_i) fixed: one pass of Adam over
+//     mini-batches of users on (V, U) (on V for the global network), the
+//     gradient computed by backpropagation;
+//  3. re-orthonormalization U = Q R (the next round's per-user solves
+//     absorb R).
+//
+// Inputs are standardized with the training mean and standard deviation
+// during training; the standardization is folded into the first layer of
+// the network stored in the model, so that the model takes raw inputs.
+package neural
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+
+	"github.com/lrsp/lrsp/amht"
+)
+
+// Options configures Train. Only Rank (and Sparsity for a sparse part)
+// need setting; every other zero value is documented and usable.
+type Options struct {
+	// Hidden holds the widths of the hidden layers; nil means {64, 32}. The
+	// last one is the dimension h of theta_i.
+	Hidden []int
+	// Rank is the number r of columns of U, in [1, h]; ignored by the
+	// global network.
+	Rank int
+	// Sparsity is the largest number k of non-zeros of each b_i, in
+	// [0, h]; ignored by the global network.
+	Sparsity int
+	// Global trains the global network instead: one output vector theta_0
+	// shared by all users, and no per-user parameters.
+	Global bool
+	// Rounds bounds the number of alternating rounds (each one pass of Adam
+	// over the users); 0 means 100.
+	Rounds int
+	// Batch is the number of users per Adam mini-batch; 0 means 16.
+	Batch int
+	// LearningRate is Adam's step size; 0 means 0.003.
+	LearningRate float64
+	// Ridge is the per-user ridge penalty on (w_i, b_i), as in
+	// amht.Options (and on theta_0 for the global network); 0 means none
+	// (amht adds a small one for users with fewer than r + k samples).
+	Ridge float64
+	// Pursuit selects the per-user support search of b_i; the zero value is
+	// amht.PursuitSwap.
+	Pursuit amht.Pursuit
+	// Patience is the number of rounds without validation improvement
+	// before stopping; 0 means 10. It applies only with a validation set,
+	// and training then returns the parameters of the best round.
+	Patience int
+	// Workers is the number of parallel workers; 0 means GOMAXPROCS.
+	Workers int
+	// Seed seeds the initialisation and the order of the mini-batches.
+	Seed uint64
+	// Progress, when non-nil, is called after every round.
+	Progress func(RoundStats)
+}
+
+// RoundStats reports one round of training.
+type RoundStats struct {
+	// Round counts from 1.
+	Round int `json:"round"`
+	// TrainLoss is the mean over users of the per-user mean squared error
+	// on the training samples after the round's per-user solves.
+	TrainLoss float64 `json:"train_loss"`
+	// ValidationLoss is the same on the validation samples, or nil without
+	// a validation set.
+	ValidationLoss *float64 `json:"validation_loss"`
+	// Seconds is the wall time of the round.
+	Seconds float64 `json:"seconds"`
+}
+
+func (o *Options) withDefaults() Options {
+	v := *o
+	if v.Hidden == nil {
+		v.Hidden = []int{64, 32}
+	}
+	if v.Rounds == 0 {
+		v.Rounds = 100
+	}
+	if v.Batch == 0 {
+		v.Batch = 16
+	}
+	if v.LearningRate == 0 {
+		v.LearningRate = 0.003
+	}
+	if v.Patience == 0 {
+		v.Patience = 10
+	}
+	if v.Workers <= 0 {
+		v.Workers = runtime.GOMAXPROCS(0)
+	}
+	if v.Global {
+		v.Rank, v.Sparsity = 0, 0
+	}
+	return v
+}
+
+// MaxWidth bounds the width of a hidden layer.
+const MaxWidth = 1 << 14
+
+func (o *Options) validate() error {
+	if len(o.Hidden) == 0 {
+		return fmt.Errorf("no hidden layers")
+	}
+	for l, h := range o.Hidden {
+		if h <= 0 || h > MaxWidth {
+			return fmt.Errorf("hidden layer %d has width %d, want 1..%d", l+1, h, MaxWidth)
+		}
+	}
+	h := o.Hidden[len(o.Hidden)-1]
+	switch {
+	case !o.Global && (o.Rank < 1 || o.Rank > h):
+		return fmt.Errorf("rank %d must be in [1, %d] (the last hidden layer's width)", o.Rank, h)
+	case !o.Global && (o.Sparsity < 0 || o.Sparsity > h):
+		return fmt.Errorf("sparsity %d must be in [0, %d] (the last hidden layer's width)", o.Sparsity, h)
+	case o.Rounds < 0:
+		return fmt.Errorf("rounds %d must not be negative", o.Rounds)
+	case o.Batch < 0:
+		return fmt.Errorf("batch %d must not be negative", o.Batch)
+	case !(o.LearningRate >= 0) || math.IsInf(o.LearningRate, 0):
+		return fmt.Errorf("learning rate %v must be finite and not negative", o.LearningRate)
+	case !(o.Ridge >= 0) || math.IsInf(o.Ridge, 0):
+		return fmt.Errorf("ridge %v must be finite and not negative", o.Ridge)
+	case o.Patience < 0:
+		return fmt.Errorf("patience %d must not be negative", o.Patience)
+	case o.Pursuit < amht.PursuitSwap || o.Pursuit > amht.PursuitHTP:
+		return fmt.Errorf("unknown pursuit %d", o.Pursuit)
+	}
+	return nil
+}
