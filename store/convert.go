@@ -37,6 +37,11 @@ func Import(ctx context.Context, path string, m *model.Model, opt ImportOptions)
 	if err := m.Validate(); err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
+	if m.Network != nil {
+		// The store keeps the linear parts only; without the network it
+		// would serve wrong predictions.
+		return fmt.Errorf("import: models with a network (method %s) are not supported by the store", m.Method)
+	}
 	batch := opt.BatchSize
 	if batch <= 0 {
 		batch = 20000

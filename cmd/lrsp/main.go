@@ -50,6 +50,7 @@ Start with "lrsp demo".`,
 	root.SetErr(stderr)
 	root.AddCommand(
 		newSynthCmd(),
+		newSynthNeuralCmd(),
 		newTrainCmd(),
 		newPersonalizeCmd(),
 		newPredictCmd(),

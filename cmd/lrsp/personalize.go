@@ -38,7 +38,9 @@ func newPersonalizeCmd() *cobra.Command {
 				return fmt.Errorf("%s: %w", data, err)
 			}
 			var users []model.User
-			if m.Loss == model.LossLogistic {
+			if m.Network != nil {
+				users, err = personalizeNeural(c, m, ds, opt)
+			} else if m.Loss == model.LossLogistic {
 				users, err = personalizeLogistic(c, m, ds, opt.Ridge, opt.Workers)
 			} else if c.Flags().Changed("ridge") || c.Flags().Changed("pursuit") {
 				// Explicit per-user options override the model's (low-rank +

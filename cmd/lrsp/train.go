@@ -20,6 +20,7 @@ type trainFlags struct {
 	opt                              amht.Options
 	cols                             dataFlags
 	method                           methodFlags
+	neural                           neuralFlags
 }
 
 func (f *trainFlags) register(c *cobra.Command) {
@@ -40,6 +41,7 @@ func (f *trainFlags) register(c *cobra.Command) {
 	fl.Float64Var(&f.validation, "validation", 0, "fraction of each user's samples held out for early stopping")
 	fl.IntVar(&f.opt.Patience, "patience", 3, "rounds without validation improvement before stopping")
 	f.method.register(c, &f.opt)
+	f.neural.register(c)
 	f.cols.register(c)
 }
 
@@ -87,6 +89,9 @@ func newTrainCmd() *cobra.Command {
 				return err
 			} else if loss == model.LossLogistic {
 				return trainLogistic(c, &f)
+			}
+			if isNeural(f.method.method) {
+				return trainNeural(c, &f)
 			}
 			opt, err := f.options()
 			if err != nil {

@@ -1,0 +1,134 @@
+package neural
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/lrsp/lrsp/amht"
+	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/eval"
+	"github.com/lrsp/lrsp/model"
+	"github.com/lrsp/lrsp/synth"
+)
+
+// split returns the test samples of the users in ds.
+func testOf(test, ds *dataset.Dataset) *dataset.Dataset {
+	idx := ds.Index()
+	out := &dataset.Dataset{Features: test.Features, HasTarget: true}
+	for _, u := range test.Users {
+		if _, ok := idx[u.ID]; ok {
+			out.Users = append(out.Users, u)
+		}
+	}
+	return out
+}
+
+// scores returns the test RMSE of m on the training users' and the new
+// users' test samples, personalizing the new users first with personalize.
+func scores(t testing.TB, m *model.Model, data *synth.Data, personalize func(*model.Model, *dataset.Dataset) ([]model.User, error)) (train, new float64) {
+	t.Helper()
+	users, err := personalize(m, data.New)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Upsert(users)
+	rmse := func(ds *dataset.Dataset) float64 {
+		pred, err := eval.Predict(m, ds, eval.UnknownError)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := eval.Score(ds, pred)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.RMSE
+	}
+	return rmse(testOf(data.Test, data.Train)), rmse(testOf(data.Test, data.New))
+}
+
+type comparison struct {
+	name              string
+	trainRMSE, newRMSE float64
+	seconds            float64
+}
+
+// compareMethods trains neural LRS, the global network and linear LRS on
+// data and scores them.
+func compareMethods(t testing.TB, data *synth.Data, nopt Options, lopt amht.Options) []comparison {
+	ctx := context.Background()
+	var out []comparison
+	neural := func(m *model.Model, ds *dataset.Dataset) ([]model.User, error) {
+		o, err := ModelOptions(m)
+		if err != nil {
+			return nil, err
+		}
+		return Personalize(ctx, m, ds, o)
+	}
+	train, held, err := dataset.Split(data.Train, 0.2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, global := range []bool{false, true} {
+		o := nopt
+		o.Global = global
+		start := time.Now()
+		res, err := Train(ctx, train, held, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := fmt.Sprintf("neural-lrs %v r=%d k=%d", o.Hidden, o.Rank, o.Sparsity)
+		if global {
+			name = fmt.Sprintf("global network %v", o.Hidden)
+		}
+		name += fmt.Sprintf(" (%d rounds, %s)", len(res.Rounds), res.Stopped)
+		// Refit the users on all their training samples.
+		users, err := neural(res.Model, data.Train)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Model.Upsert(users)
+		tr, nw := scores(t, res.Model, data, neural)
+		out = append(out, comparison{name, tr, nw, time.Since(start).Seconds()})
+	}
+	start := time.Now()
+	lres, err := amht.Train(ctx, data.Train, nil, lopt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, nw := scores(t, lres.Model, data, func(m *model.Model, ds *dataset.Dataset) ([]model.User, error) {
+		return amht.Personalize(ctx, m, ds, amht.PersonalizeOptions{Ridge: lopt.Ridge})
+	})
+	out = append(out, comparison{fmt.Sprintf("linear lrs r=%d k=%d", lopt.Rank, lopt.Sparsity), tr, nw, time.Since(start).Seconds()})
+	return out
+}
+
+func TestCompareScratch(t *testing.T) {
+	if os.Getenv("LRSP_NEURAL_SCRATCH") == "" {
+		t.Skip("set LRSP_NEURAL_SCRATCH=1")
+	}
+	env := func(k string, def int) int {
+		if v, err := strconv.Atoi(os.Getenv(k)); err == nil {
+			return v
+		}
+		return def
+	}
+	data, err := Generate(SynthOptions{Users: env("T", 300), Samples: env("M", 40), Dim: 10, Latent: 8, Rank: 3, Sparsity: env("K", 1),
+		Noise: 0.1, NewUsers: 100, NewSamples: env("MN", 20), TestSamples: 50, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range compareMethods(t, data,
+		Options{Hidden: []int{64, 32}, Rank: env("R", 3), Sparsity: env("K", 1), Rounds: env("ROUNDS", 100), Seed: 1,
+			Progress: func(s RoundStats) {
+				if s.Round%10 == 0 {
+					t.Logf("round %d train %.4g val %.4g %.2fs", s.Round, s.TrainLoss, *s.ValidationLoss, s.Seconds)
+				}
+			}},
+		amht.Options{Rank: 3, Sparsity: 1, Tolerance: 1e-6}) {
+		t.Logf("%-50s train-user test RMSE %.4f  new-user test RMSE %.4f  %.1fs", c.name, c.trainRMSE, c.newRMSE, c.seconds)
+	}
+}

@@ -1,0 +1,131 @@
+package neural
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/lrsp/lrsp/amht"
+	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/model"
+)
+
+// PersonalizeOptions configures Personalize. The zero value uses
+// amht.PursuitSwap, no ridge and GOMAXPROCS workers; ModelOptions reads
+// the values the model was trained with.
+type PersonalizeOptions struct {
+	// Pursuit selects the support search of b_i.
+	Pursuit amht.Pursuit
+	// Ridge is the per-user ridge penalty, as in Options.
+	Ridge float64
+	// Workers is the number of parallel workers; 0 means GOMAXPROCS.
+	Workers int
+}
+
+// ModelOptions returns the per-user options m was trained with (its
+// config's ridge and pursuit).
+func ModelOptions(m *model.Model) (PersonalizeOptions, error) {
+	var o PersonalizeOptions
+	if v := m.Config["ridge"]; v != "" {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(r >= 0) {
+			return o, fmt.Errorf("model config ridge %q: want a non-negative number", v)
+		}
+		o.Ridge = r
+	}
+	switch m.Config["pursuit"] {
+	case "", "swap":
+	case "greedy":
+		o.Pursuit = amht.PursuitGreedy
+	case "htp":
+		o.Pursuit = amht.PursuitHTP
+	default:
+		return o, fmt.Errorf("model config pursuit %q: want swap, greedy or htp", m.Config["pursuit"])
+	}
+	return o, nil
+}
+
+// Personalize fits every user of ds with m's network and U fixed: (w_i,
+// b_i) by amht's per-user solve on the user's features phi(x). It returns
+// the users in ds's order and does not change m; Upsert them to keep them.
+// For a global network (model.MethodGlobal with a Network) users have no
+// parameters and get empty ones.
+func Personalize(ctx context.Context, m *model.Model, ds *dataset.Dataset, opt PersonalizeOptions) ([]model.User, error) {
+	n := m.Network
+	if n == nil {
+		return nil, errors.New("personalize: the model has no network")
+	}
+	if !ds.HasTarget {
+		return nil, errors.New("personalize: the data have no target column")
+	}
+	if ds.Dim() != n.Sizes[0] {
+		return nil, fmt.Errorf("personalize: the data have %d features, the network %d inputs", ds.Dim(), n.Sizes[0])
+	}
+	out := make([]model.User, len(ds.Users))
+	if m.Method == model.MethodGlobal {
+		for i := range ds.Users {
+			out[i] = model.User{ID: ds.Users[i].ID, W: []float64{}}
+		}
+		return out, nil
+	}
+	if m.Method != model.MethodNeuralLRS {
+		return nil, fmt.Errorf("personalize: a %q model with a network is not supported", m.Method)
+	}
+	lin := &model.Model{Method: model.MethodLRS, Dim: m.Dim, Rank: m.Rank, Sparsity: m.Sparsity, Features: m.Features, U: m.U}
+	maxM := 1
+	for i := range ds.Users {
+		maxM = max(maxM, ds.Users[i].Len())
+	}
+	workers := opt.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	d, h := n.Sizes[0], m.Dim
+	wmax := 0
+	for _, s := range n.Sizes {
+		wmax = max(wmax, s)
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make([]error, workers)
+	for k := range workers {
+		p, err := amht.NewPersonalizer(lin, maxM, amht.PersonalizeOptions{Pursuit: opt.Pursuit, Ridge: opt.Ridge})
+		if err != nil {
+			return nil, fmt.Errorf("personalize: %w", err)
+		}
+		wg.Add(1)
+		go func(k int) {
+			defer wg.Done()
+			phi := make([]float64, maxM*h)
+			sa, sb := make([]float64, wmax), make([]float64, wmax)
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(ds.Users) {
+					return
+				}
+				if ctx.Err() != nil {
+					errs[k] = ctx.Err()
+					return
+				}
+				u := &ds.Users[i]
+				for s := range u.Len() {
+					n.Forward(u.X[s*d:(s+1)*d], phi[s*h:(s+1)*h], sa, sb)
+				}
+				var err error
+				if out[i], _, err = p.Fit(u.ID, phi[:u.Len()*h], u.Y); err != nil {
+					errs[k] = fmt.Errorf("personalize: user %q: %w", u.ID, err)
+					return
+				}
+			}
+		}(k)
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
