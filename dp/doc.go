@@ -49,8 +49,8 @@
 //
 // # Initialisation
 //
-// [InitRandom] (the default) draws U from a Gaussian with a seed and costs
-// no privacy. [InitPrivate] estimates the column space of the users'
+// [InitRandom] draws U from a Gaussian with a seed and costs no privacy.
+// [InitPrivate] (the default) estimates the column space of the users'
 // parameter vectors: every sampled user sends the outer product v v^T of
 // its unit vector v = X_i^T y_i / ||X_i^T y_i||, which has Frobenius norm 1
 // (so no clipping is needed); the server adds N(0, NoiseMultiplier^2) noise

@@ -13,13 +13,15 @@ import (
 type Init int
 
 const (
-	// InitRandom draws U at random from Options.Seed. It reads no user data
-	// and costs no privacy.
-	InitRandom Init = iota
 	// InitPrivate takes the top-r eigenvectors of a noisy sum of the users'
 	// unit outer products v v^T, v = X_i^T y_i / ||X_i^T y_i||. It is one
-	// accounted Gaussian release (see the package documentation).
-	InitPrivate
+	// accounted Gaussian release (see the package documentation). It is the
+	// default: from a random U the clipped gradient steps need many more
+	// rounds (and so more noise per round) to find the subspace.
+	InitPrivate Init = iota
+	// InitRandom draws U at random from Options.Seed. It reads no user data
+	// and costs no privacy.
+	InitRandom
 )
 
 // String returns the name used by the command line and the ledger.
@@ -35,7 +37,7 @@ func (i Init) String() string {
 
 // Defaults of Options fields whose zero value means "default".
 const (
-	DefaultRounds   = 20
+	DefaultRounds   = 10
 	DefaultClip     = 1.0
 	DefaultStepSize = 1.0
 )
@@ -74,7 +76,7 @@ type Options struct {
 	Delta float64
 	// StepSize scales the U step; 0 means DefaultStepSize.
 	StepSize float64
-	// Init selects the initialisation; the zero value is InitRandom.
+	// Init selects the initialisation; the zero value is InitPrivate.
 	Init Init
 	// Pursuit and Ridge configure the users' local fits of (w_i, b_i), as
 	// in amht.PersonalizeOptions.
@@ -101,8 +103,8 @@ type Options struct {
 // from the published U and the accounting), never statistics of private
 // data such as training losses.
 type RoundStats struct {
-	// Round counts releases from 1; with InitPrivate, round 0 is the
-	// initialisation.
+	// Round is the round number, 1..Options.Rounds, or 0 for the release of
+	// the private initialisation.
 	Round int `json:"round"`
 	// StepNorm is the Frobenius norm of the noisy step added to U before
 	// re-orthonormalisation (for the initialisation: of the noisy sum).
@@ -212,7 +214,7 @@ func (o *Options) validate(d int) error {
 		return fmt.Errorf("dp: step size %v must be positive and finite", o.StepSize)
 	case !(o.Ridge >= 0) || math.IsInf(o.Ridge, 1):
 		return fmt.Errorf("dp: ridge %v must be non-negative and finite", o.Ridge)
-	case o.Init != InitRandom && o.Init != InitPrivate:
+	case o.Init != InitPrivate && o.Init != InitRandom:
 		return fmt.Errorf("dp: unknown init %d", o.Init)
 	}
 	if err := checkSampleRate(o.SampleRate); err != nil {
