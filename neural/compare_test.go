@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strconv"
 	"testing"
 	"time"
 
@@ -51,14 +50,14 @@ func scores(t testing.TB, m *model.Model, data *synth.Data, personalize func(*mo
 }
 
 type comparison struct {
-	name              string
+	name               string
 	trainRMSE, newRMSE float64
 	seconds            float64
 }
 
 // compareMethods trains neural LRS, the global network and linear LRS on
 // data and scores them.
-func compareMethods(t testing.TB, data *synth.Data, nopt Options, lopt amht.Options) []comparison {
+func compareMethods(t testing.TB, data *synth.Data, nopt Options, linear []amht.Options) []comparison {
 	ctx := context.Background()
 	var out []comparison
 	neural := func(m *model.Model, ds *dataset.Dataset) ([]model.User, error) {
@@ -94,41 +93,37 @@ func compareMethods(t testing.TB, data *synth.Data, nopt Options, lopt amht.Opti
 		tr, nw := scores(t, res.Model, data, neural)
 		out = append(out, comparison{name, tr, nw, time.Since(start).Seconds()})
 	}
-	start := time.Now()
-	lres, err := amht.Train(ctx, data.Train, nil, lopt)
-	if err != nil {
-		t.Fatal(err)
+	for _, lopt := range linear {
+		start := time.Now()
+		lres, err := amht.Train(ctx, data.Train, nil, lopt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, nw := scores(t, lres.Model, data, func(m *model.Model, ds *dataset.Dataset) ([]model.User, error) {
+			return amht.Personalize(ctx, m, ds, amht.PersonalizeOptions{Ridge: lopt.Ridge})
+		})
+		out = append(out, comparison{fmt.Sprintf("linear lrs r=%d k=%d", lopt.Rank, lopt.Sparsity), tr, nw, time.Since(start).Seconds()})
 	}
-	tr, nw := scores(t, lres.Model, data, func(m *model.Model, ds *dataset.Dataset) ([]model.User, error) {
-		return amht.Personalize(ctx, m, ds, amht.PersonalizeOptions{Ridge: lopt.Ridge})
-	})
-	out = append(out, comparison{fmt.Sprintf("linear lrs r=%d k=%d", lopt.Rank, lopt.Sparsity), tr, nw, time.Since(start).Seconds()})
 	return out
 }
 
-func TestCompareScratch(t *testing.T) {
-	if os.Getenv("LRSP_NEURAL_SCRATCH") == "" {
-		t.Skip("set LRSP_NEURAL_SCRATCH=1")
+// TestNeuralTable prints the comparison table of docs/results.md:
+//
+//	LRSP_NEURAL_TABLE=1 go test ./neural -run TestNeuralTable -v -timeout 30m
+func TestNeuralTable(t *testing.T) {
+	if os.Getenv("LRSP_NEURAL_TABLE") == "" {
+		t.Skip("set LRSP_NEURAL_TABLE=1 to print the results table (minutes)")
 	}
-	env := func(k string, def int) int {
-		if v, err := strconv.Atoi(os.Getenv(k)); err == nil {
-			return v
-		}
-		return def
-	}
-	data, err := Generate(SynthOptions{Users: env("T", 300), Samples: env("M", 40), Dim: 10, Latent: 8, Rank: 3, Sparsity: env("K", 1),
-		Noise: 0.1, NewUsers: 100, NewSamples: env("MN", 20), TestSamples: 50, Seed: 1})
+	data, err := Generate(SynthOptions{Users: 300, Samples: 40, Dim: 10, Latent: 8, Rank: 3, Sparsity: 1,
+		Noise: 0.1, NewUsers: 100, NewSamples: 20, TestSamples: 50, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range compareMethods(t, data,
-		Options{Hidden: []int{64, 32}, Rank: env("R", 3), Sparsity: env("K", 1), Rounds: env("ROUNDS", 100), Seed: 1,
-			Progress: func(s RoundStats) {
-				if s.Round%10 == 0 {
-					t.Logf("round %d train %.4g val %.4g %.2fs", s.Round, s.TrainLoss, *s.ValidationLoss, s.Seconds)
-				}
-			}},
-		amht.Options{Rank: 3, Sparsity: 1, Tolerance: 1e-6}) {
-		t.Logf("%-50s train-user test RMSE %.4f  new-user test RMSE %.4f  %.1fs", c.name, c.trainRMSE, c.newRMSE, c.seconds)
+	linear := []amht.Options{{Rank: 3, Sparsity: 1, Tolerance: 1e-6}, {Rank: 5, Sparsity: 2, Tolerance: 1e-6}, {Rank: 10, Tolerance: 1e-6}}
+	rows := compareMethods(t, data, Options{Hidden: []int{64, 32}, Rank: 3, Sparsity: 1, Rounds: 200, Seed: 1}, linear)
+	fmt.Println("| method | test RMSE, training users | test RMSE, new users (20 samples) | seconds |")
+	fmt.Println("|---|---|---|---|")
+	for _, c := range rows {
+		fmt.Printf("| %s | %.4f | %.4f | %.1f |\n", c.name, c.trainRMSE, c.newRMSE, c.seconds)
 	}
 }
