@@ -87,9 +87,8 @@ func TestSelectRidgeOnly(t *testing.T) {
 			}
 			best = math.Min(best, s.RMSE)
 		}
-		// The pick is within the default 1% tolerance of the minimum.
-		if res.BestScore.RMSE > 1.01*best || res.Scores[res.BestIndex].RMSE != res.BestScore.RMSE {
-			t.Fatalf("%s: picked %v, more than 1%% above the minimum %v", meth, res.BestScore.RMSE, best)
+		if res.BestScore.RMSE != best || res.Scores[res.BestIndex].RMSE != best {
+			t.Fatalf("%s: picked %v, not the minimum %v", meth, res.BestScore.RMSE, best)
 		}
 	}
 }
