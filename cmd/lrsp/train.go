@@ -9,6 +9,7 @@ import (
 	"github.com/lrsp/lrsp/amht"
 	"github.com/lrsp/lrsp/dataset"
 	"github.com/lrsp/lrsp/model"
+	"github.com/lrsp/lrsp/pack"
 )
 
 // trainFlags are the flags of lrsp train.
@@ -21,6 +22,7 @@ type trainFlags struct {
 	cols                             dataFlags
 	method                           methodFlags
 	neural                           neuralFlags
+	dp                               dpFlags
 }
 
 func (f *trainFlags) register(c *cobra.Command) {
@@ -42,6 +44,7 @@ func (f *trainFlags) register(c *cobra.Command) {
 	fl.IntVar(&f.opt.Patience, "patience", 3, "rounds without validation improvement before stopping")
 	f.method.register(c, &f.opt)
 	f.neural.register(c)
+	f.dp.register(c)
 	f.cols.register(c)
 }
 
@@ -85,6 +88,9 @@ func newTrainCmd() *cobra.Command {
 		Example: "  lrsp train --data data.csv --rank 5 --sparsity 5 --out model.lrsp",
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if f.dp.enabled(c) {
+				return trainPrivate(c, &f)
+			}
 			if loss, err := lossName(f.loss); err != nil {
 				return err
 			} else if loss == model.LossLogistic {
@@ -97,6 +103,9 @@ func newTrainCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if pack.IsPath(f.data) && !f.method.usesBaseline() && f.validation == 0 {
+				return trainPacked(c, &f, opt)
+			}
 			ds, err := readData(c.Context(), c, f.data, f.cols.options(true))
 			if err != nil {
 				return err
@@ -108,19 +117,7 @@ func newTrainCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if f.metricsOut != "" {
-				if err := writeJSON(f.metricsOut, map[string]any{"rounds": res.Rounds}); err != nil {
-					return err
-				}
-			}
-			if err := model.Save(f.out, res.Model); err != nil {
-				return err
-			}
-			last := res.Rounds[len(res.Rounds)-1]
-			fmt.Fprintf(c.OutOrStdout(), "trained %s on %d users, %d samples (d=%d, r=%d, k=%d): %d rounds (stopped: %s), train MSE %.6g\n",
-				res.Model.Method, len(ds.Users), ds.Samples(), ds.Dim(), opt.Rank, opt.Sparsity, len(res.Rounds), res.Stopped, last.TrainLoss)
-			fmt.Fprintf(c.OutOrStdout(), "wrote %s\n", f.out)
-			return nil
+			return saveTrained(c, &f, res, ds.Samples())
 		},
 	}
 	f.register(c)
@@ -137,18 +134,45 @@ func trainModel(c *cobra.Command, ds *dataset.Dataset, validation float64, opt a
 			return nil, err
 		}
 	}
-	if isTerminal(c.ErrOrStderr()) {
-		bar := progressbar.NewOptions(max(opt.Rounds, 1), progressbar.OptionSetWriter(c.ErrOrStderr()),
-			progressbar.OptionSetDescription("train"), progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
-		defer bar.Finish()
-		opt.Progress = func(st amht.RoundStats) {
-			desc := fmt.Sprintf("train: loss %.4g", st.TrainLoss)
-			if st.ValidationLoss != nil {
-				desc += fmt.Sprintf(" val %.4g", *st.ValidationLoss)
-			}
-			bar.Describe(desc)
-			bar.Set(st.Round)
+	var done func()
+	opt.Progress, done = roundProgress(c, opt.Rounds)
+	defer done()
+	return amht.Train(c.Context(), train, held, opt)
+}
+
+// roundProgress returns a progress callback that draws a bar of training
+// rounds on a terminal (nil otherwise) and a function that ends the bar.
+func roundProgress(c *cobra.Command, rounds int) (func(amht.RoundStats), func()) {
+	if !isTerminal(c.ErrOrStderr()) {
+		return nil, func() {}
+	}
+	bar := progressbar.NewOptions(max(rounds, 1), progressbar.OptionSetWriter(c.ErrOrStderr()),
+		progressbar.OptionSetDescription("train"), progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
+	return func(st amht.RoundStats) {
+		desc := fmt.Sprintf("train: loss %.4g", st.TrainLoss)
+		if st.ValidationLoss != nil {
+			desc += fmt.Sprintf(" val %.4g", *st.ValidationLoss)
+		}
+		bar.Describe(desc)
+		bar.Set(st.Round)
+	}, func() { bar.Finish() }
+}
+
+// saveTrained writes the metrics and the model of an AMHT-LRS run and
+// reports it.
+func saveTrained(c *cobra.Command, f *trainFlags, res *amht.Result, samples int) error {
+	if f.metricsOut != "" {
+		if err := writeJSON(f.metricsOut, map[string]any{"rounds": res.Rounds}); err != nil {
+			return err
 		}
 	}
-	return amht.Train(c.Context(), train, held, opt)
+	if err := model.Save(f.out, res.Model); err != nil {
+		return err
+	}
+	m := res.Model
+	last := res.Rounds[len(res.Rounds)-1]
+	fmt.Fprintf(c.OutOrStdout(), "trained %s on %d users, %d samples (d=%d, r=%d, k=%d): %d rounds (stopped: %s), train MSE %.6g\n",
+		m.Method, len(m.Users), samples, m.Dim, m.Rank, m.Sparsity, len(res.Rounds), res.Stopped, last.TrainLoss)
+	fmt.Fprintf(c.OutOrStdout(), "wrote %s\n", f.out)
+	return nil
 }

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/lrsp/lrsp/dp"
+	"github.com/lrsp/lrsp/model"
+)
+
+// dpFlags are the --dp-* flags of lrsp train.
+type dpFlags struct {
+	epsilon, delta, clip, sampleRate, noise, step float64
+	init                                          string
+}
+
+// dpFlagNames lists the flags that switch lrsp train to private training.
+var dpFlagNames = []string{"dp-epsilon", "dp-delta", "dp-clip", "dp-sample-rate", "dp-noise-multiplier", "dp-init", "dp-step"}
+
+func (d *dpFlags) register(c *cobra.Command) {
+	c.Long = strings.TrimSpace(c.Long + "\n\n" + dpHelp)
+	fl := c.Flags()
+	fl.Float64Var(&d.epsilon, "dp-epsilon", 0, "train with user-level (epsilon, delta)-DP for the published U: the target epsilon (see lrsp help train)")
+	fl.Float64Var(&d.delta, "dp-delta", 0, "DP: target delta, in (0, 1); well below 1/users")
+	fl.Float64Var(&d.clip, "dp-clip", dp.DefaultClip, "DP: clip norm C of each user's (dimensionless) U-update")
+	fl.Float64Var(&d.sampleRate, "dp-sample-rate", 1, "DP: probability that a user takes part in a round, in (0, 1] (Poisson sampling)")
+	fl.Float64Var(&d.noise, "dp-noise-multiplier", 0, "DP, instead of --dp-epsilon: the noise multiplier (noise sd / clip); the epsilon it gives is reported")
+	fl.StringVar(&d.init, "dp-init", "private", "DP: initialisation of U: private (one accounted noisy release) or random (no privacy cost)")
+	fl.Float64Var(&d.step, "dp-step", dp.DefaultStepSize, "DP: step size of the U update")
+}
+
+// enabled reports whether any --dp-* flag was given.
+func (d *dpFlags) enabled(c *cobra.Command) bool {
+	for _, n := range dpFlagNames {
+		if c.Flags().Changed(n) {
+			return true
+		}
+	}
+	return false
+}
+
+// options validates the --dp-* flags and returns the private training
+// options without the noise multiplier, and whether --dp-epsilon (rather
+// than --dp-noise-multiplier) was given.
+func (d *dpFlags) options(c *cobra.Command) (dp.Options, bool, error) {
+	fl := c.Flags()
+	hasEps, hasNoise := fl.Changed("dp-epsilon"), fl.Changed("dp-noise-multiplier")
+	var o dp.Options
+	switch {
+	case hasEps == hasNoise:
+		return o, false, fmt.Errorf("private training needs exactly one of --dp-epsilon and --dp-noise-multiplier")
+	case !fl.Changed("dp-delta"):
+		return o, false, fmt.Errorf("private training needs --dp-delta")
+	case hasEps && (!(d.epsilon > 0) || math.IsInf(d.epsilon, 1)):
+		return o, false, fmt.Errorf("--dp-epsilon %v must be positive and finite", d.epsilon)
+	case hasNoise && (!(d.noise > 0) || math.IsInf(d.noise, 1)):
+		return o, false, fmt.Errorf("--dp-noise-multiplier %v must be positive and finite", d.noise)
+	case !(d.delta > 0 && d.delta < 1):
+		return o, false, fmt.Errorf("--dp-delta %v must be in (0, 1)", d.delta)
+	case !(d.sampleRate > 0 && d.sampleRate <= 1):
+		return o, false, fmt.Errorf("--dp-sample-rate %v must be in (0, 1]", d.sampleRate)
+	case !(d.clip > 0) || math.IsInf(d.clip, 1):
+		return o, false, fmt.Errorf("--dp-clip %v must be positive and finite", d.clip)
+	case !(d.step > 0) || math.IsInf(d.step, 1):
+		return o, false, fmt.Errorf("--dp-step %v must be positive and finite", d.step)
+	}
+	i, err := oneOf("dp-init", d.init, "private", "random")
+	if err != nil {
+		return o, false, err
+	}
+	o = dp.Options{Init: dp.Init(i), Clip: d.clip, SampleRate: d.sampleRate, Delta: d.delta, StepSize: d.step, NoiseMultiplier: d.noise}
+	return o, hasEps, nil
+}
+
+// dpIgnored lists lrsp train flags that have no meaning for private
+// training; giving one with --dp-* is an error rather than silently ignored.
+var dpIgnored = map[string]string{
+	"tolerance":     "private training runs exactly --rounds rounds (stopping early would use private data)",
+	"validation":    "selecting the best round on held-out samples would use private data",
+	"patience":      "private training does not stop early",
+	"update":        "private training takes one noisy gradient step per round",
+	"cg-iterations": "private training takes one noisy gradient step per round",
+	"threshold":     "private training fits b_i with top-k pursuit",
+	"init":          "use --dp-init",
+	"center":        "a shared theta_0 would be published without privacy",
+}
+
+// trainPrivate is lrsp train with --dp-* flags.
+func trainPrivate(c *cobra.Command, f *trainFlags) error {
+	fl := c.Flags()
+	for _, name := range []string{"tolerance", "validation", "patience", "update", "cg-iterations", "threshold", "init", "center"} {
+		if fl.Lookup(name) != nil && fl.Changed(name) {
+			return fmt.Errorf("--%s cannot be used with --dp-*: %s", name, dpIgnored[name])
+		}
+	}
+	if f.loss != model.LossSquared {
+		return fmt.Errorf("--dp-* supports the squared loss only, not --loss %s", f.loss)
+	}
+	if m := f.method.method; m != model.MethodLRS && m != model.MethodLowRank {
+		return fmt.Errorf("--dp-* supports --method lrs and lowrank only, not %q", m)
+	}
+	if f.method.anyAuto() {
+		return fmt.Errorf("--dp-* cannot tune auto values: tuning on private data would need its own privacy budget")
+	}
+	o, hasEps, err := f.dp.options(c)
+	if err != nil {
+		return err
+	}
+	base, err := f.options()
+	if err != nil {
+		return err
+	}
+	o.Rank, o.Sparsity, o.Ridge, o.Pursuit, o.Workers, o.Seed = base.Rank, base.Sparsity, base.Ridge, base.Pursuit, base.Workers, base.Seed
+	if f.method.method == model.MethodLowRank {
+		o.Sparsity = 0
+	}
+	o.Rounds = dp.DefaultRounds
+	if fl.Changed("rounds") {
+		o.Rounds = base.Rounds
+	}
+	if hasEps {
+		if o.NoiseMultiplier, err = dp.Calibrate(f.dp.epsilon, f.dp.delta, o); err != nil {
+			return err
+		}
+	}
+	ds, err := readData(c.Context(), c, f.data, f.cols.options(true))
+	if err != nil {
+		return err
+	}
+	if f.dp.delta >= 1/float64(len(ds.Users)) {
+		fmt.Fprintf(c.ErrOrStderr(), "warning: --dp-delta %g is not below 1/users = %.3g; such a delta allows publishing some user's data outright\n",
+			f.dp.delta, 1/float64(len(ds.Users)))
+	}
+	if isTerminal(c.ErrOrStderr()) {
+		bar := progressbar.NewOptions(dp.Releases(o), progressbar.OptionSetWriter(c.ErrOrStderr()),
+			progressbar.OptionSetDescription("private train"), progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
+		defer bar.Finish()
+		n := 0
+		o.Progress = func(st dp.RoundStats) {
+			n++
+			bar.Describe(fmt.Sprintf("private train: epsilon spent %.3g", *st.Epsilon))
+			bar.Set(n)
+		}
+	}
+	res, err := dp.Train(c.Context(), ds, o)
+	if err != nil {
+		return err
+	}
+	if f.metricsOut != "" {
+		if err := writeJSON(f.metricsOut, map[string]any{"rounds": res.Rounds, "privacy": res.Model.Privacy}); err != nil {
+			return err
+		}
+	}
+	if err := model.Save(f.out, res.Model); err != nil {
+		return err
+	}
+	l := res.Model.Privacy
+	w := c.OutOrStdout()
+	fmt.Fprintf(w, "trained %s privately on %d users, %d samples (d=%d, r=%d, k=%d): %d rounds\n",
+		res.Model.Method, len(ds.Users), ds.Samples(), ds.Dim(), o.Rank, o.Sparsity, o.Rounds)
+	fmt.Fprintf(w, "privacy: the published U is (%.4g, %.3g)-DP at the user level; noise multiplier %.4g, clip %g, %d releases, sample rate %g, init %s\n",
+		l.Epsilon, l.Delta, l.NoiseMultiplier, l.Clip, l.Rounds, l.SampleRate, o.Init)
+	fmt.Fprintf(w, "accountant: %s\n", l.Accountant)
+	fmt.Fprintf(w, "note: %s also holds every user's (w, b), each user's own local state in deployment; publish only U\n", f.out)
+	if res.NonFinite > 0 {
+		fmt.Fprintf(w, "warning: %d user-rounds overflowed and contributed nothing (data values near 1e150 or beyond); rescale the data\n", res.NonFinite)
+	}
+	fmt.Fprintf(w, "wrote %s\n", f.out)
+	return nil
+}
+
+// dpHelp is appended to lrsp train's long help.
+var dpHelp = strings.TrimSpace(`
+Differential privacy (--dp-*): trains in the billboard model, where only U is
+published and each user fits its own (w, b) against it. Every published U is
+(epsilon, delta)-DP with respect to adding or removing one user: each round,
+each (sampled) user's update for U is clipped to --dp-clip and the server adds
+Gaussian noise of standard deviation noise_multiplier * clip to their sum. Give
+--dp-epsilon to calibrate the noise multiplier (every release counted: --rounds,
+default 10 with DP, plus one for --dp-init private) or --dp-noise-multiplier
+to be told the epsilon. The model records the ledger; see lrsp inspect.`)
