@@ -107,7 +107,7 @@ type PredictRequest struct {
 	User     string        `json:"user"`
 	Features Features      `json:"features"`
 	Requests []PredictItem `json:"requests"`
-	// batch records whether "requests" was present.
+	// batch records whether "requests" was present (and not null).
 	batch bool
 }
 

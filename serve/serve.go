@@ -112,6 +112,8 @@ type scratch struct {
 	theta []float64
 	u     model.User
 	out   []byte
+	req   PredictRequest
+	preds []float64
 }
 
 // New returns a Server for st. The caller keeps ownership of st and closes
@@ -302,6 +304,9 @@ func (s *Server) putScratch(sc *scratch) {
 	if cap(sc.out) > 1<<20 {
 		sc.out = nil
 	}
+	if cap(sc.req.Requests) > 10000 || cap(sc.x) > 1<<20 {
+		sc.req, sc.x, sc.preds = PredictRequest{}, nil, nil
+	}
 	s.scratch.Put(sc)
 }
 
@@ -312,11 +317,15 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) error {
 	if err := s.readBody(w, r, sc); err != nil {
 		return err
 	}
-	var req PredictRequest
-	if err := decodeStrict(sc.body, &req); err != nil {
-		return badRequest(err)
+	req := &sc.req
+	if !decodePredictFast(sc.body, req) {
+		req = new(PredictRequest)
+		if err := decodeStrict(sc.body, req); err != nil {
+			return badRequest(err)
+		}
+		req.batch = req.Requests != nil
 	}
-	items, batch, err := s.predictItems(&req)
+	items, batch, err := s.predictItems(req)
 	if err != nil {
 		return badRequest(err)
 	}
@@ -337,7 +346,10 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) error {
 			return badRequest(err)
 		}
 	}
-	preds := make([]float64, len(items))
+	if cap(sc.preds) < len(items) {
+		sc.preds = make([]float64, len(items))
+	}
+	preds := sc.preds[:len(items)]
 	if err := s.predictAll(items, xs, preds, sc); err != nil {
 		return err
 	}
@@ -363,7 +375,7 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) error {
 
 // predictItems returns the items of req and whether it is a batch.
 func (s *Server) predictItems(req *PredictRequest) ([]PredictItem, bool, error) {
-	if req.Requests != nil {
+	if req.batch {
 		if req.User != "" || req.Features.Set {
 			return nil, false, errors.New(`give either "user" and "features", or "requests", not both`)
 		}

@@ -96,11 +96,11 @@ func sortedUsers(m *model.Model) []model.User {
 
 func TestImportExportRoundTrip(t *testing.T) {
 	for _, tc := range []struct {
-		name             string
-		users, d, r, k   int
-		theta0           bool
-		method           string
-		loss             string
+		name           string
+		users, d, r, k int
+		theta0         bool
+		method         string
+		loss           string
 	}{
 		{"lrs", 50, 12, 3, 4, false, model.MethodLRS, ""},
 		{"lrs+theta0", 20, 5, 2, 5, true, model.MethodLRS, model.LossLogistic},

@@ -1,0 +1,145 @@
+package serve
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lrsp/lrsp/store"
+)
+
+// The load test runs only when given a store, e.g. one made by
+//
+//	lrsp store random-model --out m.lrsp --users 1000000
+//	lrsp store import --model m.lrsp --store users.db
+//	go test ./serve/ -run TestLoad -load.store users.db -v
+//
+// It serves the store on a loopback port and drives it from the same
+// process with a bounded number of requests for a bounded time.
+var (
+	loadStore    = flag.String("load.store", "", "store file for TestLoad (the test is skipped without it)")
+	loadDuration = flag.Duration("load.duration", 10*time.Second, "duration of each load phase (at most 60s)")
+	loadConns    = flag.Int("load.conns", 16, "concurrent connections of the load generator")
+	loadBatch    = flag.Int("load.batch", 1000, "items per batch request")
+	loadUsers    = flag.Int("load.users", 1000000, "users u0..u(N-1) to draw from")
+)
+
+func TestLoad(t *testing.T) {
+	if *loadStore == "" {
+		t.Skip("no -load.store given")
+	}
+	dur := min(*loadDuration, time.Minute)
+	start := time.Now()
+	st, err := store.Open(*loadStore, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	t.Logf("opened %s (%d users) in %v", *loadStore, st.Len(), time.Since(start))
+	srv, err := New(st, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, ln, srv, Timeouts{}) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	url := "http://" + ln.Addr().String() + "/v1/predict"
+	d := st.Model().Dim
+	rng := rand.New(rand.NewPCG(1, 2))
+	feature := func() []float64 {
+		x := make([]float64, d)
+		for j := range x {
+			// Values of typical length in JSON (about 19 characters).
+			x[j] = rng.NormFloat64()
+		}
+		return x
+	}
+	user := func() string { return "u" + strconv.Itoa(rng.IntN(*loadUsers)) }
+	singles := make([][]byte, 4096)
+	for i := range singles {
+		singles[i], _ = json.Marshal(map[string]any{"user": user(), "features": feature()})
+	}
+	batches := make([][]byte, 16)
+	for i := range batches {
+		items := make([]map[string]any, *loadBatch)
+		for k := range items {
+			items[k] = map[string]any{"user": user(), "features": feature()}
+		}
+		batches[i], _ = json.Marshal(map[string]any{"requests": items})
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *loadConns, MaxConnsPerHost: *loadConns}}
+
+	phase := func(name string, bodies [][]byte, perRequest int) {
+		var n atomic.Int64
+		var mu sync.Mutex
+		var lat []time.Duration
+		var failed atomic.Int64
+		deadline := time.Now().Add(dur)
+		const maxRequests = 5_000_000
+		var wg sync.WaitGroup
+		t0 := time.Now()
+		for c := 0; c < *loadConns; c++ {
+			wg.Add(1)
+			go func(c int) {
+				defer wg.Done()
+				local := make([]time.Duration, 0, 1<<16)
+				for i := c; time.Now().Before(deadline) && n.Add(1) <= maxRequests; i += *loadConns {
+					b := bodies[i%len(bodies)]
+					s := time.Now()
+					resp, err := client.Post(url, "application/json", bytes.NewReader(b))
+					if err != nil {
+						failed.Add(1)
+						continue
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						failed.Add(1)
+						continue
+					}
+					local = append(local, time.Since(s))
+				}
+				mu.Lock()
+				lat = append(lat, local...)
+				mu.Unlock()
+			}(c)
+		}
+		wg.Wait()
+		el := time.Since(t0)
+		slices.Sort(lat)
+		if len(lat) == 0 {
+			t.Fatalf("%s: no successful request (%d failed)", name, failed.Load())
+		}
+		q := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+		t.Logf("%s: %d requests in %.1fs, %d failed: %.0f requests/s = %.0f predictions/s; latency p50 %v p99 %v max %v",
+			name, len(lat), el.Seconds(), failed.Load(), float64(len(lat))/el.Seconds(),
+			float64(len(lat)*perRequest)/el.Seconds(), q(0.5), q(0.99), lat[len(lat)-1])
+		if failed.Load() > 0 {
+			t.Errorf("%s: %d requests failed", name, failed.Load())
+		}
+	}
+	phase("single", singles, 1)
+	phase(fmt.Sprintf("batch of %d", *loadBatch), batches, *loadBatch)
+}
