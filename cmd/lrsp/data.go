@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/pack"
 )
 
 // dataFlags are the column options shared by every subcommand that reads data.
@@ -32,10 +33,18 @@ func (f *dataFlags) options(requireTarget bool) dataset.CSVOptions {
 	return dataset.CSVOptions{UserColumn: f.user, TargetColumn: f.target, Features: f.features, Ignore: f.ignore, RequireTarget: requireTarget}
 }
 
-// readData reads a CSV data file, showing a progress bar on a terminal.
+// readData reads the data at path, showing a progress bar on a terminal.
+// The format follows the path: a ".parquet" file or a directory of them is
+// Parquet, anything else CSV.
 func readData(ctx context.Context, c *cobra.Command, path string, opt dataset.CSVOptions) (*dataset.Dataset, error) {
 	if path == "" {
 		return nil, fmt.Errorf("--data is required")
+	}
+	switch {
+	case dataset.IsParquetPath(path):
+		return readParquetData(ctx, c, path, opt)
+	case pack.IsPath(path):
+		return readPacked(ctx, path, opt)
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -56,6 +65,36 @@ func readData(ctx context.Context, c *cobra.Command, path string, opt dataset.CS
 		return nil, err
 	}
 	return ds, nil
+}
+
+// readParquetData reads a Parquet file or directory, showing rows read on
+// a terminal.
+func readParquetData(ctx context.Context, c *cobra.Command, path string, opt dataset.CSVOptions) (*dataset.Dataset, error) {
+	files, err := dataset.ParquetFiles(path)
+	if err != nil {
+		return nil, err
+	}
+	popt := dataset.ParquetOptions{Columns: opt}
+	if isTerminal(c.ErrOrStderr()) {
+		var bar *progressbar.ProgressBar
+		popt.Progress = func(done, total int64) {
+			if bar == nil {
+				if total < 1<<20 {
+					return
+				}
+				bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(c.ErrOrStderr()),
+					progressbar.OptionSetDescription("read "+path), progressbar.OptionSetItsString("rows"),
+					progressbar.OptionShowIts(), progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
+			}
+			bar.Set64(done)
+		}
+		defer func() {
+			if bar != nil {
+				bar.Finish()
+			}
+		}()
+	}
+	return dataset.ReadParquet(ctx, files, popt)
 }
 
 // isTerminal reports whether w is a terminal, for progress display.
