@@ -118,9 +118,66 @@ func ReadTruth(path string) (*Truth, error) {
 	return &t, nil
 }
 
+// Part names the data set a generated user's samples belong to.
+type Part int
+
+const (
+	// PartTrain is the training samples of training users.
+	PartTrain Part = iota
+	// PartNew is the samples of new users.
+	PartNew
+	// PartTest is the held-out samples of any user.
+	PartTest
+)
+
 // Generate draws training users "u0".."u{t-1}" and new users
 // "n0".."n{T2-1}" from the model. It is deterministic in o.Seed.
 func Generate(o Options) (*Data, error) {
+	var features []string
+	var train, newUsers, test *dataset.Builder
+	rows := [3]int{}
+	truth, err := Stream(o, true, func(part Part, id string, x, y []float64) error {
+		if features == nil {
+			features = FeatureNames(o.Dim)
+			train = dataset.NewBuilder(features, true)
+			newUsers = dataset.NewBuilder(features, true)
+			test = dataset.NewBuilder(features, true)
+		}
+		b := [...]*dataset.Builder{train, newUsers, test}[part]
+		for s := range y {
+			b.Add(id, x[s*o.Dim:(s+1)*o.Dim], y[s], rows[part])
+			rows[part]++
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	data := &Data{Truth: truth, Train: train.Dataset()}
+	if o.NewUsers > 0 {
+		data.New = newUsers.Dataset()
+	}
+	if o.TestSamples > 0 {
+		data.Test = test.Dataset()
+	}
+	return data, nil
+}
+
+// FeatureNames returns the names of generated features: "x0".."x{d-1}".
+func FeatureNames(d int) []string {
+	f := make([]string, d)
+	for j := range f {
+		f[j] = "x" + strconv.Itoa(j)
+	}
+	return f
+}
+
+// Stream draws the same data as Generate but hands each user's samples to
+// emit as soon as they are drawn (x row-major), so that data larger than
+// memory can be written out. For every user it emits the part (PartTrain
+// or PartNew), then, with TestSamples, PartTest. With keepUsers false the
+// returned truth holds U* but no users. An error from emit stops Stream.
+func Stream(o Options, keepUsers bool, emit func(part Part, id string, x, y []float64) error) (*Truth, error) {
 	if o.Users <= 0 || o.Samples <= 0 || o.Dim <= 0 || o.Rank < 0 || o.Rank > o.Dim || o.Sparsity < 0 ||
 		o.Sparsity > o.Dim || !(o.Noise >= 0) || o.NewUsers < 0 || o.TestSamples < 0 || math.IsInf(o.Noise, 0) {
 		return nil, fmt.Errorf("synth: invalid sizes %+v", o)
@@ -146,25 +203,23 @@ func Generate(o Options) (*Data, error) {
 			truth.U[j][c] = q.At(j, c)
 		}
 	}
-	features := make([]string, d)
-	for j := range features {
-		features[j] = "x" + strconv.Itoa(j)
-	}
-	test := dataset.NewBuilder(features, true)
-	testRow := 0
-	x := make([]float64, d)
-	sample := func(b *dataset.Builder, id string, theta []float64, row int) {
-		y := 0.0
-		for j := range x {
-			x[j] = rng.NormFloat64()
-			y += x[j] * theta[j]
+	m := max(o.Samples, o.TestSamples)
+	x := make([]float64, m*d)
+	y := make([]float64, m)
+	theta := make([]float64, d)
+	draw := func(part Part, id string, n int) error {
+		for s := 0; s < n; s++ {
+			xs := x[s*d : (s+1)*d]
+			v := 0.0
+			for j := range xs {
+				xs[j] = rng.NormFloat64()
+				v += xs[j] * theta[j]
+			}
+			y[s] = v + o.Noise*rng.NormFloat64()
 		}
-		y += o.Noise * rng.NormFloat64()
-		b.Add(id, x, y, row)
+		return emit(part, id, x[:n*d], y[:n])
 	}
-	gen := func(prefix string, n int) *dataset.Dataset {
-		b := dataset.NewBuilder(features, true)
-		row := 0
+	gen := func(part Part, prefix string, n int) error {
 		for i := 0; i < n; i++ {
 			id := prefix + strconv.Itoa(i)
 			ut := UserTruth{W: make([]float64, r), B: map[string]float64{}}
@@ -175,25 +230,27 @@ func Generate(o Options) (*Data, error) {
 				ut.B[strconv.Itoa(j)] = rng.NormFloat64()
 			}
 			truth.Users[id] = ut
-			theta, _ := truth.Theta(id)
-			for s := 0; s < o.Samples; s++ {
-				sample(b, id, theta, row)
-				row++
+			th, _ := truth.Theta(id)
+			copy(theta, th)
+			if !keepUsers {
+				delete(truth.Users, id)
 			}
-			for s := 0; s < o.TestSamples; s++ {
-				sample(test, id, theta, testRow)
-				testRow++
+			if err := draw(part, id, o.Samples); err != nil {
+				return err
+			}
+			if o.TestSamples > 0 {
+				if err := draw(PartTest, id, o.TestSamples); err != nil {
+					return err
+				}
 			}
 		}
-		return b.Dataset()
+		return nil
 	}
-	data := &Data{Truth: truth}
-	data.Train = gen("u", o.Users)
-	if o.NewUsers > 0 {
-		data.New = gen("n", o.NewUsers)
+	if err := gen(PartTrain, "u", o.Users); err != nil {
+		return nil, err
 	}
-	if o.TestSamples > 0 {
-		data.Test = test.Dataset()
+	if err := gen(PartNew, "n", o.NewUsers); err != nil {
+		return nil, err
 	}
-	return data, nil
+	return truth, nil
 }

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/pack"
 )
 
 // dataFlags are the column options shared by every subcommand that reads data.
@@ -42,6 +43,8 @@ func readData(ctx context.Context, c *cobra.Command, path string, opt dataset.CS
 	switch {
 	case dataset.IsParquetPath(path):
 		return readParquetData(ctx, c, path, opt)
+	case pack.IsPath(path):
+		return readPacked(ctx, path, opt)
 	}
 	f, err := os.Open(path)
 	if err != nil {

@@ -23,6 +23,10 @@ func Write(path string, write func(io.Writer) error) (err error) {
 			os.Remove(f.Name())
 		}
 	}()
+	// CreateTemp makes the file private; a written file gets the usual mode.
+	if err = f.Chmod(0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
 	if err = write(f); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/metrics"
+	"slices"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lrsp/lrsp/amht"
+	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/pack"
+)
+
+func newPackCmd() *cobra.Command {
+	var data, out, precision string
+	var cols dataFlags
+	c := &cobra.Command{
+		Use:   "pack",
+		Short: "Write data in the packed per-user binary format that training streams from disk",
+		Long: `pack converts CSV or Parquet data into a packed file (.lrspd): samples grouped by user,
+features stored as float64 or float32, every user checksummed. Every subcommand reads packed
+files; lrsp train streams them from disk, holding only the chunk of users being processed in
+memory, so data larger than memory trains with bounded memory.
+
+pack itself holds the input in memory once; lrsp synth --out data.lrspd writes packed data
+directly, user by user.`,
+		Example: "  lrsp pack --data data.csv --out data.lrspd --precision float32",
+		Args:    cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			prec, err := parsePrecision(precision)
+			if err != nil {
+				return err
+			}
+			if !pack.IsPath(out) {
+				return fmt.Errorf("--out %q: packed files end in %s", out, pack.Ext)
+			}
+			ds, err := readData(c.Context(), c, data, cols.options(false))
+			if err != nil {
+				return err
+			}
+			if err := pack.WriteDataset(out, ds, prec); err != nil {
+				return err
+			}
+			st, err := os.Stat(out)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.OutOrStdout(), "packed %d users, %d samples, d=%d (%s) into %s (%d bytes)\n",
+				len(ds.Users), ds.Samples(), ds.Dim(), precision, out, st.Size())
+			return nil
+		},
+	}
+	c.Flags().StringVar(&data, "data", "", "CSV or Parquet data (required)")
+	c.Flags().StringVar(&out, "out", "", "packed file to write (ending in "+pack.Ext+", required)")
+	c.Flags().StringVar(&precision, "precision", "float64", "storage of features: float64 or float32")
+	cols.register(c)
+	c.MarkFlagRequired("out")
+	return c
+}
+
+func parsePrecision(s string) (pack.Precision, error) {
+	i, err := oneOf("precision", s, "float64", "float32")
+	return [...]pack.Precision{pack.Float64, pack.Float32}[i], err
+}
+
+// readPacked loads a packed file into memory, checking that its columns
+// are what the options ask for.
+func readPacked(ctx context.Context, path string, opt dataset.CSVOptions) (*dataset.Dataset, error) {
+	p, err := openPacked(path, opt)
+	if err != nil {
+		return nil, err
+	}
+	defer p.Close()
+	return p.ReadAll(ctx)
+}
+
+// openPacked opens a packed file. The file fixes its columns: --features
+// may only restate them, and a required target must be present.
+func openPacked(path string, opt dataset.CSVOptions) (*pack.File, error) {
+	p, err := pack.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	if opt.Features != nil && !slices.Equal(opt.Features, p.FeatureNames()) {
+		p.Close()
+		return nil, fmt.Errorf("%s: --features cannot select columns of a packed file; it holds %s", path, short(p.FeatureNames()))
+	}
+	if opt.RequireTarget && !p.HasTargets() {
+		p.Close()
+		return nil, fmt.Errorf("%s: the packed data have no targets", path)
+	}
+	return p, nil
+}
+
+// trainPacked trains AMHT-LRS streaming a packed file from disk and
+// reports the peak heap and resident memory.
+func trainPacked(c *cobra.Command, f *trainFlags, opt amht.Options) error {
+	p, err := openPacked(f.data, f.cols.options(true))
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	var done func()
+	opt.Progress, done = roundProgress(c, opt.Rounds)
+	start := time.Now()
+	res, err := amht.TrainSource(c.Context(), p, nil, opt)
+	done()
+	if err != nil {
+		return err
+	}
+	secs := time.Since(start).Seconds()
+	if err := saveTrained(c, f, res, p.Samples()); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.OutOrStdout(), "streamed %s: %.3g GB of samples per pass, %.1f s in all; peak heap %.0f MB, peak RSS %.0f MB\n",
+		f.data, float64(p.DataBytes())/1e9, secs, float64(peakHeap())/1e6, float64(peakRSS())/1e6)
+	return nil
+}
+
+// peakHeap returns the Go heap's current total size, a lower bound on the
+// memory used, from runtime metrics.
+func peakHeap() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	return s[0].Value.Uint64()
+}

@@ -1,0 +1,226 @@
+package pack_test
+
+import (
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lrsp/lrsp/amht"
+	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/eval"
+	"github.com/lrsp/lrsp/pack"
+	"github.com/lrsp/lrsp/synth"
+)
+
+func synthData(t testing.TB, o synth.Options) *synth.Data {
+	t.Helper()
+	data, err := synth.Generate(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func write(t testing.TB, ds *dataset.Dataset, prec pack.Precision) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "data.lrspd")
+	if err := pack.WriteDataset(path, ds, prec); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestRoundTrip(t *testing.T) {
+	data := synthData(t, synth.Options{Users: 37, Samples: 9, Dim: 7, Rank: 2, Sparsity: 1, Noise: 0.3, Seed: 1})
+	for _, tt := range []struct {
+		prec pack.Precision
+		tol  float64
+	}{{pack.Float64, 0}, {pack.Float32, 1e-6}} {
+		p, err := pack.Open(write(t, data.Train, tt.prec))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := p.ReadAll(context.Background())
+		p.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := data.Train
+		if len(got.Users) != len(want.Users) || strings.Join(got.Features, ",") != strings.Join(want.Features, ",") || !got.HasTarget {
+			t.Fatalf("precision %d: shape differs", tt.prec)
+		}
+		for i := range want.Users {
+			g, w := &got.Users[i], &want.Users[i]
+			if g.ID != w.ID || g.Len() != w.Len() {
+				t.Fatalf("user %d: %s/%d, want %s/%d", i, g.ID, g.Len(), w.ID, w.Len())
+			}
+			for s := range w.Y {
+				if g.Y[s] != w.Y[s] || g.Rows[s] != w.Rows[s] {
+					t.Fatalf("user %s sample %d: y or row differs", w.ID, s)
+				}
+			}
+			for j := range w.X {
+				if e := math.Abs(g.X[j] - w.X[j]); e > tt.tol*math.Max(1, math.Abs(w.X[j])) {
+					t.Fatalf("precision %d: user %s x[%d] = %v, want %v", tt.prec, w.ID, j, g.X[j], w.X[j])
+				}
+			}
+		}
+	}
+}
+
+// TestTrainStreamed checks that training streamed from a packed float64
+// file gives the same model as training in memory, and that float32
+// storage still recovers noiseless data to relative error below 1e-5.
+func TestTrainStreamed(t *testing.T) {
+	data := synthData(t, synth.Options{Users: 300, Samples: 30, Dim: 40, Rank: 3, Sparsity: 3, Seed: 2})
+	opt := amht.Options{Rank: 3, Sparsity: 3}
+	mem, err := amht.Train(context.Background(), data.Train, nil, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, prec := range []pack.Precision{pack.Float64, pack.Float32} {
+		p, err := pack.Open(write(t, data.Train, prec))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := amht.TrainSource(context.Background(), p, nil, opt)
+		p.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := eval.CompareTruth(res.Model, data.Truth)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("precision %d: %+v", prec, rec)
+		switch prec {
+		case pack.Float64:
+			diff := 0.0
+			for j := range mem.Model.U {
+				diff = math.Max(diff, math.Abs(mem.Model.U[j]-res.Model.U[j]))
+			}
+			if diff > 1e-12 {
+				t.Errorf("streamed U differs from in-memory U by %g", diff)
+			}
+		case pack.Float32:
+			if rec.ParamError > 1e-5 || rec.SupportRecovered != 1 {
+				t.Errorf("float32: %+v", rec)
+			}
+		}
+	}
+}
+
+func TestCorruption(t *testing.T) {
+	data := synthData(t, synth.Options{Users: 5, Samples: 4, Dim: 3, Rank: 1, Seed: 3})
+	path := write(t, data.Train, pack.Float64)
+	orig, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scanAll := func(p *pack.File) error {
+		var sc dataset.Scratch
+		return p.Scan(0, p.NumUsers(), &sc, func(int, []float64, []float64) error { return nil })
+	}
+	// Every truncation and every single-byte change is an error at Open or
+	// at Scan, never a panic or silent success.
+	for n := 0; n < len(orig); n++ {
+		for _, b := range [][]byte{orig[:n], flip(orig, n)} {
+			bad := filepath.Join(t.TempDir(), "bad.lrspd")
+			if err := os.WriteFile(bad, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			p, err := pack.Open(bad)
+			if err == nil {
+				err = scanAll(p)
+				p.Close()
+			}
+			if err == nil && len(b) != len(orig) {
+				t.Fatalf("truncation to %d bytes: no error", n)
+			}
+			if err == nil && len(b) == len(orig) {
+				t.Fatalf("byte %d changed: no error", n)
+			}
+		}
+	}
+	// Another version.
+	v2 := append([]byte(nil), orig...)
+	v2[8] = 2
+	bad := filepath.Join(t.TempDir(), "v2.lrspd")
+	os.WriteFile(bad, v2, 0o644)
+	if _, err := pack.Open(bad); err == nil || !strings.Contains(err.Error(), "version 2") {
+		t.Errorf("version 2: %v", err)
+	}
+}
+
+func flip(b []byte, n int) []byte {
+	c := append([]byte(nil), b...)
+	c[n] ^= 0x20
+	return c
+}
+
+func TestWriterErrors(t *testing.T) {
+	dir := t.TempDir()
+	w, err := pack.Create(filepath.Join(dir, "x.lrspd"), []string{"a", "b"}, true, pack.Float64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Abort()
+	tests := []struct {
+		name string
+		id   string
+		x, y []float64
+		rows []int
+	}{
+		{"empty id", "", []float64{1, 2}, []float64{1}, []int{0}},
+		{"no samples", "u", nil, nil, nil},
+		{"ragged x", "u", []float64{1}, []float64{1}, []int{0}},
+		{"missing y", "u", []float64{1, 2}, nil, []int{0}},
+	}
+	for _, tt := range tests {
+		if err := w.Add(tt.id, tt.x, tt.y, tt.rows); err == nil {
+			t.Errorf("%s: no error", tt.name)
+		}
+	}
+	if err := w.Add("u", []float64{1, 2}, []float64{3}, []int{0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Add("u", []float64{1, 2}, []float64{3}, []int{1}); err == nil {
+		t.Error("duplicate user: no error")
+	}
+	if _, err := pack.Create(filepath.Join(dir, "y.lrspd"), []string{"a"}, true, 3); err == nil {
+		t.Error("precision 3: no error")
+	}
+}
+
+// FuzzOpen checks that no file content makes Open or Scan panic.
+func FuzzOpen(f *testing.F) {
+	data, err := synth.Generate(synth.Options{Users: 3, Samples: 2, Dim: 2, Rank: 1, Seed: 1})
+	if err != nil {
+		f.Fatal(err)
+	}
+	dir := f.TempDir()
+	for i, prec := range []pack.Precision{pack.Float64, pack.Float32} {
+		path := filepath.Join(dir, string(rune('a'+i)))
+		if err := pack.WriteDataset(path, data.Train, prec); err != nil {
+			f.Fatal(err)
+		}
+		b, _ := os.ReadFile(path)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		path := filepath.Join(t.TempDir(), "f.lrspd")
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p, err := pack.Open(path)
+		if err != nil {
+			return
+		}
+		defer p.Close()
+		var sc dataset.Scratch
+		p.Scan(0, p.NumUsers(), &sc, func(int, []float64, []float64) error { return nil })
+	})
+}

@@ -1,0 +1,320 @@
+package pack
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"os"
+
+	"github.com/lrsp/lrsp/dataset"
+)
+
+// File is an open packed data file. It implements dataset.Source: Scan
+// reads users from disk with one sequential read per call and verifies each
+// user's checksum. Only the index (IDs, sample counts, offsets, input row
+// numbers) is held in memory. A File is safe for concurrent Scans with
+// distinct Scratch values.
+type File struct {
+	path      string
+	f         *os.File
+	d         int
+	prec      Precision
+	target    bool
+	features  []string
+	samples   int
+	dataStart int64
+	ids       []string
+	m         []int
+	off       []int64 // data offset of each user, from dataStart
+	crc       []uint32
+	rowStart  []int // rows of user i are rows[rowStart[i]:rowStart[i+1]]
+	rows      []int
+}
+
+// Open opens the packed file at path and reads its index. A truncated,
+// corrupted or other-version file gives an error that says which.
+func Open(path string) (*File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	pf, err := open(f, path)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return pf, nil
+}
+
+var errTruncated = errors.New("truncated or not a packed data file")
+
+func open(f *os.File, path string) (*File, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	size := st.Size()
+	if size < fixedHeader+trailerSize {
+		return nil, errTruncated
+	}
+	fixed := make([]byte, fixedHeader)
+	if _, err := f.ReadAt(fixed, 0); err != nil {
+		return nil, err
+	}
+	if string(fixed[:8]) != magic {
+		return nil, errors.New("not a packed data file (bad magic)")
+	}
+	if v := binary.LittleEndian.Uint32(fixed[8:]); v != Version {
+		return nil, fmt.Errorf("packed format version %d, this lrsp reads version %d", v, Version)
+	}
+	p := &File{path: path, f: f}
+	p.prec = Precision(binary.LittleEndian.Uint32(fixed[12:]))
+	p.d = int(binary.LittleEndian.Uint32(fixed[16:]))
+	p.target = binary.LittleEndian.Uint32(fixed[20:])&flagTarget != 0
+	users := binary.LittleEndian.Uint64(fixed[24:])
+	p.samples = int(min(binary.LittleEndian.Uint64(fixed[32:]), math.MaxInt32*64))
+	jl := int64(binary.LittleEndian.Uint32(fixed[40:]))
+	if !p.prec.valid() || p.d <= 0 || p.d > 1<<24 || jl > maxJSON || fixedHeader+jl > size-trailerSize {
+		return nil, fmt.Errorf("bad header: precision %d, d %d", p.prec, p.d)
+	}
+	p.dataStart = (fixedHeader + jl + 63) &^ 63
+	hdr := make([]byte, p.dataStart)
+	if _, err := f.ReadAt(hdr, 0); err != nil {
+		return nil, errTruncated
+	}
+	tr := make([]byte, trailerSize)
+	if _, err := f.ReadAt(tr, size-trailerSize); err != nil {
+		return nil, err
+	}
+	if string(tr[24:]) != endMagic {
+		return nil, errTruncated
+	}
+	if crc32.Checksum(hdr, castagnoli) != binary.LittleEndian.Uint32(tr[20:]) {
+		return nil, errors.New("header checksum mismatch: the file is corrupted")
+	}
+	var js struct {
+		Features []string `json:"features"`
+	}
+	if err := json.Unmarshal(hdr[fixedHeader:fixedHeader+jl], &js); err != nil {
+		return nil, fmt.Errorf("header: %w", err)
+	}
+	if len(js.Features) != p.d {
+		return nil, fmt.Errorf("header names %d features for d = %d", len(js.Features), p.d)
+	}
+	p.features = js.Features
+	indexOff := int64(binary.LittleEndian.Uint64(tr[0:]))
+	indexLen := int64(binary.LittleEndian.Uint64(tr[8:]))
+	if indexOff < p.dataStart || indexLen < 0 || indexOff > size-trailerSize || indexLen != size-trailerSize-indexOff {
+		return nil, errTruncated
+	}
+	index := make([]byte, indexLen)
+	if _, err := f.ReadAt(index, indexOff); err != nil {
+		return nil, err
+	}
+	if crc32.Checksum(index, castagnoli) != binary.LittleEndian.Uint32(tr[16:]) {
+		return nil, errors.New("index checksum mismatch: the file is corrupted")
+	}
+	// Every user takes at least 9 bytes of index, which bounds allocations.
+	if users > uint64(indexLen)/9+1 {
+		return nil, fmt.Errorf("header claims %d users, the index holds fewer", users)
+	}
+	if err := p.parseIndex(index, int(users), indexOff-p.dataStart); err != nil {
+		return nil, fmt.Errorf("index: %w", err)
+	}
+	return p, nil
+}
+
+func (p *File) parseIndex(b []byte, users int, dataLen int64) error {
+	p.ids = make([]string, users)
+	p.m = make([]int, users)
+	p.off = make([]int64, users)
+	p.crc = make([]uint32, users)
+	p.rowStart = make([]int, users+1)
+	p.rows = make([]int, 0, min(p.samples, len(b)))
+	next := int64(0)
+	uv := func(max uint64) (int, bool) {
+		x, n := binary.Uvarint(b)
+		if n <= 0 || x > max {
+			return 0, false
+		}
+		b = b[n:]
+		return int(x), true
+	}
+	for i := 0; i < users; i++ {
+		n, ok := uv(maxID)
+		if !ok || n == 0 || n > len(b) {
+			return fmt.Errorf("user %d: bad ID", i)
+		}
+		p.ids[i] = string(b[:n])
+		b = b[n:]
+		m, ok := uv(uint64(dataLen))
+		if !ok || m == 0 {
+			return fmt.Errorf("user %q: bad sample count", p.ids[i])
+		}
+		o, ok := uv(uint64(dataLen / 8))
+		if !ok || int64(o)*8 != next || len(b) < 4 {
+			return fmt.Errorf("user %q: bad data offset", p.ids[i])
+		}
+		p.m[i] = m
+		p.off[i] = next
+		next += p.size(m)
+		if next > dataLen {
+			return fmt.Errorf("user %q: data beyond the data section", p.ids[i])
+		}
+		p.crc[i] = binary.LittleEndian.Uint32(b)
+		b = b[4:]
+		for s := 0; s < m; s++ {
+			r, ok := uv(math.MaxInt32 * 64)
+			if !ok {
+				return fmt.Errorf("user %q: bad row number", p.ids[i])
+			}
+			p.rows = append(p.rows, r)
+		}
+		p.rowStart[i+1] = len(p.rows)
+	}
+	if len(b) != 0 || next != dataLen {
+		return errors.New("index does not match the data section")
+	}
+	p.samples = len(p.rows)
+	return nil
+}
+
+// size returns the padded bytes of a user with m samples.
+func (p *File) size(m int) int64 {
+	n := int64(m) * int64(p.d) * int64(p.prec)
+	if p.target {
+		n += 8 * int64(m)
+	}
+	return pad8(n)
+}
+
+// Close closes the file.
+func (p *File) Close() error { return p.f.Close() }
+
+// Dim returns the number of features.
+func (p *File) Dim() int { return p.d }
+
+// FeatureNames returns the feature names.
+func (p *File) FeatureNames() []string { return p.features }
+
+// HasTargets reports whether the samples have targets.
+func (p *File) HasTargets() bool { return p.target }
+
+// NumUsers returns the number of users.
+func (p *File) NumUsers() int { return len(p.ids) }
+
+// UserID returns the ID of user i.
+func (p *File) UserID(i int) string { return p.ids[i] }
+
+// UserLen returns the number of samples of user i.
+func (p *File) UserLen(i int) int { return p.m[i] }
+
+// Samples returns the total number of samples.
+func (p *File) Samples() int { return p.samples }
+
+// Precision returns the storage precision of the features.
+func (p *File) Precision() Precision { return p.prec }
+
+// DataBytes returns the size of the data section: the bytes one pass over
+// every user's samples reads.
+func (p *File) DataBytes() int64 {
+	if len(p.ids) == 0 {
+		return 0
+	}
+	last := len(p.ids) - 1
+	return p.off[last] + p.size(p.m[last])
+}
+
+// Scan implements dataset.Source: it reads users lo..hi-1 with one read,
+// verifies their checksums, widens float32 features to float64 and calls fn.
+func (p *File) Scan(lo, hi int, sc *dataset.Scratch, fn func(i int, x, y []float64) error) error {
+	if lo >= hi {
+		return nil
+	}
+	start, end := p.off[lo], p.off[hi-1]+p.size(p.m[hi-1])
+	n := int(end - start)
+	if cap(sc.Bytes) < n {
+		sc.Bytes = make([]byte, n)
+	}
+	buf := sc.Bytes[:n]
+	if _, err := p.f.ReadAt(buf, p.dataStart+start); err != nil {
+		return fmt.Errorf("read %s: %w", p.path, err)
+	}
+	d := p.d
+	for i := lo; i < hi; i++ {
+		m := p.m[i]
+		b := buf[p.off[i]-start : p.off[i]-start+p.size(m)]
+		if crc32.Checksum(b, castagnoli) != p.crc[i] {
+			return fmt.Errorf("read %s: user %q: checksum mismatch: the file is corrupted", p.path, p.ids[i])
+		}
+		var y []float64
+		if p.target {
+			if cap(sc.Y) < m {
+				sc.Y = make([]float64, m)
+			}
+			y = sc.Y[:m]
+			for s := range y {
+				y[s] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*s:]))
+			}
+			b = b[8*m:]
+		}
+		if cap(sc.X) < m*d {
+			sc.X = make([]float64, m*d)
+		}
+		x := sc.X[:m*d]
+		decode(x, b, p.prec)
+		if err := fn(i, x, y); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// decode widens little-endian float32 or float64 values from b into x.
+func decode(x []float64, b []byte, prec Precision) {
+	if prec == Float32 {
+		b = b[:4*len(x)]
+		for j := range x {
+			x[j] = float64(math.Float32frombits(binary.LittleEndian.Uint32(b[4*j:])))
+		}
+		return
+	}
+	b = b[:8*len(x)]
+	for j := range x {
+		x[j] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*j:]))
+	}
+}
+
+// ReadAll loads the whole file into memory as a Dataset.
+func (p *File) ReadAll(ctx context.Context) (*dataset.Dataset, error) {
+	b := dataset.NewBuilder(p.features, p.target)
+	var sc dataset.Scratch
+	d := p.d
+	const batch = 4096
+	for lo := 0; lo < len(p.ids); lo += batch {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		err := p.Scan(lo, min(lo+batch, len(p.ids)), &sc, func(i int, x, y []float64) error {
+			rows := p.rows[p.rowStart[i]:p.rowStart[i+1]]
+			for s, r := range rows {
+				yv := 0.0
+				if y != nil {
+					yv = y[s]
+				}
+				b.Add(p.ids[i], x[s*d:(s+1)*d], yv, r)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return b.Dataset(), nil
+}
+
+var _ dataset.Source = (*File)(nil)
