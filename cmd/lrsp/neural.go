@@ -169,7 +169,7 @@ func personalizeNeural(c *cobra.Command, m *model.Model, ds *dataset.Dataset, op
 
 func newSynthNeuralCmd() *cobra.Command {
 	var o neural.SynthOptions
-	var out, newOut, testOut string
+	var out, newOut, testOut, newTestOut string
 	c := &cobra.Command{
 		Use:   "synth-neural",
 		Short: "Write synthetic data whose per-user functions are non-linear in x",
@@ -202,13 +202,25 @@ features and r-dimensional subspace (the model of lrsp train --method neural-lrs
 				fmt.Fprintf(c.OutOrStdout(), "wrote %d new users to %s\n", o.NewUsers, newOut)
 			}
 			if data.Test != nil {
+				// The held-out samples of training users and of new users go
+				// to separate files, to be scored separately.
 				if testOut == "" {
 					testOut = sibling(out, "-test")
 				}
-				if err := writeCSV(testOut, data.Test); err != nil {
+				if newTestOut == "" {
+					newTestOut = sibling(out, "-new-test")
+				}
+				train, fresh := splitUsers(data.Test, data.Train)
+				if err := writeCSV(testOut, train); err != nil {
 					return err
 				}
-				fmt.Fprintf(c.OutOrStdout(), "wrote %d test samples per user to %s\n", o.TestSamples, testOut)
+				fmt.Fprintf(c.OutOrStdout(), "wrote %d test samples per training user to %s\n", o.TestSamples, testOut)
+				if data.New != nil {
+					if err := writeCSV(newTestOut, fresh); err != nil {
+						return err
+					}
+					fmt.Fprintf(c.OutOrStdout(), "wrote %d test samples per new user to %s\n", o.TestSamples, newTestOut)
+				}
 			}
 			return nil
 		},
@@ -228,6 +240,23 @@ features and r-dimensional subspace (the model of lrsp train --method neural-lrs
 	f.Uint64Var(&o.Seed, "seed", 1, "random seed")
 	f.StringVar(&out, "out", "", "training data CSV to write")
 	f.StringVar(&newOut, "new-out", "", "new users' CSV (default: --out with -new before the extension)")
-	f.StringVar(&testOut, "test-out", "", "test CSV (default: --out with -test before the extension)")
+	f.StringVar(&testOut, "test-out", "", "training users' test CSV (default: --out with -test before the extension)")
+	f.StringVar(&newTestOut, "new-test-out", "", "new users' test CSV (default: --out with -new-test before the extension)")
 	return c
+}
+
+// splitUsers returns the users of ds that are in known and the others,
+// sharing their samples with ds.
+func splitUsers(ds, known *dataset.Dataset) (in, out *dataset.Dataset) {
+	idx := known.Index()
+	in = &dataset.Dataset{Features: ds.Features, HasTarget: ds.HasTarget}
+	out = &dataset.Dataset{Features: ds.Features, HasTarget: ds.HasTarget}
+	for _, u := range ds.Users {
+		if _, ok := idx[u.ID]; ok {
+			in.Users = append(in.Users, u)
+		} else {
+			out.Users = append(out.Users, u)
+		}
+	}
+	return in, out
 }
