@@ -242,7 +242,7 @@ func TestReadParquetTypes(t *testing.T) {
 	}
 	rows := [][]any{
 		{int32(-7), float32(0.1), int32(-3), uint32(4000000000), uint64(1 << 60), true, 2.5, int64(1) << 40},
-		{int32(12), float32(-1.5e20), int32(math.MaxInt32), uint32(0), uint64(math.MaxUint64), false, -0.0, int64(-9)},
+		{int32(12), float32(-1.5e20), int32(math.MaxInt32), uint32(0), uint64(math.MaxUint64), false, math.Copysign(0, -1), int64(-9)},
 		{int32(-7), float32(3), int32(math.MinInt32), uint32(1), uint64(0), true, 1e300, int64(0)},
 	}
 	path := filepath.Join(t.TempDir(), "typed.parquet")
