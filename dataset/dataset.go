@@ -174,8 +174,10 @@ func Split(ds *Dataset, fraction float64, seed uint64) (train, held *Dataset, er
 }
 
 // Subsample keeps at most n samples per user, chosen reproducibly from seed,
-// in their original order.
+// in their original order. Users left with no samples are dropped; n below
+// 0 counts as 0.
 func Subsample(ds *Dataset, n int, seed uint64) *Dataset {
+	n = max(n, 0)
 	rng := rand.New(rand.NewPCG(seed, 0x73686f74))
 	d := ds.Dim()
 	b := NewBuilder(ds.Features, ds.HasTarget)

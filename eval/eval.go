@@ -9,8 +9,6 @@ import (
 	"slices"
 	"strconv"
 
-	"gonum.org/v1/gonum/stat"
-
 	"github.com/lrsp/lrsp/dataset"
 	"github.com/lrsp/lrsp/model"
 	"github.com/lrsp/lrsp/synth"
@@ -126,6 +124,9 @@ func Score(ds *dataset.Dataset, pred []float64) (Errors, error) {
 	if !ds.HasTarget {
 		return Errors{}, errors.New("score: the data have no target column")
 	}
+	if len(pred) < ds.Rows() {
+		return Errors{}, fmt.Errorf("score: %d predictions for %d input rows", len(pred), ds.Rows())
+	}
 	var e Errors
 	var sse, sae, sy, syy float64
 	per := make([]float64, 0, len(ds.Users))
@@ -164,7 +165,16 @@ func quantiles(v []float64) Quantiles {
 		return Quantiles{}
 	}
 	slices.Sort(v)
-	q := func(p float64) float64 { return stat.Quantile(p, stat.LinInterp, v, nil) }
+	// Linear interpolation between order statistics at (n-1)p (the common
+	// "type 7" definition, so that the median of 1, 2, 3 is 2).
+	q := func(p float64) float64 {
+		h := float64(len(v)-1) * p
+		lo := int(h)
+		if lo+1 >= len(v) {
+			return v[len(v)-1]
+		}
+		return v[lo] + (h-float64(lo))*(v[lo+1]-v[lo])
+	}
 	return Quantiles{Min: v[0], P10: q(0.1), Median: q(0.5), P90: q(0.9), Max: v[len(v)-1]}
 }
 

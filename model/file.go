@@ -305,6 +305,10 @@ func (p *parser) uvarint(max uint64) int {
 		p.err = errors.New("truncated model file")
 		return 0
 	}
+	if n != uvarintLen(x) {
+		p.err = errors.New("over-long length encoding")
+		return 0
+	}
 	if x > max {
 		p.err = fmt.Errorf("length %d exceeds %d", x, max)
 		return 0
