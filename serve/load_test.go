@@ -10,13 +10,17 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/lrsp/lrsp/model"
 	"github.com/lrsp/lrsp/store"
 )
 
@@ -99,7 +103,7 @@ func TestLoad(t *testing.T) {
 		deadline := time.Now().Add(dur)
 		const maxRequests = 5_000_000
 		var wg sync.WaitGroup
-		t0 := time.Now()
+		t0, cpu0 := time.Now(), cpuTime()
 		for c := 0; c < *loadConns; c++ {
 			wg.Add(1)
 			go func(c int) {
@@ -127,19 +131,106 @@ func TestLoad(t *testing.T) {
 			}(c)
 		}
 		wg.Wait()
-		el := time.Since(t0)
+		el, cpu := time.Since(t0), cpuTime()-cpu0
 		slices.Sort(lat)
 		if len(lat) == 0 {
 			t.Fatalf("%s: no successful request (%d failed)", name, failed.Load())
 		}
 		q := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
-		t.Logf("%s: %d requests in %.1fs, %d failed: %.0f requests/s = %.0f predictions/s; latency p50 %v p99 %v max %v",
+		t.Logf("%s: %d requests in %.1fs, %d failed: %.0f requests/s = %.0f predictions/s; latency p50 %v p99 %v max %v; "+
+			"process CPU %.1fs (server and generator) = %.2f cores, %.0f predictions per CPU-second",
 			name, len(lat), el.Seconds(), failed.Load(), float64(len(lat))/el.Seconds(),
-			float64(len(lat)*perRequest)/el.Seconds(), q(0.5), q(0.99), lat[len(lat)-1])
+			float64(len(lat)*perRequest)/el.Seconds(), q(0.5), q(0.99), lat[len(lat)-1],
+			cpu.Seconds(), cpu.Seconds()/el.Seconds(), float64(len(lat)*perRequest)/cpu.Seconds())
 		if failed.Load() > 0 {
 			t.Errorf("%s: %d requests failed", name, failed.Load())
 		}
 	}
 	phase("single", singles, 1)
 	phase(fmt.Sprintf("batch of %d", *loadBatch), batches, *loadBatch)
+}
+
+// cpuTime returns the user and system CPU time used by this process.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkPredictHandler measures the server's own cost per prediction,
+// without the network: a batch of 1000 items (d = 100, full-precision
+// features) through ServeHTTP, on a store of 10,000 random users.
+func BenchmarkPredictHandler(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		items int
+	}{{"single", 1}, {"batch1000", 1000}} {
+		b.Run(tc.name, func(b *testing.B) {
+			srv, body := benchServer(b, tc.items)
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				rec := httptest.NewRecorder()
+				srv.ServeHTTP(rec, httptest.NewRequest("POST", "/v1/predict", bytes.NewReader(body)))
+				if rec.Code != http.StatusOK {
+					b.Fatal(rec.Code, rec.Body)
+				}
+			}
+			b.ReportMetric(float64(b.N*tc.items)/b.Elapsed().Seconds(), "predictions/s")
+		})
+	}
+}
+
+func benchServer(b *testing.B, items int) (*Server, []byte) {
+	const users, d, r, k = 10000, 100, 10, 10
+	rng := rand.New(rand.NewPCG(3, 4))
+	m := &model.Model{Method: model.MethodLRS, Dim: d, Rank: r, Sparsity: k, Features: make([]string, d), U: make([]float64, d*r)}
+	for j := range m.Features {
+		m.Features[j] = "x" + strconv.Itoa(j)
+	}
+	for i := range m.U {
+		m.U[i] = rng.NormFloat64() / 10
+	}
+	for i := 0; i < users; i++ {
+		u := model.User{ID: "u" + strconv.Itoa(i), W: make([]float64, r)}
+		for c := range u.W {
+			u.W[c] = rng.NormFloat64()
+		}
+		for j := 0; j < k; j++ {
+			u.Index = append(u.Index, int32(j*d/k))
+			u.Value = append(u.Value, rng.NormFloat64())
+		}
+		m.Users = append(m.Users, u)
+	}
+	path := filepath.Join(b.TempDir(), "users.db")
+	if err := store.Import(context.Background(), path, m, store.ImportOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	st, err := store.Open(path, store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	srv, err := New(st, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	reqs := make([]map[string]any, items)
+	for i := range reqs {
+		x := make([]float64, d)
+		for j := range x {
+			x[j] = rng.NormFloat64()
+		}
+		reqs[i] = map[string]any{"user": "u" + strconv.Itoa(rng.IntN(users)), "features": x}
+	}
+	var body []byte
+	if items == 1 {
+		body, _ = json.Marshal(reqs[0])
+	} else {
+		body, _ = json.Marshal(map[string]any{"requests": reqs})
+	}
+	return srv, body
 }

@@ -80,10 +80,6 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // instrument counts and times the requests of one route.
 func (m *metrics) instrument(route string, h http.HandlerFunc) http.Handler {
 	lat := m.latency.WithLabelValues(route)
-	codes := map[int]prometheus.Counter{}
-	for _, c := range []int{200, 201, 204, 400, 401, 404, 409, 413, 500, 503} {
-		codes[c] = m.requests.WithLabelValues(route, strconv.Itoa(c))
-	}
 	client, server := m.errors.WithLabelValues(route, "client"), m.errors.WithLabelValues(route, "server")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -94,11 +90,7 @@ func (m *metrics) instrument(route string, h http.HandlerFunc) http.Handler {
 		if code == 0 {
 			code = http.StatusOK
 		}
-		if c, ok := codes[code]; ok {
-			c.Inc()
-		} else {
-			m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
-		}
+		m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
 		switch {
 		case code >= 500:
 			server.Inc()

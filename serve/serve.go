@@ -275,6 +275,9 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, sc *scratch) e
 	}
 	body := http.MaxBytesReader(w, r.Body, s.opt.MaxBodyBytes)
 	buf := sc.body[:0]
+	if n := int(r.ContentLength); n >= 0 && cap(buf) < n+1 {
+		buf = make([]byte, 0, n+1) // +1 to see EOF without growing
+	}
 	for {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
@@ -298,10 +301,11 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request, sc *scratch) e
 func (s *Server) getScratch() *scratch { return s.scratch.Get().(*scratch) }
 
 func (s *Server) putScratch(sc *scratch) {
-	if cap(sc.body) > 1<<20 {
-		sc.body = nil // keep the pool small after a large request
+	// Keep the pool from holding on to buffers of unusually large requests.
+	if cap(sc.body) > 8<<20 {
+		sc.body = nil
 	}
-	if cap(sc.out) > 1<<20 {
+	if cap(sc.out) > 8<<20 {
 		sc.out = nil
 	}
 	if cap(sc.req.Requests) > 10000 || cap(sc.x) > 1<<20 {
