@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/lrsp/lrsp/model"
 )
@@ -238,7 +239,7 @@ func (s *Store) Export(ctx context.Context) (*model.Model, error) {
 func Compact(path string) (before, after int64, err error) {
 	src, err := bolt.Open(path, 0o600, boltOptions(false, 0))
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, bolterrors.ErrTimeout) {
 			return 0, 0, fmt.Errorf("compact %s: the file is locked by another process (a running server?)", path)
 		}
 		return 0, 0, fmt.Errorf("compact %s: %w", path, err)

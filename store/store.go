@@ -37,6 +37,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/lrsp/lrsp/model"
 )
@@ -109,7 +110,7 @@ func boltOptions(readOnly bool, timeout time.Duration) *bolt.Options {
 func Open(path string, opt Options) (*Store, error) {
 	db, err := bolt.Open(path, 0o600, boltOptions(opt.ReadOnly, opt.LockTimeout))
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("open store %s: the file is locked by another process (a running server?)", path)
 		}
 		return nil, fmt.Errorf("open store %s: %w", path, err)
