@@ -147,6 +147,28 @@ func heatMap(title, xlabel, ylabel string, xs, ys []int, z [][]float64) (*plot.P
 	return p, nil
 }
 
+// ticks125 marks a log-scale axis at 1, 2 and 5 times the powers of ten
+// in its range, labelling each, for ranges too short for plot.LogTicks to
+// label more than one power of ten.
+type ticks125 struct{}
+
+// Ticks returns the ticks between lo and hi.
+func (ticks125) Ticks(lo, hi float64) []plot.Tick {
+	var ts []plot.Tick
+	if !(lo > 0) || !(hi >= lo) {
+		return nil
+	}
+	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
+		for _, f := range []float64{1, 2, 5} {
+			v := f * math.Pow(10, e)
+			if v >= lo && v <= hi {
+				ts = append(ts, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'g', -1, 64)})
+			}
+		}
+	}
+	return ts
+}
+
 // series is one line of a line plot.
 type series struct {
 	name string
@@ -165,6 +187,12 @@ func linePlot(title, xlabel, ylabel string, logY bool, ss []series) (*plot.Plot,
 		p.Y.Scale = plot.LogScale{}
 		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 	}
+	// Decades are too few to label on a short log axis: label 1-2-5.
+	defer func() {
+		if logY && p.Y.Max < 1000*p.Y.Min {
+			p.Y.Tick.Marker = ticks125{}
+		}
+	}()
 	p.Add(plotter.NewGrid())
 	for i, s := range ss {
 		l, pts, err := plotter.NewLinePoints(s.xys)
