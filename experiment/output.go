@@ -169,6 +169,26 @@ func (ticks125) Ticks(lo, hi float64) []plot.Tick {
 	return ts
 }
 
+// decades marks a log-scale axis at the powers of ten in its range,
+// labelled 1e-5 and so on.
+type decades struct{}
+
+// Ticks returns the ticks between lo and hi.
+func (decades) Ticks(lo, hi float64) []plot.Tick {
+	if !(lo > 0) || !(hi >= lo) {
+		return nil
+	}
+	var ts []plot.Tick
+	for e := int(math.Ceil(math.Log10(lo))); e <= int(math.Floor(math.Log10(hi))); e++ {
+		label := "1e" + strconv.Itoa(e)
+		if e >= 0 && e <= 3 {
+			label = strconv.Itoa(int(math.Pow10(e)))
+		}
+		ts = append(ts, plot.Tick{Value: math.Pow10(e), Label: label})
+	}
+	return ts
+}
+
 // series is one line of a line plot.
 type series struct {
 	name string
@@ -185,14 +205,15 @@ func linePlot(title, xlabel, ylabel string, logY bool, ss []series) (*plot.Plot,
 	p.Legend.Top = true
 	if logY {
 		p.Y.Scale = plot.LogScale{}
-		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+		// Decades are too few to label on a short axis: label 1-2-5 there.
+		defer func() {
+			if p.Y.Max < 1000*p.Y.Min {
+				p.Y.Tick.Marker = ticks125{}
+			} else {
+				p.Y.Tick.Marker = decades{}
+			}
+		}()
 	}
-	// Decades are too few to label on a short log axis: label 1-2-5.
-	defer func() {
-		if logY && p.Y.Max < 1000*p.Y.Min {
-			p.Y.Tick.Marker = ticks125{}
-		}
-	}()
 	p.Add(plotter.NewGrid())
 	for i, s := range ss {
 		l, pts, err := plotter.NewLinePoints(s.xys)

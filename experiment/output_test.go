@@ -26,6 +26,16 @@ func TestTicks125(t *testing.T) {
 	}
 }
 
+func TestDecades(t *testing.T) {
+	var got []string
+	for _, tk := range (decades{}).Ticks(3e-5, 20) {
+		got = append(got, tk.Label)
+	}
+	if want := []string{"1e-4", "1e-3", "1e-2", "1e-1", "1", "10"}; !slices.Equal(got, want) {
+		t.Errorf("decades in [3e-5, 20] = %v, want %v", got, want)
+	}
+}
+
 func TestMixSeed(t *testing.T) {
 	seen := map[uint64]bool{}
 	for _, c := range [][]int{{1, 2}, {2, 1}, {1, 3}, {1}, {}} {
