@@ -561,7 +561,7 @@ func BenchmarkReadData(b *testing.B) {
 		b.Fatal(benchData.err)
 	}
 	ctx := context.Background()
-	b.Run("csv", func(b *testing.B) {
+	b.Run("format=csv", func(b *testing.B) {
 		b.SetBytes(benchData.csvBytes)
 		for b.Loop() {
 			if _, err := ReadCSVFile(ctx, benchData.csv, CSVOptions{}); err != nil {
@@ -569,7 +569,7 @@ func BenchmarkReadData(b *testing.B) {
 			}
 		}
 	})
-	b.Run("parquet", func(b *testing.B) {
+	b.Run("format=parquet", func(b *testing.B) {
 		b.SetBytes(benchData.pqBytes)
 		for b.Loop() {
 			if _, err := ReadParquetFile(ctx, benchData.pq, CSVOptions{}); err != nil {
