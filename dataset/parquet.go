@@ -118,8 +118,8 @@ func ReadParquet(ctx context.Context, files []string, opt ParquetOptions) (*Data
 			return nil, err
 		}
 		r.total += n
-		if max := int64(opt.Columns.MaxRows); max > 0 && r.total > max {
-			return nil, fmt.Errorf("%s: more than %d data rows (the files so far declare %d)", name, max, r.total)
+		if limit := int64(opt.Columns.MaxRows); limit > 0 && r.total > limit {
+			return nil, fmt.Errorf("%s: more than %d data rows (the files so far declare %d)", name, limit, r.total)
 		}
 	}
 	for _, name := range files {
@@ -575,8 +575,8 @@ func (r *parquetReader) readRowGroup(ctx context.Context, rg parquet.RowGroup, g
 			return 0, fmt.Errorf("row %d: %w", first+done+1, err)
 		}
 		k := int(min(int64(parquetBatch), n-done))
-		if max := int64(r.opt.MaxRows); max > 0 && r.rows+int64(k) > max {
-			return 0, fmt.Errorf("row %d: more than %d data rows", first+done+int64(max-r.rows)+1, max)
+		if limit := int64(r.opt.MaxRows); limit > 0 && r.rows+int64(k) > limit {
+			return 0, fmt.Errorf("row %d: more than %d data rows", first+done+limit-r.rows+1, limit)
 		}
 		// Read and convert column by column, keeping the error of the
 		// earliest row (and of the first column within it), as the CSV

@@ -17,6 +17,9 @@ import (
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/deprecated"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
+	"github.com/parquet-go/parquet-go/format"
 )
 
 // pqCol is one column of a test Parquet file.
@@ -431,6 +434,30 @@ func TestReadParquetTruncated(t *testing.T) {
 		}
 	}
 	t.Logf("%d of 300 corruptions made the library panic (recovered as errors)", recovered)
+}
+
+// TestReadParquetLibraryPanic feeds a 44-byte file whose footer declares a
+// DECIMAL column of FIXED_LEN_BYTE_ARRAY without a length, on which
+// parquet.OpenFile (v0.32.0) panics, and wants an error naming the file.
+func TestReadParquetLibraryPanic(t *testing.T) {
+	md := format.FileMetaData{Version: 1, Schema: []format.SchemaElement{
+		{Name: "root", NumChildren: thrift.New(int32(1))},
+		{Name: "x", Type: thrift.New(format.FixedLenByteArray), RepetitionType: thrift.New(format.Required),
+			ConvertedType: thrift.New(deprecated.Decimal), Scale: thrift.New(int32(2)), Precision: thrift.New(int32(5))},
+	}}
+	footer, err := thrift.Marshal(new(thrift.CompactProtocol), &md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := append([]byte("PAR1"), footer...)
+	data = binary.LittleEndian.AppendUint32(data, uint32(len(footer)))
+	data = append(data, "PAR1"...)
+	path := filepath.Join(t.TempDir(), "decimal.parquet")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = ReadParquetFile(context.Background(), path, CSVOptions{})
+	wantErr(t, err, path+": malformed Parquet file: DECIMAL")
 }
 
 // TestReadParquetCancel wants a cancelled context to stop reading with an
