@@ -121,6 +121,11 @@ type scratch struct {
 func New(st *store.Store, opt Options) (*Server, error) {
 	opt.defaults()
 	m := st.Model()
+	if m.Loss != "" && m.Loss != model.LossSquared {
+		// eval.Predict applies the loss's link function; serving it
+		// is not implemented, and raw scores would disagree with it.
+		return nil, fmt.Errorf("serve: models trained with the %s loss are not served yet", m.Loss)
+	}
 	s := &Server{st: st, m: m, opt: opt, fs: newFeatureSpace(m.Features), mux: http.NewServeMux(),
 		fitters: make(chan *amht.Personalizer, opt.Personalizers), slots: make(chan struct{}, opt.Personalizers)}
 	if opt.AuthToken != "" {
