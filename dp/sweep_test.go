@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -45,9 +46,11 @@ type sweepRow struct {
 // TestUtilitySweep is the reproducible driver of the utility-against-privacy
 // results in docs/results.md. It runs only with LRSP_DP_SWEEP=1 and writes
 // a Markdown table and a PNG per data set into LRSP_DP_SWEEP_OUT (default
-// ../docs/dp):
+// ../docs/dp). LRSP_DP_SWEEP_SETS picks the data sets (default
+// "computer-survey,synthetic"), LRSP_DP_SWEEP_RANDOM_INIT=1 adds the
+// random-initialisation series:
 //
-//	LRSP_DP_SWEEP=1 go test ./dp/ -run TestUtilitySweep -v -timeout 2h
+//	LRSP_DP_SWEEP=1 go test ./dp/ -run TestUtilitySweep -v -timeout 3h
 func TestUtilitySweep(t *testing.T) {
 	if os.Getenv("LRSP_DP_SWEEP") == "" {
 		t.Skip("set LRSP_DP_SWEEP=1 to run the utility sweep (tens of minutes)")
@@ -59,19 +62,32 @@ func TestUtilitySweep(t *testing.T) {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	data, err := synth.Generate(synth.Options{Users: 10000, Samples: 30, Dim: 50, Rank: 3, Sparsity: 3, Noise: 0.1, TestSamples: 10, Seed: 1})
-	if err != nil {
-		t.Fatal(err)
+	sets := os.Getenv("LRSP_DP_SWEEP_SETS")
+	if sets == "" {
+		sets = "computer-survey,synthetic"
 	}
-	settings := []sweepSetting{{name: "synthetic", train: data.Train, test: data.Test, rank: 3, k: 3, delta: 1e-5}}
-	lenk := "/work/shared/data/computer-survey-lenk/lenk.csv"
-	if p := os.Getenv("LRSP_DP_LENK"); p != "" {
-		lenk = p
-	}
-	if train, test, err := readLenk(lenk); err != nil {
-		t.Logf("computer survey skipped: %v", err)
-	} else {
-		settings = append(settings, sweepSetting{name: "computer-survey", train: train, test: test, rank: 2, k: 2, delta: 1e-4})
+	var settings []sweepSetting
+	for _, name := range strings.Split(sets, ",") {
+		switch name {
+		case "synthetic":
+			data, err := synth.Generate(synth.Options{Users: 10000, Samples: 30, Dim: 50, Rank: 3, Sparsity: 3, Noise: 0.1, TestSamples: 10, Seed: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			settings = append(settings, sweepSetting{name: name, train: data.Train, test: data.Test, rank: 3, k: 3, delta: 1e-5})
+		case "computer-survey":
+			lenk := "/work/shared/data/computer-survey-lenk/lenk.csv"
+			if p := os.Getenv("LRSP_DP_LENK"); p != "" {
+				lenk = p
+			}
+			train, test, err := readLenk(lenk)
+			if err != nil {
+				t.Fatalf("computer survey: %v", err)
+			}
+			settings = append(settings, sweepSetting{name: name, train: train, test: test, rank: 2, k: 2, delta: 1e-4})
+		default:
+			t.Fatalf("LRSP_DP_SWEEP_SETS: unknown set %q", name)
+		}
 	}
 	var md bytes.Buffer
 	for _, s := range settings {
@@ -82,7 +98,7 @@ func TestUtilitySweep(t *testing.T) {
 		}
 	}
 	t.Log("\n" + md.String())
-	if err := atomicfile.Write(filepath.Join(out, "utility.md"), func(w io.Writer) error {
+	if err := atomicfile.Write(filepath.Join(out, "utility-"+strings.ReplaceAll(sets, ",", "-")+".md"), func(w io.Writer) error {
 		_, err := w.Write(md.Bytes())
 		return err
 	}); err != nil {
@@ -153,10 +169,17 @@ func runSweep(t *testing.T, s sweepSetting) []sweepRow {
 		rows = append(rows, sweepRow{method: name, rmse: []float64{rmse(eval.Predict(res.Model, s.test, eval.UnknownError))}})
 		t.Logf("%s %s: %.4f (%.0fs)", s.name, name, rows[len(rows)-1].rmse[0], time.Since(start).Seconds())
 	}
-	for _, c := range []struct {
+	variants := []struct {
 		k    int
 		init Init
-	}{{s.k, InitPrivate}, {0, InitPrivate}, {s.k, InitRandom}} {
+	}{{s.k, InitPrivate}, {0, InitPrivate}}
+	if os.Getenv("LRSP_DP_SWEEP_RANDOM_INIT") != "" {
+		variants = append(variants, struct {
+			k    int
+			init Init
+		}{s.k, InitRandom})
+	}
+	for _, c := range variants {
 		name := fmt.Sprintf("DP, r=%d k=%d, init %v", s.rank, c.k, c.init)
 		row := sweepRow{method: name}
 		for _, eps := range sweepEpsilons {
@@ -252,6 +275,7 @@ func plotSweep(path string, s sweepSetting, rows []sweepRow) error {
 		p.Legend.Add(r.method, l, sc)
 	}
 	p.Legend.Top = true
+	p.Y.Tick.Marker = labelledTicks{}
 	wt, err := p.WriterTo(7*vg.Inch, 4.5*vg.Inch, "png")
 	if err != nil {
 		return err
@@ -260,4 +284,22 @@ func plotSweep(path string, s sweepSetting, rows []sweepRow) error {
 		_, err := wt.WriteTo(w)
 		return err
 	})
+}
+
+// labelledTicks labels about six evenly spaced values with enough digits
+// to tell them apart.
+type labelledTicks struct{}
+
+// Ticks returns the ticks for the range [lo, hi].
+func (labelledTicks) Ticks(lo, hi float64) []plot.Tick {
+	step := math.Pow(10, math.Floor(math.Log10((hi-lo)/5)))
+	for (hi-lo)/step > 8 {
+		step *= 2
+	}
+	prec := max(0, int(-math.Floor(math.Log10(step))))
+	var ts []plot.Tick
+	for v := math.Ceil(lo/step) * step; v <= hi+1e-12; v += step {
+		ts = append(ts, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', prec, 64)})
+	}
+	return ts
 }
