@@ -56,3 +56,17 @@ func BenchmarkRound(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTrain measures a whole training run on the recovery problem of
+// the core issue (t = 1000, d = 100, r = 5, k = 5, m = 40, noiseless).
+func BenchmarkTrain(b *testing.B) {
+	data, err := synth.Generate(synth.Options{Users: 1000, Samples: 40, Dim: 100, Rank: 5, Sparsity: 5, Seed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := Train(context.Background(), data.Train, nil, Options{Rank: 5, Sparsity: 5}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
