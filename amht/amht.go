@@ -78,7 +78,8 @@ type Options struct {
 	// Rank is the number r of columns of U.
 	Rank int
 	// Sparsity is the largest number k of non-zeros of each b_i; 0 trains
-	// the low-rank-only model theta_i = U w_i.
+	// the low-rank-only model theta_i = U w_i. A user with m_i samples gets
+	// at most (m_i - r)/2 non-zeros, so that its fit cannot interpolate.
 	Sparsity int
 	// Rounds bounds the number of alternating rounds; 0 means 50.
 	Rounds int

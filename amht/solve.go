@@ -13,6 +13,7 @@ import (
 // loop does not allocate. A solver is used by one goroutine at a time.
 type solver struct {
 	d, r, k int
+	kEff    int // the support bound for the current user
 	pursuit Pursuit
 	ridge   float64
 	// exactRSS is the residual below which a fit counts as exact.
@@ -86,7 +87,11 @@ func (s *solver) solve(x, y, ut []float64, minAbs float64, deep bool, out *fit) 
 	}
 	s.supp = s.supp[:0]
 	rss := s.lsq(x, m, s.supp)
-	if s.k > 0 && m > 0 {
+	// A support close to m - r lets the user interpolate its samples; cap
+	// it at half the samples left after w, so that every fit keeps as many
+	// residual degrees of freedom as it has non-zeros in b.
+	s.kEff = min(s.k, max((m-s.r)/2, 0))
+	if s.kEff > 0 {
 		rss = s.pursue(x, m, rss, deep)
 		if minAbs > 0 {
 			rss = s.dropSmall(x, m, minAbs, rss)
@@ -119,7 +124,7 @@ func (s *solver) pursue(x []float64, m int, rss float64, deep bool) float64 {
 		// Plain hard-thresholding pursuit: the support of the k largest
 		// gradient entries, then HTP iterations.
 		s.correlate(x, m, false)
-		s.supp = topK(s.corr, s.k, s.supp[:0])
+		s.supp = topK(s.corr, s.kEff, s.supp[:0])
 		rss = s.lsq(x, m, s.supp)
 		return s.htp(x, m, rss)
 	}
@@ -155,7 +160,7 @@ func (s *solver) pursue(x []float64, m int, rss float64, deep bool) float64 {
 // columns normalised after projecting out X U, then refines it with HTP
 // and, with exchange, by support exchanges.
 func (s *solver) greedy(x []float64, m int, rss float64, exchange bool) float64 {
-	for len(s.supp) < s.k && rss > s.exactRSS {
+	for len(s.supp) < s.kEff && rss > s.exactRSS {
 		j := s.bestColumn(x, m)
 		if j < 0 {
 			break
@@ -204,7 +209,7 @@ func (s *solver) htp(x []float64, m int, rss float64) float64 {
 		for p, j := range s.supp {
 			s.corr[j] += s.z[r+p]
 		}
-		s.trial = topK(s.corr, s.k, s.trial[:0])
+		s.trial = topK(s.corr, s.kEff, s.trial[:0])
 		if sameSet(s.trial, s.supp) {
 			break
 		}
@@ -225,7 +230,7 @@ func (s *solver) htp(x []float64, m int, rss float64) float64 {
 func (s *solver) swap(x []float64, m int, rss float64) float64 {
 	s.keepBest()
 	best := rss
-	for sweep := 0; sweep < 2*s.k; sweep++ {
+	for sweep := 0; sweep < 2*s.kEff; sweep++ {
 		improved := false
 		n := len(s.best)
 		for p := 0; p < n && !improved; p++ {

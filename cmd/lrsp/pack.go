@@ -105,6 +105,7 @@ func trainPacked(c *cobra.Command, f *trainFlags, opt amht.Options) error {
 		return err
 	}
 	defer p.Close()
+	warnFewSamples(c, p, opt)
 	var done func()
 	opt.Progress, done = roundProgress(c, opt.Rounds)
 	start := time.Now()

@@ -113,6 +113,7 @@ func newTrainCmd() *cobra.Command {
 			if f.method.usesBaseline() {
 				return runBaselineTrain(c, &f, ds, opt)
 			}
+			warnFewSamples(c, ds, opt)
 			res, err := trainModel(c, ds, f.validation, opt)
 			if err != nil {
 				return err
@@ -156,6 +157,22 @@ func roundProgress(c *cobra.Command, rounds int) (func(amht.RoundStats), func())
 		bar.Describe(desc)
 		bar.Set(st.Round)
 	}, func() { bar.Finish() }
+}
+
+// warnFewSamples tells the user when most users have too few samples for
+// the requested rank and sparsity without regularization.
+func warnFewSamples(c *cobra.Command, src dataset.Source, opt amht.Options) {
+	few := 0
+	for i := 0; i < src.NumUsers(); i++ {
+		if src.UserLen(i) < 2*(opt.Rank+opt.Sparsity) {
+			few++
+		}
+	}
+	if opt.Ridge == 0 && 2*few > src.NumUsers() {
+		fmt.Fprintf(c.ErrOrStderr(), "lrsp: warning: %d of %d users have fewer than 2(r+k) = %d samples and --ridge is 0; "+
+			"their fits may overfit badly: consider --ridge, a smaller --rank/--sparsity, or --rank auto --sparsity auto\n",
+			few, src.NumUsers(), 2*(opt.Rank+opt.Sparsity))
+	}
 }
 
 // saveTrained writes the metrics and the model of an AMHT-LRS run and
