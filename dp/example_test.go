@@ -12,7 +12,7 @@ import (
 // calibrating the noise over every release (10 rounds plus the private
 // initialisation), and prints the ledger.
 func Example() {
-	data, err := synth.Generate(synth.Options{Users: 500, Samples: 20, Dim: 8, Rank: 2, Sparsity: 1, Noise: 0.1, Seed: 1})
+	data, err := synth.Generate(synth.Options{Users: 200, Samples: 20, Dim: 8, Rank: 2, Sparsity: 1, Noise: 0.1, Seed: 1})
 	if err != nil {
 		fmt.Println(err)
 		return
