@@ -18,7 +18,7 @@ import (
 // It reports the bytes of X streamed per second by the per-user pass
 // (X-GB/s, counting one pass over X per round).
 func BenchmarkRound(b *testing.B) {
-	data, err := synth.Generate(synth.Options{Users: 10000, Samples: 50, Dim: 200, Rank: 5, Sparsity: 5, Noise: 0.1, Seed: 1})
+	data, err := synth.Generate(synth.Options{Users: benchUsers, Samples: benchSamples, Dim: benchDim, Rank: 5, Sparsity: 5, Noise: 0.1, Seed: 1})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -121,3 +121,10 @@ func BenchmarkTrain(b *testing.B) {
 		}
 	}
 }
+
+// The sizes of BenchmarkRound: the core issue's t = 10,000, d = 200, m = 50.
+const (
+	benchUsers   = 10000
+	benchSamples = 50
+	benchDim     = 200
+)

@@ -121,15 +121,16 @@ func (tr *trainer) forUsers(f func(w *worker, i int, x, y []float64)) error {
 		wg.Add(1)
 		go func(k int, w *worker) {
 			defer wg.Done()
+			visit := func(i int, x, y []float64) error {
+				f(w, i, x, y)
+				return nil
+			}
 			for {
 				c := int(next.Add(1)) - 1
 				if c >= n {
 					return
 				}
-				err := tr.src.Scan(tr.chunks[c], tr.chunks[c+1], &w.sc, func(i int, x, y []float64) error {
-					f(w, i, x, y)
-					return nil
-				})
+				err := tr.src.Scan(tr.chunks[c], tr.chunks[c+1], &w.sc, visit)
 				if err != nil {
 					errs[k] = err
 					next.Store(int64(n)) // stop the other workers early
