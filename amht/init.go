@@ -10,6 +10,8 @@ import (
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/lapack/lapack64"
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/lrsp/lrsp/internal/linalg"
 )
 
 // initialize returns the initial U (d x r, orthonormal).
@@ -21,7 +23,7 @@ func (tr *trainer) initialize(ctx context.Context) ([]float64, error) {
 	}
 	switch tr.opt.Init {
 	case InitRandom:
-		return randomBasis(d, r, rng), nil
+		return linalg.RandomBasis(d, r, rng), nil
 	case InitRidgeSVD:
 		return tr.ridgeSVD(ctx)
 	}
@@ -129,7 +131,7 @@ func (tr *trainer) momentsPower(ctx context.Context, rng *rand.Rand) ([]float64,
 		return nil, err
 	}
 	shift := tr.work[0].loss / t / float64(2*d)
-	v := randomBasis(d, r, rng)
+	v := linalg.RandomBasis(d, r, rng)
 	next := make([]float64, d*r)
 	for it := 0; it < momentIterations; it++ {
 		if err := ctx.Err(); err != nil {
@@ -158,7 +160,7 @@ func (tr *trainer) momentsPower(ctx context.Context, rng *rand.Rand) ([]float64,
 		for j := range next {
 			next[j] = tr.work[0].acc[j]/t - shift*v[j]
 		}
-		orthonormalInPlace(d, r, next)
+		linalg.ThinQR(d, r, next)
 		// Converged when the new basis lies in the span of the old one.
 		change := subspaceGap(d, r, v, next)
 		v, next = next, v

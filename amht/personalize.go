@@ -12,6 +12,7 @@ import (
 	"gonum.org/v1/gonum/blas/blas64"
 
 	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/internal/linalg"
 	"github.com/lrsp/lrsp/model"
 )
 
@@ -51,7 +52,7 @@ func NewPersonalizer(m *model.Model, maxSamples int, opt PersonalizeOptions) (*P
 	return &Personalizer{
 		m: m, s: newSolver(m.Dim, m.Rank, m.Sparsity, maxSamples, opt.Pursuit, opt.Ridge),
 		out: fit{w: make([]float64, m.Rank), idx: make([]int32, m.Sparsity), val: make([]float64, m.Sparsity)},
-		y:   make([]float64, maxSamples), ut: transpose(m.Dim, m.Rank, m.U),
+		y:   make([]float64, maxSamples), ut: linalg.TransposeInto(nil, m.Dim, m.Rank, m.U),
 	}, nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/lapack/lapack64"
+
+	"github.com/lrsp/lrsp/internal/linalg"
 )
 
 // solver fits one user's (w, b) with U fixed. It owns every scratch buffer
@@ -100,7 +102,7 @@ func (s *solver) solve(x, y, ut []float64, minAbs float64, deep bool, out *fit) 
 	// Write the result from the chosen support.
 	copy(out.w, s.z[:r])
 	out.nnz = len(s.supp)
-	sortSupport(s.supp, s.z[r:r+len(s.supp)])
+	linalg.SortSupport(s.supp, s.z[r:r+len(s.supp)])
 	for p, j := range s.supp {
 		out.idx[p] = int32(j)
 		out.val[p] = s.z[r+p]
@@ -124,7 +126,7 @@ func (s *solver) pursue(x []float64, m int, rss float64, deep bool) float64 {
 		// Plain hard-thresholding pursuit: the support of the k largest
 		// gradient entries, then HTP iterations.
 		s.correlate(x, m, false)
-		s.supp = topK(s.corr, s.kEff, s.supp[:0])
+		s.supp = linalg.TopK(s.corr, s.kEff, s.supp[:0])
 		rss = s.lsq(x, m, s.supp)
 		return s.htp(x, m, rss)
 	}
@@ -133,7 +135,7 @@ func (s *solver) pursue(x []float64, m int, rss float64, deep bool) float64 {
 		return s.greedy(x, m, rss, false)
 	}
 	s.correlate(x, m, true)
-	s.starts = topK(s.corr, deepStarts, s.starts[:0])
+	s.starts = linalg.TopK(s.corr, deepStarts, s.starts[:0])
 	empty := rss
 	best := math.Inf(1)
 	for _, j := range s.starts {
@@ -209,8 +211,8 @@ func (s *solver) htp(x []float64, m int, rss float64) float64 {
 		for p, j := range s.supp {
 			s.corr[j] += s.z[r+p]
 		}
-		s.trial = topK(s.corr, s.kEff, s.trial[:0])
-		if sameSet(s.trial, s.supp) {
+		s.trial = linalg.TopK(s.corr, s.kEff, s.trial[:0])
+		if linalg.SameSet(s.trial, s.supp) {
 			break
 		}
 		s.supp = append(s.supp[:0], s.trial...)
@@ -243,7 +245,7 @@ func (s *solver) swap(x []float64, m int, rss float64) float64 {
 			s.lsq(x, m, s.supp)
 			s.correlate(x, m, true)
 			s.corr[s.best[p]] = 0
-			s.cand = topK(s.corr, swapCandidates, s.cand[:0])
+			s.cand = linalg.TopK(s.corr, swapCandidates, s.cand[:0])
 			base := len(s.supp)
 			for _, j := range s.cand {
 				s.supp = append(s.supp[:base], j)
@@ -445,57 +447,4 @@ func trace(G blas64.Symmetric) float64 {
 
 func dot(a, b []float64) float64 {
 	return blas64.Dot(blas64.Vector{N: len(a), Inc: 1, Data: a}, blas64.Vector{N: len(b), Inc: 1, Data: b})
-}
-
-// topK appends to dst the indices of the k entries of v largest in
-// magnitude, ignoring zeros.
-func topK(v []float64, k int, dst []int) []int {
-	dst = dst[:0]
-	for j, x := range v {
-		a := math.Abs(x)
-		if a == 0 {
-			continue
-		}
-		if len(dst) < k {
-			dst = append(dst, j)
-		} else if a > math.Abs(v[dst[len(dst)-1]]) {
-			dst[len(dst)-1] = j
-		} else {
-			continue
-		}
-		// Insertion step: keep dst sorted by decreasing magnitude.
-		for p := len(dst) - 1; p > 0 && math.Abs(v[dst[p]]) > math.Abs(v[dst[p-1]]); p-- {
-			dst[p], dst[p-1] = dst[p-1], dst[p]
-		}
-	}
-	return dst
-}
-
-func sameSet(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for _, x := range a {
-		found := false
-		for _, y := range b {
-			if x == y {
-				found = true
-				break
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
-}
-
-// sortSupport sorts idx increasingly, permuting val alongside.
-func sortSupport(idx []int, val []float64) {
-	for i := 1; i < len(idx); i++ {
-		for j := i; j > 0 && idx[j] < idx[j-1]; j-- {
-			idx[j], idx[j-1] = idx[j-1], idx[j]
-			val[j], val[j-1] = val[j-1], val[j]
-		}
-	}
 }

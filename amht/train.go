@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"slices"
 	"strconv"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"gonum.org/v1/gonum/lapack/lapack64"
 
 	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/internal/linalg"
 	"github.com/lrsp/lrsp/model"
 )
 
@@ -170,7 +170,7 @@ func (tr *trainer) target(w *worker, x, y []float64) []float64 {
 // sum_i (1/m_i) X_i^T resid_i w_i^T, computed while X_i is in cache.
 func (tr *trainer) solveUsers(minAbs float64) (float64, error) {
 	d, r, k := tr.d, tr.r, tr.opt.Sparsity
-	tr.ut = transposeInto(tr.ut, d, r, tr.u)
+	tr.ut = linalg.TransposeInto(tr.ut, d, r, tr.u)
 	err := tr.forUsers(func(w *worker, i int, x, y []float64) {
 		m := len(y)
 		if m == 0 {
@@ -389,51 +389,12 @@ func (tr *trainer) updateU(grad []float64) error {
 // that every U w_i is unchanged.
 func (tr *trainer) orthonormalize() error {
 	r := tr.r
-	rr, ok := thinQR(tr.d, r, tr.u)
+	rr, ok := linalg.ThinQR(tr.d, r, tr.u)
 	if !ok {
 		return errors.New("the U update lost rank: the data do not determine a rank-r subspace")
 	}
-	rw := make([]float64, r)
-	for i := 0; i < tr.t; i++ {
-		w := tr.p.w[i*r : (i+1)*r]
-		for a := 0; a < r; a++ {
-			s := 0.0
-			for b := a; b < r; b++ {
-				s += rr[a*r+b] * w[b]
-			}
-			rw[a] = s
-		}
-		copy(w, rw)
-	}
+	linalg.FoldR(r, rr, tr.p.w)
 	return nil
-}
-
-// thinQR replaces the d x r row-major matrix u by the Q of its thin QR
-// factorization and returns R (r x r, upper triangular, row-major). It
-// reports false when u does not have full column rank.
-func thinQR(d, r int, u []float64) ([]float64, bool) {
-	A := blas64.General{Rows: d, Cols: r, Stride: r, Data: u}
-	tau := make([]float64, r)
-	work := []float64{0}
-	lapack64.Geqrf(A, tau, work, -1)
-	work = make([]float64, max(int(work[0]), r))
-	lapack64.Geqrf(A, tau, work, len(work))
-	rr := make([]float64, r*r)
-	ok := true
-	for a := 0; a < r; a++ {
-		for b := a; b < r; b++ {
-			rr[a*r+b] = u[a*r+b]
-		}
-		if rr[a*r+a] == 0 || math.IsNaN(rr[a*r+a]) {
-			ok = false
-		}
-	}
-	lapack64.Orgqr(A, tau, work, -1)
-	if int(work[0]) > len(work) {
-		work = make([]float64, int(work[0]))
-	}
-	lapack64.Orgqr(A, tau, work, len(work))
-	return rr, ok
 }
 
 func fdot(a, b []float64) float64 { return dot(a, b) }
@@ -688,39 +649,4 @@ func (v *validator) loss(tr *trainer) float64 {
 		return math.NaN()
 	}
 	return total / float64(n)
-}
-
-// randomBasis returns a random d x r matrix with orthonormal columns.
-func randomBasis(d, r int, rng *rand.Rand) []float64 {
-	u := make([]float64, d*r)
-	for j := range u {
-		u[j] = rng.NormFloat64()
-	}
-	orthonormalInPlace(d, r, u)
-	return u
-}
-
-// orthonormalInPlace replaces the d x r matrix u by the Q of its QR
-// factorization.
-func orthonormalInPlace(d, r int, u []float64) {
-	thinQR(d, r, u)
-}
-
-// transpose returns the r x d transpose of the d x r row-major matrix u.
-func transpose(d, r int, u []float64) []float64 {
-	return transposeInto(nil, d, r, u)
-}
-
-// transposeInto writes the transpose of u into dst, reallocating it if it
-// is too short, and returns it.
-func transposeInto(dst []float64, d, r int, u []float64) []float64 {
-	if len(dst) != d*r {
-		dst = make([]float64, d*r)
-	}
-	for j := 0; j < d; j++ {
-		for c := 0; c < r; c++ {
-			dst[c*d+j] = u[j*r+c]
-		}
-	}
-	return dst
 }

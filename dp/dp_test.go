@@ -13,6 +13,7 @@ import (
 	"github.com/lrsp/lrsp/accountant"
 	"github.com/lrsp/lrsp/dataset"
 	"github.com/lrsp/lrsp/eval"
+	"github.com/lrsp/lrsp/internal/linalg"
 	"github.com/lrsp/lrsp/synth"
 )
 
@@ -97,7 +98,7 @@ func TestSensitivity(t *testing.T) {
 					t.Fatal(err)
 				}
 				opt = opt.withDefaults()
-				u := randomBasis(d, 2, rand.New(rand.NewPCG(1, 2)))
+				u := linalg.RandomBasis(d, 2, rand.New(rand.NewPCG(1, 2)))
 				sum := func(ds *dataset.Dataset, skip int) []float64 {
 					tr, err := newTrainer(ds, opt)
 					if err != nil {
@@ -164,7 +165,7 @@ func TestClippedUpdateBound(t *testing.T) {
 		for j := range w {
 			w[j] = math.Pow(10, rng.Float64()*20-10) * rng.NormFloat64()
 		}
-		u := randomBasis(d, r, rng)
+		u := linalg.RandomBasis(d, r, rng)
 		clip := math.Pow(10, rng.Float64()*6-3)
 		ok := clippedUpdate(g, x, y, u, w, []int32{2}, []float64{scale}, clip, s)
 		n := frob(g)

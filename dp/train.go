@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	mrand "math/rand/v2"
 	"strconv"
 	"sync"
@@ -14,12 +13,12 @@ import (
 	"time"
 
 	"gonum.org/v1/gonum/blas/blas64"
-	"gonum.org/v1/gonum/lapack/lapack64"
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/lrsp/lrsp/accountant"
 	"github.com/lrsp/lrsp/amht"
 	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/internal/linalg"
 	"github.com/lrsp/lrsp/model"
 )
 
@@ -118,7 +117,7 @@ func Train(ctx context.Context, ds *dataset.Dataset, opt Options) (*Result, erro
 	// Initialisation.
 	switch opt.Init {
 	case InitRandom:
-		tr.u = randomBasis(tr.d, tr.r, mrand.New(mrand.NewPCG(opt.Seed, 0x64702d696e6974)))
+		tr.u = linalg.RandomBasis(tr.d, tr.r, mrand.New(mrand.NewPCG(opt.Seed, 0x64702d696e6974)))
 	case InitPrivate:
 		start := time.Now()
 		norm, err := tr.privateInit(ctx, tr.sampleUsers(), &res.NonFinite)
@@ -440,44 +439,10 @@ func (tr *trainer) fitAll(ctx context.Context) ([]model.User, error) {
 	return out, err
 }
 
-// randomBasis returns a d x r matrix with orthonormal columns drawn from
-// rng.
-func randomBasis(d, r int, rng *mrand.Rand) []float64 {
-	u := make([]float64, d*r)
-	for {
-		for j := range u {
-			u[j] = rng.NormFloat64()
-		}
-		if orthonormalize(d, r, u) {
-			return u
-		}
-	}
-}
-
 // orthonormalize replaces the d x r row-major matrix u by the Q factor of
 // its thin QR factorisation, discarding R. It reports false when u does
 // not have full column rank or is not finite.
 func orthonormalize(d, r int, u []float64) bool {
-	for _, v := range u {
-		if !isFinite(v) {
-			return false
-		}
-	}
-	A := blas64.General{Rows: d, Cols: r, Stride: r, Data: u}
-	tau := make([]float64, r)
-	work := []float64{0}
-	lapack64.Geqrf(A, tau, work, -1)
-	work = make([]float64, max(int(work[0]), r))
-	lapack64.Geqrf(A, tau, work, len(work))
-	for c := 0; c < r; c++ {
-		if u[c*r+c] == 0 {
-			return false
-		}
-	}
-	lapack64.Orgqr(A, tau, work, -1)
-	if int(work[0]) > len(work) {
-		work = make([]float64, int(work[0]))
-	}
-	lapack64.Orgqr(A, tau, work, len(work))
-	return !math.IsNaN(u[0])
+	_, ok := linalg.ThinQR(d, r, u)
+	return ok
 }

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/internal/linalg"
 	"github.com/lrsp/lrsp/model"
 )
 
@@ -58,7 +59,7 @@ func Personalize(ctx context.Context, m *model.Model, ds *dataset.Dataset, opt P
 	for i := range ds.Users {
 		maxM = max(maxM, ds.Users[i].Len())
 	}
-	ut := transposeInto(nil, d, r, m.U)
+	ut := linalg.TransposeInto(nil, d, r, m.U)
 	users := make([]model.User, len(ds.Users))
 	var next atomic.Int64
 	var wg sync.WaitGroup

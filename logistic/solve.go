@@ -6,6 +6,8 @@ import (
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/lapack/lapack64"
+
+	"github.com/lrsp/lrsp/internal/linalg"
 )
 
 // solver fits one user's (w, b) with U fixed by penalized logistic
@@ -104,7 +106,7 @@ func (s *solver) solve(x, y, ut []float64, out *fit) {
 		s.keepBest()
 	} else if s.k > 0 && m > 0 {
 		obj = s.pursue(x, y, obj)
-		if len(s.old) > 0 && !sameSet(s.old, s.best) {
+		if len(s.old) > 0 && !linalg.SameSet(s.old, s.best) {
 			// The previous round's support, refitted, competes too.
 			s.supp = append(s.supp[:0], s.old...)
 			copy(s.z[:r], s.zBest[:r])
@@ -122,7 +124,7 @@ func (s *solver) solve(x, y, ut []float64, out *fit) {
 	s.objective(y, s.z, s.score)
 	copy(out.w, s.z[:r])
 	out.nnz = len(s.supp)
-	sortSupport(s.supp, s.z[r:r+len(s.supp)])
+	linalg.SortSupport(s.supp, s.z[r:r+len(s.supp)])
 	lsum := 0.0
 	for j := 0; j < m; j++ {
 		p := Sigmoid(s.score[j])
@@ -181,8 +183,8 @@ func (s *solver) pursue(x, y []float64, obj float64) float64 {
 		for j := range s.dense {
 			s.dense[j] -= mu * s.corr[j]
 		}
-		s.trial = topK(s.dense, s.k, s.trial[:0])
-		if sameSet(s.trial, s.supp) {
+		s.trial = linalg.TopK(s.dense, s.k, s.trial[:0])
+		if linalg.SameSet(s.trial, s.supp) {
 			break
 		}
 		for p, j := range s.trial {
@@ -387,49 +389,4 @@ func contains(s []int, j int) bool {
 		}
 	}
 	return false
-}
-
-// topK appends to dst the indices of the k entries of v largest in
-// magnitude, ignoring zeros.
-func topK(v []float64, k int, dst []int) []int {
-	dst = dst[:0]
-	for j, x := range v {
-		a := math.Abs(x)
-		if a == 0 {
-			continue
-		}
-		if len(dst) < k {
-			dst = append(dst, j)
-		} else if a > math.Abs(v[dst[len(dst)-1]]) {
-			dst[len(dst)-1] = j
-		} else {
-			continue
-		}
-		for p := len(dst) - 1; p > 0 && math.Abs(v[dst[p]]) > math.Abs(v[dst[p-1]]); p-- {
-			dst[p], dst[p-1] = dst[p-1], dst[p]
-		}
-	}
-	return dst
-}
-
-func sameSet(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for _, x := range a {
-		if !contains(b, x) {
-			return false
-		}
-	}
-	return true
-}
-
-// sortSupport sorts idx increasingly, permuting val alongside.
-func sortSupport(idx []int, val []float64) {
-	for i := 1; i < len(idx); i++ {
-		for j := i; j > 0 && idx[j] < idx[j-1]; j-- {
-			idx[j], idx[j-1] = idx[j-1], idx[j]
-			val[j], val[j-1] = val[j-1], val[j]
-		}
-	}
 }

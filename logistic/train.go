@@ -17,6 +17,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/internal/linalg"
 	"github.com/lrsp/lrsp/model"
 )
 
@@ -133,7 +134,7 @@ func (tr *trainer) forUsers(f func(w *worker, i int)) {
 // of the objective (1/t) sum_i (1/m_i) sum_j loss_ij in U.
 func (tr *trainer) solveUsers() float64 {
 	d, r, k := tr.d, tr.r, tr.k
-	tr.ut = transposeInto(tr.ut, d, r, tr.u)
+	tr.ut = linalg.TransposeInto(tr.ut, d, r, tr.u)
 	invT := 1 / float64(tr.t)
 	tr.forUsers(func(w *worker, i int) {
 		u := &tr.ds.Users[i]
@@ -351,65 +352,12 @@ func (tr *trainer) objectiveAt(step float64) float64 {
 // that every U w_i is unchanged.
 func (tr *trainer) orthonormalize() error {
 	r := tr.r
-	rr, ok := thinQR(tr.d, r, tr.u)
+	rr, ok := linalg.ThinQR(tr.d, r, tr.u)
 	if !ok {
 		return errors.New("the U update lost rank")
 	}
-	rw := make([]float64, r)
-	for i := 0; i < tr.t; i++ {
-		w := tr.w[i*r : (i+1)*r]
-		for a := 0; a < r; a++ {
-			s := 0.0
-			for b := a; b < r; b++ {
-				s += rr[a*r+b] * w[b]
-			}
-			rw[a] = s
-		}
-		copy(w, rw)
-	}
+	linalg.FoldR(r, rr, tr.w)
 	return nil
-}
-
-// thinQR replaces the d x r row-major u by the Q of its thin QR
-// factorization and returns R (r x r, upper triangular, row-major); it
-// reports false when u does not have full column rank.
-func thinQR(d, r int, u []float64) ([]float64, bool) {
-	A := blas64.General{Rows: d, Cols: r, Stride: r, Data: u}
-	tau := make([]float64, r)
-	work := []float64{0}
-	lapack64.Geqrf(A, tau, work, -1)
-	work = make([]float64, max(int(work[0]), r))
-	lapack64.Geqrf(A, tau, work, len(work))
-	rr := make([]float64, r*r)
-	ok := true
-	for a := 0; a < r; a++ {
-		for b := a; b < r; b++ {
-			rr[a*r+b] = u[a*r+b]
-		}
-		if rr[a*r+a] == 0 || math.IsNaN(rr[a*r+a]) {
-			ok = false
-		}
-	}
-	lapack64.Orgqr(A, tau, work, -1)
-	if int(work[0]) > len(work) {
-		work = make([]float64, int(work[0]))
-	}
-	lapack64.Orgqr(A, tau, work, len(work))
-	return rr, ok
-}
-
-// transposeInto writes the r x d transpose of the d x r row-major u into
-// dst, reallocating it if its length is wrong, and returns it.
-func transposeInto(dst []float64, d, r int, u []float64) []float64 {
-	if len(dst) != d*r {
-		dst = make([]float64, d*r)
-	}
-	for j := 0; j < d; j++ {
-		for c := 0; c < r; c++ {
-			dst[c*d+j] = u[j*r+c]
-		}
-	}
-	return dst
 }
 
 // initialize returns the initial U (d x r, orthonormal).
@@ -420,12 +368,7 @@ func (tr *trainer) initialize(ctx context.Context) ([]float64, error) {
 	}
 	rng := rand.New(rand.NewPCG(tr.opt.Seed, 0x6c6f6769))
 	if tr.opt.Init == InitRandom || d > MaxMomentDim {
-		u := make([]float64, d*r)
-		for j := range u {
-			u[j] = rng.NormFloat64()
-		}
-		thinQR(d, r, u)
-		return u, nil
+		return linalg.RandomBasis(d, r, rng), nil
 	}
 	// M = (1/t) sum_i 1/(m(m-1)) (g g^T - sum_j x_j x_j^T), g = sum_j a_j x_j,
 	// a_j = 2 y_j - 1 (so a_j^2 = 1).

@@ -1,0 +1,148 @@
+// Package linalg holds the small dense linear-algebra steps that every
+// low-rank + sparse trainer shares: re-orthonormalizing the shared basis U
+// with its R folded into the users' w, and selecting supports by magnitude.
+// Matrices are row-major []float64.
+package linalg
+
+import (
+	"math"
+	"math/rand/v2"
+
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/lapack/lapack64"
+)
+
+// ThinQR replaces the d x r matrix u by the Q of its thin QR factorization
+// and returns R (r x r, upper triangular). It reports false when u does not
+// have full column rank or is not finite.
+func ThinQR(d, r int, u []float64) ([]float64, bool) {
+	for _, v := range u {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, false
+		}
+	}
+	A := blas64.General{Rows: d, Cols: r, Stride: r, Data: u}
+	tau := make([]float64, r)
+	work := []float64{0}
+	lapack64.Geqrf(A, tau, work, -1)
+	work = make([]float64, max(int(work[0]), r))
+	lapack64.Geqrf(A, tau, work, len(work))
+	rr := make([]float64, r*r)
+	ok := true
+	for a := 0; a < r; a++ {
+		for b := a; b < r; b++ {
+			rr[a*r+b] = u[a*r+b]
+		}
+		if rr[a*r+a] == 0 || math.IsNaN(rr[a*r+a]) {
+			ok = false
+		}
+	}
+	lapack64.Orgqr(A, tau, work, -1)
+	if int(work[0]) > len(work) {
+		work = make([]float64, int(work[0]))
+	}
+	lapack64.Orgqr(A, tau, work, len(work))
+	return rr, ok
+}
+
+// FoldR replaces every r-vector in ws (t x r) by R w, with R the upper
+// triangular r x r matrix from ThinQR, so that (Q)(R w) = (Q R) w: the
+// users' parameters do not change when U is re-orthonormalized.
+func FoldR(r int, rr, ws []float64) {
+	rw := make([]float64, r)
+	for i := 0; i+r <= len(ws); i += r {
+		w := ws[i : i+r]
+		for a := 0; a < r; a++ {
+			s := 0.0
+			for b := a; b < r; b++ {
+				s += rr[a*r+b] * w[b]
+			}
+			rw[a] = s
+		}
+		copy(w, rw)
+	}
+}
+
+// RandomBasis returns a random d x r matrix with orthonormal columns.
+func RandomBasis(d, r int, rng *rand.Rand) []float64 {
+	u := make([]float64, d*r)
+	for {
+		for j := range u {
+			u[j] = rng.NormFloat64()
+		}
+		if _, ok := ThinQR(d, r, u); ok {
+			return u
+		}
+	}
+}
+
+// TransposeInto writes the r x d transpose of the d x r matrix u into dst,
+// reallocating it if its length is not d*r, and returns it.
+func TransposeInto(dst []float64, d, r int, u []float64) []float64 {
+	if len(dst) != d*r {
+		dst = make([]float64, d*r)
+	}
+	for j := 0; j < d; j++ {
+		for c := 0; c < r; c++ {
+			dst[c*d+j] = u[j*r+c]
+		}
+	}
+	return dst
+}
+
+// TopK appends to dst[:0] the indices of the k entries of v largest in
+// magnitude, largest first, ignoring zeros.
+func TopK(v []float64, k int, dst []int) []int {
+	dst = dst[:0]
+	if k <= 0 {
+		return dst
+	}
+	for j, x := range v {
+		a := math.Abs(x)
+		if a == 0 {
+			continue
+		}
+		if len(dst) < k {
+			dst = append(dst, j)
+		} else if a > math.Abs(v[dst[len(dst)-1]]) {
+			dst[len(dst)-1] = j
+		} else {
+			continue
+		}
+		for p := len(dst) - 1; p > 0 && math.Abs(v[dst[p]]) > math.Abs(v[dst[p-1]]); p-- {
+			dst[p], dst[p-1] = dst[p-1], dst[p]
+		}
+	}
+	return dst
+}
+
+// SameSet reports whether a and b hold the same indices, in any order.
+// They must not hold duplicates.
+func SameSet(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range a {
+		found := false
+		for _, y := range b {
+			if x == y {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// SortSupport sorts idx increasingly, permuting val alongside.
+func SortSupport(idx []int, val []float64) {
+	for i := 1; i < len(idx); i++ {
+		for j := i; j > 0 && idx[j] < idx[j-1]; j-- {
+			idx[j], idx[j-1] = idx[j-1], idx[j]
+			val[j], val[j-1] = val[j-1], val[j]
+		}
+	}
+}

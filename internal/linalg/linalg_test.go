@@ -1,0 +1,105 @@
+package linalg
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// TestThinQRFoldR checks that re-orthonormalizing U and folding R into the
+// users' w leaves every U w unchanged and makes U orthonormal.
+func TestThinQRFoldR(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	d, r, users := 7, 3, 4
+	u := make([]float64, d*r)
+	ws := make([]float64, users*r)
+	for i := range u {
+		u[i] = rng.NormFloat64()
+	}
+	for i := range ws {
+		ws[i] = rng.NormFloat64()
+	}
+	before := products(d, r, u, ws)
+	rr, ok := ThinQR(d, r, u)
+	if !ok {
+		t.Fatal("full-rank matrix reported rank-deficient")
+	}
+	FoldR(r, rr, ws)
+	after := products(d, r, u, ws)
+	for i := range before {
+		if math.Abs(before[i]-after[i]) > 1e-12 {
+			t.Fatalf("U w changed at %d: %v -> %v", i, before[i], after[i])
+		}
+	}
+	for a := 0; a < r; a++ {
+		for b := 0; b < r; b++ {
+			s := 0.0
+			for j := 0; j < d; j++ {
+				s += u[j*r+a] * u[j*r+b]
+			}
+			if want := float64(btoi(a == b)); math.Abs(s-want) > 1e-12 {
+				t.Errorf("(U^T U)[%d][%d] = %v, want %v", a, b, s, want)
+			}
+		}
+	}
+	if _, ok := ThinQR(2, 2, []float64{1, 1, 1, 1}); ok {
+		t.Error("rank-1 matrix reported full rank")
+	}
+	if _, ok := ThinQR(1, 1, []float64{math.NaN()}); ok {
+		t.Error("NaN matrix reported full rank")
+	}
+}
+
+func products(d, r int, u, ws []float64) []float64 {
+	var out []float64
+	for i := 0; i < len(ws); i += r {
+		for j := 0; j < d; j++ {
+			s := 0.0
+			for c := 0; c < r; c++ {
+				s += u[j*r+c] * ws[i+c]
+			}
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func TestTopK(t *testing.T) {
+	tests := []struct {
+		v    []float64
+		k    int
+		want []int
+	}{
+		{[]float64{1, -5, 3, 0, 4}, 2, []int{1, 4}},
+		{[]float64{1, -5, 3, 0, 4}, 9, []int{1, 4, 2, 0}},
+		{[]float64{0, 0}, 1, nil},
+		{[]float64{2, -2, 1}, 0, nil},
+	}
+	for _, tt := range tests {
+		if got := TopK(tt.v, tt.k, nil); !slices.Equal(got, tt.want) {
+			t.Errorf("TopK(%v, %d) = %v, want %v", tt.v, tt.k, got, tt.want)
+		}
+	}
+}
+
+func TestSupportHelpers(t *testing.T) {
+	if !SameSet([]int{3, 1, 2}, []int{1, 2, 3}) || SameSet([]int{1, 2}, []int{1, 3}) || SameSet([]int{1}, []int{1, 2}) {
+		t.Error("SameSet")
+	}
+	idx, val := []int{5, 1, 3}, []float64{50, 10, 30}
+	SortSupport(idx, val)
+	if !slices.Equal(idx, []int{1, 3, 5}) || !slices.Equal(val, []float64{10, 30, 50}) {
+		t.Errorf("SortSupport: %v %v", idx, val)
+	}
+	if got := TransposeInto(nil, 2, 3, []float64{1, 2, 3, 4, 5, 6}); !slices.Equal(got, []float64{1, 4, 2, 5, 3, 6}) {
+		t.Errorf("TransposeInto: %v", got)
+	}
+}
