@@ -89,7 +89,7 @@ learned from the others, and scores their test samples separately.`,
 		},
 	}
 	fl := c.Flags()
-	fl.StringVar(&f.data, "data", "", "training data CSV (required)")
+	fl.StringVar(&f.data, "data", "", "training data: CSV, Parquet (file or directory) or packed .lrspd (required)")
 	fl.StringVar(&f.test, "test", "", "test data CSV with the same columns (required)")
 	fl.StringSliceVar(&f.methods, "methods", baseline.Methods, "methods to compare")
 	fl.IntVar(&f.shots, "shots", 0, "keep at most this many training samples per user (0: all)")

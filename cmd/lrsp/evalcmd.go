@@ -86,7 +86,7 @@ func newEvalCmd() *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&in, "model", "", "model file (required)")
-	c.Flags().StringVar(&data, "data", "", "CSV with targets to score")
+	c.Flags().StringVar(&data, "data", "", "data with targets to score (CSV, Parquet or .lrspd)")
 	c.Flags().StringVar(&truth, "truth", "", "truth JSON of synthetic data")
 	c.Flags().StringVar(&unknown, "unknown", "error", "unknown users: error, or global (the average user)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")

@@ -70,7 +70,7 @@ func newPersonalizeCmd() *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&in, "model", "", "model file (required)")
-	c.Flags().StringVar(&data, "data", "", "CSV with the users' samples (required)")
+	c.Flags().StringVar(&data, "data", "", "the users' samples: CSV, Parquet or .lrspd (required)")
 	c.Flags().StringVar(&out, "out", "", "model file to write (may equal --model)")
 	c.Flags().StringVar(&pursuit, "pursuit", "swap", "support search for b: swap, greedy or htp (default: the model's)")
 	c.Flags().Float64Var(&opt.Ridge, "ridge", 0, "per-user ridge penalty on (w, b) (default: the model's)")

@@ -55,7 +55,7 @@ and y when the input has the target. A user the model does not know is an error 
 		},
 	}
 	c.Flags().StringVar(&in, "model", "", "model file (required)")
-	c.Flags().StringVar(&data, "data", "", "CSV to predict (required)")
+	c.Flags().StringVar(&data, "data", "", "data to predict: CSV, Parquet or .lrspd (required)")
 	c.Flags().StringVar(&out, "out", "-", "predictions CSV to write (- for standard output)")
 	c.Flags().StringVar(&unknown, "unknown", "error", "unknown users: error, or global (the average user)")
 	cols.register(c)

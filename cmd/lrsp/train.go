@@ -27,7 +27,7 @@ type trainFlags struct {
 
 func (f *trainFlags) register(c *cobra.Command) {
 	fl := c.Flags()
-	fl.StringVar(&f.data, "data", "", "training data CSV (required)")
+	fl.StringVar(&f.data, "data", "", "training data: CSV, Parquet (file or directory) or packed .lrspd (required)")
 	fl.StringVar(&f.out, "out", "model.lrsp", "model file to write")
 	fl.StringVar(&f.loss, "loss", model.LossSquared, "training loss: squared, or logistic for 0/1 targets (predictions become probabilities)")
 	fl.StringVar(&f.metricsOut, "metrics-out", "", "write per-round metrics as JSON to this file")
