@@ -209,7 +209,7 @@ func (r *RoundsResult) Write(dir string) ([]string, error) {
 	}
 	paths := []string{path}
 	p, err := linePlot(fmt.Sprintf("Parameter error per round (t=%d, m=%d, d=%d, r=%d, k=%d)", o.Users, o.Samples, o.Dim, o.Rank, o.Sparsity),
-		"round", "||Theta - Theta*||_F / ||Theta*||_F", true, ss)
+		"round", "relative parameter error", true, ss)
 	if err != nil {
 		return paths, err
 	}
