@@ -1,0 +1,378 @@
+package amhtbeam
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"time"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/lapack/lapack64"
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/lrsp/lrsp/accountant"
+	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/dp"
+	"github.com/lrsp/lrsp/model"
+)
+
+// Pass is one pass over the users, as the driver hands it to an Engine.
+type Pass struct {
+	// Round numbers the pass (0 for the statistics pass).
+	Round int
+	// Config is the static configuration of the per-user step.
+	Config StepConfig
+	// State is the broadcast state (U); empty for the statistics pass.
+	State State
+}
+
+// Engine runs passes over the users of one data set.
+type Engine interface {
+	// Run runs the per-user step of pass over every user and returns the
+	// sum of the users' contribution vectors and, when
+	// pass.Config.WriteFit is set, every user's fit (in any order).
+	Run(ctx context.Context, pass Pass) (sum []float64, fits []Fit, err error)
+	// Name names the engine in the model's Config.
+	Name() string
+}
+
+// Result is a trained model with the statistics of its passes.
+type Result struct {
+	Model  *model.Model
+	Rounds []RoundStats
+	// Stopped says why training ended: "rounds", "tolerance" or "exact".
+	Stopped string
+}
+
+// Train runs AMHT-LRS on the users described by info (dimension, feature
+// names, number of users) with engine doing the per-user passes.
+func Train(ctx context.Context, engine Engine, info DataInfo, opt Options) (*Result, error) {
+	d := info.Dim
+	if info.Users == 0 {
+		return nil, errors.New("train: no users")
+	}
+	if err := opt.validate(d); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	opt = opt.withDefaults()
+	r, k := opt.Rank, opt.Sparsity
+	base := StepConfig{D: d, R: r, K: k, Pursuit: int(opt.Pursuit), Ridge: opt.Ridge}
+	res := &Result{Stopped: "rounds"}
+	run := func(round int, cfg StepConfig, u []float64) ([]float64, []Fit, error) {
+		start := time.Now()
+		sum, fits, err := engine.Run(ctx, Pass{Round: round, Config: cfg, State: State{U: u}})
+		if err != nil {
+			return nil, nil, fmt.Errorf("train: pass %d: %w", round, err)
+		}
+		if len(sum) != cfg.size() {
+			return nil, nil, fmt.Errorf("train: pass %d: combined vector has %d entries, want %d", round, len(sum), cfg.size())
+		}
+		if sum[len(sum)-1] != float64(info.Users) {
+			return nil, nil, fmt.Errorf("train: pass %d: %v users contributed, want %d", round, sum[len(sum)-1], info.Users)
+		}
+		n := info.Users
+		if cfg.WriteFit && len(fits) != info.Users {
+			return nil, nil, fmt.Errorf("train: pass %d: %d user fits written, want %d", round, len(fits), info.Users)
+		}
+		st := RoundStats{Round: round, TrainLoss: math.NaN(), Users: n, Seconds: time.Since(start).Seconds()}
+		if cfg.Kind == passRound && !cfg.Private {
+			st.TrainLoss = sum[d*r+r*r] / float64(n)
+		}
+		res.Rounds = append(res.Rounds, st)
+		if opt.Progress != nil {
+			opt.Progress(st)
+		}
+		return sum, fits, nil
+	}
+
+	var u, colVar []float64
+	scale := 0.0
+	if opt.Privacy == nil {
+		cfg := base
+		cfg.Kind, cfg.Moments = passStats, opt.Init == InitMoments
+		sum, _, err := run(0, cfg, nil)
+		if err != nil {
+			return nil, err
+		}
+		t := float64(info.Users)
+		off := 0
+		if cfg.Moments {
+			if u, err = topEigenvectors(d, r, sum[:d*d]); err != nil {
+				return nil, fmt.Errorf("train: init: %w", err)
+			}
+			off = d * d
+		}
+		colVar = make([]float64, d)
+		mean := 0.0
+		for j := range colVar {
+			colVar[j] = sum[off+j] / t
+			mean += colVar[j] / float64(d)
+		}
+		for j, v := range colVar {
+			if v < 1e-6*mean || v == 0 {
+				colVar[j] = math.Max(1e-6*mean, 1e-300)
+			}
+		}
+		scale = sum[off+d] / t
+	}
+	if u == nil {
+		u = randomBasis(d, r, opt.Seed)
+	}
+
+	var fits []Fit
+	cfg := base
+	cfg.Kind = passRound
+	if p := opt.Privacy; p != nil {
+		rng, err := noiseSource(p.NoiseSeed)
+		if err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		cfg.Private, cfg.Clip = true, p.Clip
+		sd := p.NoiseMultiplier * p.Clip
+		if p.Noiseless {
+			sd = 0
+		}
+		for round := 1; round <= opt.Rounds; round++ {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			sum, _, err := run(round, cfg, u)
+			if err != nil {
+				return nil, err
+			}
+			step := opt.StepSize / float64(info.Users)
+			for j := range u {
+				u[j] += step * (sum[j] + sd*rng.NormFloat64())
+			}
+			if _, ok := thinQR(d, r, u); !ok {
+				return nil, fmt.Errorf("train: round %d: the U update lost rank", round)
+			}
+		}
+		cfg.WriteFit = true
+		_, fits, err = run(opt.Rounds+1, cfg, u)
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		prev := math.Inf(1)
+		for round := 1; round <= opt.Rounds; round++ {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			cfg.WriteFit = round == opt.Rounds
+			sum, f, err := run(round, cfg, u)
+			if err != nil {
+				return nil, err
+			}
+			fits = f
+			loss := res.Rounds[len(res.Rounds)-1].TrainLoss
+			switch {
+			case loss <= 1e-28*scale:
+				res.Stopped = "exact"
+			case opt.Tolerance > 0 && prev-loss < opt.Tolerance*prev:
+				res.Stopped = "tolerance"
+			}
+			prev = loss
+			if res.Stopped != "rounds" || round == opt.Rounds {
+				break
+			}
+			updateU(d, r, u, sum[:d*r], sum[d*r:d*r+r*r], colVar, opt.StepSize)
+			if _, ok := thinQR(d, r, u); !ok {
+				return nil, fmt.Errorf("train: round %d: the U update lost rank: the data do not determine a rank-%d subspace", round, r)
+			}
+		}
+		if fits == nil {
+			// Stopped early: one more pass, with the same U, writes the users.
+			cfg.WriteFit = true
+			var err error
+			if _, fits, err = run(res.Rounds[len(res.Rounds)-1].Round+1, cfg, u); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return finish(res, engine, info, opt, u, fits)
+}
+
+// finish builds the model from U and the users' fits.
+func finish(res *Result, engine Engine, info DataInfo, opt Options, u []float64, fits []Fit) (*Result, error) {
+	method := model.MethodLRS
+	if opt.Sparsity == 0 {
+		method = model.MethodLowRank
+	}
+	m := &model.Model{Method: method, Dim: info.Dim, Rank: opt.Rank, Sparsity: opt.Sparsity, Features: info.Features,
+		U: u, Users: make([]model.User, len(fits))}
+	slices.SortFunc(fits, func(a, b Fit) int { return cmpString(a.ID, b.ID) })
+	for i, f := range fits {
+		if i > 0 && fits[i-1].ID == f.ID {
+			return nil, fmt.Errorf("train: user %q was written twice", f.ID)
+		}
+		m.Users[i] = model.User{ID: f.ID, W: f.W, Index: f.Index, Value: f.Value}
+	}
+	m.Config = map[string]string{
+		"engine": engine.Name(), "rank": strconv.Itoa(opt.Rank), "sparsity": strconv.Itoa(opt.Sparsity),
+		"rounds": strconv.Itoa(opt.Rounds), "tolerance": fmt.Sprint(opt.Tolerance), "update": "gradient",
+		"init": [...]string{"moments", "random"}[opt.Init], "ridge": fmt.Sprint(opt.Ridge),
+		"seed": strconv.FormatUint(opt.Seed, 10), "stopped": res.Stopped,
+	}
+	if p := opt.Privacy; p != nil && !p.Noiseless {
+		g, err := accountant.Epsilon(accountant.Params{NoiseMultiplier: p.NoiseMultiplier, Rounds: opt.Rounds, Delta: p.Delta})
+		if err != nil {
+			return nil, fmt.Errorf("train: accounting: %w", err)
+		}
+		m.Privacy = &model.Ledger{Mechanism: dp.Mechanism, Clip: p.Clip, NoiseMultiplier: p.NoiseMultiplier,
+			Rounds: opt.Rounds, SampleRate: 1, Epsilon: g.Epsilon, Delta: g.Delta, Accountant: g.Accountant,
+			Init: "random (data-independent, no privacy cost)"}
+	}
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	res.Model = m
+	return res, nil
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// DataInfo describes the training data to the driver.
+type DataInfo struct {
+	// Dim is the number of features d.
+	Dim int
+	// Features names the d features.
+	Features []string
+	// Users is the number of users.
+	Users int
+}
+
+// Info returns the DataInfo of a source.
+func Info(src dataset.Source) DataInfo {
+	return DataInfo{Dim: src.Dim(), Features: src.FeatureNames(), Users: src.NumUsers()}
+}
+
+// updateU sets u += step * D^{-1} G W^{-1}, with D = diag(colVar) and W
+// (r x r, row-major) plus a small jitter; when W is numerically singular
+// the identity replaces it.
+func updateU(d, r int, u, g, w, colVar []float64, step float64) {
+	W := blas64.Symmetric{N: r, Stride: r, Data: append([]float64(nil), w...), Uplo: blas.Upper}
+	tr := 0.0
+	for c := 0; c < r; c++ {
+		tr += W.Data[c*r+c]
+	}
+	for c := 0; c < r; c++ {
+		W.Data[c*r+c] += 1e-10*tr/float64(r) + 1e-300
+	}
+	if _, ok := lapack64.Potrf(W); !ok {
+		clear(W.Data)
+		for c := 0; c < r; c++ {
+			W.Data[c*r+c] = 1
+		}
+	}
+	z := make([]float64, d*r)
+	for j := 0; j < d; j++ {
+		for c := 0; c < r; c++ {
+			z[j*r+c] = g[j*r+c] / colVar[j]
+		}
+	}
+	Z := blas64.General{Rows: d, Cols: r, Stride: r, Data: z}
+	L := blas64.Triangular{N: r, Stride: r, Data: W.Data, Uplo: blas.Upper, Diag: blas.NonUnit}
+	blas64.Trsm(blas.Right, blas.NoTrans, 1, L, Z)
+	blas64.Trsm(blas.Right, blas.Trans, 1, L, Z)
+	for j := range u {
+		u[j] += step * z[j]
+	}
+}
+
+// thinQR replaces the d x r row-major u by the Q of its thin QR
+// factorization and returns R (r x r, row-major); it reports false when u
+// does not have full column rank.
+func thinQR(d, r int, u []float64) ([]float64, bool) {
+	A := blas64.General{Rows: d, Cols: r, Stride: r, Data: u}
+	tau := make([]float64, r)
+	work := []float64{0}
+	lapack64.Geqrf(A, tau, work, -1)
+	work = make([]float64, max(int(work[0]), r))
+	lapack64.Geqrf(A, tau, work, len(work))
+	rr := make([]float64, r*r)
+	ok := true
+	for a := 0; a < r; a++ {
+		for b := a; b < r; b++ {
+			rr[a*r+b] = u[a*r+b]
+		}
+		if rr[a*r+a] == 0 || math.IsNaN(rr[a*r+a]) {
+			ok = false
+		}
+	}
+	lapack64.Orgqr(A, tau, work, -1)
+	if int(work[0]) > len(work) {
+		work = make([]float64, int(work[0]))
+	}
+	lapack64.Orgqr(A, tau, work, len(work))
+	return rr, ok
+}
+
+// topEigenvectors returns the top-r eigenvectors (d x r, row-major) of the
+// symmetric matrix whose upper triangle is a (d x d, row-major).
+func topEigenvectors(d, r int, a []float64) ([]float64, error) {
+	s := mat.NewSymDense(d, nil)
+	for i := 0; i < d; i++ {
+		for j := i; j < d; j++ {
+			s.SetSym(i, j, a[i*d+j])
+		}
+	}
+	var eig mat.EigenSym
+	if !eig.Factorize(s, true) {
+		return nil, errors.New("eigendecomposition of the moment matrix failed")
+	}
+	var vec mat.Dense
+	eig.VectorsTo(&vec)
+	vals := eig.Values(nil) // ascending
+	u := make([]float64, d*r)
+	for c := 0; c < r; c++ {
+		col := d - 1 - c
+		if !(vals[col] > 0) {
+			return nil, fmt.Errorf("the moment matrix has rank %d < %d", c, r)
+		}
+		for j := 0; j < d; j++ {
+			u[j*r+c] = vec.At(j, col)
+		}
+	}
+	return u, nil
+}
+
+// randomBasis returns a random orthonormal d x r basis drawn from seed.
+func randomBasis(d, r int, seed uint64) []float64 {
+	rng := rand.New(rand.NewPCG(seed, 0x6c727370))
+	u := make([]float64, d*r)
+	for j := range u {
+		u[j] = rng.NormFloat64()
+	}
+	thinQR(d, r, u)
+	return u
+}
+
+// noiseSource returns the Gaussian noise generator: ChaCha8 seeded from
+// seed, or from crypto/rand when seed is 0.
+func noiseSource(seed uint64) (*rand.Rand, error) {
+	var key [32]byte
+	if seed == 0 {
+		if _, err := crand.Read(key[:]); err != nil {
+			return nil, fmt.Errorf("noise seed: %w", err)
+		}
+	} else {
+		binary.LittleEndian.PutUint64(key[:], seed)
+	}
+	return rand.New(rand.NewChaCha8(key)), nil
+}
