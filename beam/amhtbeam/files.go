@@ -286,4 +286,3 @@ func removeFile(ctx context.Context, name string) {
 		_ = rm.Remove(ctx, name)
 	}
 }
-

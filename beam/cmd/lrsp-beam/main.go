@@ -1,0 +1,270 @@
+// Command lrsp-beam trains low-rank + sparse personalization models with
+// AMHT-LRS rounds run as Apache Beam pipelines (package amhtbeam), on
+// Beam's local runner Prism or on a cluster (Flink, Spark, Dataflow).
+//
+// It is a separate binary, in its own Go module, so that the default lrsp
+// binary does not carry the Beam SDK. It writes the lrsp model format:
+// lrsp predict, eval, inspect and store import read its models.
+//
+//	lrsp-beam train --data train.csv --rank 5 --sparsity 5 --out model.lrsp
+//	lrsp-beam train --data train.lrspd --rank 5 --sparsity 5 --beam-runner flink --beam-endpoint localhost:8099
+//
+// Beam's own flags (--environment_type, --project, --region,
+// --staging_location, --temp_location, ...) are accepted after the train
+// flags. When a runner starts this binary as a worker, it runs the Beam
+// worker harness instead.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/gcs"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/dataflow"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/flink"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/spark"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/universal"
+
+	"github.com/lrsp/lrsp/amht"
+	"github.com/lrsp/lrsp/beam/amhtbeam"
+	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/model"
+	"github.com/lrsp/lrsp/pack"
+)
+
+const usage = `lrsp-beam trains lrsp models with AMHT-LRS rounds as Apache Beam pipelines.
+
+Usage:
+  lrsp-beam train --data PATH [flags] [Beam flags]
+
+Run "lrsp-beam train -h" for the flags.
+`
+
+// trainFlags holds the flags of "lrsp-beam train"; the names mirror
+// "lrsp train".
+type trainFlags struct {
+	data, out, init, pursuit string
+	userCol, targetCol       string
+	features, ignore         string
+	engine, runner, endpoint string
+	tempDir, usersOut        string
+	shards, rangeUsers       int
+	opt                      amhtbeam.Options
+	dpNoise, dpClip, dpDelta float64
+	dpNoiseless              bool
+	dpNoiseSeed              uint64
+	verbose                  bool
+}
+
+func (f *trainFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.data, "data", "", "training data: CSV file, Parquet file or directory, or packed .lrspd file (required)")
+	fs.StringVar(&f.out, "out", "model.lrsp", "model file to write")
+	fs.IntVar(&f.opt.Rank, "rank", 0, "rank r of the shared basis U (required)")
+	fs.IntVar(&f.opt.Sparsity, "sparsity", 0, "non-zeros k of each user's sparse part (0: low rank only)")
+	fs.IntVar(&f.opt.Rounds, "rounds", 50, "maximum number of rounds (one Beam pipeline each)")
+	fs.Float64Var(&f.opt.Tolerance, "tolerance", 1e-6, "stop when a round improves the training loss by less than this fraction (0 runs all rounds)")
+	fs.Uint64Var(&f.opt.Seed, "seed", 1, "random seed")
+	fs.StringVar(&f.init, "init", "moments", "initialisation of U: moments or random")
+	fs.StringVar(&f.pursuit, "pursuit", "swap", "support search for b: swap, greedy or htp")
+	fs.Float64Var(&f.opt.Ridge, "ridge", 0, "per-user ridge penalty")
+	fs.Float64Var(&f.opt.StepSize, "step-size", 1, "scale of the U step")
+	fs.StringVar(&f.userCol, "user-column", "user", "name of the user column")
+	fs.StringVar(&f.targetCol, "target-column", "y", "name of the target column")
+	fs.StringVar(&f.features, "features", "", "comma-separated feature columns in order (default: every other column)")
+	fs.StringVar(&f.ignore, "ignore", "", "comma-separated columns to leave out when --features is not given")
+	fs.StringVar(&f.engine, "engine", "beam", "beam, or in-process (the same rounds in a plain loop, for comparison)")
+	fs.StringVar(&f.runner, "beam-runner", "prism", "Beam runner: prism (local, in-process), flink, spark, dataflow or universal")
+	fs.StringVar(&f.endpoint, "beam-endpoint", "", "job service endpoint (host:port) of a flink, spark or universal runner")
+	fs.StringVar(&f.tempDir, "beam-temp", "", "directory for the combined statistics that workers write and the driver reads (default: a local temporary directory; gs://... on Dataflow)")
+	fs.StringVar(&f.usersOut, "users-out", "", "prefix of the sharded per-user output, PREFIX-SSSSS-of-NNNNN.jsonl (default: OUT.users/part)")
+	fs.BoolVar(&f.verbose, "beam-verbose", false, "show the runner's informational log (Prism logs every job)")
+	fs.IntVar(&f.shards, "shards", 4, "number of per-user output shards")
+	fs.IntVar(&f.rangeUsers, "range-users", 1024, "users per work item when reading a packed file")
+	fs.Float64Var(&f.dpNoise, "dp-noise-multiplier", 0, "train with user-level differential privacy at this noise multiplier (0: no privacy)")
+	fs.Float64Var(&f.dpClip, "dp-clip", 1, "clip norm of each user's contribution (with privacy)")
+	fs.Float64Var(&f.dpDelta, "dp-delta", 1e-6, "delta of the reported guarantee (with privacy)")
+	fs.BoolVar(&f.dpNoiseless, "dp-noiseless", false, "run the private algorithm without noise and without a guarantee")
+	fs.Uint64Var(&f.dpNoiseSeed, "dp-noise-seed", 0, "seed of the noise, for reproducible experiments only (0: from crypto/rand)")
+}
+
+func main() {
+	var f trainFlags
+	train := len(os.Args) > 1 && os.Args[1] == "train"
+	if train {
+		f.register(flag.CommandLine)
+		flag.CommandLine.Init("lrsp-beam train", flag.ExitOnError)
+		_ = flag.CommandLine.Parse(os.Args[2:])
+	} else {
+		flag.Parse()
+	}
+	// On a worker started by a runner, Init runs the Beam harness and exits.
+	beam.Init()
+	if !train {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	if !f.verbose {
+		slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, &f, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "lrsp-beam train:", err)
+		os.Exit(1)
+	}
+}
+
+// run trains and writes the model.
+func run(ctx context.Context, f *trainFlags, stderr io.Writer) error {
+	if flag.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", flag.Args())
+	}
+	if f.data == "" {
+		return errors.New("--data is required")
+	}
+	if f.opt.Rounds < 1 {
+		return fmt.Errorf("--rounds %d must be at least 1", f.opt.Rounds)
+	}
+	if f.shards < 1 || f.shards > 99999 {
+		return fmt.Errorf("--shards %d must be in [1, 99999]", f.shards)
+	}
+	if f.rangeUsers < 1 {
+		return fmt.Errorf("--range-users %d must be positive", f.rangeUsers)
+	}
+	switch f.init {
+	case "moments":
+		f.opt.Init = amhtbeam.InitMoments
+	case "random":
+		f.opt.Init = amhtbeam.InitRandom
+	default:
+		return fmt.Errorf("--init %q: want moments or random", f.init)
+	}
+	switch f.pursuit {
+	case "swap":
+		f.opt.Pursuit = amht.PursuitSwap
+	case "greedy":
+		f.opt.Pursuit = amht.PursuitGreedy
+	case "htp":
+		f.opt.Pursuit = amht.PursuitHTP
+	default:
+		return fmt.Errorf("--pursuit %q: want swap, greedy or htp", f.pursuit)
+	}
+	if f.dpNoise != 0 || f.dpNoiseless {
+		f.opt.Privacy = &amhtbeam.Privacy{Clip: f.dpClip, NoiseMultiplier: f.dpNoise, Noiseless: f.dpNoiseless,
+			Delta: f.dpDelta, NoiseSeed: f.dpNoiseSeed}
+	}
+	f.opt.Progress = func(st amhtbeam.RoundStats) {
+		loss := ""
+		if !math.IsNaN(st.TrainLoss) {
+			loss = fmt.Sprintf(", train MSE %.6g", st.TrainLoss)
+		}
+		fmt.Fprintf(stderr, "pass %d: %d users%s, %.2f s\n", st.Round, st.Users, loss, st.Seconds)
+	}
+	if f.endpoint != "" {
+		if err := flag.Set("endpoint", f.endpoint); err != nil {
+			return fmt.Errorf("--beam-endpoint: %w", err)
+		}
+	}
+
+	src, closeSrc, err := openData(ctx, f)
+	if err != nil {
+		return err
+	}
+	defer closeSrc()
+	info := amhtbeam.Info(src)
+	if !src.HasTargets() {
+		return fmt.Errorf("%s: no target column %q", f.data, f.targetCol)
+	}
+
+	var engine amhtbeam.Engine
+	switch f.engine {
+	case "in-process":
+		engine = &amhtbeam.InProcess{Source: src}
+	case "beam":
+		p := &amhtbeam.Pipeline{Runner: f.runner, TempDir: f.tempDir, UsersPrefix: f.usersOut, Shards: f.shards}
+		if p.UsersPrefix == "" {
+			dir := f.out + ".users"
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			p.UsersPrefix = filepath.Join(dir, "part")
+		}
+		if p.TempDir == "" {
+			dir, err := os.MkdirTemp("", "lrsp-beam-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			p.TempDir = dir
+		}
+		if pf, ok := src.(*pack.File); ok {
+			abs, err := filepath.Abs(f.data)
+			if err != nil {
+				return err
+			}
+			p.PackPath, p.PackUsers, p.RangeUsers = abs, pf.NumUsers(), f.rangeUsers
+		} else if p.Records, err = amhtbeam.RecordsOf(src); err != nil {
+			return err
+		}
+		engine = p
+	default:
+		return fmt.Errorf("--engine %q: want beam or in-process", f.engine)
+	}
+	res, err := amhtbeam.Train(ctx, engine, info, f.opt)
+	if err != nil {
+		return err
+	}
+	if err := model.Save(f.out, res.Model); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "wrote %s: %s, %d users, %d passes on %s, stopped: %s\n",
+		f.out, res.Model.Method, len(res.Model.Users), len(res.Rounds), engine.Name(), res.Stopped)
+	if p := res.Model.Privacy; p != nil {
+		fmt.Fprintf(stderr, "privacy of U: (%.4g, %g)-DP (%s)\n", p.Epsilon, p.Delta, p.Accountant)
+	}
+	return nil
+}
+
+// openData opens the training data: a packed file stays on disk (workers
+// read it in ranges), CSV and Parquet are read into memory.
+func openData(ctx context.Context, f *trainFlags) (dataset.Source, func(), error) {
+	if pack.IsPath(f.data) {
+		pf, err := pack.Open(f.data)
+		if err != nil {
+			return nil, nil, err
+		}
+		return pf, func() { pf.Close() }, nil
+	}
+	opt := dataset.CSVOptions{UserColumn: f.userCol, TargetColumn: f.targetCol, Features: split(f.features),
+		Ignore: split(f.ignore), RequireTarget: true}
+	var ds *dataset.Dataset
+	var err error
+	if dataset.IsParquetPath(f.data) {
+		ds, err = dataset.ReadParquetFile(ctx, f.data, opt)
+	} else {
+		ds, err = dataset.ReadCSVFile(ctx, f.data, opt)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return ds, func() {}, nil
+}
+
+func split(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
