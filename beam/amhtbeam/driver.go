@@ -20,6 +20,7 @@ import (
 	"github.com/lrsp/lrsp/accountant"
 	"github.com/lrsp/lrsp/dataset"
 	"github.com/lrsp/lrsp/dp"
+	"github.com/lrsp/lrsp/internal/linalg"
 	"github.com/lrsp/lrsp/model"
 )
 
@@ -151,7 +152,7 @@ func Train(ctx context.Context, engine Engine, info DataInfo, opt Options) (*Res
 			for j := range u {
 				u[j] += step * (sum[j] + sd*rng.NormFloat64())
 			}
-			if _, ok := thinQR(d, r, u); !ok {
+			if _, ok := linalg.ThinQR(d, r, u); !ok {
 				return nil, fmt.Errorf("train: round %d: the U update lost rank", round)
 			}
 		}
@@ -184,7 +185,7 @@ func Train(ctx context.Context, engine Engine, info DataInfo, opt Options) (*Res
 				break
 			}
 			updateU(d, r, u, sum[:d*r], sum[d*r:d*r+r*r], colVar, opt.StepSize)
-			if _, ok := thinQR(d, r, u); !ok {
+			if _, ok := linalg.ThinQR(d, r, u); !ok {
 				return nil, fmt.Errorf("train: round %d: the U update lost rank: the data do not determine a rank-%d subspace", round, r)
 			}
 		}
@@ -295,34 +296,6 @@ func updateU(d, r int, u, g, w, colVar []float64, step float64) {
 	}
 }
 
-// thinQR replaces the d x r row-major u by the Q of its thin QR
-// factorization and returns R (r x r, row-major); it reports false when u
-// does not have full column rank.
-func thinQR(d, r int, u []float64) ([]float64, bool) {
-	A := blas64.General{Rows: d, Cols: r, Stride: r, Data: u}
-	tau := make([]float64, r)
-	work := []float64{0}
-	lapack64.Geqrf(A, tau, work, -1)
-	work = make([]float64, max(int(work[0]), r))
-	lapack64.Geqrf(A, tau, work, len(work))
-	rr := make([]float64, r*r)
-	ok := true
-	for a := 0; a < r; a++ {
-		for b := a; b < r; b++ {
-			rr[a*r+b] = u[a*r+b]
-		}
-		if rr[a*r+a] == 0 || math.IsNaN(rr[a*r+a]) {
-			ok = false
-		}
-	}
-	lapack64.Orgqr(A, tau, work, -1)
-	if int(work[0]) > len(work) {
-		work = make([]float64, int(work[0]))
-	}
-	lapack64.Orgqr(A, tau, work, len(work))
-	return rr, ok
-}
-
 // topEigenvectors returns the top-r eigenvectors (d x r, row-major) of the
 // symmetric matrix whose upper triangle is a (d x d, row-major).
 func topEigenvectors(d, r int, a []float64) ([]float64, error) {
@@ -359,7 +332,7 @@ func randomBasis(d, r int, seed uint64) []float64 {
 	for j := range u {
 		u[j] = rng.NormFloat64()
 	}
-	thinQR(d, r, u)
+	linalg.ThinQR(d, r, u)
 	return u
 }
 
