@@ -63,7 +63,6 @@ type worker struct {
 	out  fit
 	acc  []float64 // d x r
 	vecD []float64 // d
-	vecR []float64 // r
 	vecM []float64 // maxM
 	loss float64
 	sc   dataset.Scratch
@@ -100,7 +99,7 @@ func newTrainer(src dataset.Source, theta0 []float64, opt Options) *trainer {
 			s: newSolver(d, opt.Rank, opt.Sparsity, maxM, opt.Pursuit, opt.Ridge),
 			out: fit{w: make([]float64, opt.Rank), idx: make([]int32, opt.Sparsity),
 				val: make([]float64, opt.Sparsity)},
-			acc: make([]float64, d*opt.Rank), vecD: make([]float64, d), vecR: make([]float64, opt.Rank),
+			acc: make([]float64, d*opt.Rank), vecD: make([]float64, d),
 			vecM: make([]float64, maxM),
 		}
 	}
@@ -311,7 +310,7 @@ func (tr *trainer) precondition(g, z []float64, wchol blas64.Triangular) {
 			z[j*r+c] = g[j*r+c] * s
 		}
 	}
-	// Z W^{-1}: solve Z = Y W for Y, i.e. Y L L^T... with W = R^T R (upper).
+	// Z W^{-1} with W = R^T R (R upper triangular): two triangular solves.
 	Z := blas64.General{Rows: d, Cols: r, Stride: r, Data: z}
 	blas64.Trsm(blas.Right, blas.NoTrans, 1, wchol, Z)
 	blas64.Trsm(blas.Right, blas.Trans, 1, wchol, Z)
@@ -356,13 +355,13 @@ func (tr *trainer) updateU(grad []float64) error {
 	res := append([]float64(nil), grad...)
 	p := append([]float64(nil), z...)
 	hp := make([]float64, n)
-	rz := fdot(res, z)
-	r0 := math.Sqrt(fdot(res, res))
+	rz := dot(res, z)
+	r0 := math.Sqrt(dot(res, res))
 	for it := 0; it < tr.opt.CGIterations && rz > 0; it++ {
 		if err := tr.applyH(p, hp); err != nil {
 			return err
 		}
-		php := fdot(p, hp)
+		php := dot(p, hp)
 		if !(php > 0) {
 			break
 		}
@@ -371,11 +370,11 @@ func (tr *trainer) updateU(grad []float64) error {
 			tr.u[j] += alpha * p[j]
 			res[j] -= alpha * hp[j]
 		}
-		if math.Sqrt(fdot(res, res)) <= 1e-13*r0 {
+		if math.Sqrt(dot(res, res)) <= 1e-13*r0 {
 			break
 		}
 		tr.precondition(res, z, wchol)
-		rzNew := fdot(res, z)
+		rzNew := dot(res, z)
 		beta := rzNew / rz
 		rz = rzNew
 		for j := range p {
@@ -397,7 +396,6 @@ func (tr *trainer) orthonormalize() error {
 	return nil
 }
 
-func fdot(a, b []float64) float64 { return dot(a, b) }
 
 // stats sets tr.colVar, the mean over users of (1/m_i) ||X_i[:, j]||^2,
 // flooring tiny values so that the preconditioner stays finite for
