@@ -396,7 +396,6 @@ func (tr *trainer) orthonormalize() error {
 	return nil
 }
 
-
 // stats sets tr.colVar, the mean over users of (1/m_i) ||X_i[:, j]||^2,
 // flooring tiny values so that the preconditioner stays finite for
 // constant-zero columns, and returns the mean over users of the mean
