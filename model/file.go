@@ -163,9 +163,8 @@ func Decode(data []byte) (*Model, error) {
 	if crc32.Checksum(body, castagnoli) != sum {
 		return nil, ErrChecksum
 	}
-	p := parser{b: body[12:]}
 	hlen := int(binary.LittleEndian.Uint32(data[12:]))
-	p.b = body[16:]
+	p := parser{b: body[16:]}
 	if hlen > MaxHeader || hlen > len(p.b) {
 		return nil, fmt.Errorf("model header of %d bytes is too long", hlen)
 	}
