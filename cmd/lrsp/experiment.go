@@ -1,8 +1,8 @@
 package main
 
 import (
+	"context"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/schollz/progressbar/v3"
@@ -66,11 +66,24 @@ func experimentProgress(c *cobra.Command, name string) (func(experiment.Step), f
 		}
 }
 
-// writeExperiment writes a result and lists the files written.
-func writeExperiment(w io.Writer, dir string, write func(string) ([]string, error)) error {
-	paths, err := write(dir)
+// run checks the flags, runs an experiment with a progress display and
+// writes its result into --out, listing the files written. exp runs the
+// experiment with the given progress callback and returns the result's
+// Write method.
+func (f *experimentFlags) run(c *cobra.Command, name string,
+	exp func(ctx context.Context, progress func(experiment.Step)) (func(string) ([]string, error), error)) error {
+	if err := f.prepare(); err != nil {
+		return err
+	}
+	progress, finish := experimentProgress(c, name)
+	write, err := exp(c.Context(), progress)
+	finish()
+	if err != nil {
+		return err
+	}
+	paths, err := write(f.out)
 	for _, p := range paths {
-		fmt.Fprintln(w, "wrote", p)
+		fmt.Fprintln(c.OutOrStdout(), "wrote", p)
 	}
 	return err
 }
@@ -110,9 +123,6 @@ support and ||theta_i - theta_i*|| / ||theta_i*|| below --tolerance. With severa
 		Example: "  lrsp experiment phase --out docs/figures",
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if err := ef.prepare(); err != nil {
-				return err
-			}
 			o.Pursuits = nil
 			for _, p := range pursuits {
 				i, err := oneOf("pursuit", p, "swap", "greedy", "htp")
@@ -121,15 +131,14 @@ support and ||theta_i - theta_i*|| / ||theta_i*|| below --tolerance. With severa
 				}
 				o.Pursuits = append(o.Pursuits, amht.Pursuit(i))
 			}
-			o.Seed, o.Parallel = ef.seed, ef.parallel
-			progress, finish := experimentProgress(c, "phase")
-			o.Progress = progress
-			res, err := experiment.Phase(c.Context(), o)
-			finish()
-			if err != nil {
-				return err
-			}
-			return writeExperiment(c.OutOrStdout(), ef.out, res.Write)
+			return ef.run(c, "phase", func(ctx context.Context, progress func(experiment.Step)) (func(string) ([]string, error), error) {
+				o.Seed, o.Parallel, o.Progress = ef.seed, ef.parallel, progress
+				res, err := experiment.Phase(ctx, o)
+				if err != nil {
+					return nil, err
+				}
+				return res.Write, nil
+			})
 		},
 	}
 	ef.register(c)
@@ -163,18 +172,14 @@ rounds.png.`,
 		Example: "  lrsp experiment rounds --out docs/figures",
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if err := ef.prepare(); err != nil {
-				return err
-			}
-			o.Seed, o.Parallel = ef.seed, ef.parallel
-			progress, finish := experimentProgress(c, "rounds")
-			o.Progress = progress
-			res, err := experiment.Rounds(c.Context(), o)
-			finish()
-			if err != nil {
-				return err
-			}
-			return writeExperiment(c.OutOrStdout(), ef.out, res.Write)
+			return ef.run(c, "rounds", func(ctx context.Context, progress func(experiment.Step)) (func(string) ([]string, error), error) {
+				o.Seed, o.Parallel, o.Progress = ef.seed, ef.parallel, progress
+				res, err := experiment.Rounds(ctx, o)
+				if err != nil {
+					return nil, err
+				}
+				return res.Write, nil
+			})
 		},
 	}
 	ef.register(c)
@@ -205,18 +210,14 @@ It writes sparsity.csv, sparsity.png and sparsity-new.png.`,
 		Example: "  lrsp experiment sparsity --out docs/figures",
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if err := ef.prepare(); err != nil {
-				return err
-			}
-			o.Seed, o.Parallel = ef.seed, ef.parallel
-			progress, finish := experimentProgress(c, "sparsity")
-			o.Progress = progress
-			res, err := experiment.Sparsity(c.Context(), o)
-			finish()
-			if err != nil {
-				return err
-			}
-			return writeExperiment(c.OutOrStdout(), ef.out, res.Write)
+			return ef.run(c, "sparsity", func(ctx context.Context, progress func(experiment.Step)) (func(string) ([]string, error), error) {
+				o.Seed, o.Parallel, o.Progress = ef.seed, ef.parallel, progress
+				res, err := experiment.Sparsity(ctx, o)
+				if err != nil {
+					return nil, err
+				}
+				return res.Write, nil
+			})
 		},
 	}
 	ef.register(c)
