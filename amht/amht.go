@@ -135,8 +135,8 @@ type RoundStats struct {
 	// TrainLoss is the mean over users of the per-user mean squared error
 	// on the training samples, after the round's per-user solves.
 	TrainLoss float64 `json:"train_loss"`
-	// ValidationLoss is the same on the validation samples, or NaN (written
-	// as null) without a validation set.
+	// ValidationLoss is the same on the validation samples, or nil
+	// (written as null) without a validation set.
 	ValidationLoss *float64 `json:"validation_loss"`
 	// Seconds is the wall time of this round alone.
 	Seconds float64 `json:"seconds"`

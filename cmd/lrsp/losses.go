@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/lrsp/lrsp/dataset"
@@ -75,24 +74,14 @@ func trainLogistic(c *cobra.Command, f *trainFlags) error {
 	if err := logistic.CheckTargets(ds); err != nil {
 		return fmt.Errorf("%s: %w", f.data, err)
 	}
-	train, held := ds, (*dataset.Dataset)(nil)
-	if f.validation > 0 {
-		if train, held, err = dataset.Split(ds, f.validation, opt.Seed); err != nil {
-			return err
-		}
+	train, held, err := splitValidation(ds, f.validation, opt.Seed)
+	if err != nil {
+		return err
 	}
-	if isTerminal(c.ErrOrStderr()) {
-		bar := progressbar.NewOptions(opt.Rounds, progressbar.OptionSetWriter(c.ErrOrStderr()),
-			progressbar.OptionSetDescription("train"), progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
-		defer bar.Finish()
-		opt.Progress = func(st logistic.RoundStats) {
-			desc := fmt.Sprintf("train: log loss %.4g", st.TrainLoss)
-			if st.ValidationLoss != nil {
-				desc += fmt.Sprintf(" val %.4g", *st.ValidationLoss)
-			}
-			bar.Describe(desc)
-			bar.Set(st.Round)
-		}
+	show, done := roundBar(c, opt.Rounds, "log loss")
+	defer done()
+	if show != nil {
+		opt.Progress = func(st logistic.RoundStats) { show(st.Round, st.TrainLoss, st.ValidationLoss) }
 	}
 	switch f.method.method {
 	case model.MethodGlobal, model.MethodLocal:

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/lrsp/lrsp/amht"
@@ -99,24 +98,14 @@ func trainNeural(c *cobra.Command, f *trainFlags) error {
 		return err
 	}
 	start := time.Now()
-	train, held := ds, (*dataset.Dataset)(nil)
-	if f.validation > 0 {
-		if train, held, err = dataset.Split(ds, f.validation, opt.Seed); err != nil {
-			return err
-		}
+	train, held, err := splitValidation(ds, f.validation, opt.Seed)
+	if err != nil {
+		return err
 	}
-	if isTerminal(c.ErrOrStderr()) {
-		bar := progressbar.NewOptions(opt.Rounds, progressbar.OptionSetWriter(c.ErrOrStderr()),
-			progressbar.OptionSetDescription("train"), progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
-		defer bar.Finish()
-		opt.Progress = func(st neural.RoundStats) {
-			desc := fmt.Sprintf("train: MSE %.4g", st.TrainLoss)
-			if st.ValidationLoss != nil {
-				desc += fmt.Sprintf(" val %.4g", *st.ValidationLoss)
-			}
-			bar.Describe(desc)
-			bar.Set(st.Round)
-		}
+	show, done := roundBar(c, opt.Rounds, "MSE")
+	defer done()
+	if show != nil {
+		opt.Progress = func(st neural.RoundStats) { show(st.Round, st.TrainLoss, st.ValidationLoss) }
 	}
 	res, err := neural.Train(c.Context(), train, held, opt)
 	if err != nil {

@@ -128,12 +128,9 @@ func newTrainCmd() *cobra.Command {
 // trainModel splits off validation samples if asked, and trains with a
 // progress bar on a terminal.
 func trainModel(c *cobra.Command, ds *dataset.Dataset, validation float64, opt amht.Options) (*amht.Result, error) {
-	train, held := ds, (*dataset.Dataset)(nil)
-	if validation > 0 {
-		var err error
-		if train, held, err = dataset.Split(ds, validation, opt.Seed); err != nil {
-			return nil, err
-		}
+	train, held, err := splitValidation(ds, validation, opt.Seed)
+	if err != nil {
+		return nil, err
 	}
 	var done func()
 	opt.Progress, done = roundProgress(c, opt.Rounds)
@@ -141,22 +138,43 @@ func trainModel(c *cobra.Command, ds *dataset.Dataset, validation float64, opt a
 	return amht.Train(c.Context(), train, held, opt)
 }
 
-// roundProgress returns a progress callback that draws a bar of training
-// rounds on a terminal (nil otherwise) and a function that ends the bar.
+// roundProgress returns a progress callback for amht training and a
+// function that ends its bar; see roundBar.
 func roundProgress(c *cobra.Command, rounds int) (func(amht.RoundStats), func()) {
+	show, done := roundBar(c, rounds, "loss")
+	if show == nil {
+		return nil, done
+	}
+	return func(st amht.RoundStats) { show(st.Round, st.TrainLoss, st.ValidationLoss) }, done
+}
+
+// roundBar returns a function that draws a bar of training rounds on a
+// terminal, describing each round by its training loss (named by label)
+// and validation loss, and a function that ends the bar. Off a terminal the
+// first is nil.
+func roundBar(c *cobra.Command, rounds int, label string) (func(round int, loss float64, val *float64), func()) {
 	if !isTerminal(c.ErrOrStderr()) {
 		return nil, func() {}
 	}
 	bar := progressbar.NewOptions(max(rounds, 1), progressbar.OptionSetWriter(c.ErrOrStderr()),
 		progressbar.OptionSetDescription("train"), progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
-	return func(st amht.RoundStats) {
-		desc := fmt.Sprintf("train: loss %.4g", st.TrainLoss)
-		if st.ValidationLoss != nil {
-			desc += fmt.Sprintf(" val %.4g", *st.ValidationLoss)
+	return func(round int, loss float64, val *float64) {
+		desc := fmt.Sprintf("train: %s %.4g", label, loss)
+		if val != nil {
+			desc += fmt.Sprintf(" val %.4g", *val)
 		}
 		bar.Describe(desc)
-		bar.Set(st.Round)
+		bar.Set(round)
 	}, func() { bar.Finish() }
+}
+
+// splitValidation holds out fraction of each user's samples for
+// validation; fraction 0 holds out nothing (held is nil).
+func splitValidation(ds *dataset.Dataset, fraction float64, seed uint64) (train, held *dataset.Dataset, err error) {
+	if fraction <= 0 {
+		return ds, nil, nil
+	}
+	return dataset.Split(ds, fraction, seed)
 }
 
 // warnFewSamples tells the user when most users have too few samples for
