@@ -2,14 +2,12 @@ package amht
 
 import (
 	"context"
-	"errors"
 	"math"
 	"math/rand/v2"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/lapack/lapack64"
-	"gonum.org/v1/gonum/mat"
 
 	"github.com/lrsp/lrsp/internal/linalg"
 )
@@ -77,39 +75,11 @@ func (tr *trainer) momentsExplicit() ([]float64, error) {
 	if err != nil {
 		return nil, err
 	}
-	sym := mat.NewSymDense(d, nil)
-	for a := 0; a < d; a++ {
-		for c := a; c < d; c++ {
-			s := 0.0
-			for k := range acc {
-				s += acc[k][a*d+c]
-			}
-			sym.SetSym(a, c, s)
-		}
-	}
 	for _, w := range tr.work {
 		w.s.moment = nil
 	}
-	return topEigenvectors(sym, r)
-}
-
-// topEigenvectors returns the eigenvectors of the r largest eigenvalues of
-// a, as a d x r row-major matrix.
-func topEigenvectors(a *mat.SymDense, r int) ([]float64, error) {
-	d := a.SymmetricDim()
-	var eig mat.EigenSym
-	if !eig.Factorize(a, true) {
-		return nil, errors.New("eigendecomposition failed")
-	}
-	var vec mat.Dense
-	eig.VectorsTo(&vec)
-	u := make([]float64, d*r)
-	for j := 0; j < d; j++ {
-		for c := 0; c < r; c++ {
-			u[j*r+c] = vec.At(j, d-1-c) // eigenvalues ascend
-		}
-	}
-	return u, nil
+	u, _, err := linalg.TopEigenvectors(d, r, acc...)
+	return u, err
 }
 
 // momentsPower runs block power iteration on M - c I, with
@@ -231,13 +201,10 @@ func (tr *trainer) ridgeSVD(ctx context.Context) ([]float64, error) {
 	if err != nil {
 		return nil, err
 	}
-	sym := mat.NewSymDense(d, nil)
-	for _, b := range bufs {
-		for a := 0; a < d; a++ {
-			for c := a; c < d; c++ {
-				sym.SetSym(a, c, sym.At(a, c)+b.gram[a*d+c])
-			}
-		}
+	grams := make([][]float64, len(bufs))
+	for k, b := range bufs {
+		grams[k] = b.gram
 	}
-	return topEigenvectors(sym, r)
+	u, _, err := linalg.TopEigenvectors(d, r, grams...)
+	return u, err
 }

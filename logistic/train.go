@@ -14,7 +14,6 @@ import (
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/lapack/lapack64"
-	"gonum.org/v1/gonum/mat"
 
 	"github.com/lrsp/lrsp/dataset"
 	"github.com/lrsp/lrsp/internal/linalg"
@@ -400,28 +399,9 @@ func (tr *trainer) initialize(ctx context.Context) ([]float64, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	sym := mat.NewSymDense(d, nil)
-	for a := 0; a < d; a++ {
-		for c := a; c < d; c++ {
-			s := 0.0
-			for k := range acc {
-				s += acc[k][a*d+c]
-			}
-			sym.SetSym(a, c, s)
-		}
-	}
-	var eig mat.EigenSym
-	if !eig.Factorize(sym, true) {
-		return nil, errors.New("moment eigendecomposition did not converge")
-	}
-	var vec mat.Dense
-	eig.VectorsTo(&vec)
-	// Eigenvalues come in increasing order: take the last r columns.
-	u := make([]float64, d*r)
-	for j := 0; j < d; j++ {
-		for c := 0; c < r; c++ {
-			u[j*r+c] = vec.At(j, d-1-c)
-		}
+	u, _, err := linalg.TopEigenvectors(d, r, acc...)
+	if err != nil {
+		return nil, fmt.Errorf("moment initialisation: %w", err)
 	}
 	return u, nil
 }

@@ -15,7 +15,6 @@ import (
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/lapack/lapack64"
-	"gonum.org/v1/gonum/mat"
 
 	"github.com/lrsp/lrsp/accountant"
 	"github.com/lrsp/lrsp/dataset"
@@ -297,29 +296,16 @@ func updateU(d, r int, u, g, w, colVar []float64, step float64) {
 }
 
 // topEigenvectors returns the top-r eigenvectors (d x r, row-major) of the
-// symmetric matrix whose upper triangle is a (d x d, row-major).
+// symmetric matrix whose upper triangle is a (d x d, row-major), and an
+// error when the matrix has fewer than r positive eigenvalues.
 func topEigenvectors(d, r int, a []float64) ([]float64, error) {
-	s := mat.NewSymDense(d, nil)
-	for i := 0; i < d; i++ {
-		for j := i; j < d; j++ {
-			s.SetSym(i, j, a[i*d+j])
-		}
+	u, vals, err := linalg.TopEigenvectors(d, r, a)
+	if err != nil {
+		return nil, fmt.Errorf("the moment matrix: %w", err)
 	}
-	var eig mat.EigenSym
-	if !eig.Factorize(s, true) {
-		return nil, errors.New("eigendecomposition of the moment matrix failed")
-	}
-	var vec mat.Dense
-	eig.VectorsTo(&vec)
-	vals := eig.Values(nil) // ascending
-	u := make([]float64, d*r)
-	for c := 0; c < r; c++ {
-		col := d - 1 - c
-		if !(vals[col] > 0) {
+	for c, v := range vals {
+		if !(v > 0) {
 			return nil, fmt.Errorf("the moment matrix has rank %d < %d", c, r)
-		}
-		for j := 0; j < d; j++ {
-			u[j*r+c] = vec.At(j, col)
 		}
 	}
 	return u, nil

@@ -5,11 +5,13 @@
 package linalg
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/lapack/lapack64"
+	"gonum.org/v1/gonum/mat"
 )
 
 // ThinQR replaces the d x r matrix u by the Q of its thin QR factorization
@@ -145,4 +147,37 @@ func SortSupport(idx []int, val []float64) {
 			val[j], val[j-1] = val[j-1], val[j]
 		}
 	}
+}
+
+// TopEigenvectors returns the eigenvectors of the r largest eigenvalues of
+// the symmetric d x d matrix whose upper triangle is the sum of the upper
+// triangles of parts (row-major; per-worker partial sums, say), as a d x r
+// matrix, and those eigenvalues, largest first.
+func TopEigenvectors(d, r int, parts ...[]float64) (u, values []float64, err error) {
+	s := mat.NewSymDense(d, nil)
+	for a := 0; a < d; a++ {
+		for c := a; c < d; c++ {
+			v := 0.0
+			for _, p := range parts {
+				v += p[a*d+c]
+			}
+			s.SetSym(a, c, v)
+		}
+	}
+	var eig mat.EigenSym
+	if !eig.Factorize(s, true) {
+		return nil, nil, errors.New("eigendecomposition did not converge")
+	}
+	var vec mat.Dense
+	eig.VectorsTo(&vec)
+	all := eig.Values(nil) // ascending
+	u = make([]float64, d*r)
+	values = make([]float64, r)
+	for c := 0; c < r; c++ {
+		values[c] = all[d-1-c]
+		for j := 0; j < d; j++ {
+			u[j*r+c] = vec.At(j, d-1-c)
+		}
+	}
+	return u, values, nil
 }

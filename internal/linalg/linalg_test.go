@@ -103,3 +103,24 @@ func TestSupportHelpers(t *testing.T) {
 		t.Errorf("TransposeInto: %v", got)
 	}
 }
+
+// TestTopEigenvectors checks a diagonal matrix given as two partial sums:
+// the top eigenvectors are the unit vectors of its largest entries.
+func TestTopEigenvectors(t *testing.T) {
+	a := []float64{1, 0, 0, 0, 5, 0, 0, 0, 2}
+	b := []float64{0, 0, 0, 0, 1, 0, 0, 0, 1} // the sum's diagonal is 1, 6, 3
+	u, vals, err := TopEigenvectors(3, 2, a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(vals, []float64{6, 3}) {
+		t.Errorf("eigenvalues %v, want [6 3]", vals)
+	}
+	// Columns are e_1 and e_2 up to sign.
+	want := []float64{0, 0, 1, 0, 0, 1}
+	for i := range u {
+		if math.Abs(math.Abs(u[i])-want[i]) > 1e-12 {
+			t.Fatalf("eigenvectors %v, want %v up to sign", u, want)
+		}
+	}
+}
