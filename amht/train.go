@@ -13,7 +13,6 @@ import (
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
-	"gonum.org/v1/gonum/lapack/lapack64"
 
 	"github.com/lrsp/lrsp/dataset"
 	"github.com/lrsp/lrsp/internal/linalg"
@@ -322,18 +321,7 @@ func (tr *trainer) gramW() blas64.Triangular {
 	W := blas64.Symmetric{N: r, Stride: r, Data: make([]float64, r*r), Uplo: blas.Upper}
 	t := tr.t
 	blas64.Syrk(blas.Trans, 1, blas64.General{Rows: t, Cols: r, Stride: r, Data: tr.p.w}, 0, W)
-	jitter := 1e-10*trace(W)/float64(r) + 1e-300
-	for c := 0; c < r; c++ {
-		W.Data[c*r+c] += jitter
-	}
-	if _, ok := lapack64.Potrf(W); !ok {
-		// W is numerically singular (e.g. all w are zero): use the identity.
-		clear(W.Data)
-		for c := 0; c < r; c++ {
-			W.Data[c*r+c] = 1
-		}
-	}
-	return blas64.Triangular{N: r, Stride: r, Data: W.Data, Uplo: blas.Upper, Diag: blas.NonUnit}
+	return linalg.JitteredCholesky(r, W.Data, 1e-10)
 }
 
 // updateU improves U given every user's (w, b), starting from the negative

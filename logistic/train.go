@@ -13,7 +13,6 @@ import (
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
-	"gonum.org/v1/gonum/lapack/lapack64"
 
 	"github.com/lrsp/lrsp/dataset"
 	"github.com/lrsp/lrsp/internal/linalg"
@@ -238,20 +237,7 @@ func (tr *trainer) gramW() blas64.Triangular {
 	r := tr.r
 	W := blas64.Symmetric{N: r, Stride: r, Data: make([]float64, r*r), Uplo: blas.Upper}
 	blas64.Syrk(blas.Trans, 1/float64(tr.t), blas64.General{Rows: tr.t, Cols: r, Stride: r, Data: tr.w}, 0, W)
-	tr0 := 0.0
-	for c := 0; c < r; c++ {
-		tr0 += W.Data[c*r+c]
-	}
-	for c := 0; c < r; c++ {
-		W.Data[c*r+c] += 1e-8*tr0/float64(r) + 1e-300
-	}
-	if _, ok := lapack64.Potrf(W); !ok {
-		clear(W.Data)
-		for c := 0; c < r; c++ {
-			W.Data[c*r+c] = 1
-		}
-	}
-	return blas64.Triangular{N: r, Stride: r, Data: W.Data, Uplo: blas.Upper, Diag: blas.NonUnit}
+	return linalg.JitteredCholesky(r, W.Data, 1e-8)
 }
 
 // updateU takes one damped Newton step in U from the gradient grad: the

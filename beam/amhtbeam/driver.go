@@ -14,7 +14,6 @@ import (
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
-	"gonum.org/v1/gonum/lapack/lapack64"
 
 	"github.com/lrsp/lrsp/accountant"
 	"github.com/lrsp/lrsp/dataset"
@@ -266,20 +265,7 @@ func Info(src dataset.Source) DataInfo {
 // (r x r, row-major) plus a small jitter; when W is numerically singular
 // the identity replaces it.
 func updateU(d, r int, u, g, w, colVar []float64, step float64) {
-	W := blas64.Symmetric{N: r, Stride: r, Data: append([]float64(nil), w...), Uplo: blas.Upper}
-	tr := 0.0
-	for c := 0; c < r; c++ {
-		tr += W.Data[c*r+c]
-	}
-	for c := 0; c < r; c++ {
-		W.Data[c*r+c] += 1e-10*tr/float64(r) + 1e-300
-	}
-	if _, ok := lapack64.Potrf(W); !ok {
-		clear(W.Data)
-		for c := 0; c < r; c++ {
-			W.Data[c*r+c] = 1
-		}
-	}
+	L := linalg.JitteredCholesky(r, append([]float64(nil), w...), 1e-10)
 	z := make([]float64, d*r)
 	for j := 0; j < d; j++ {
 		for c := 0; c < r; c++ {
@@ -287,7 +273,6 @@ func updateU(d, r int, u, g, w, colVar []float64, step float64) {
 		}
 	}
 	Z := blas64.General{Rows: d, Cols: r, Stride: r, Data: z}
-	L := blas64.Triangular{N: r, Stride: r, Data: W.Data, Uplo: blas.Upper, Diag: blas.NonUnit}
 	blas64.Trsm(blas.Right, blas.NoTrans, 1, L, Z)
 	blas64.Trsm(blas.Right, blas.Trans, 1, L, Z)
 	for j := range u {

@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/lapack/lapack64"
 	"gonum.org/v1/gonum/mat"
@@ -180,4 +181,28 @@ func TopEigenvectors(d, r int, parts ...[]float64) (u, values []float64, err err
 		}
 	}
 	return u, values, nil
+}
+
+// JitteredCholesky factors the symmetric r x r matrix whose upper triangle
+// is w (row-major, overwritten) after adding rel times its mean diagonal
+// (plus the smallest normal-ish floor) to the diagonal, and returns the
+// upper Cholesky factor R with W = R^T R. When W is still not positive
+// definite it returns the identity, so that preconditioning by W^{-1}
+// degrades to no preconditioning.
+func JitteredCholesky(r int, w []float64, rel float64) blas64.Triangular {
+	W := blas64.Symmetric{N: r, Stride: r, Data: w, Uplo: blas.Upper}
+	tr := 0.0
+	for c := 0; c < r; c++ {
+		tr += w[c*r+c]
+	}
+	for c := 0; c < r; c++ {
+		w[c*r+c] += rel*tr/float64(r) + 1e-300
+	}
+	if _, ok := lapack64.Potrf(W); !ok {
+		clear(w)
+		for c := 0; c < r; c++ {
+			w[c*r+c] = 1
+		}
+	}
+	return blas64.Triangular{N: r, Stride: r, Data: w, Uplo: blas.Upper, Diag: blas.NonUnit}
 }

@@ -124,3 +124,18 @@ func TestTopEigenvectors(t *testing.T) {
 		}
 	}
 }
+
+func TestJitteredCholesky(t *testing.T) {
+	// W = [[4, 2], [2, 5]]: R = [[2, 1], [0, 2]] up to the tiny jitter.
+	R := JitteredCholesky(2, []float64{4, 2, 0, 5}, 0)
+	want := []float64{2, 1, 0, 2}
+	for i, v := range want {
+		if math.Abs(R.Data[i]-v) > 1e-12 {
+			t.Fatalf("R = %v, want %v", R.Data, want)
+		}
+	}
+	// A matrix that is not positive definite falls back to the identity.
+	if R := JitteredCholesky(2, []float64{1, 2, 0, 1}, 1e-10); R.Data[0] != 1 || R.Data[3] != 1 || R.Data[1] != 0 {
+		t.Errorf("singular W gave %v, want the identity", R.Data)
+	}
+}
