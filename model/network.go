@@ -6,11 +6,19 @@ import (
 	"math"
 )
 
-// MethodNeuralLRS names a model whose linear part acts on the features of a
-// shared neural network: user i predicts <phi(x), U w_i + b_i> where phi is
-// Model.Network. A MethodGlobal model with a Network predicts <phi(x), theta_0>
-// for every user (the global network).
-const MethodNeuralLRS = "neural-lrs"
+// Methods of models with a shared neural network (Model.Network = phi).
+// A MethodGlobal model with a Network predicts <phi(x), theta_0> for every
+// user (the global network).
+const (
+	// MethodNeuralLRS names a model whose linear part acts on the features
+	// of a shared neural network: user i predicts <phi(x), U w_i + b_i>.
+	MethodNeuralLRS = "neural-lrs"
+	// MethodNeuralDense names a model in which user i predicts
+	// <phi(x), theta_i> with a dense per-user head theta_i, stored as a b_i
+	// with all Dim entries (Rank 0, Sparsity Dim): the FedRep / FedPer
+	// style.
+	MethodNeuralDense = "neural-dense"
+)
 
 // Activations a Network can use between its layers.
 const (

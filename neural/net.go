@@ -9,13 +9,14 @@ import (
 )
 
 // net is the trainable state shared by all users: the network's layers and
-// the head (U, h x r row-major, or theta_0 for the global network), all in
-// one flat parameter vector so that Adam treats them alike.
+// the head (U, h x r row-major, or theta_0 for the global network, or
+// nothing for the per-user dense head), all in one flat parameter vector so
+// that Adam treats them alike.
 type net struct {
 	sizes  []int     // d, h_1, ..., h_L
 	params []float64 // layer 1 (W_1 row-major, c_1), ..., layer L, then the head
 	layer  [][]float64
-	head   []float64 // U (h x r) or theta_0 (h)
+	head   []float64 // U (h x r), theta_0 (h), or empty (dense head)
 	r      int       // columns of U; 0 for the global network
 }
 
@@ -38,6 +39,13 @@ func newNet(sizes []int, r int) *net {
 	}
 	n.head = n.params[off:]
 	return n
+}
+
+// dropHead removes the shared head from the parameters: the network of the
+// per-user dense head, whose heads are not trained by Adam.
+func (n *net) dropHead() {
+	n.params = n.params[:len(n.params)-len(n.head)]
+	n.head = n.head[:0:0]
 }
 
 // h returns the width of the last layer.
@@ -110,7 +118,8 @@ func (n *net) forward(t *tape, x []float64, m int) []float64 {
 // backward adds to grad (laid out as n.params) the gradient of a loss L
 // through the m samples x last passed to forward, given t.e[j] = dL/dyhat_j
 // where yhat_j = <phi_j, theta> and theta = U w + b (theta_0 when n.r = 0):
-// dL/dV for every layer, and dL/dU = (sum_j e_j phi_j) w^T (dL/dtheta_0).
+// dL/dV for every layer, and dL/dU = (sum_j e_j phi_j) w^T (dL/dtheta_0;
+// nothing for a net without a head).
 func (n *net) backward(t *tape, x []float64, m int, theta, w []float64, grad []float64) {
 	L := len(n.layer)
 	h := n.h()
@@ -120,11 +129,13 @@ func (n *net) backward(t *tape, x []float64, m int, theta, w []float64, grad []f
 	blas64.Gemv(blas.Trans, 1, blas64.General{Rows: m, Cols: h, Stride: h, Data: phi},
 		blas64.Vector{N: m, Inc: 1, Data: t.e[:m]}, 0, blas64.Vector{N: h, Inc: 1, Data: t.v})
 	gh := grad[len(grad)-len(n.head):]
-	if n.r == 0 {
+	switch {
+	case len(n.head) == 0:
+	case n.r == 0:
 		for a, v := range t.v {
 			gh[a] += v
 		}
-	} else {
+	default:
 		for a, v := range t.v {
 			for c, wc := range w {
 				gh[a*n.r+c] += v * wc

@@ -5,8 +5,9 @@
 //
 // with U (h x r, orthonormal columns) shared, w_i r numbers and b_i at most
 // k non-zeros over the h features of the network's last hidden layer. It
-// also trains the global network (the same MLP with one shared output
-// vector theta_0), the baseline neural LRS must beat, and generates
+// also trains two baselines on the same MLP: the global network (one shared
+// output vector theta_0) and the per-user dense head (each user's own
+// theta_i over the h features, the FedRep / FedPer style), and generates
 // synthetic data whose per-user functions are non-linear in x but share a
 // low-dimensional structure (see Generate).
 //
@@ -14,10 +15,11 @@
 //
 //  1. per user, in parallel, with V and U fixed: (w_i, b_i) by AMHT-LRS's
 //     per-user solve (package amht) on the user's current features phi(x);
-//     for the global network, theta_0 by pooled least squares;
+//     for the global network, theta_0 by pooled least squares; for the
+//     dense head, theta_i by per-user ridge least squares (see Options.Dense);
 //  2. globally, with every (w_i, b_i) fixed: one pass of Adam over
 //     mini-batches of users on (V, U) (on V for the global network), the
-//     gradient computed by backpropagation;
+//     gradient computed by backpropagation (on V alone for the dense head);
 //  3. re-orthonormalization U = Q R (the next round's per-user solves
 //     absorb R).
 //
@@ -41,14 +43,23 @@ type Options struct {
 	// last one is the dimension h of theta_i.
 	Hidden []int
 	// Rank is the number r of columns of U, in [1, h]; ignored by the
-	// global network.
+	// global network and the dense head.
 	Rank int
 	// Sparsity is the largest number k of non-zeros of each b_i, in
-	// [0, h]; ignored by the global network.
+	// [0, h]; 0 gives the low-rank-only head theta_i = U w_i. Ignored by
+	// the global network and the dense head.
 	Sparsity int
 	// Global trains the global network instead: one output vector theta_0
 	// shared by all users, and no per-user parameters.
 	Global bool
+	// Dense trains the per-user dense head instead (FedRep / FedPer style,
+	// model.MethodNeuralDense): theta_i is any vector over the h features,
+	// fitted per user by ridge least squares with the network fixed, and
+	// the Adam pass updates the network alone. Its ridge is Ridge when
+	// positive; with Ridge 0 each user's ridge is chosen by exact
+	// leave-one-out error over a grid (see DenseRidgeGrid). At most one of
+	// Global and Dense may be set.
+	Dense bool
 	// Rounds bounds the number of alternating rounds (each one pass of Adam
 	// over the users); 0 means 100.
 	Rounds int
@@ -57,8 +68,10 @@ type Options struct {
 	// LearningRate is Adam's step size; 0 means 0.003.
 	LearningRate float64
 	// Ridge is the per-user ridge penalty on (w_i, b_i), as in
-	// amht.Options (and on theta_0 for the global network); 0 means none
-	// (amht adds a small one for users with fewer than r + k samples).
+	// amht.Options (and on theta_0 for the global network, on theta_i for
+	// the dense head); 0 means none (amht adds a small one for users with
+	// fewer than r + k samples), and for the dense head a per-user ridge
+	// chosen by leave-one-out.
 	Ridge float64
 	// Pursuit selects the per-user support search of b_i; the zero value is
 	// amht.PursuitSwap.
@@ -109,7 +122,7 @@ func (o *Options) withDefaults() Options {
 	if v.Workers <= 0 {
 		v.Workers = runtime.GOMAXPROCS(0)
 	}
-	if v.Global {
+	if v.Global || v.Dense {
 		v.Rank, v.Sparsity = 0, 0
 	}
 	return v
@@ -128,10 +141,13 @@ func (o *Options) validate() error {
 		}
 	}
 	h := o.Hidden[len(o.Hidden)-1]
+	lrs := !o.Global && !o.Dense
 	switch {
-	case !o.Global && (o.Rank < 1 || o.Rank > h):
+	case o.Global && o.Dense:
+		return fmt.Errorf("choose one of the global network and the dense head")
+	case lrs && (o.Rank < 1 || o.Rank > h):
 		return fmt.Errorf("rank %d must be in [1, %d] (the last hidden layer's width)", o.Rank, h)
-	case !o.Global && (o.Sparsity < 0 || o.Sparsity > h):
+	case lrs && (o.Sparsity < 0 || o.Sparsity > h):
 		return fmt.Errorf("sparsity %d must be in [0, %d] (the last hidden layer's width)", o.Sparsity, h)
 	case o.Rounds < 0:
 		return fmt.Errorf("rounds %d must not be negative", o.Rounds)

@@ -50,7 +50,10 @@ func ModelOptions(m *model.Model) (PersonalizeOptions, error) {
 }
 
 // Personalize fits every user of ds with m's network and U fixed: (w_i,
-// b_i) by amht's per-user solve on the user's features phi(x). It returns
+// b_i) by amht's per-user solve on the user's features phi(x), or for a
+// model.MethodNeuralDense model the dense head theta_i by ridge least
+// squares (opt.Ridge when positive, else the leave-one-out choice of
+// Options.Dense), as training does. It returns
 // the users in ds's order and does not change m; Upsert them to keep them.
 // For a global network (model.MethodGlobal with a Network) users have no
 // parameters and get empty ones.
@@ -72,13 +75,38 @@ func Personalize(ctx context.Context, m *model.Model, ds *dataset.Dataset, opt P
 		}
 		return out, nil
 	}
-	if m.Method != model.MethodNeuralLRS {
-		return nil, fmt.Errorf("personalize: a %q model with a network is not supported", m.Method)
-	}
-	lin := &model.Model{Method: model.MethodLRS, Dim: m.Dim, Rank: m.Rank, Sparsity: m.Sparsity, Features: m.Features, U: m.U}
 	maxM := 1
 	for i := range ds.Users {
 		maxM = max(maxM, ds.Users[i].Len())
+	}
+	// newFit makes one worker's per-user fit on the features phi.
+	var newFit func() (func(id string, phi, y []float64) (model.User, error), error)
+	switch m.Method {
+	case model.MethodNeuralLRS:
+		lin := &model.Model{Method: model.MethodLRS, Dim: m.Dim, Rank: m.Rank, Sparsity: m.Sparsity, Features: m.Features, U: m.U}
+		newFit = func() (func(id string, phi, y []float64) (model.User, error), error) {
+			p, err := amht.NewPersonalizer(lin, maxM, amht.PersonalizeOptions{Pursuit: opt.Pursuit, Ridge: opt.Ridge})
+			if err != nil {
+				return nil, err
+			}
+			return func(id string, phi, y []float64) (model.User, error) {
+				u, _, err := p.Fit(id, phi, y)
+				return u, err
+			}, nil
+		}
+	case model.MethodNeuralDense:
+		newFit = func() (func(id string, phi, y []float64) (model.User, error), error) {
+			s := newDenseSolver(m.Dim, maxM, opt.Ridge)
+			theta := make([]float64, m.Dim)
+			return func(id string, phi, y []float64) (model.User, error) {
+				if err := s.solve(phi, y, theta); err != nil {
+					return model.User{}, err
+				}
+				return denseUser(id, theta), nil
+			}, nil
+		}
+	default:
+		return nil, fmt.Errorf("personalize: a %q model with a network is not supported", m.Method)
 	}
 	workers := opt.Workers
 	if workers <= 0 {
@@ -93,7 +121,7 @@ func Personalize(ctx context.Context, m *model.Model, ds *dataset.Dataset, opt P
 	var wg sync.WaitGroup
 	errs := make([]error, workers)
 	for k := range workers {
-		p, err := amht.NewPersonalizer(lin, maxM, amht.PersonalizeOptions{Pursuit: opt.Pursuit, Ridge: opt.Ridge})
+		fit, err := newFit()
 		if err != nil {
 			return nil, fmt.Errorf("personalize: %w", err)
 		}
@@ -116,7 +144,7 @@ func Personalize(ctx context.Context, m *model.Model, ds *dataset.Dataset, opt P
 					n.Forward(u.X[s*d:(s+1)*d], phi[s*h:(s+1)*h], sa, sb)
 				}
 				var err error
-				if out[i], _, err = p.Fit(u.ID, phi[:u.Len()*h], u.Y); err != nil {
+				if out[i], err = fit(u.ID, phi[:u.Len()*h], u.Y); err != nil {
 					errs[k] = fmt.Errorf("personalize: user %q: %w", u.ID, err)
 					return
 				}

@@ -22,8 +22,9 @@ import (
 
 // Result is the outcome of Train.
 type Result struct {
-	// Model is the trained model: method model.MethodNeuralLRS, or
-	// model.MethodGlobal for the global network, with its Network set.
+	// Model is the trained model: method model.MethodNeuralLRS,
+	// model.MethodGlobal for the global network or model.MethodNeuralDense
+	// for the dense head, with its Network set.
 	Model *model.Model
 	// Rounds reports every round.
 	Rounds []RoundStats
@@ -39,7 +40,7 @@ type user struct {
 	w     []float64 // r
 	idx   []int32
 	val   []float64
-	theta []float64 // h: U w + b, or theta_0
+	theta []float64 // h: U w + b, theta_0, or the dense head
 	mse   float64
 	// Validation samples, standardized, or nil.
 	vx, vy []float64
@@ -57,7 +58,8 @@ type trainer struct {
 	grads    [][]float64
 }
 
-// Train fits neural LRS (or the global network, with opt.Global) to ds,
+// Train fits neural LRS (or the global network, with opt.Global, or the
+// per-user dense head, with opt.Dense) to ds,
 // which must have targets. validation, when not nil, holds held-out
 // samples of ds's users (as dataset.Split makes them): training then stops
 // after opt.Patience rounds without improvement of the validation loss and
@@ -149,6 +151,9 @@ func newTrainer(ds, validation *dataset.Dataset, opt Options) (*trainer, error) 
 	d := ds.Dim()
 	sizes := append([]int{d}, opt.Hidden...)
 	tr := &trainer{opt: opt, d: d, h: opt.Hidden[len(opt.Hidden)-1], r: opt.Rank, net: newNet(sizes, opt.Rank)}
+	if opt.Dense {
+		tr.net.dropHead()
+	}
 	// Input standardization from the training samples.
 	tr.mean, tr.sd = make([]float64, d), make([]float64, d)
 	n := 0
@@ -264,9 +269,12 @@ func (tr *trainer) linearModel() *model.Model {
 }
 
 // solveUsers fits every user's head with the network and U fixed (or
-// theta_0 by pooled least squares for the global network), and records
-// each user's training MSE.
+// theta_0 by pooled least squares for the global network, or the dense
+// heads), and records each user's training MSE.
 func (tr *trainer) solveUsers(ctx context.Context) error {
+	if tr.opt.Dense {
+		return tr.solveDense(ctx)
+	}
 	if tr.r == 0 {
 		return tr.solveGlobal(ctx)
 	}
@@ -502,6 +510,9 @@ func (tr *trainer) model(inputs []string) *model.Model {
 		"learning_rate": strconv.FormatFloat(tr.opt.LearningRate, 'g', -1, 64), "seed": strconv.FormatUint(tr.opt.Seed, 10),
 	}
 	m := &model.Model{Dim: tr.h, Features: hiddenNames(tr.h), Network: nw, Config: cfg}
+	if tr.opt.Dense {
+		return tr.denseModel(m)
+	}
 	if tr.r == 0 {
 		m.Method = model.MethodGlobal
 		m.Theta0 = slices.Clone(n.head)
