@@ -83,6 +83,25 @@ type Options struct {
 	// before early stopping; 0 means 3. It applies only with a validation
 	// set.
 	Patience int
+	// Offset, when not nil, is a fixed shared theta_0 (length d): every
+	// user's score becomes <x, theta_0 + U w_i + b_i>, and the per-user
+	// ridge pulls (w_i, b_i) toward 0, that is theta_i toward theta_0. Nil
+	// keeps the paper's model theta_i = U w_i + b_i.
+	Offset []float64
+	// Center, when Offset is nil, first fits theta_0 as one logistic
+	// regression over all users' samples pooled (ridge SharedRidge) and
+	// then trains with it as the Offset, so that
+	// theta_i = theta_0 + U w_i + b_i. It helps when the users share a large
+	// common part (a base rate far from 1/2) that would otherwise take one
+	// of the r directions of U, and in the few-shot regime where a shared
+	// model is most of what the data support.
+	Center bool
+	// SharedRidge is the ridge (SharedRidge/2) ||theta_0||^2 of the pooled
+	// fit of theta_0 (with Center, and in the finetune and global-sparse
+	// baselines); 0 means Ridge/t for t users: one user's prior spread over
+	// all of them, so that theta_0, which sees t times the data, is not
+	// shrunk by the strength that suits a user with a few samples.
+	SharedRidge float64
 	// Progress, when non-nil, is called after every round.
 	Progress func(RoundStats)
 }
@@ -127,6 +146,15 @@ func (o *Options) withDefaults() Options {
 	return v
 }
 
+// sharedRidge resolves Options.SharedRidge for t users, with Ridge already
+// defaulted.
+func (o *Options) sharedRidge(t int) float64 {
+	if o.SharedRidge > 0 {
+		return o.SharedRidge
+	}
+	return o.Ridge / float64(max(t, 1))
+}
+
 func (o *Options) validate(d int) error {
 	switch {
 	case o.Rank < 0 || o.Rank > d:
@@ -147,6 +175,15 @@ func (o *Options) validate(d int) error {
 		return fmt.Errorf("cg iterations %d must not be negative", o.CGIterations)
 	case o.Init < InitMoments || o.Init > InitRandom:
 		return fmt.Errorf("unknown init %d", o.Init)
+	case !(o.SharedRidge >= 0) || math.IsInf(o.SharedRidge, 0):
+		return fmt.Errorf("shared ridge %v must be finite and not negative", o.SharedRidge)
+	case o.Offset != nil && len(o.Offset) != d:
+		return fmt.Errorf("offset theta_0 has %d entries, want %d (the number of features)", len(o.Offset), d)
+	}
+	for j, v := range o.Offset {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("offset theta_0[%d] = %v is not finite", j, v)
+		}
 	}
 	return nil
 }

@@ -3,41 +3,46 @@ package logistic
 import (
 	"context"
 	"fmt"
+	"math"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
 
 	"github.com/lrsp/lrsp/dataset"
 	"github.com/lrsp/lrsp/internal/linalg"
 	"github.com/lrsp/lrsp/model"
 )
 
-// PersonalizeOptions configures Personalize. The zero value uses
-// DefaultRidge, 25 Newton steps and GOMAXPROCS workers.
+// PersonalizeOptions configures Personalize. The zero value uses the
+// model's own per-user ridge and Newton steps (as recorded in its Config;
+// DefaultRidge and 25 for a model that records none) and GOMAXPROCS
+// workers.
 type PersonalizeOptions struct {
-	// Ridge is the per-user ridge penalty, as in Options; 0 means
-	// DefaultRidge.
+	// Ridge is the per-user ridge penalty, as in Options; 0 means the
+	// model's.
 	Ridge float64
-	// NewtonSteps bounds the Newton iterations per support; 0 means 25.
+	// NewtonSteps bounds the Newton iterations per support; 0 means the
+	// model's.
 	NewtonSteps int
 	// Workers is the number of parallel workers; 0 means GOMAXPROCS.
 	Workers int
 }
 
 // Personalize fits every user of ds (0/1 targets) to the logistic model m
-// with m's U fixed, searching a support of at most m.Sparsity entries for
-// b, and returns the users in ds's order. Upsert them into m to keep them.
+// with everything shared fixed (U and theta_0), by the method that made m:
+// lrs, lowrank and global-sparse users get the sparse per-user solve of
+// Train (a support of at most m.Sparsity entries for b), local and
+// finetune users a dense ridge fit (toward theta_0 for finetune), global
+// users no parameters of their own. It returns the users in ds's order;
+// Upsert them into m to keep them. With the zero options, personalizing a
+// model's own training users reproduces their fits.
 func Personalize(ctx context.Context, m *model.Model, ds *dataset.Dataset, opt PersonalizeOptions) ([]model.User, error) {
 	if m.Loss != model.LossLogistic {
 		return nil, fmt.Errorf("personalize: the model was trained with the %q loss, not logistic", m.Loss)
-	}
-	switch m.Method {
-	case model.MethodLRS, model.MethodLowRank, model.MethodLocal:
-	default:
-		return nil, fmt.Errorf("personalize: a logistic %q model has no per-user part to fit", m.Method)
-	}
-	if m.Theta0 != nil {
-		return nil, fmt.Errorf("personalize: logistic models with a theta_0 offset are not supported")
 	}
 	if err := CheckTargets(ds); err != nil {
 		return nil, fmt.Errorf("personalize: %w", err)
@@ -45,11 +50,35 @@ func Personalize(ctx context.Context, m *model.Model, ds *dataset.Dataset, opt P
 	if len(ds.Features) != m.Dim {
 		return nil, fmt.Errorf("personalize: the data have %d features, the model %d", len(ds.Features), m.Dim)
 	}
+	switch m.Method {
+	case model.MethodLRS, model.MethodLowRank, model.MethodLocal:
+	case model.MethodGlobal, model.MethodFinetune, model.MethodGlobalSparse:
+		if m.Theta0 == nil {
+			return nil, fmt.Errorf("personalize: the logistic %s model has no theta_0", m.Method)
+		}
+	default:
+		return nil, fmt.Errorf("personalize: the logistic loss has no method %q", m.Method)
+	}
+	if m.Method == model.MethodGlobal {
+		users := make([]model.User, len(ds.Users))
+		for i := range ds.Users {
+			users[i] = model.User{ID: ds.Users[i].ID, W: []float64{}}
+		}
+		return users, nil
+	}
 	if opt.Ridge == 0 {
-		opt.Ridge = DefaultRidge
+		v, err := configNumber(m, "ridge", DefaultRidge)
+		if err != nil {
+			return nil, fmt.Errorf("personalize: %w", err)
+		}
+		opt.Ridge = v
 	}
 	if opt.NewtonSteps == 0 {
-		opt.NewtonSteps = 25
+		v, err := configNumber(m, "newton_steps", 25)
+		if err != nil || v != math.Trunc(v) || v < 1 || v > 1e6 {
+			return nil, fmt.Errorf("personalize: model config newton_steps = %q is not a positive integer", m.Config["newton_steps"])
+		}
+		opt.NewtonSteps = int(v)
 	}
 	if opt.Workers <= 0 {
 		opt.Workers = runtime.GOMAXPROCS(0)
@@ -68,15 +97,26 @@ func Personalize(ctx context.Context, m *model.Model, ds *dataset.Dataset, opt P
 		go func() {
 			defer wg.Done()
 			s := newSolver(d, r, k, maxM, opt.Ridge, opt.NewtonSteps)
+			var off []float64
+			if m.Theta0 != nil {
+				off = make([]float64, maxM)
+			}
 			for {
 				i := int(next.Add(1)) - 1
 				if i >= len(ds.Users) || ctx.Err() != nil {
 					return
 				}
 				u := &ds.Users[i]
+				n := u.Len()
 				out := fit{w: make([]float64, r), idx: make([]int32, k), val: make([]float64, k)}
-				if u.Len() > 0 {
-					s.solve(u.X, u.Y, ut, &out)
+				if n > 0 {
+					var o []float64
+					if off != nil {
+						o = off[:n]
+						blas64.Gemv(blas.NoTrans, 1, blas64.General{Rows: n, Cols: d, Stride: d, Data: u.X},
+							blas64.Vector{N: d, Inc: 1, Data: m.Theta0}, 0, blas64.Vector{N: n, Inc: 1, Data: o})
+					}
+					s.solve(u.X, u.Y, ut, o, &out)
 				}
 				users[i] = model.User{ID: u.ID, W: out.w, Index: out.idx[:out.nnz:out.nnz], Value: out.val[:out.nnz:out.nnz]}
 			}
@@ -87,4 +127,18 @@ func Personalize(ctx context.Context, m *model.Model, ds *dataset.Dataset, opt P
 		return nil, err
 	}
 	return users, nil
+}
+
+// configNumber reads a positive finite number from m.Config[key], or
+// returns def when the key is absent.
+func configNumber(m *model.Model, key string, def float64) (float64, error) {
+	s, ok := m.Config[key]
+	if !ok {
+		return def, nil
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || !(v > 0) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("model config %s = %q is not a positive number", key, s)
+	}
+	return v, nil
 }

@@ -41,6 +41,9 @@ type solver struct {
 	trial  []int
 	old    []int
 	oldZ   []float64
+	// off holds the current user's fixed score offsets <x_j, theta_0>
+	// (length m), or nil for none; see solve.
+	off []float64
 }
 
 func newSolver(d, r, k, maxM int, ridge float64, steps int) *solver {
@@ -73,11 +76,14 @@ type fit struct {
 }
 
 // solve fits user (x, y), y in {0, 1}, with basis U given transposed as ut
-// (r x d). It minimises (1/m) sum_j loss(<x_j, U w + b>, y_j) +
-// (ridge/2) ||(w, b)||^2 over w and k-sparse b, warm-started from out.
-func (s *solver) solve(x, y, ut []float64, out *fit) {
+// (r x d) and fixed score offsets off (length m, the scores of a shared
+// theta_0; nil for none). It minimises
+// (1/m) sum_j loss(off_j + <x_j, U w + b>, y_j) + (ridge/2) ||(w, b)||^2
+// over w and k-sparse b, warm-started from out.
+func (s *solver) solve(x, y, ut, off []float64, out *fit) {
 	d, r := s.d, s.r
 	m := len(y)
+	s.off = off
 	if r > 0 {
 		X := blas64.General{Rows: m, Cols: d, Stride: d, Data: x}
 		A := blas64.General{Rows: m, Cols: r, Stride: r, Data: s.a[:m*r]}
@@ -270,8 +276,8 @@ func (s *solver) buildDesign(x []float64, m int) int {
 	return n
 }
 
-// objective sets score = D z for the current design and returns the mean
-// logistic loss plus the ridge term.
+// objective sets score = off + D z for the current design and returns the
+// mean logistic loss plus the ridge term.
 func (s *solver) objective(y, z, score []float64) float64 {
 	m := len(y)
 	n := s.r + len(s.supp)
@@ -280,6 +286,11 @@ func (s *solver) objective(y, z, score []float64) float64 {
 	} else {
 		D := blas64.General{Rows: m, Cols: n, Stride: n, Data: s.design[:m*n]}
 		blas64.Gemv(blas.NoTrans, 1, D, blas64.Vector{N: n, Inc: 1, Data: z[:n]}, 0, blas64.Vector{N: m, Inc: 1, Data: score[:m]})
+	}
+	if s.off != nil {
+		for j, o := range s.off[:m] {
+			score[j] += o
+		}
 	}
 	l := 0.0
 	for j := 0; j < m; j++ {

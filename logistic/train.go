@@ -59,6 +59,7 @@ type trainer struct {
 	wt      []float64 // N: sigmoid'(score)
 	delta   []float64 // N: change of score along the U direction
 	colVar  []float64 // d: weighted column variances, for preconditioning
+	offset  []float64 // N: scores <x, theta_0> of the fixed offset, or nil
 	work    []*worker
 }
 
@@ -69,6 +70,7 @@ type worker struct {
 	acc  []float64 // d x r
 	vecD []float64 // d
 	vecM []float64 // maxM
+	rows []float64 // maxM x d, allocated by the initialisation
 	sum  float64
 }
 
@@ -86,6 +88,16 @@ func newTrainer(ds *dataset.Dataset, opt Options) *trainer {
 	}
 	n := tr.off[t]
 	tr.score, tr.resid, tr.wt, tr.delta = make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
+	if opt.Offset != nil {
+		tr.offset = make([]float64, n)
+		for i := range ds.Users {
+			u := &ds.Users[i]
+			if m := u.Len(); m > 0 {
+				blas64.Gemv(blas.NoTrans, 1, blas64.General{Rows: m, Cols: d, Stride: d, Data: u.X},
+					blas64.Vector{N: d, Inc: 1, Data: opt.Offset}, 0, blas64.Vector{N: m, Inc: 1, Data: tr.offset[tr.off[i]:tr.off[i+1]]})
+			}
+		}
+	}
 	tr.work = make([]*worker, opt.Workers)
 	for i := range tr.work {
 		tr.work[i] = &worker{s: newSolver(d, r, k, maxM, opt.Ridge, opt.NewtonSteps),
@@ -141,7 +153,7 @@ func (tr *trainer) solveUsers() float64 {
 			return
 		}
 		w.out = fit{w: tr.w[i*r : (i+1)*r], idx: tr.idx[i*k : (i+1)*k], val: tr.val[i*k : (i+1)*k], nnz: tr.nnz[i]}
-		w.s.solve(u.X, u.Y, tr.ut, &w.out)
+		w.s.solve(u.X, u.Y, tr.ut, tr.userOffset(i), &w.out)
 		tr.nnz[i] = w.out.nnz
 		tr.loss[i] = w.out.loss
 		w.sum += w.out.loss
@@ -159,6 +171,14 @@ func (tr *trainer) solveUsers() float64 {
 		blas64.Ger(1, g, blas64.Vector{N: r, Inc: 1, Data: w.out.w}, blas64.General{Rows: d, Cols: r, Stride: r, Data: w.acc})
 	})
 	return tr.work[0].sum * invT
+}
+
+// userOffset returns user i's offset scores, or nil without an offset.
+func (tr *trainer) userOffset(i int) []float64 {
+	if tr.offset == nil {
+		return nil
+	}
+	return tr.offset[tr.off[i]:tr.off[i+1]]
 }
 
 // applyH sets out to the Hessian of the objective in U applied to v:
@@ -355,8 +375,9 @@ func (tr *trainer) initialize(ctx context.Context) ([]float64, error) {
 	if tr.opt.Init == InitRandom || d > MaxMomentDim {
 		return linalg.RandomBasis(d, r, rng), nil
 	}
-	// M = (1/t) sum_i 1/(m(m-1)) (g g^T - sum_j x_j x_j^T), g = sum_j a_j x_j,
-	// a_j = 2 y_j - 1 (so a_j^2 = 1).
+	// M = (1/t) sum_i 1/(m(m-1)) (g g^T - sum_j a_j^2 x_j x_j^T),
+	// g = sum_j a_j x_j, a_j = 2 (y_j - sigmoid(<x_j, theta_0>)): 2 y_j - 1
+	// without an offset, the score of the logistic loss at theta_0 with one.
 	acc := make([][]float64, len(tr.work))
 	slot := make(map[*worker]int, len(tr.work))
 	for k, w := range tr.work {
@@ -372,15 +393,24 @@ func (tr *trainer) initialize(ctx context.Context) ([]float64, error) {
 		f := 1 / (float64(m) * float64(m-1) * float64(tr.t))
 		g := w.vecD
 		clear(g)
+		if len(w.rows) < m*d {
+			w.rows = make([]float64, m*d)
+		}
+		off := tr.userOffset(i)
 		for s := 0; s < m; s++ {
 			a := 2*u.Y[s] - 1
+			if off != nil {
+				a = 2 * (u.Y[s] - Sigmoid(off[s]))
+			}
+			row := w.rows[s*d : (s+1)*d]
 			for j, v := range u.X[s*d : (s+1)*d] {
 				g[j] += a * v
+				row[j] = a * v
 			}
 		}
 		S := blas64.Symmetric{N: d, Stride: d, Data: acc[slot[w]], Uplo: blas.Upper}
 		blas64.Syr(f, blas64.Vector{N: d, Inc: 1, Data: g}, S)
-		blas64.Syrk(blas.Trans, -f, blas64.General{Rows: m, Cols: d, Stride: d, Data: u.X}, 1, S)
+		blas64.Syrk(blas.Trans, -f, blas64.General{Rows: m, Cols: d, Stride: d, Data: w.rows[:m*d]}, 1, S)
 	})
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -421,6 +451,16 @@ func Train(ctx context.Context, ds *dataset.Dataset, validation *dataset.Dataset
 		}
 	}
 	opt = opt.withDefaults()
+	if opt.Center {
+		opt.SharedRidge = opt.sharedRidge(len(ds.Users))
+	}
+	if opt.Center && opt.Offset == nil {
+		theta0, err := sharedFit(ctx, ds, nil, opt.SharedRidge, opt.NewtonSteps)
+		if err != nil {
+			return nil, fmt.Errorf("train: theta_0: %w", err)
+		}
+		opt.Offset = theta0
+	}
 	tr := newTrainer(ds, opt)
 	var err error
 	if tr.u, err = tr.initialize(ctx); err != nil {
@@ -479,10 +519,18 @@ func Train(ctx context.Context, ds *dataset.Dataset, validation *dataset.Dataset
 			break
 		}
 	}
-	if bestU != nil {
-		copy(tr.u, bestU)
+	if tr.r > 0 {
+		// Refit every user from scratch for the final U (the best one by
+		// validation, if any), so that the model's users are exactly what
+		// Personalize gives for them. Without U, round 1's fits are
+		// already that.
+		if bestU != nil {
+			copy(tr.u, bestU)
+		}
+		clear(tr.w)
+		clear(tr.nnz)
+		tr.solveUsers()
 	}
-	tr.solveUsers()
 	res.Model = tr.model()
 	res.Model.Config = opt.config()
 	return res, nil
@@ -494,11 +542,18 @@ func (tr *trainer) model() *model.Model {
 	switch {
 	case tr.k == 0:
 		method = model.MethodLowRank
+	case tr.r == 0 && tr.k == tr.d && tr.opt.Offset != nil:
+		method = model.MethodFinetune
 	case tr.r == 0 && tr.k == tr.d:
 		method = model.MethodLocal
+	case tr.r == 0 && tr.opt.Offset != nil:
+		method = model.MethodGlobalSparse
 	}
 	m := &model.Model{Method: method, Dim: tr.d, Rank: tr.r, Sparsity: tr.k, Features: tr.ds.Features,
 		U: append([]float64(nil), tr.u...), Users: make([]model.User, tr.t), Loss: model.LossLogistic}
+	if tr.opt.Offset != nil {
+		m.Theta0 = append([]float64(nil), tr.opt.Offset...)
+	}
 	if m.U == nil {
 		m.U = []float64{}
 	}
@@ -511,12 +566,17 @@ func (tr *trainer) model() *model.Model {
 }
 
 func (o *Options) config() map[string]string {
-	return map[string]string{
+	c := map[string]string{
 		"loss": model.LossLogistic, "rank": strconv.Itoa(o.Rank), "sparsity": strconv.Itoa(o.Sparsity),
 		"rounds": strconv.Itoa(o.Rounds), "tolerance": fmt.Sprint(o.Tolerance), "ridge": fmt.Sprint(o.Ridge),
 		"init": [...]string{"moments", "random"}[o.Init], "newton_steps": strconv.Itoa(o.NewtonSteps),
 		"cg_iterations": strconv.Itoa(o.CGIterations), "seed": strconv.FormatUint(o.Seed, 10),
+		"center": strconv.FormatBool(o.Center),
 	}
+	if o.Center {
+		c["theta0_ridge"] = fmt.Sprint(o.SharedRidge)
+	}
+	return c
 }
 
 // logLoss returns the mean over the users of ds known to m of their mean
