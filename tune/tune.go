@@ -21,6 +21,17 @@
 // fits already made are reused). The candidate with the lowest validation
 // RMSE wins (see Options.Tolerance for a preference for smaller models).
 //
+// With Options.Loss = model.LossLogistic (0/1 targets), every candidate is
+// trained by package logistic and scored by the validation log loss: the
+// mean negative log-likelihood of the held-out samples, pooled over users
+// and splits, probabilities clipped to [1e-15, 1 - 1e-15]. Log loss rather
+// than AUC, because it is a proper scoring rule defined for every held-out
+// sample, while a user's AUC needs both classes among its few held-out
+// samples (on the landmine data, 6% positive, most users hold out no
+// positive at all at 20 samples per user), ignores calibration (so it
+// cannot tell ridge strengths that only rescale the scores apart) and is a
+// step function of the parameters, which makes a noisy criterion noisier.
+//
 // Only the dimensions marked automatic move; the others stay at the values
 // of Options.Base.
 package tune
@@ -36,6 +47,7 @@ import (
 	"github.com/lrsp/lrsp/baseline"
 	"github.com/lrsp/lrsp/dataset"
 	"github.com/lrsp/lrsp/eval"
+	"github.com/lrsp/lrsp/logistic"
 	"github.com/lrsp/lrsp/model"
 )
 
@@ -79,11 +91,26 @@ func DefaultGrid(d int) Grid {
 	return g
 }
 
+// LogisticRidges are the candidate relative ridges of DefaultGrid for the
+// logistic loss: a logistic fit's curvature is at most a quarter of the
+// squared loss's and its ridge penalises (Ridge/2)||theta||^2 of the mean
+// loss, so useful strengths are about ten times smaller; 0 (no penalty)
+// is left out, because a user whose samples are separable has no finite
+// unpenalized fit.
+var LogisticRidges = []float64{0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1}
+
 // Options configures a selection.
 type Options struct {
 	// Base is the method and the values of the dimensions that are not
 	// tuned. Base.AMHT holds the training options of every fit.
 	Base baseline.Options
+	// Loss is model.LossSquared (or "") to train by package baseline and
+	// score by RMSE, or model.LossLogistic to train by package logistic and
+	// score by log loss; see the package comment. For the logistic loss,
+	// Base.Ridge is the per-user ridge (the pooled fit's for global),
+	// Base.AMHT supplies Rounds, Tolerance, Workers, Seed and Patience,
+	// and an empty Grid.Ridges means LogisticRidges.
+	Loss string
 	// Rank, Sparsity, Ridge and Center mark the dimensions to tune. Each is
 	// ignored for a method that does not have it: rank for lrs and lowrank,
 	// sparsity for lrs and global-sparse, centring for lrs and lowrank, the
@@ -123,12 +150,27 @@ type Score struct {
 	Ridge    float64 `json:"ridge"`
 	Center   bool    `json:"center"`
 	// RMSE is the validation root mean squared error, +Inf when training
-	// failed or diverged.
+	// failed or diverged. For the logistic loss it is that of the
+	// predicted probabilities (the square root of the Brier score).
 	RMSE float64 `json:"rmse"`
+	// LogLoss is the validation log loss for the logistic loss (the
+	// selection criterion there, +Inf when training failed), 0 otherwise.
+	LogLoss float64 `json:"log_loss,omitempty"`
 	// Err is the training error, if any.
 	Err string `json:"error,omitempty"`
 	// Seconds is the time taken to train and score the candidate.
 	Seconds float64 `json:"seconds"`
+
+	logistic bool
+}
+
+// Criterion returns the score that selection minimises: LogLoss for the
+// logistic loss, RMSE otherwise.
+func (s Score) Criterion() float64 {
+	if s.logistic {
+		return s.LogLoss
+	}
+	return s.RMSE
 }
 
 // Result is the outcome of a selection.
@@ -144,6 +186,8 @@ type Result struct {
 	// RidgeScale is the mean squared feature value that relative ridges
 	// were multiplied by.
 	RidgeScale float64
+	// Criterion names what Score.Criterion measures: "RMSE" or "log loss".
+	Criterion string
 }
 
 func hasRank(method string) bool {
@@ -181,6 +225,18 @@ func Select(ctx context.Context, ds *dataset.Dataset, opt Options) (*Result, err
 	d := ds.Dim()
 	g := opt.Grid
 	def := DefaultGrid(d)
+	logit := false
+	switch opt.Loss {
+	case "", model.LossSquared:
+	case model.LossLogistic:
+		logit = true
+		def.Ridges = LogisticRidges
+		if err := logistic.CheckTargets(ds); err != nil {
+			return nil, fmt.Errorf("tune: %w", err)
+		}
+	default:
+		return nil, fmt.Errorf("tune: unknown loss %q", opt.Loss)
+	}
 	if len(g.Ranks) == 0 {
 		g.Ranks = def.Ranks
 	}
@@ -217,7 +273,10 @@ func Select(ctx context.Context, ds *dataset.Dataset, opt Options) (*Result, err
 		}
 		splits[s] = [2]*dataset.Dataset{tr, held}
 	}
-	res := &Result{RidgeScale: meanSquare(ds)}
+	res := &Result{RidgeScale: meanSquare(ds), Criterion: "RMSE"}
+	if logit {
+		res.Criterion = "log loss"
+	}
 
 	// The starting point: the fixed values, or small defaults.
 	cur := candidate{rank: opt.Base.Rank, sparsity: opt.Base.Sparsity, center: opt.Base.Center}
@@ -258,12 +317,12 @@ func Select(ctx context.Context, ds *dataset.Dataset, opt Options) (*Result, err
 			}
 		}
 		start := time.Now()
-		rmse, err := validate(ctx, splits, o)
+		rmse, logLoss, err := validate(ctx, splits, o, opt.Loss)
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
 		sc := Score{Options: o, Rank: o.Rank, Sparsity: o.Sparsity, Ridge: o.Ridge, Center: o.Center, RMSE: rmse,
-			Seconds: time.Since(start).Seconds()}
+			LogLoss: logLoss, Seconds: time.Since(start).Seconds(), logistic: logit}
 		if !hasRank(method) {
 			sc.Rank, sc.Center = 0, false
 		}
@@ -277,12 +336,13 @@ func Select(ctx context.Context, ds *dataset.Dataset, opt Options) (*Result, err
 		if opt.Progress != nil {
 			opt.Progress(sc)
 		}
-		seen[c] = rmse
-		if rmse < bestScore {
-			best, bestScore = c, rmse
+		v := sc.Criterion()
+		seen[c] = v
+		if v < bestScore {
+			best, bestScore = c, v
 			res.Best, res.BestScore, res.BestIndex = o, sc, len(res.Scores)-1
 		}
-		return rmse, nil
+		return v, nil
 	}
 	// sweep moves one coordinate over values (set writes value i into a
 	// candidate, after reports whether a candidate lies beyond the best in
@@ -375,7 +435,7 @@ func Select(ctx context.Context, ds *dataset.Dataset, opt Options) (*Result, err
 	// best: fewer numbers per user (r + k), then the larger ridge.
 	pick := res.BestIndex
 	for i, s := range res.Scores {
-		if opt.Tolerance <= 0 || s.Err != "" || !(s.RMSE <= bestScore*(1+opt.Tolerance)) {
+		if opt.Tolerance <= 0 || s.Err != "" || !(s.Criterion() <= bestScore*(1+opt.Tolerance)) {
 			continue
 		}
 		p := res.Scores[pick]
@@ -425,33 +485,61 @@ func meanSquare(ds *dataset.Dataset) float64 {
 }
 
 // validate trains o on every split's training part and returns the RMSE
-// over all held-out samples, +Inf with the error when training fails and
-// +Inf when a prediction is not finite.
-func validate(ctx context.Context, splits [][2]*dataset.Dataset, o baseline.Options) (float64, error) {
-	sse, n := 0.0, 0
+// over all held-out samples and, for the logistic loss, their log loss;
+// both +Inf with the error when training fails, and +Inf when a prediction
+// is not finite.
+func validate(ctx context.Context, splits [][2]*dataset.Dataset, o baseline.Options, loss string) (rmse, logLoss float64, err error) {
+	sse, sll, n := 0.0, 0.0, 0
+	const eps = 1e-15
 	for _, sp := range splits {
-		m, err := baseline.Train(ctx, sp[0], nil, o)
+		m, err := Fit(ctx, sp[0], o, loss)
 		if err != nil {
-			return math.Inf(1), err
+			return math.Inf(1), math.Inf(1), err
 		}
 		pred, err := eval.Predict(m, sp[1], eval.UnknownError)
 		if err != nil {
-			return math.Inf(1), err
+			return math.Inf(1), math.Inf(1), err
 		}
 		for i := range sp[1].Users {
 			u := &sp[1].Users[i]
 			for s, row := range u.Rows {
-				e := u.Y[s] - pred[row]
+				p := pred[row]
+				e := u.Y[s] - p
 				sse += e * e
+				if loss == model.LossLogistic {
+					p = math.Min(math.Max(p, eps), 1-eps)
+					sll -= u.Y[s]*math.Log(p) + (1-u.Y[s])*math.Log1p(-p)
+				}
 			}
 			n += u.Len()
 		}
 	}
-	v := math.Sqrt(sse / float64(n))
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return math.Inf(1), errors.New("predictions are not finite")
+	rmse = math.Sqrt(sse / float64(n))
+	logLoss = sll / float64(n)
+	if math.IsNaN(rmse) || math.IsInf(rmse, 0) || math.IsNaN(logLoss) || math.IsInf(logLoss, 0) {
+		return math.Inf(1), math.Inf(1), errors.New("predictions are not finite")
 	}
-	return v, nil
+	return rmse, logLoss, nil
+}
+
+// Fit trains the candidate o on ds with the loss (as Options.Loss): by
+// baseline.Train for the squared loss, by logistic.TrainMethod for the
+// logistic loss (see Options.Loss for how o maps onto its options).
+func Fit(ctx context.Context, ds *dataset.Dataset, o baseline.Options, loss string) (*model.Model, error) {
+	if loss != model.LossLogistic {
+		return baseline.Train(ctx, ds, nil, o)
+	}
+	lo := logistic.Options{Rank: o.Rank, Sparsity: o.Sparsity, Ridge: o.Ridge, Center: o.Center,
+		Rounds: o.AMHT.Rounds, Tolerance: o.AMHT.Tolerance, Workers: o.AMHT.Workers, Seed: o.AMHT.Seed,
+		Patience: o.AMHT.Patience}
+	if o.Method != model.MethodLRS && o.Method != model.MethodLowRank {
+		lo.Center = false
+	}
+	res, err := logistic.TrainMethod(ctx, ds, nil, o.Method, lo)
+	if err != nil {
+		return nil, err
+	}
+	return res.Model, nil
 }
 
 // Train selects the options of opt.Base.Method by Select and retrains the
@@ -461,7 +549,7 @@ func Train(ctx context.Context, ds *dataset.Dataset, opt Options) (*model.Model,
 	if err != nil {
 		return nil, res, err
 	}
-	m, err := baseline.Train(ctx, ds, nil, res.Best)
+	m, err := Fit(ctx, ds, res.Best, opt.Loss)
 	if err != nil {
 		return nil, res, fmt.Errorf("tune: retrain the winner on all data: %w", err)
 	}
