@@ -58,6 +58,26 @@ type comparison struct {
 // compareMethods trains neural LRS, the global network and linear LRS on
 // data and scores them.
 func compareMethods(t testing.TB, data *synth.Data, nopt Options, linear []amht.Options) []comparison {
+	g := nopt
+	g.Global = true
+	return compareVariants(t, data, []Options{nopt, g}, linear)
+}
+
+// variantName names a network variant in the tables.
+func variantName(o Options) string {
+	switch {
+	case o.Global:
+		return fmt.Sprintf("global network %v", o.Hidden)
+	case o.Dense:
+		return fmt.Sprintf("neural-dense %v", o.Hidden)
+	}
+	return fmt.Sprintf("neural-lrs %v r=%d k=%d", o.Hidden, o.Rank, o.Sparsity)
+}
+
+// compareVariants trains every network variant (early stopping on 20% of
+// the training samples, then the users refitted on all of them) and every
+// linear LRS on data, and scores them.
+func compareVariants(t testing.TB, data *synth.Data, variants []Options, linear []amht.Options) []comparison {
 	ctx := context.Background()
 	var out []comparison
 	neural := func(m *model.Model, ds *dataset.Dataset) ([]model.User, error) {
@@ -71,19 +91,13 @@ func compareMethods(t testing.TB, data *synth.Data, nopt Options, linear []amht.
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, global := range []bool{false, true} {
-		o := nopt
-		o.Global = global
+	for _, o := range variants {
 		start := time.Now()
 		res, err := Train(ctx, train, held, o)
 		if err != nil {
 			t.Fatal(err)
 		}
-		name := fmt.Sprintf("neural-lrs %v r=%d k=%d", o.Hidden, o.Rank, o.Sparsity)
-		if global {
-			name = fmt.Sprintf("global network %v", o.Hidden)
-		}
-		name += fmt.Sprintf(" (%d rounds, %s)", len(res.Rounds), res.Stopped)
+		name := variantName(o) + fmt.Sprintf(" (%d rounds, %s)", len(res.Rounds), res.Stopped)
 		// Refit the users on all their training samples.
 		users, err := neural(res.Model, data.Train)
 		if err != nil {

@@ -33,6 +33,7 @@ type compareFlags struct {
 	repeats         int
 	opt             amht.Options
 	cols            dataFlags
+	neural          compareNeuralFlags
 }
 
 // compareRow is one method's line of the comparison.
@@ -53,6 +54,10 @@ type compareRow struct {
 	TrainSeconds float64 `json:"train_seconds"`
 	TuneSeconds  float64 `json:"tune_seconds"`
 	Candidates   int     `json:"candidates"`
+	// Hidden and Rounds are the hidden widths and training rounds of a
+	// network method (see compare_neural.go).
+	Hidden []int `json:"hidden,omitempty"`
+	Rounds int   `json:"rounds,omitempty"`
 }
 
 // compareReport is the JSON output of lrsp compare.
@@ -81,7 +86,11 @@ training users, the bytes each user costs in the model file, and the seconds
 taken. --shots keeps at most N training samples per user, to study the
 data-starved regime; --new-users holds out that fraction of the users, whose
 training samples only personalize them against the shared parts (U, theta_0)
-learned from the others, and scores their test samples separately.`,
+learned from the others, and scores their test samples separately.
+The network methods (neural-lrs, neural-dense, neural-global; not in the
+default list) are not tuned: they use --hidden and the --neural-* values,
+stop early on --neural-validation of the training users' samples, and
+personalize new users with the network (and U) fixed.`,
 		Example: "  lrsp compare --data train.csv --test test.csv --shots 8 --new-users 0.2 --out table.md",
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -103,6 +112,7 @@ learned from the others, and scores their test samples separately.`,
 	fl.Float64Var(&f.opt.Tolerance, "tolerance", 1e-6, "stop when a round improves the loss by less than this fraction")
 	fl.IntVar(&f.opt.Workers, "workers", 0, "parallel workers (0: one per CPU)")
 	f.cols.register(c)
+	f.neural.register(c)
 	c.MarkFlagRequired("data")
 	c.MarkFlagRequired("test")
 	return c
@@ -110,7 +120,7 @@ learned from the others, and scores their test samples separately.`,
 
 func runCompare(c *cobra.Command, f *compareFlags) error {
 	for _, m := range f.methods {
-		if _, err := oneOf("methods", m, baseline.Methods...); err != nil {
+		if _, err := oneOf("methods", m, compareMethodNames(baseline.Methods)...); err != nil {
 			return err
 		}
 	}
@@ -158,6 +168,14 @@ func runCompare(c *cobra.Command, f *compareFlags) error {
 	}
 	f.opt.Seed = f.seed
 	for _, method := range f.methods {
+		if isNeural(method) {
+			row, err := compareNeural(ctx, c, f, method, known, fresh, testKnown, testNew)
+			if err != nil {
+				return fmt.Errorf("%s: %w", method, err)
+			}
+			rep.Rows = append(rep.Rows, row)
+			continue
+		}
 		row, scale, err := compareMethod(ctx, c, f, method, known, fresh, testKnown, testNew)
 		if err != nil {
 			return fmt.Errorf("%s: %w", method, err)
@@ -352,7 +370,7 @@ func writeCompareTable(w io.Writer, rep *compareReport) {
 			center = "yes"
 		}
 		var sb strings.Builder
-		fmt.Fprintf(&sb, "| %s | %d | %d | %.3g | %s | %s | %.4f | %.4f |", r.Method, r.Rank, r.Sparsity, r.Ridge, center,
+		fmt.Fprintf(&sb, "| %s | %d | %d | %.3g | %s | %s | %.4f | %.4f |", r.label(), r.Rank, r.Sparsity, r.Ridge, center,
 			bold(r.Test.RMSE, best), r.Test.MAE, r.Test.R2)
 		if r.New != nil {
 			fmt.Fprintf(&sb, " %s | %.4f | %.4f |", bold(r.New.RMSE, bestNew), r.New.MAE, r.New.R2)

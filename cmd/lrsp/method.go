@@ -96,7 +96,7 @@ func (m *methodFlags) register(c *cobra.Command, o *amht.Options) {
 	fl.Var(autoInt{&o.Rank, &m.autoRank}, "rank", "rank r of the shared basis U, or auto (chosen by validation)")
 	fl.Var(autoInt{&o.Sparsity, &m.autoSparsity}, "sparsity", "non-zeros k of each user's sparse part b_i (0: low rank only), or auto")
 	fl.Var(autoFloat{&o.Ridge, &m.autoRidge}, "ridge", "per-user ridge penalty (and theta_0's, see lrsp help train), or auto")
-	fl.StringVar(&m.method, "method", model.MethodLRS, "method: lrs, lowrank, global, local, global-sparse, finetune, or neural-lrs / neural-global (a shared network, see --hidden)")
+	fl.StringVar(&m.method, "method", model.MethodLRS, "method: lrs, lowrank, global, local, global-sparse, finetune, or neural-lrs / neural-dense / neural-global (a shared network, see --hidden)")
 	fl.StringVar(&m.center, "center", "false", "lrs/lowrank: fit a shared theta_0 first (true, false or auto)")
 	fl.Float64Var(&m.tuneHoldout, "tune-holdout", 0.2, "with auto values: fraction of each user's samples held out to score candidates")
 	fl.IntVar(&m.tuneRepeats, "tune-repeats", 1, "with auto values: random hold-out splits pooled per candidate")

@@ -15,10 +15,12 @@ import (
 // This file wires neural LRS (package neural) into train, personalize and
 // synth-neural.
 
-// Methods of lrsp train that train a network.
+// Methods of lrsp train that train a network. neural-lrs with --sparsity 0
+// is the low-rank-only head theta_i = U w_i.
 const (
 	methodNeuralLRS    = model.MethodNeuralLRS
 	methodNeuralGlobal = "neural-global"
+	methodNeuralDense  = model.MethodNeuralDense
 )
 
 // neuralFlags are the flags of lrsp train that only the network methods
@@ -31,20 +33,23 @@ type neuralFlags struct {
 
 func (n *neuralFlags) register(c *cobra.Command) {
 	fl := c.Flags()
-	fl.IntSliceVar(&n.hidden, "hidden", []int{64, 32}, "neural-lrs, neural-global: hidden layer widths (the last is the dimension of theta_i)")
-	fl.IntVar(&n.batch, "batch", 16, "neural-lrs, neural-global: users per Adam mini-batch")
-	fl.Float64Var(&n.rate, "learning-rate", 0.003, "neural-lrs, neural-global: Adam step size")
+	fl.IntSliceVar(&n.hidden, "hidden", []int{64, 32}, "neural-lrs, neural-dense, neural-global: hidden layer widths (the last is the dimension of theta_i)")
+	fl.IntVar(&n.batch, "batch", 16, "neural-lrs, neural-dense, neural-global: users per Adam mini-batch")
+	fl.Float64Var(&n.rate, "learning-rate", 0.003, "neural-lrs, neural-dense, neural-global: Adam step size")
 }
 
 // isNeural reports whether --method selects a network method.
-func isNeural(method string) bool { return method == methodNeuralLRS || method == methodNeuralGlobal }
+func isNeural(method string) bool {
+	return method == methodNeuralLRS || method == methodNeuralGlobal || method == methodNeuralDense
+}
 
 // neuralOptions maps the train flags onto neural.Options, rejecting the
 // flags that only the linear methods understand.
 func (f *trainFlags) neuralOptions(c *cobra.Command) (neural.Options, error) {
 	n := &f.neural
 	o := neural.Options{Hidden: n.hidden, Rank: f.opt.Rank, Sparsity: f.opt.Sparsity, Global: f.method.method == methodNeuralGlobal,
-		Rounds: f.opt.Rounds, Batch: n.batch, LearningRate: n.rate, Ridge: f.opt.Ridge, Workers: f.opt.Workers, Seed: f.opt.Seed}
+		Dense: f.method.method == methodNeuralDense, Rounds: f.opt.Rounds, Batch: n.batch, LearningRate: n.rate,
+		Ridge: f.opt.Ridge, Workers: f.opt.Workers, Seed: f.opt.Seed}
 	if c.Flags().Changed("patience") {
 		o.Patience = f.opt.Patience
 	}
@@ -78,13 +83,15 @@ func (f *trainFlags) neuralOptions(c *cobra.Command) (neural.Options, error) {
 			return o, fmt.Errorf("--hidden %v: every width must be in [1, %d]", n.hidden, neural.MaxWidth)
 		}
 	}
-	if last := n.hidden[len(n.hidden)-1]; !o.Global && (o.Rank < 1 || o.Rank > last || o.Sparsity > last) {
+	if last := n.hidden[len(n.hidden)-1]; !o.Global && !o.Dense && (o.Rank < 1 || o.Rank > last || o.Sparsity > last) {
 		return o, fmt.Errorf("--rank %d must be in [1, %d] and --sparsity %d at most %d (the last hidden width)", o.Rank, last, o.Sparsity, last)
 	}
 	return o, nil
 }
 
-// trainNeural is lrsp train for --method neural-lrs and neural-global.
+// trainNeural is lrsp train for --method neural-lrs, neural-dense and
+// neural-global (--ridge 0, the default, gives neural-dense a per-user
+// ridge chosen by leave-one-out; see neural.Options.Dense).
 // With --validation, training stops at the best validation round, and the
 // users are then refitted on all their samples with the network and U
 // fixed.
