@@ -29,6 +29,7 @@ type compareFlags struct {
 	seed            uint64
 	newUsers        float64
 	asJSON          bool
+	loss            string
 	holdout         float64
 	repeats         int
 	opt             amht.Options
@@ -54,6 +55,11 @@ type compareRow struct {
 	TrainSeconds float64 `json:"train_seconds"`
 	TuneSeconds  float64 `json:"tune_seconds"`
 	Candidates   int     `json:"candidates"`
+	// Classification and NewClassification hold the test scores of the
+	// logistic loss (--loss logistic), for which Test and New score the
+	// predicted probabilities (see compare_logistic.go).
+	Classification    *eval.Classification `json:"classification,omitempty"`
+	NewClassification *eval.Classification `json:"new_users_classification,omitempty"`
 	// Hidden and Rounds are the hidden widths and training rounds of a
 	// network method (see compare_neural.go).
 	Hidden []int `json:"hidden,omitempty"`
@@ -66,6 +72,7 @@ type compareReport struct {
 	Test       string       `json:"test"`
 	Shots      int          `json:"shots"`
 	Seed       uint64       `json:"seed"`
+	Loss       string       `json:"loss"`
 	Users      int          `json:"users"`
 	NewUsers   int          `json:"new_users"`
 	Samples    int          `json:"train_samples"`
@@ -111,6 +118,7 @@ personalize new users with the network (and U) fixed.`,
 	fl.IntVar(&f.opt.Rounds, "rounds", 50, "maximum number of alternating rounds (lrs, lowrank, global-sparse)")
 	fl.Float64Var(&f.opt.Tolerance, "tolerance", 1e-6, "stop when a round improves the loss by less than this fraction")
 	fl.IntVar(&f.opt.Workers, "workers", 0, "parallel workers (0: one per CPU)")
+	fl.StringVar(&f.loss, "loss", model.LossSquared, "squared, or logistic for 0/1 targets: tuned by validation log loss, scored by log loss, accuracy and mean per-user AUC")
 	f.cols.register(c)
 	f.neural.register(c)
 	c.MarkFlagRequired("data")
@@ -119,6 +127,9 @@ personalize new users with the network (and U) fixed.`,
 }
 
 func runCompare(c *cobra.Command, f *compareFlags) error {
+	if err := checkCompareLoss(f); err != nil {
+		return err
+	}
 	for _, m := range f.methods {
 		if _, err := oneOf("methods", m, compareMethodNames(baseline.Methods)...); err != nil {
 			return err
@@ -167,6 +178,7 @@ func runCompare(c *cobra.Command, f *compareFlags) error {
 		rep.NewUsers = len(fresh.Users)
 	}
 	f.opt.Seed = f.seed
+	rep.Loss = f.loss
 	for _, method := range f.methods {
 		if isNeural(method) {
 			row, err := compareNeural(ctx, c, f, method, known, fresh, testKnown, testNew)
@@ -176,7 +188,11 @@ func runCompare(c *cobra.Command, f *compareFlags) error {
 			rep.Rows = append(rep.Rows, row)
 			continue
 		}
-		row, scale, err := compareMethod(ctx, c, f, method, known, fresh, testKnown, testNew)
+		fit := compareMethod
+		if f.loss == model.LossLogistic {
+			fit = compareLogistic
+		}
+		row, scale, err := fit(ctx, c, f, method, known, fresh, testKnown, testNew)
 		if err != nil {
 			return fmt.Errorf("%s: %w", method, err)
 		}
@@ -331,6 +347,10 @@ func equalStrings(a, b []string) bool {
 
 // writeCompareTable writes the comparison as a Markdown table.
 func writeCompareTable(w io.Writer, rep *compareReport) {
+	if rep.Loss == model.LossLogistic {
+		writeLogisticTable(w, rep)
+		return
+	}
 	shots := "all"
 	if rep.Shots > 0 {
 		shots = fmt.Sprint(rep.Shots)

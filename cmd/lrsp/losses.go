@@ -3,13 +3,17 @@ package main
 import (
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/lrsp/lrsp/amht"
+	"github.com/lrsp/lrsp/baseline"
 	"github.com/lrsp/lrsp/dataset"
 	"github.com/lrsp/lrsp/eval"
 	"github.com/lrsp/lrsp/logistic"
 	"github.com/lrsp/lrsp/model"
+	"github.com/lrsp/lrsp/tune"
 )
 
 // This file wires the logistic loss into train, personalize and eval.
@@ -42,15 +46,22 @@ func (f *trainFlags) logisticOptions(c *cobra.Command) (logistic.Options, error)
 			return o, fmt.Errorf("--%s applies to the squared loss only; --loss logistic uses Newton steps and logistic hard-thresholding pursuit", name)
 		}
 	}
-	if f.method.anyAuto() || f.method.center != "false" {
-		return o, fmt.Errorf("--loss logistic does not support auto values or --center yet")
+	if _, err := oneOf("method", f.method.method, logistic.Methods...); err != nil {
+		return o, fmt.Errorf("%w (with --loss logistic)", err)
+	}
+	ci, err := oneOf("center", f.method.center, "false", "true", "auto")
+	if err != nil {
+		return o, err
+	}
+	o.Center = ci == 1
+	if ci != 0 && f.method.method != model.MethodLRS && f.method.method != model.MethodLowRank {
+		return o, fmt.Errorf("--center %s applies to lrs and lowrank only", f.method.center)
 	}
 	switch f.method.method {
-	case model.MethodLRS, model.MethodGlobal, model.MethodLocal:
 	case model.MethodLowRank:
 		o.Sparsity = 0
-	default:
-		return o, fmt.Errorf("--method %s is not available with --loss logistic (use lrs, lowrank, global or local)", f.method.method)
+	case model.MethodGlobalSparse:
+		o.Rank = 0
 	}
 	if o.Rounds < 1 {
 		return o, fmt.Errorf("--rounds %d must be at least 1", o.Rounds)
@@ -61,7 +72,8 @@ func (f *trainFlags) logisticOptions(c *cobra.Command) (logistic.Options, error)
 	return o, nil
 }
 
-// trainLogistic runs lrsp train with --loss logistic.
+// trainLogistic runs lrsp train with --loss logistic: any method, with
+// the values given as auto chosen by validation log loss.
 func trainLogistic(c *cobra.Command, f *trainFlags) error {
 	opt, err := f.logisticOptions(c)
 	if err != nil {
@@ -74,6 +86,11 @@ func trainLogistic(c *cobra.Command, f *trainFlags) error {
 	if err := logistic.CheckTargets(ds); err != nil {
 		return fmt.Errorf("%s: %w", f.data, err)
 	}
+	method := f.method.method
+	w := c.OutOrStdout()
+	if f.method.anyAuto() {
+		return tuneLogistic(c, f, ds, opt)
+	}
 	train, held, err := splitValidation(ds, f.validation, opt.Seed)
 	if err != nil {
 		return err
@@ -83,24 +100,8 @@ func trainLogistic(c *cobra.Command, f *trainFlags) error {
 	if show != nil {
 		opt.Progress = func(st logistic.RoundStats) { show(st.Round, st.TrainLoss, st.ValidationLoss) }
 	}
-	switch f.method.method {
-	case model.MethodGlobal, model.MethodLocal:
-		bo := logistic.BaselineOptions{Ridge: opt.Ridge, Workers: opt.Workers}
-		fitBaseline := logistic.Global
-		if f.method.method == model.MethodLocal {
-			fitBaseline = logistic.Local
-		}
-		m, err := fitBaseline(c.Context(), ds, bo)
-		if err != nil {
-			return err
-		}
-		if err := model.Save(f.out, m); err != nil {
-			return err
-		}
-		fmt.Fprintf(c.OutOrStdout(), "trained logistic %s on %d users, %d samples (d=%d)\nwrote %s\n", m.Method, len(ds.Users), ds.Samples(), ds.Dim(), f.out)
-		return nil
-	}
-	res, err := logistic.Train(c.Context(), train, held, opt)
+	start := time.Now()
+	res, err := logistic.TrainMethod(c.Context(), train, held, method, opt)
 	if err != nil {
 		return err
 	}
@@ -112,15 +113,60 @@ func trainLogistic(c *cobra.Command, f *trainFlags) error {
 	if err := model.Save(f.out, res.Model); err != nil {
 		return err
 	}
-	last := res.Rounds[len(res.Rounds)-1]
-	fmt.Fprintf(c.OutOrStdout(), "trained logistic %s on %d users, %d samples (d=%d, r=%d, k=%d): %d rounds (stopped: %s), train log loss %.6g\n",
-		res.Model.Method, len(ds.Users), ds.Samples(), ds.Dim(), opt.Rank, opt.Sparsity, len(res.Rounds), res.Stopped, last.TrainLoss)
-	fmt.Fprintf(c.OutOrStdout(), "wrote %s\n", f.out)
+	m := res.Model
+	fmt.Fprintf(w, "trained logistic %s on %d users, %d samples (d=%d, r=%d, k=%d) in %.2fs", m.Method, len(ds.Users),
+		ds.Samples(), ds.Dim(), m.Rank, m.Sparsity, time.Since(start).Seconds())
+	if len(res.Rounds) > 0 {
+		last := res.Rounds[len(res.Rounds)-1]
+		fmt.Fprintf(w, ": %d rounds (stopped: %s), train log loss %.6g", len(res.Rounds), res.Stopped, last.TrainLoss)
+	}
+	fmt.Fprintf(w, "; %.1f bytes per user\nwrote %s\n", m.BytesPerUser(), f.out)
 	return nil
 }
 
-// personalizeLogistic fits the users of ds to a logistic model with U
-// fixed, using the ridge and workers of the personalize flags.
+// tuneLogistic runs lrsp train --loss logistic with auto values: it picks
+// them by validation log loss (package tune), retrains the winner on all
+// of ds and writes it.
+func tuneLogistic(c *cobra.Command, f *trainFlags, ds *dataset.Dataset, opt logistic.Options) error {
+	mf := &f.method
+	bo := baseline.Options{Method: mf.method, Rank: opt.Rank, Sparsity: opt.Sparsity, Ridge: opt.Ridge, Center: opt.Center,
+		AMHT: amht.Options{Rounds: opt.Rounds, Tolerance: opt.Tolerance, Workers: opt.Workers, Seed: opt.Seed, Patience: opt.Patience}}
+	topt := tune.Options{Loss: model.LossLogistic, Base: bo, Rank: mf.autoRank, Sparsity: mf.autoSparsity, Ridge: mf.autoRidge,
+		Center: mf.center == "auto", Holdout: mf.tuneHoldout, Repeats: mf.tuneRepeats, Seed: opt.Seed}
+	errw := c.ErrOrStderr()
+	if isTerminal(errw) {
+		topt.Progress = func(s tune.Score) {
+			fmt.Fprintf(errw, "\r\033[Ktune logistic %s: r=%d k=%d ridge=%.3g center=%v: validation log loss %.5g",
+				mf.method, s.Rank, s.Sparsity, s.Ridge, s.Center, s.LogLoss)
+		}
+	}
+	start := time.Now()
+	m, res, err := tune.Train(c.Context(), ds, topt)
+	if isTerminal(errw) {
+		fmt.Fprint(errw, "\r\033[K")
+	}
+	w := c.OutOrStdout()
+	if res != nil {
+		printScores(w, mf.method, res)
+	}
+	if err != nil {
+		return err
+	}
+	m.Config["selected_by"] = fmt.Sprintf("validation log loss: %d candidates, holdout %g, repeats %d", len(res.Scores),
+		mf.tuneHoldout, max(mf.tuneRepeats, 1))
+	if err := model.Save(f.out, m); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "trained logistic %s on %d users, %d samples (d=%d, r=%d, k=%d, ridge %.4g, center %v) in %.2fs; %.1f bytes per user\n",
+		m.Method, len(ds.Users), ds.Samples(), ds.Dim(), m.Rank, m.Sparsity, res.Best.Ridge, res.Best.Center,
+		time.Since(start).Seconds(), m.BytesPerUser())
+	fmt.Fprintf(w, "wrote %s\n", f.out)
+	return nil
+}
+
+// personalizeLogistic fits the users of ds to a logistic model with
+// everything shared fixed, by the model's method, using the ridge (0: the
+// model's) and workers of the personalize flags.
 func personalizeLogistic(c *cobra.Command, m *model.Model, ds *dataset.Dataset, ridge float64, workers int) ([]model.User, error) {
 	if c.Flags().Changed("pursuit") {
 		return nil, fmt.Errorf("--pursuit applies to squared-loss models only")

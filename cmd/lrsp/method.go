@@ -185,15 +185,15 @@ func runBaselineTrain(c *cobra.Command, f *trainFlags, ds *dataset.Dataset, o am
 // printScores writes the validation score of every candidate, marking the
 // winner.
 func printScores(w io.Writer, method string, res *tune.Result) {
-	fmt.Fprintf(w, "model selection for %s (validation RMSE on held-out samples of every user; ridge scale %.4g):\n", method, res.RidgeScale)
+	fmt.Fprintf(w, "model selection for %s (validation %s on held-out samples of every user; ridge scale %.4g):\n", method, res.Criterion, res.RidgeScale)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "rank\tsparsity\tridge\tcenter\tvalidation RMSE\tseconds\t\t")
+	fmt.Fprintf(tw, "rank\tsparsity\tridge\tcenter\tvalidation %s\tseconds\t\t\n", res.Criterion)
 	for i, s := range res.Scores {
 		mark := ""
 		if i == res.BestIndex {
 			mark = "<- best"
 		}
-		rmse := strconv.FormatFloat(s.RMSE, 'g', 6, 64)
+		rmse := strconv.FormatFloat(s.Criterion(), 'g', 6, 64)
 		if s.Err != "" {
 			rmse = "failed"
 		}
