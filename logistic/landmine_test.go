@@ -109,6 +109,26 @@ func landmineMethods(full bool) []landmineMethod {
 			return Local(ctx, ds, BaselineOptions{Ridge: l})
 		}})
 	}
+	if full {
+		// Fine-tune from the global model (theta_0's ridge is the default
+		// Ridge/t), and global + sparse.
+		for _, l := range []float64{1e-2, 1e-1, 1} {
+			ms = append(ms, landmineMethod{fmt.Sprintf("finetune logistic, ridge %g", l), func(ctx context.Context, ds *dataset.Dataset) (*model.Model, error) {
+				return Finetune(ctx, ds, BaselineOptions{Ridge: l})
+			}})
+		}
+		for _, k := range []int{1, 2} {
+			for _, l := range []float64{1e-2, 1e-1} {
+				ms = append(ms, landmineMethod{fmt.Sprintf("global-sparse logistic k=%d, ridge %g", k, l), func(ctx context.Context, ds *dataset.Dataset) (*model.Model, error) {
+					res, err := GlobalSparse(ctx, ds, nil, Options{Sparsity: k, Ridge: l, Rounds: 30, Tolerance: 1e-6, Seed: 1})
+					if err != nil {
+						return nil, err
+					}
+					return res.Model, nil
+				}})
+			}
+		}
+	}
 	type rk struct{ r, k int }
 	var cfgs []rk
 	if full {
@@ -133,6 +153,24 @@ func landmineMethods(full bool) []landmineMethod {
 				}
 				return res.Model, nil
 			}})
+		}
+	}
+	if full {
+		// Centred: theta_0 (the pooled fit, ridge Ridge/t) + low rank (+ sparse).
+		for _, c := range []rk{{1, 0}, {2, 0}, {1, 1}, {2, 1}} {
+			for _, l := range lrsRidges {
+				name := "logistic centred lrs"
+				if c.k == 0 {
+					name = "logistic centred lowrank"
+				}
+				ms = append(ms, landmineMethod{fmt.Sprintf("%s r=%d k=%d, ridge %g", name, c.r, c.k, l), func(ctx context.Context, ds *dataset.Dataset) (*model.Model, error) {
+					res, err := Train(ctx, ds, nil, Options{Rank: c.r, Sparsity: c.k, Ridge: l, Rounds: 30, Tolerance: 1e-6, Seed: 1, Center: true})
+					if err != nil {
+						return nil, err
+					}
+					return res.Model, nil
+				}})
+			}
 		}
 	}
 	return ms

@@ -1,0 +1,7 @@
+package logistic
+
+// Test-only exports for the external tests of this package.
+var (
+	LoadLandmine = loadLandmine
+	FewShotSplit = fewShotSplit
+)
