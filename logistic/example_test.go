@@ -44,3 +44,31 @@ func Example() {
 	// test AUC above 0.85: true
 	// parameter error below 0.3: true
 }
+
+// ExampleTrainMethod trains the logistic fine-tune baseline (the global
+// model, then a dense per-user correction toward it) and compares its
+// training log loss with the global model's.
+func ExampleTrainMethod() {
+	data, err := logistic.Generate(synth.Options{Users: 50, Samples: 60, Dim: 6, Rank: 1, Sparsity: 1, Seed: 2}, 1.5)
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	g, err := logistic.TrainMethod(ctx, data.Train, nil, "global", logistic.Options{Ridge: 0.01})
+	if err != nil {
+		panic(err)
+	}
+	f, err := logistic.TrainMethod(ctx, data.Train, nil, "finetune", logistic.Options{Ridge: 0.1, SharedRidge: 0.01})
+	if err != nil {
+		panic(err)
+	}
+	pg, _ := eval.Predict(g.Model, data.Train, eval.UnknownError)
+	pf, _ := eval.Predict(f.Model, data.Train, eval.UnknownError)
+	cg, _ := eval.Classify(data.Train, pg)
+	cf, _ := eval.Classify(data.Train, pf)
+	fmt.Println(f.Model.Method, f.Model.BytesPerUser() > 0)
+	fmt.Printf("finetune training log loss below global's: %v\n", cf.LogLoss < cg.LogLoss)
+	// Output:
+	// finetune true
+	// finetune training log loss below global's: true
+}
