@@ -3,6 +3,7 @@ package neural
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"testing"
 	"time"
@@ -53,6 +54,8 @@ type comparison struct {
 	name               string
 	trainRMSE, newRMSE float64
 	seconds            float64
+	// validation is a network's best validation MSE (NaN for linear LRS).
+	validation float64
 }
 
 // compareMethods trains neural LRS, the global network and linear LRS on
@@ -70,6 +73,8 @@ func variantName(o Options) string {
 		return fmt.Sprintf("global network %v", o.Hidden)
 	case o.Dense:
 		return fmt.Sprintf("neural-dense %v", o.Hidden)
+	case o.Ridge > 0:
+		return fmt.Sprintf("neural-lrs %v r=%d k=%d ridge %g", o.Hidden, o.Rank, o.Sparsity, o.Ridge)
 	}
 	return fmt.Sprintf("neural-lrs %v r=%d k=%d", o.Hidden, o.Rank, o.Sparsity)
 }
@@ -105,7 +110,11 @@ func compareVariants(t testing.TB, data *synth.Data, variants []Options, linear 
 		}
 		res.Model.Upsert(users)
 		tr, nw := scores(t, res.Model, data, neural)
-		out = append(out, comparison{name, tr, nw, time.Since(start).Seconds()})
+		best := math.Inf(1)
+		for _, r := range res.Rounds {
+			best = min(best, *r.ValidationLoss)
+		}
+		out = append(out, comparison{name, tr, nw, time.Since(start).Seconds(), best})
 	}
 	for _, lopt := range linear {
 		start := time.Now()
@@ -116,7 +125,7 @@ func compareVariants(t testing.TB, data *synth.Data, variants []Options, linear 
 		tr, nw := scores(t, lres.Model, data, func(m *model.Model, ds *dataset.Dataset) ([]model.User, error) {
 			return amht.Personalize(ctx, m, ds, amht.PersonalizeOptions{Ridge: lopt.Ridge})
 		})
-		out = append(out, comparison{fmt.Sprintf("linear lrs r=%d k=%d", lopt.Rank, lopt.Sparsity), tr, nw, time.Since(start).Seconds()})
+		out = append(out, comparison{fmt.Sprintf("linear lrs r=%d k=%d", lopt.Rank, lopt.Sparsity), tr, nw, time.Since(start).Seconds(), math.NaN()})
 	}
 	return out
 }
