@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -37,11 +38,6 @@ type ImportOptions struct {
 func Import(ctx context.Context, path string, m *model.Model, opt ImportOptions) error {
 	if err := m.Validate(); err != nil {
 		return fmt.Errorf("import: %w", err)
-	}
-	if m.Network != nil {
-		// The store keeps the linear parts only; without the network it
-		// would serve wrong predictions.
-		return fmt.Errorf("import: models with a network (method %s) are not supported by the store", m.Method)
 	}
 	batch := opt.BatchSize
 	if batch <= 0 {
@@ -143,17 +139,26 @@ func writeShared(tx *bolt.Tx, m *model.Model, count int64, wsum []float64) error
 	}
 	h := header{Method: m.Method, Dim: m.Dim, Rank: m.Rank, Sparsity: m.Sparsity, Features: m.Features,
 		Theta0: m.Theta0 != nil, Config: m.Config, Privacy: m.Privacy, Loss: m.Loss}
+	version := uint32(formatLinear)
+	if n := m.Network; n != nil {
+		version = FormatVersion
+		h.Network = &networkHeader{Inputs: n.Inputs, Sizes: n.Sizes, Activation: n.Activation}
+	}
 	hj, err := json.Marshal(h)
 	if err != nil {
 		return fmt.Errorf("encode header: %w", err)
 	}
-	for _, kv := range []struct {
+	kvs := []struct {
 		k, v []byte
 	}{
-		{keyFormat, binary.LittleEndian.AppendUint32(nil, FormatVersion)},
+		{keyFormat, binary.LittleEndian.AppendUint32(nil, version)},
 		{keyHeader, hj},
 		{keyU, putFloats(nil, m.U)},
-	} {
+	}
+	if m.Network != nil {
+		kvs = append(kvs, struct{ k, v []byte }{keyNetwork, encodeNetwork(nil, m.Network)})
+	}
+	for _, kv := range kvs {
 		if err := meta.Put(kv.k, kv.v); err != nil {
 			return err
 		}
@@ -214,9 +219,24 @@ func (s *Store) Users(ctx context.Context, fn func(u *model.User) error) error {
 	})
 }
 
-// Export reads the whole store into a model, users in ID order.
+// Export reads the whole store into a model, users in ID order. The model
+// shares nothing with the store.
 func (s *Store) Export(ctx context.Context) (*model.Model, error) {
 	m := *s.m
+	m.Features, m.U, m.Theta0, m.Config = slices.Clone(m.Features), slices.Clone(m.U), slices.Clone(m.Theta0), maps.Clone(m.Config)
+	if p := s.m.Privacy; p != nil {
+		c := *p
+		m.Privacy = &c
+	}
+	if n := s.m.Network; n != nil {
+		c := *n
+		c.Inputs, c.Sizes = slices.Clone(n.Inputs), slices.Clone(n.Sizes)
+		c.Layers = make([][]float64, len(n.Layers))
+		for l, v := range n.Layers {
+			c.Layers[l] = slices.Clone(v)
+		}
+		m.Network = &c
+	}
 	m.Users = make([]model.User, 0, s.Len())
 	err := s.Users(ctx, func(u *model.User) error {
 		m.Users = append(m.Users, model.User{ID: u.ID, W: slices.Clone(u.W),

@@ -8,11 +8,17 @@
 //
 // The file holds two buckets:
 //
-//	meta   "format"  uint32 little-endian store format version (1)
+//	meta   "format"  uint32 little-endian store format version: 1 for
+//	                 models without a network, 2 for models with one
 //	       "header"  JSON: method, d, r, k, features, theta0, config, privacy,
-//	                 loss (absent for squared error)
+//	                 loss (absent for squared error), network (version 2
+//	                 only: the network's input names, layer sizes and
+//	                 activation)
 //	       "U"       d*r float64, row-major
 //	       "theta0"  d float64 (absent when the model has no offset)
+//	       "network" version 2 only: the network's layers one after the
+//	                 other, each its weights (row-major) then its biases,
+//	                 float64, as in model.Network.Layers
 //	       "count"   uint64, the number of users
 //	       "wsum"    r float64, the sum of every user's w (for Fallback)
 //	users  user ID -> uvarint nnz, r float64 (w), nnz uint32 (indices of b),
@@ -42,9 +48,16 @@ import (
 	"github.com/lrsp/lrsp/model"
 )
 
-// FormatVersion is the store layout version that this package writes and
-// reads.
-const FormatVersion = 1
+// FormatVersion is the newest store layout version, which this package
+// writes for models with a network (model.Model.Network). Version 2 adds the
+// network to version 1; Import still writes version 1 for models without a
+// network, so that earlier lrsp releases keep reading those stores, while
+// they refuse (rather than mis-serve) a store with a network. Open reads
+// both versions.
+const FormatVersion = 2
+
+// formatLinear is the store layout version of models without a network.
+const formatLinear = 1
 
 // MaxIDLen bounds the length in bytes of a user ID in a store.
 const MaxIDLen = 4096
@@ -53,12 +66,13 @@ var (
 	bucketMeta  = []byte("meta")
 	bucketUsers = []byte("users")
 
-	keyFormat = []byte("format")
-	keyHeader = []byte("header")
-	keyU      = []byte("U")
-	keyTheta0 = []byte("theta0")
-	keyCount  = []byte("count")
-	keyWSum   = []byte("wsum")
+	keyFormat  = []byte("format")
+	keyHeader  = []byte("header")
+	keyU       = []byte("U")
+	keyTheta0  = []byte("theta0")
+	keyCount   = []byte("count")
+	keyWSum    = []byte("wsum")
+	keyNetwork = []byte("network")
 )
 
 // ErrNotFound reports a user that the store does not hold.
@@ -75,6 +89,15 @@ type header struct {
 	Config   map[string]string `json:"config,omitempty"`
 	Privacy  *model.Ledger     `json:"privacy,omitempty"`
 	Loss     string            `json:"loss,omitempty"`
+	Network  *networkHeader    `json:"network,omitempty"`
+}
+
+// networkHeader describes a model.Network in the header; its weights are
+// under keyNetwork.
+type networkHeader struct {
+	Inputs     []string `json:"inputs"`
+	Sizes      []int    `json:"sizes"`
+	Activation string   `json:"activation"`
 }
 
 // Options configures Open. The zero value opens the store for reading and
@@ -129,38 +152,113 @@ func (s *Store) load(tx *bolt.Tx) error {
 	if meta == nil || tx.Bucket(bucketUsers) == nil {
 		return errors.New("not an lrsp user store (missing buckets)")
 	}
-	if v := meta.Get(keyFormat); len(v) != 4 || binary.LittleEndian.Uint32(v) != FormatVersion {
-		return fmt.Errorf("store format %x, this lrsp reads version %d", v, FormatVersion)
-	}
-	var h header
-	if err := json.Unmarshal(meta.Get(keyHeader), &h); err != nil {
-		return fmt.Errorf("store header: %w", err)
-	}
-	m := &model.Model{Method: h.Method, Dim: h.Dim, Rank: h.Rank, Sparsity: h.Sparsity, Features: h.Features,
-		Config: h.Config, Privacy: h.Privacy, Loss: h.Loss}
-	var err error
-	if m.U, err = getFloats(meta.Get(keyU), h.Dim*h.Rank, "U"); err != nil {
-		return err
-	}
-	if h.Theta0 {
-		if m.Theta0, err = getFloats(meta.Get(keyTheta0), h.Dim, "theta0"); err != nil {
-			return err
-		}
-	}
-	if err := m.Validate(); err != nil {
+	m, err := decodeShared(meta.Get)
+	if err != nil {
 		return err
 	}
 	c := meta.Get(keyCount)
 	if len(c) != 8 {
 		return errors.New("store: bad user count")
 	}
-	if s.wsum, err = getFloats(meta.Get(keyWSum), h.Rank, "wsum"); err != nil {
+	if s.wsum, err = getFloats(meta.Get(keyWSum), m.Rank, "wsum"); err != nil {
 		return err
 	}
 	s.m = m
 	s.count.Store(int64(binary.LittleEndian.Uint64(c)))
 	s.publishFallback()
 	return nil
+}
+
+// decodeShared reads the format version, header, U, theta_0 and network
+// from the meta values that get returns (nil for a missing key) into a
+// validated model without users. It checks every size read from the file
+// before allocating for it.
+func decodeShared(get func(key []byte) []byte) (*model.Model, error) {
+	v := get(keyFormat)
+	if len(v) != 4 {
+		return nil, fmt.Errorf("store format key of %d bytes, want 4", len(v))
+	}
+	version := binary.LittleEndian.Uint32(v)
+	if version != formatLinear && version != FormatVersion {
+		return nil, fmt.Errorf("store format version %d, this lrsp reads versions %d and %d", version, formatLinear, FormatVersion)
+	}
+	var h header
+	if err := json.Unmarshal(get(keyHeader), &h); err != nil {
+		return nil, fmt.Errorf("store header: %w", err)
+	}
+	switch {
+	case version == formatLinear && (h.Network != nil || get(keyNetwork) != nil):
+		return nil, fmt.Errorf("store format version %d holds a network, which only version %d can", version, FormatVersion)
+	case version == FormatVersion && h.Network == nil:
+		return nil, fmt.Errorf("store format version %d without a network", version)
+	case h.Dim <= 0 || h.Dim > model.MaxNetworkWeights || h.Rank < 0 || h.Rank > h.Dim:
+		return nil, fmt.Errorf("store header: sizes d=%d r=%d out of range", h.Dim, h.Rank)
+	}
+	m := &model.Model{Method: h.Method, Dim: h.Dim, Rank: h.Rank, Sparsity: h.Sparsity, Features: h.Features,
+		Config: h.Config, Privacy: h.Privacy, Loss: h.Loss}
+	var err error
+	if m.U, err = getFloats(get(keyU), h.Dim*h.Rank, "U"); err != nil {
+		return nil, err
+	}
+	if h.Theta0 {
+		if m.Theta0, err = getFloats(get(keyTheta0), h.Dim, "theta0"); err != nil {
+			return nil, err
+		}
+	}
+	if h.Network != nil {
+		if m.Network, err = decodeNetwork(h.Network, get(keyNetwork), h.Dim); err != nil {
+			return nil, err
+		}
+	}
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// MaxNetworkWeights bounds the number of weights and biases of a network
+// in a store; it equals model.MaxNetworkWeights, the bound of model files.
+const MaxNetworkWeights = model.MaxNetworkWeights
+
+// decodeNetwork checks the network description h against the model
+// dimension d and the length of its weights b, then decodes them.
+func decodeNetwork(h *networkHeader, b []byte, d int) (*model.Network, error) {
+	if len(h.Sizes) < 2 {
+		return nil, fmt.Errorf("store header: network with %d layer sizes, want at least 2", len(h.Sizes))
+	}
+	total := 0
+	for l, w := range h.Sizes {
+		if w <= 0 || w > MaxNetworkWeights {
+			return nil, fmt.Errorf("store header: network layer %d has width %d, want 1..%d", l, w, MaxNetworkWeights)
+		}
+		if l > 0 {
+			// Both factors are at most 2^26, so the product cannot overflow.
+			if total += w*h.Sizes[l-1] + w; total > MaxNetworkWeights {
+				return nil, fmt.Errorf("store header: network has more than %d weights", MaxNetworkWeights)
+			}
+		}
+	}
+	if h.Sizes[len(h.Sizes)-1] != d || len(h.Inputs) != h.Sizes[0] {
+		return nil, fmt.Errorf("store header: network sizes %v do not fit %d input names and dimension %d", h.Sizes, len(h.Inputs), d)
+	}
+	all, err := getFloats(b, total, "network")
+	if err != nil {
+		return nil, err
+	}
+	n := &model.Network{Inputs: h.Inputs, Sizes: h.Sizes, Activation: h.Activation, Layers: make([][]float64, len(h.Sizes)-1)}
+	for l := range n.Layers {
+		k := n.LayerLen(l + 1)
+		n.Layers[l], all = all[:k:k], all[k:]
+	}
+	return n, nil
+}
+
+// encodeNetwork appends n's layers to dst.
+func encodeNetwork(dst []byte, n *model.Network) []byte {
+	for _, l := range n.Layers {
+		dst = putFloats(dst, l)
+	}
+	return dst
 }
 
 // publishFallback recomputes the fallback w from wsum and count; the caller
