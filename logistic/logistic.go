@@ -3,9 +3,12 @@
 //
 //	P(y = 1 | x) = sigmoid(<x, theta_i>),  theta_i = U w_i + b_i,
 //
-// with U (d x r) orthonormal and shared, and b_i at most k-sparse. It also
-// holds the logistic baselines (one global model, one model per user) and a
-// generator of synthetic logistic data from the paper's model.
+// with U (d x r) orthonormal and shared, and b_i at most k-sparse, optionally
+// with a shared offset theta_0 (Options.Center). It also holds the logistic
+// versions of every baseline of package baseline (global, local, finetune,
+// global-sparse, lowrank; TrainMethod trains any of them by name),
+// Personalize for all of them, and a generator of synthetic logistic data
+// from the paper's model.
 //
 // Training mirrors package amht's alternation, with the squared error
 // replaced by the mean logistic loss plus a small ridge:
