@@ -108,6 +108,16 @@ type Options struct {
 	// StepSize scales the preconditioned gradient step of UpdateGradient;
 	// 0 means 1.
 	StepSize float64
+	// Refresh bounds the number of rounds between full support searches
+	// of a user. In the rounds between, the user refits (w_i, b_i) on its
+	// last support and keeps it when it is still a fixed point of hard
+	// thresholding for the new U, at r + 1 passes over X_i instead of the
+	// 15 to 30 of a search (more for the deep search of outliers); when it
+	// is not, the user searches. A search that confirms a user's support
+	// doubles the user's gap between searches, up to Refresh; one that
+	// changes it makes the user search every round again. 0 means 8; 1
+	// searches every user in every round.
+	Refresh int
 	// TrimFactor leaves users whose training MSE exceeds TrimFactor times
 	// the median MSE out of the round's U update (they are still fitted);
 	// 0 means 10, a negative value keeps every user.
@@ -156,6 +166,9 @@ func (o *Options) withDefaults() Options {
 	if v.Workers <= 0 {
 		v.Workers = runtime.GOMAXPROCS(0)
 	}
+	if v.Refresh == 0 {
+		v.Refresh = 8
+	}
 	if v.TrimFactor == 0 {
 		v.TrimFactor = 10
 	}
@@ -181,6 +194,8 @@ func (o *Options) validate(d int) error {
 		return fmt.Errorf("tolerance %v must not be negative", o.Tolerance)
 	case !(o.Ridge >= 0):
 		return fmt.Errorf("ridge %v must not be negative", o.Ridge)
+	case o.Refresh < 0 || o.Refresh > 255:
+		return fmt.Errorf("refresh %d must be in [0, 255]", o.Refresh)
 	case o.CGIterations < 0:
 		return fmt.Errorf("cg iterations %d must not be negative", o.CGIterations)
 	case !(o.StepSize >= 0):

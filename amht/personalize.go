@@ -73,7 +73,7 @@ func (p *Personalizer) Fit(id string, x, y []float64) (model.User, float64, erro
 		X := blas64.General{Rows: m, Cols: d, Stride: d, Data: x}
 		blas64.Gemv(blas.NoTrans, -1, X, blas64.Vector{N: d, Inc: 1, Data: p.m.Theta0}, 1, blas64.Vector{N: m, Inc: 1, Data: t})
 	}
-	p.s.solve(x, t, p.ut, 0, true, &p.out)
+	p.s.solve(x, t, p.ut, 0, true, nil, &p.out)
 	u := model.User{ID: id, W: append([]float64(nil), p.out.w...),
 		Index: append([]int32(nil), p.out.idx[:p.out.nnz]...), Value: append([]float64(nil), p.out.val[:p.out.nnz]...)}
 	return u, p.out.rss / float64(m), nil

@@ -16,16 +16,29 @@ import (
 // fused U-gradient, U update, re-orthonormalization) at the sizes of the
 // core issue: t = 10,000 users, d = 200, m = 50, r = 5, k = 5, noise 0.1.
 // It reports the bytes of X streamed per second by the per-user pass
-// (X-GB/s, counting one pass over X per round).
+// (X-GB/s, counting one pass over X per round), to be compared with
+// BenchmarkMemoryRead.
 func BenchmarkRound(b *testing.B) {
-	data, err := synth.Generate(synth.Options{Users: benchUsers, Samples: benchSamples, Dim: benchDim, Rank: 5, Sparsity: 5, Noise: 0.1, Seed: 1})
+	benchmarkSize(b, benchUsers, benchSamples)
+}
+
+// BenchmarkRoundLarge is BenchmarkRound at the sizes of the speed issue's
+// bandwidth figure: t = 100,000 users, d = 200, m = 20 (3.2 GB of X).
+func BenchmarkRoundLarge(b *testing.B) {
+	benchmarkSize(b, 100000, 20)
+}
+
+func benchmarkSize(b *testing.B, users, samples int) {
+	data, err := synth.Generate(synth.Options{Users: users, Samples: samples, Dim: benchDim, Rank: 5, Sparsity: 5, Noise: 0.1, Seed: 1})
 	if err != nil {
 		b.Fatal(err)
 	}
 	benchmarkRounds(b, data.Train, "memory")
 }
 
-// benchmarkRounds runs BenchmarkRound's sub-benchmarks on src.
+// benchmarkRounds runs BenchmarkRound's sub-benchmarks on src: both U
+// updates, with every user searching every round (refresh=1) and with the
+// default adaptive schedule of searches (refresh=8).
 func benchmarkRounds(b *testing.B, src dataset.Source, name string) {
 	var err error
 	samples := 0
@@ -34,40 +47,44 @@ func benchmarkRounds(b *testing.B, src dataset.Source, name string) {
 	}
 	xBytes := float64(samples * src.Dim() * 8)
 	for _, upd := range []Update{UpdateCG, UpdateGradient} {
-		b.Run(fmt.Sprintf("source=%s/update=%s", name, [...]string{"cg", "gradient"}[upd]), func(b *testing.B) {
-			opt := (&Options{Rank: 5, Sparsity: 5, Update: upd, Init: InitRandom}).withDefaults()
-			tr := newTrainer(src, nil, opt)
-			if _, err := tr.stats(); err != nil {
-				b.Fatal(err)
-			}
-			if tr.u, err = tr.initialize(context.Background()); err != nil {
-				b.Fatal(err)
-			}
-			round := func() {
-				if _, err := tr.solveUsers(0); err != nil {
+		for _, refresh := range []int{1, 8} {
+			b.Run(fmt.Sprintf("source=%s/update=%s/refresh=%d", name, [...]string{"cg", "gradient"}[upd], refresh), func(b *testing.B) {
+				opt := (&Options{Rank: 5, Sparsity: 5, Update: upd, Init: InitRandom, Refresh: refresh}).withDefaults()
+				tr := newTrainer(src, nil, opt)
+				if _, err := tr.stats(); err != nil {
 					b.Fatal(err)
 				}
-				grad := append([]float64(nil), tr.work[0].acc...)
-				if _, err := tr.trimOutliers(grad); err != nil {
+				if tr.u, err = tr.initialize(context.Background()); err != nil {
 					b.Fatal(err)
 				}
-				if err := tr.updateU(grad); err != nil {
-					b.Fatal(err)
+				n := 0
+				round := func() {
+					n++
+					if _, err := tr.solveUsers(0, n); err != nil {
+						b.Fatal(err)
+					}
+					grad := append([]float64(nil), tr.work[0].acc...)
+					if _, err := tr.trimOutliers(grad); err != nil {
+						b.Fatal(err)
+					}
+					if err := tr.updateU(grad); err != nil {
+						b.Fatal(err)
+					}
+					if err := tr.orthonormalize(); err != nil {
+						b.Fatal(err)
+					}
 				}
-				if err := tr.orthonormalize(); err != nil {
-					b.Fatal(err)
+				for i := 0; i < 8; i++ { // leave the random start behind
+					round()
 				}
-			}
-			for i := 0; i < 3; i++ { // leave the random start behind
-				round()
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for b.Loop() {
-				round()
-			}
-			b.ReportMetric(xBytes*float64(b.N)/b.Elapsed().Seconds()/1e9, "X-GB/s")
-		})
+				b.ReportAllocs()
+				b.ResetTimer()
+				for b.Loop() {
+					round()
+				}
+				b.ReportMetric(xBytes*float64(b.N)/b.Elapsed().Seconds()/1e9, "X-GB/s")
+			})
+		}
 	}
 }
 

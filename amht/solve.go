@@ -20,6 +20,8 @@ type solver struct {
 	ridge   float64
 	// exactRSS is the residual below which a fit counts as exact.
 	exactRSS float64
+	// grad says that corr holds X^T resid for the fit that solve returned.
+	grad bool
 
 	a       []float64 // m x r: X U
 	design  []float64 // m x (r+k): [X U | X_S]
@@ -75,10 +77,18 @@ type fit struct {
 // (the value-thresholding operator). deep asks for a wider support search,
 // for users whose last fit was an outlier. The residual is left in
 // s.resid[:m].
-func (s *solver) solve(x, y, ut []float64, minAbs float64, deep bool, out *fit) {
+//
+// When keep is not nil it is the user's support from its previous solve:
+// solve first refits on it and keeps it, without searching, when it is
+// still a fixed point of hard thresholding for the new U (see kept). Only
+// when it is not does solve search, and then it still returns the kept
+// support if the search finds nothing with a lower residual. After a kept
+// support, s.grad is true and s.corr holds X^T resid.
+func (s *solver) solve(x, y, ut []float64, minAbs float64, deep bool, keep []int32, out *fit) {
 	d, r := s.d, s.r
 	m := len(y)
 	copy(s.target[:m], y)
+	s.grad = false
 	// A = X U, one dot product per entry: the shapes are too thin for
 	// gonum's blocked (and, above a size, parallel and allocating) Gemm.
 	for i := 0; i < m; i++ {
@@ -87,14 +97,40 @@ func (s *solver) solve(x, y, ut []float64, minAbs float64, deep bool, out *fit) 
 			s.a[i*r+c] = blas64.Dot(row, blas64.Vector{N: d, Inc: 1, Data: ut[c*d : (c+1)*d]})
 		}
 	}
-	s.supp = s.supp[:0]
-	rss := s.lsq(x, m, s.supp)
 	// A support close to m - r lets the user interpolate its samples; cap
 	// it at half the samples left after w, so that every fit keeps as many
 	// residual degrees of freedom as it has non-zeros in b.
 	s.kEff = min(s.k, max((m-s.r)/2, 0))
-	if s.kEff > 0 {
-		rss = s.pursue(x, m, rss, deep)
+	s.exactRSS = 1e-24 * dot(s.target[:m], s.target[:m])
+	var rss float64
+	switch {
+	case s.kEff == 0:
+		s.supp = s.supp[:0]
+		rss = s.lsq(x, m, s.supp)
+	case keep != nil && len(keep) <= s.kEff:
+		s.supp = s.supp[:0]
+		for _, j := range keep {
+			s.supp = append(s.supp, int(j))
+		}
+		rss = s.lsq(x, m, s.supp)
+		if s.kept(x, m, rss, minAbs) {
+			s.grad = true
+			break
+		}
+		s.overall = append(s.overall[:0], s.supp...)
+		keptRSS := rss
+		s.supp = s.supp[:0]
+		rss = s.pursue(x, m, s.lsq(x, m, s.supp), deep)
+		if minAbs > 0 {
+			rss = s.dropSmall(x, m, minAbs, rss)
+		}
+		if keptRSS < rss {
+			s.supp = append(s.supp[:0], s.overall...)
+			rss = s.lsq(x, m, s.supp)
+		}
+	default:
+		s.supp = s.supp[:0]
+		rss = s.pursue(x, m, s.lsq(x, m, s.supp), deep)
 		if minAbs > 0 {
 			rss = s.dropSmall(x, m, minAbs, rss)
 		}
@@ -111,6 +147,55 @@ func (s *solver) solve(x, y, ut []float64, minAbs float64, deep bool, out *fit) 
 	out.resd = s.resid[:m]
 }
 
+// kept reports whether the support just fitted (coefficients in s.z,
+// residual in s.resid, residual sum of squares rss) is a fixed point of
+// hard thresholding with the Jacobi step: no column j outside it has
+// |x_j^T resid| / ||x_j||^2, the coefficient that one step would give it,
+// at or above the smallest kept coefficient (or above minAbs when the
+// value threshold left the support short). It computes s.corr = X^T resid
+// and the squared column norms in s.pnorm in one pass over X: with the
+// refit, r + 1 passes in all, against 15 to 30 for a search.
+func (s *solver) kept(x []float64, m int, rss, minAbs float64) bool {
+	d, r := s.d, s.r
+	clear(s.corr)
+	clear(s.pnorm)
+	for i := 0; i < m; i++ {
+		e := s.resid[i]
+		row := x[i*d : (i+1)*d]
+		corr, norm := s.corr[:len(row)], s.pnorm[:len(row)]
+		for j, v := range row {
+			corr[j] += e * v
+			norm[j] += v * v
+		}
+	}
+	if rss <= s.exactRSS {
+		return true
+	}
+	floor := minAbs
+	if len(s.supp) == s.kEff {
+		floor = math.Inf(1)
+		for p := range s.supp {
+			floor = min(floor, math.Abs(s.z[r+p]))
+		}
+	} else if minAbs == 0 {
+		return false // a search would grow the support
+	}
+	for _, j := range s.supp {
+		s.inS[j] = true
+	}
+	ok := true
+	for j, c := range s.corr {
+		if !s.inS[j] && s.pnorm[j] > 0 && math.Abs(c) >= floor*s.pnorm[j] {
+			ok = false
+			break
+		}
+	}
+	for _, j := range s.supp {
+		s.inS[j] = false
+	}
+	return ok
+}
+
 // pursue searches the support of b, starting from the empty support whose
 // fit is in s.z and s.resid, and returns the residual sum of squares.
 //
@@ -121,7 +206,6 @@ func (s *solver) solve(x, y, ut []float64, minAbs float64, deep bool, out *fit) 
 // fit is an outlier.
 func (s *solver) pursue(x []float64, m int, rss float64, deep bool) float64 {
 	s.projectedNorms(x, m)
-	s.exactRSS = 1e-24 * dot(s.target[:m], s.target[:m])
 	if s.pursuit == PursuitHTP {
 		// Plain hard-thresholding pursuit: the support of the k largest
 		// gradient entries, then HTP iterations.

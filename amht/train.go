@@ -53,6 +53,8 @@ type trainer struct {
 	loss   []float64 // t: each user's training MSE after its last solve
 	skip   []bool    // t: users left out of this round's U update as outliers
 	deep   []bool    // t: users that were ever outliers get the deep search from then on
+	next   []int32   // t: the round of each user's next full support search
+	gap    []uint8   // t: each user's current rounds between full searches
 	work   []*worker
 }
 
@@ -63,6 +65,7 @@ type worker struct {
 	acc  []float64 // d x r
 	vecD []float64 // d
 	vecM []float64 // maxM
+	prev []int32   // k: the support before the user's solve
 	loss float64
 	sc   dataset.Scratch
 }
@@ -92,6 +95,8 @@ func newTrainer(src dataset.Source, theta0 []float64, opt Options) *trainer {
 	tr.loss = make([]float64, t)
 	tr.skip = make([]bool, t)
 	tr.deep = make([]bool, t)
+	tr.next = make([]int32, t)
+	tr.gap = make([]uint8, t)
 	tr.work = make([]*worker, opt.Workers)
 	for i := range tr.work {
 		tr.work[i] = &worker{
@@ -99,7 +104,7 @@ func newTrainer(src dataset.Source, theta0 []float64, opt Options) *trainer {
 			out: fit{w: make([]float64, opt.Rank), idx: make([]int32, opt.Sparsity),
 				val: make([]float64, opt.Sparsity)},
 			acc: make([]float64, d*opt.Rank), vecD: make([]float64, d),
-			vecM: make([]float64, maxM),
+			vecM: make([]float64, maxM), prev: make([]int32, 0, opt.Sparsity),
 		}
 	}
 	return tr
@@ -166,7 +171,13 @@ func (tr *trainer) target(w *worker, x, y []float64) []float64 {
 // mean per-user training MSE and leaves in the first worker's acc the
 // negative half-gradient of the objective in U,
 // sum_i (1/m_i) X_i^T resid_i w_i^T, computed while X_i is in cache.
-func (tr *trainer) solveUsers(minAbs float64) (float64, error) {
+//
+// In round 1, and whenever round is 0, every user's support is searched.
+// After that a user searches again only when its turn comes (see
+// schedule) and otherwise keeps its support while that is still a fixed
+// point of hard thresholding (see solver.solve); the deep search of
+// outlier users runs only in their search rounds.
+func (tr *trainer) solveUsers(minAbs float64, round int) (float64, error) {
 	d, r, k := tr.d, tr.r, tr.opt.Sparsity
 	tr.ut = linalg.TransposeInto(tr.ut, d, r, tr.u)
 	err := tr.forUsers(func(w *worker, i int, x, y []float64) {
@@ -174,10 +185,20 @@ func (tr *trainer) solveUsers(minAbs float64) (float64, error) {
 		if m == 0 {
 			return
 		}
+		old := tr.p.idx[i*k : i*k+tr.p.nnz[i]]
+		w.prev = append(w.prev[:0], old...)
+		search := round <= 1 || tr.opt.Refresh <= 1 || round >= int(tr.next[i])
+		var keep []int32
+		if !search {
+			keep = w.prev
+		}
 		w.out.w = tr.p.w[i*r : (i+1)*r]
 		w.out.idx = tr.p.idx[i*k : (i+1)*k]
 		w.out.val = tr.p.val[i*k : (i+1)*k]
-		w.s.solve(x, tr.target(w, x, y), tr.ut, minAbs, tr.deep[i], &w.out)
+		w.s.solve(x, tr.target(w, x, y), tr.ut, minAbs, search && tr.deep[i], keep, &w.out)
+		if round > 0 && !w.s.grad {
+			tr.schedule(i, round, slices.Equal(w.prev, w.out.idx[:w.out.nnz]))
+		}
 		tr.p.nnz[i] = w.out.nnz
 		inv := 1 / float64(m)
 		w.loss += w.out.rss * inv
@@ -185,13 +206,33 @@ func (tr *trainer) solveUsers(minAbs float64) (float64, error) {
 		if r == 0 {
 			return
 		}
-		// acc += (1/m) X^T resid w^T.
-		X := blas64.General{Rows: m, Cols: d, Stride: d, Data: x}
+		// acc += (1/m) X^T resid w^T; a kept support has X^T resid already.
 		g := blas64.Vector{N: d, Inc: 1, Data: w.vecD}
-		blas64.Gemv(blas.Trans, inv, X, blas64.Vector{N: m, Inc: 1, Data: w.out.resd}, 0, g)
+		if w.s.grad {
+			for j, c := range w.s.corr {
+				w.vecD[j] = inv * c
+			}
+		} else {
+			X := blas64.General{Rows: m, Cols: d, Stride: d, Data: x}
+			blas64.Gemv(blas.Trans, inv, X, blas64.Vector{N: m, Inc: 1, Data: w.out.resd}, 0, g)
+		}
 		blas64.Ger(1, g, blas64.Vector{N: r, Inc: 1, Data: w.out.w}, blas64.General{Rows: d, Cols: r, Stride: r, Data: w.acc})
 	})
 	return tr.work[0].loss / float64(tr.t), err
+}
+
+// schedule sets the round of user i's next full support search after a
+// search in round. A search that confirmed the user's support doubles the
+// gap between its searches, up to Refresh rounds; one that changed it
+// brings the user back to searching every round. Users with equal gaps are
+// spread over the rounds by their position, so that rounds cost alike.
+func (tr *trainer) schedule(i, round int, same bool) {
+	g := 1
+	if same && tr.gap[i] > 0 {
+		g = min(2*int(tr.gap[i]), tr.opt.Refresh)
+	}
+	tr.gap[i] = uint8(g)
+	tr.next[i] = int32(round + g - i%(g/2+1))
 }
 
 // trimOutliers marks the users whose training MSE exceeds TrimFactor times
@@ -482,7 +523,7 @@ func TrainSource(ctx context.Context, src dataset.Source, validation *dataset.Da
 			return nil, err
 		}
 		start := time.Now()
-		loss, err := tr.solveUsers(minAbs)
+		loss, err := tr.solveUsers(minAbs, round)
 		if err != nil {
 			return nil, fmt.Errorf("train: round %d: %w", round, err)
 		}
@@ -539,7 +580,7 @@ func TrainSource(ctx context.Context, src dataset.Source, validation *dataset.Da
 		copy(tr.u, bestU)
 	}
 	// Final per-user solves for the U that is published.
-	if _, err := tr.solveUsers(minAbs); err != nil {
+	if _, err := tr.solveUsers(minAbs, 0); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	res.Model = tr.model(model.MethodLRS)
@@ -573,6 +614,7 @@ func (o *Options) config() map[string]string {
 		"threshold": [...]string{"topk", "value"}[o.Threshold],
 		"pursuit":   [...]string{"swap", "greedy", "htp"}[o.Pursuit],
 		"ridge":     fmt.Sprint(o.Ridge), "seed": strconv.FormatUint(o.Seed, 10),
+		"refresh": strconv.Itoa(o.Refresh),
 	}
 }
 

@@ -38,6 +38,7 @@ func (f *trainFlags) register(c *cobra.Command) {
 	fl.StringVar(&f.threshold, "threshold", "topk", "hard thresholding of b: topk or value (shrinking threshold)")
 	fl.StringVar(&f.pursuit, "pursuit", "swap", "support search for b: swap, greedy or htp")
 	fl.IntVar(&f.opt.CGIterations, "cg-iterations", 3, "conjugate-gradient iterations per round")
+	fl.IntVar(&f.opt.Refresh, "refresh", 8, "most rounds between full support searches of a user (1: every round); in between a user keeps its support while it is a hard-thresholding fixed point")
 	fl.IntVar(&f.opt.Workers, "workers", 0, "parallel workers (0: one per CPU)")
 	fl.Uint64Var(&f.opt.Seed, "seed", 1, "random seed")
 	fl.Float64Var(&f.validation, "validation", 0, "fraction of each user's samples held out for early stopping")
@@ -73,6 +74,9 @@ func (f *trainFlags) options() (amht.Options, error) {
 	}
 	if o.CGIterations < 1 {
 		return o, fmt.Errorf("--cg-iterations %d must be at least 1", o.CGIterations)
+	}
+	if o.Refresh < 1 || o.Refresh > 255 {
+		return o, fmt.Errorf("--refresh %d must be in [1, 255]", o.Refresh)
 	}
 	if !(f.validation >= 0 && f.validation < 1) {
 		return o, fmt.Errorf("--validation %v must be in [0, 1)", f.validation)
