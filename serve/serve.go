@@ -13,10 +13,16 @@
 //
 // Predictions equal those of eval.Predict for the same model and rows,
 // bit for bit: theta_i is formed by model.Model.Theta and dotted with x in
-// feature order.
+// feature order. For a model with a network (model.Model.Network), requests
+// give the network's input features x and theta_i is dotted with phi(x),
+// computed by model.Network.Forward; for a model trained with the logistic
+// loss, the prediction is the probability sigmoid(score) (responses then
+// carry "kind": "probability"). Both are what eval.Predict computes, in the
+// same order.
 package serve
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -27,6 +33,7 @@ import (
 	"math"
 	"net/http"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,7 +45,9 @@ import (
 	"github.com/lrsp/lrsp/baseline"
 	"github.com/lrsp/lrsp/dataset"
 	"github.com/lrsp/lrsp/eval"
+	"github.com/lrsp/lrsp/logistic"
 	"github.com/lrsp/lrsp/model"
+	"github.com/lrsp/lrsp/neural"
 	"github.com/lrsp/lrsp/store"
 )
 
@@ -60,7 +69,8 @@ type Options struct {
 	MaxBatch int
 	// MaxSamples bounds the samples of one personalization; 0 means 1,000.
 	MaxSamples int
-	// Personalizers bounds concurrent personalizations; 0 means GOMAXPROCS.
+	// Personalizers bounds concurrent personalizations of each kind; 0
+	// means GOMAXPROCS.
 	Personalizers int
 	// Logger receives one line per server error; nil discards them.
 	Logger *slog.Logger
@@ -90,30 +100,49 @@ type Server struct {
 	st    *store.Store
 	m     *model.Model
 	opt   Options
-	fs    featureSpace
+	fs    featureSpace // the input features requests give
+	din   int          // the number of input features
+	net   *model.Network
+	prob  bool // the model has the logistic loss: predictions are probabilities
 	token [sha256.Size]byte
 	mux   *http.ServeMux
 	ready atomic.Bool
 	met   *metrics
 
-	// personalization: nil fitter means the method cannot be personalized.
+	// personalization: fitErr says why the model cannot be personalized.
 	fitErr  error
+	kind    fitKind
 	fitters chan *amht.Personalizer // idle personalizers
 	slots   chan struct{}           // bounds live personalizers
 	pOpt    amht.PersonalizeOptions
+	busy    chan struct{} // bounds fits by the dataset-based personalizers
+	lOpt    logistic.PersonalizeOptions
+	nOpt    neural.PersonalizeOptions
 
 	scratch sync.Pool // *scratch
 }
 
+// fitKind selects the personalizer of PUT /v1/users/{id}.
+type fitKind int
+
+const (
+	fitAMHT     fitKind = iota // amht.Personalizer (squared-loss lrs, lowrank, global-sparse)
+	fitBaseline                // baseline.Personalize (local, finetune)
+	fitLogistic                // logistic.Personalize (every logistic method but global)
+	fitNeural                  // neural.Personalize (neural-lrs, neural-dense)
+)
+
 // scratch holds per-request buffers reused across requests.
 type scratch struct {
-	body  []byte
-	x     []float64
-	theta []float64
-	u     model.User
-	out   []byte
-	req   PredictRequest
-	preds []float64
+	body   []byte
+	x      []float64
+	theta  []float64
+	phi    []float64 // the network's features of one sample
+	sa, sb []float64 // the network's scratch
+	u      model.User
+	out    []byte
+	req    PredictRequest
+	preds  []float64
 }
 
 // New returns a Server for st. The caller keeps ownership of st and closes
@@ -121,18 +150,24 @@ type scratch struct {
 func New(st *store.Store, opt Options) (*Server, error) {
 	opt.defaults()
 	m := st.Model()
-	if m.Loss != "" && m.Loss != model.LossSquared {
-		// eval.Predict applies the loss's link function; serving it
-		// is not implemented, and raw scores would disagree with it.
-		return nil, fmt.Errorf("serve: models trained with the %s loss are not served yet", m.Loss)
+	inputs := m.Features
+	if m.Network != nil {
+		inputs = m.Network.Inputs
 	}
-	s := &Server{st: st, m: m, opt: opt, fs: newFeatureSpace(m.Features), mux: http.NewServeMux(),
-		fitters: make(chan *amht.Personalizer, opt.Personalizers), slots: make(chan struct{}, opt.Personalizers)}
+	s := &Server{st: st, m: m, opt: opt, fs: newFeatureSpace(inputs), din: len(inputs), net: m.Network,
+		prob: m.Loss == model.LossLogistic, mux: http.NewServeMux(),
+		fitters: make(chan *amht.Personalizer, opt.Personalizers), slots: make(chan struct{}, opt.Personalizers),
+		busy: make(chan struct{}, opt.Personalizers)}
 	if opt.AuthToken != "" {
 		s.token = sha256.Sum256([]byte(opt.AuthToken))
 	}
 	s.scratch.New = func() any {
-		return &scratch{x: make([]float64, m.Dim), theta: make([]float64, m.Dim)}
+		sc := &scratch{x: make([]float64, s.din), theta: make([]float64, m.Dim)}
+		if n := m.Network; n != nil {
+			w := slices.Max(n.Sizes)
+			sc.phi, sc.sa, sc.sb = make([]float64, m.Dim), make([]float64, w), make([]float64, w)
+		}
+		return sc
 	}
 	if err := s.setupPersonalize(); err != nil {
 		return nil, err
@@ -143,19 +178,44 @@ func New(st *store.Store, opt Options) (*Server, error) {
 	return s, nil
 }
 
-// setupPersonalize reads the model's per-user ridge and pursuit, as
-// baseline.Personalize does, and decides whether PUT can personalize.
+// setupPersonalize chooses the personalizer for the model's method, loss
+// and network, reads the per-user options the model was trained with from
+// its configuration (as "lrsp personalize" does), and decides whether PUT
+// can personalize.
 func (s *Server) setupPersonalize() error {
-	switch s.m.Method {
-	case model.MethodLRS, model.MethodLowRank, model.MethodGlobalSparse:
-	case model.MethodLocal, model.MethodFinetune:
-		return nil // baseline.Personalize, one user at a time
-	default:
-		s.fitErr = fmt.Errorf("a %q model has no personal parameters to fit", s.m.Method)
+	m := s.m
+	if m.Method == model.MethodGlobal {
+		s.fitErr = fmt.Errorf("a %q model has no personal parameters to fit", m.Method)
 		return nil
 	}
-	if s.m.Loss != "" && s.m.Loss != model.LossSquared {
-		s.fitErr = fmt.Errorf("personalization of %s-loss models is not served", s.m.Loss)
+	if m.Network != nil {
+		if m.Loss == model.LossLogistic {
+			s.fitErr = errors.New("personalization of logistic-loss network models is not served (the neural personalizer fits squared error)")
+			return nil
+		}
+		o, err := neural.ModelOptions(m)
+		if err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		o.Workers = 1
+		s.kind, s.nOpt = fitNeural, o
+		s.probeDataset()
+		return nil
+	}
+	if m.Loss == model.LossLogistic {
+		// Zero options: logistic.Personalize reads the model's ridge and
+		// Newton steps from its configuration.
+		s.kind, s.lOpt = fitLogistic, logistic.PersonalizeOptions{Workers: 1}
+		s.probeDataset()
+		return nil
+	}
+	switch m.Method {
+	case model.MethodLRS, model.MethodLowRank, model.MethodGlobalSparse:
+	case model.MethodLocal, model.MethodFinetune:
+		s.kind = fitBaseline // baseline.Personalize, one user at a time
+		return nil
+	default:
+		s.fitErr = fmt.Errorf("a %q model has no personal parameters to fit", m.Method)
 		return nil
 	}
 	if v := s.m.Config["ridge"]; v != "" {
@@ -180,6 +240,27 @@ func (s *Server) setupPersonalize() error {
 	s.slots <- struct{}{}
 	s.fitters <- p
 	return nil
+}
+
+// probeDataset runs the dataset-based personalizer once on no users, so
+// that a model it cannot fit (an unsupported method, a bad configuration)
+// is reported by GET /v1/model and answered 409 by PUT.
+func (s *Server) probeDataset() {
+	if _, err := s.personalizeDataset(context.Background(), dataset.NewBuilder(s.fs.names, true).Dataset()); err != nil {
+		s.fitErr = err
+	}
+}
+
+// personalizeDataset fits the users of ds with the dataset-based
+// personalizer of the model.
+func (s *Server) personalizeDataset(ctx context.Context, ds *dataset.Dataset) ([]model.User, error) {
+	switch s.kind {
+	case fitLogistic:
+		return logistic.Personalize(ctx, s.m, ds, s.lOpt)
+	case fitNeural:
+		return neural.Personalize(ctx, s.m, ds, s.nOpt)
+	}
+	return baseline.Personalize(ctx, s.m, ds)
 }
 
 // Registry returns the server's Prometheus registry, served on /metrics.
@@ -338,7 +419,7 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return badRequest(err)
 	}
-	d := s.m.Dim
+	d := s.din
 	if cap(sc.x) < len(items)*d {
 		sc.x = make([]float64, len(items)*d)
 	}
@@ -370,11 +451,15 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) error {
 			if i > 0 {
 				out = append(out, ',')
 			}
-			out = appendPrediction(out, items[i].User, preds[i])
+			out = appendPrediction(out, items[i].User, preds[i], false)
 		}
-		out = append(out, "]}\n"...)
+		out = append(out, ']')
+		if s.prob {
+			out = append(out, `,"kind":"probability"`...)
+		}
+		out = append(out, "}\n"...)
 	} else {
-		out = append(appendPrediction(out, items[0].User, preds[0]), '\n')
+		out = append(appendPrediction(out, items[0].User, preds[0], s.prob), '\n')
 	}
 	sc.out = out
 	w.Header().Set("Content-Type", "application/json")
@@ -404,12 +489,12 @@ func (s *Server) predictItems(req *PredictRequest) ([]PredictItem, bool, error) 
 
 // predictAll computes every prediction within one read transaction.
 func (s *Server) predictAll(items []PredictItem, xs, preds []float64, sc *scratch) error {
-	d := s.m.Dim
+	d := s.din
 	if s.m.Method == model.MethodGlobal {
 		fb := s.st.Fallback()
 		s.m.Theta(&fb, sc.theta)
 		for i := range items {
-			preds[i] = dot(xs[i*d:(i+1)*d], sc.theta)
+			preds[i] = s.predict(xs[i*d:(i+1)*d], sc)
 		}
 		return nil
 	}
@@ -430,7 +515,7 @@ func (s *Server) predictAll(items []PredictItem, xs, preds []float64, sc *scratc
 				u = &fb
 			}
 			s.m.Theta(u, sc.theta)
-			preds[i] = dot(xs[i*d:(i+1)*d], sc.theta)
+			preds[i] = s.predict(xs[i*d:(i+1)*d], sc)
 		}
 		return nil
 	})
@@ -443,6 +528,21 @@ func (s *Server) predictAll(items []PredictItem, xs, preds []float64, sc *scratc
 	return nil
 }
 
+// predict returns the prediction for input features x with theta_i in
+// sc.theta, as eval.Predict computes it: the network's features phi(x)
+// replace x for a model with a network, and the logistic loss's link turns
+// the score into a probability.
+func (s *Server) predict(x []float64, sc *scratch) float64 {
+	if s.net != nil {
+		x = s.net.Forward(x, sc.phi, sc.sa, sc.sb)
+	}
+	z := dot(x, sc.theta)
+	if s.prob {
+		return logistic.Sigmoid(z)
+	}
+	return z
+}
+
 // dot is the same sum, in the same order, as eval.Predict's.
 func dot(a, b []float64) float64 {
 	s := 0.0
@@ -452,13 +552,17 @@ func dot(a, b []float64) float64 {
 	return s
 }
 
-// appendPrediction appends {"user":id,"prediction":p}; id has passed
-// CheckUserID and so needs no escaping.
-func appendPrediction(out []byte, id string, p float64) []byte {
+// appendPrediction appends {"user":id,"prediction":p}, with
+// "kind":"probability" when prob is set; id has passed CheckUserID and so
+// needs no escaping.
+func appendPrediction(out []byte, id string, p float64, prob bool) []byte {
 	out = append(out, `{"user":"`...)
 	out = append(out, id...)
 	out = append(out, `","prediction":`...)
 	out = strconv.AppendFloat(out, p, 'g', -1, 64)
+	if prob {
+		out = append(out, `,"kind":"probability"`...)
+	}
 	return append(out, '}')
 }
 
@@ -488,13 +592,22 @@ func (s *Server) params(u *model.User) UserParams {
 	return p
 }
 
-// PersonalizeResponse answers PUT /v1/users/{id}.
+// PersonalizeResponse answers PUT /v1/users/{id}. The training errors are
+// those of the stored parameters' predictions on the request's samples;
+// for a logistic model the predictions are probabilities (so TrainingMSE
+// is the Brier score) and the log loss and accuracy are given too.
 type PersonalizeResponse struct {
 	UserParams
 	Created      bool    `json:"created"`
 	Samples      int     `json:"samples"`
 	TrainingMSE  float64 `json:"training_mse"`
 	TrainingRMSE float64 `json:"training_rmse"`
+	// TrainingLogLoss is the mean negative log-likelihood (logistic
+	// models only).
+	TrainingLogLoss *float64 `json:"training_log_loss,omitempty"`
+	// TrainingAccuracy is the fraction of samples on the side of 1/2 of
+	// their target (logistic models only).
+	TrainingAccuracy *float64 `json:"training_accuracy,omitempty"`
 }
 
 func (s *Server) handlePutUser(w http.ResponseWriter, r *http.Request) error {
@@ -514,7 +627,7 @@ func (s *Server) handlePutUser(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeStrict(sc.body, &req); err != nil {
 		return badRequest(err)
 	}
-	n, d := len(req.Samples), s.m.Dim
+	n, d := len(req.Samples), s.din
 	switch {
 	case n == 0:
 		return badRequest(errors.New("samples: want at least one sample"))
@@ -531,6 +644,9 @@ func (s *Server) handlePutUser(w http.ResponseWriter, r *http.Request) error {
 			return badRequest(fmt.Errorf("%s: y missing", where))
 		}
 		y[i] = *req.Samples[i].Y
+		if s.prob && y[i] != 0 && y[i] != 1 {
+			return badRequest(fmt.Errorf("%s: y = %v is not 0 or 1, as a model trained with the logistic loss needs", where, y[i]))
+		}
 	}
 	u, err := s.fit(r, id, x, y)
 	if err != nil {
@@ -542,34 +658,43 @@ func (s *Server) handlePutUser(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.met.personalizations.Inc()
 	// Training error of the stored parameters, as predict computes them.
-	theta := s.m.Theta(&u, make([]float64, d))
-	sse := 0.0
+	s.m.Theta(&u, sc.theta)
+	var sse, nll, right float64
 	for i := range y {
-		e := y[i] - dot(x[i*d:(i+1)*d], theta)
+		p := s.predict(x[i*d:(i+1)*d], sc)
+		e := y[i] - p
 		sse += e * e
+		if s.prob {
+			// p is within [0, 1]; clamp so that a saturated sigmoid
+			// gives a large finite loss.
+			q := p
+			if y[i] == 0 {
+				q = 1 - p
+			}
+			nll -= math.Log(max(q, 1e-300))
+			if (p >= 0.5) == (y[i] == 1) {
+				right++
+			}
+		}
 	}
 	code := http.StatusOK
 	if created {
 		code = http.StatusCreated
 	}
 	mse := sse / float64(n)
-	return writeJSON(w, code, PersonalizeResponse{UserParams: s.params(&u), Created: created, Samples: n,
-		TrainingMSE: mse, TrainingRMSE: math.Sqrt(mse)})
+	resp := PersonalizeResponse{UserParams: s.params(&u), Created: created, Samples: n,
+		TrainingMSE: mse, TrainingRMSE: math.Sqrt(mse)}
+	if s.prob {
+		ll, acc := nll/float64(n), right/float64(n)
+		resp.TrainingLogLoss, resp.TrainingAccuracy = &ll, &acc
+	}
+	return writeJSON(w, code, resp)
 }
 
 // fit personalizes one user with the shared parts fixed.
 func (s *Server) fit(r *http.Request, id string, x, y []float64) (model.User, error) {
-	if s.m.Method == model.MethodLocal || s.m.Method == model.MethodFinetune {
-		b := dataset.NewBuilder(s.m.Features, true)
-		d := s.m.Dim
-		for i := range y {
-			b.Add(id, x[i*d:(i+1)*d], y[i], i)
-		}
-		users, err := baseline.Personalize(r.Context(), s.m, b.Dataset())
-		if err != nil {
-			return model.User{}, err
-		}
-		return users[0], nil
+	if s.kind != fitAMHT {
+		return s.fitDataset(r, id, x, y)
 	}
 	p, err := s.acquire(r)
 	if err != nil {
@@ -581,6 +706,41 @@ func (s *Server) fit(r *http.Request, id string, x, y []float64) (model.User, er
 		return model.User{}, badRequest(err)
 	}
 	return u, nil
+}
+
+// fitDataset personalizes one user with a personalizer that takes a
+// dataset: baseline.Personalize, logistic.Personalize or
+// neural.Personalize, each with the model's own per-user options, so that
+// the stored user is what "lrsp personalize" computes from the same
+// samples. At most Options.Personalizers run at once.
+func (s *Server) fitDataset(r *http.Request, id string, x, y []float64) (model.User, error) {
+	ctx := r.Context()
+	select {
+	case s.busy <- struct{}{}:
+		defer func() { <-s.busy }()
+	case <-ctx.Done():
+		return model.User{}, errorf(http.StatusServiceUnavailable, "request cancelled while waiting for a personalizer")
+	}
+	b := dataset.NewBuilder(s.fs.names, true)
+	d := s.din
+	for i := range y {
+		b.Add(id, x[i*d:(i+1)*d], y[i], i)
+	}
+	users, err := s.personalizeDataset(ctx, b.Dataset())
+	if err != nil && s.kind == fitNeural && ctx.Err() == nil {
+		// The per-user solve's errors concern the samples, as
+		// amht.Personalizer.Fit's do.
+		err = badRequest(err)
+	}
+	switch {
+	case ctx.Err() != nil:
+		return model.User{}, errorf(http.StatusServiceUnavailable, "request cancelled during personalization")
+	case err != nil:
+		return model.User{}, err
+	case len(users) != 1:
+		return model.User{}, fmt.Errorf("personalizer returned %d users for one", len(users))
+	}
+	return users[0], nil
 }
 
 // acquire returns an idle personalizer, creating one while fewer than
@@ -639,8 +799,18 @@ func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) error 
 
 // ModelInfo answers GET /v1/model.
 type ModelInfo struct {
-	Method   string            `json:"method"`
-	Loss     string            `json:"loss"`
+	Method string `json:"method"`
+	Loss   string `json:"loss"`
+	// Prediction says what /v1/predict returns: "score" (squared loss) or
+	// "probability" (logistic loss: the probability that the target is 1).
+	Prediction string `json:"prediction"`
+	// Inputs names the features that requests give: Features for a linear
+	// model, the network's inputs for a model with a network.
+	Inputs []string `json:"inputs"`
+	// Network describes the shared network, or is absent for a linear
+	// model; theta_i then acts on its last layer's outputs, named by
+	// Features.
+	Network  *NetworkInfo      `json:"network,omitempty"`
 	D        int               `json:"d"`
 	R        int               `json:"r"`
 	K        int               `json:"k"`
@@ -654,13 +824,26 @@ type ModelInfo struct {
 	Personalize string `json:"personalize_unavailable,omitempty"`
 }
 
+// NetworkInfo describes a model's shared network in GET /v1/model.
+type NetworkInfo struct {
+	// Sizes holds the layer widths, inputs first; the last is d.
+	Sizes      []int  `json:"sizes"`
+	Activation string `json:"activation"`
+}
+
 func (s *Server) handleModel(w http.ResponseWriter, _ *http.Request) error {
 	loss := s.m.Loss
 	if loss == "" {
 		loss = model.LossSquared
 	}
-	info := ModelInfo{Method: s.m.Method, Loss: loss, D: s.m.Dim, R: s.m.Rank, K: s.m.Sparsity, Features: s.m.Features,
+	info := ModelInfo{Method: s.m.Method, Loss: loss, Prediction: "score", Inputs: s.fs.names, D: s.m.Dim, R: s.m.Rank, K: s.m.Sparsity, Features: s.m.Features,
 		Theta0: s.m.Theta0 != nil, Users: s.st.Len(), Unknown: "error", Config: s.m.Config, Privacy: s.m.Privacy}
+	if s.prob {
+		info.Prediction = "probability"
+	}
+	if n := s.net; n != nil {
+		info.Network = &NetworkInfo{Sizes: n.Sizes, Activation: n.Activation}
+	}
 	if s.opt.Unknown == eval.UnknownGlobal {
 		info.Unknown = "global"
 	}
