@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -154,11 +155,19 @@ func roundProgress(c *cobra.Command, rounds int) (func(amht.RoundStats), func())
 
 // roundBar returns a function that draws a bar of training rounds on a
 // terminal, describing each round by its training loss (named by label)
-// and validation loss, and a function that ends the bar. Off a terminal the
-// first is nil.
+// and validation loss, and a function that ends the bar. Off a terminal
+// (a log file, a batch job) it writes one line per round instead, with the
+// elapsed time, so that long runs can be followed with tail -f.
 func roundBar(c *cobra.Command, rounds int, label string) (func(round int, loss float64, val *float64), func()) {
 	if !isTerminal(c.ErrOrStderr()) {
-		return nil, func() {}
+		start := time.Now()
+		return func(round int, loss float64, val *float64) {
+			line := fmt.Sprintf("round %d/%d: train %s %.6g", round, rounds, label, loss)
+			if val != nil {
+				line += fmt.Sprintf(", validation %.6g", *val)
+			}
+			fmt.Fprintf(c.ErrOrStderr(), "%s (%.1f s)\n", line, time.Since(start).Seconds())
+		}, func() {}
 	}
 	bar := progressbar.NewOptions(max(rounds, 1), progressbar.OptionSetWriter(c.ErrOrStderr()),
 		progressbar.OptionSetDescription("train"), progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
