@@ -71,6 +71,9 @@ func TestLoad(t *testing.T) {
 	}()
 	url := "http://" + ln.Addr().String() + "/v1/predict"
 	d := st.Model().Dim
+	if n := st.Model().Network; n != nil {
+		d = n.Sizes[0] // requests give the network's inputs
+	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	feature := func() []float64 {
 		x := make([]float64, d)
@@ -160,15 +163,23 @@ func cpuTime() time.Duration {
 }
 
 // BenchmarkPredictHandler measures the server's own cost per prediction,
-// without the network: a batch of 1000 items (d = 100, full-precision
-// features) through ServeHTTP, on a store of 10,000 random users.
+// without the network: one item or a batch of 1000 items (d = 100,
+// full-precision features) through ServeHTTP, on a store of 10,000 random
+// users with r = k = 10, for a squared-loss model, the same model with the
+// logistic loss, and the same head over a 100 -> 100 tanh network (100
+// inputs).
 func BenchmarkPredictHandler(b *testing.B) {
 	for _, tc := range []struct {
 		name  string
 		items int
-	}{{"single", 1}, {"batch1000", 1000}} {
+		kind  string
+	}{
+		{"single", 1, ""}, {"batch1000", 1000, ""},
+		{"logistic/single", 1, "logistic"}, {"logistic/batch1000", 1000, "logistic"},
+		{"neural/single", 1, "neural"}, {"neural/batch1000", 1000, "neural"},
+	} {
 		b.Run(tc.name, func(b *testing.B) {
-			srv, body := benchServer(b, tc.items)
+			srv, body := benchServer(b, tc.items, tc.kind)
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -184,12 +195,28 @@ func BenchmarkPredictHandler(b *testing.B) {
 	}
 }
 
-func benchServer(b *testing.B, items int) (*Server, []byte) {
+// benchServer serves a random model of the given kind: "" (squared loss),
+// "logistic", or "neural" (a 100 -> 100 tanh network before the head).
+func benchServer(b *testing.B, items int, kind string) (*Server, []byte) {
 	const users, d, r, k = 10000, 100, 10, 10
 	rng := rand.New(rand.NewPCG(3, 4))
 	m := &model.Model{Method: model.MethodLRS, Dim: d, Rank: r, Sparsity: k, Features: make([]string, d), U: make([]float64, d*r)}
 	for j := range m.Features {
 		m.Features[j] = "x" + strconv.Itoa(j)
+	}
+	switch kind {
+	case "logistic":
+		m.Loss = model.LossLogistic
+	case "neural":
+		m.Method = model.MethodNeuralLRS
+		n := &model.Network{Inputs: m.Features, Sizes: []int{d, d}, Activation: model.ActivationTanh, Layers: [][]float64{make([]float64, d*d+d)}}
+		for i := range n.Layers[0] {
+			n.Layers[0][i] = rng.NormFloat64() / 10
+		}
+		m.Network, m.Features = n, make([]string, d)
+		for j := range m.Features {
+			m.Features[j] = "h" + strconv.Itoa(j)
+		}
 	}
 	for i := range m.U {
 		m.U[i] = rng.NormFloat64() / 10

@@ -53,5 +53,11 @@ func TestNeuralCLI(t *testing.T) {
 	wantErr(t, []string{"train", "--method", "neural-lrs", "--data", p("nl.csv"), "--init", "random", "--out", p("x.lrsp")}, "--init")
 	wantErr(t, []string{"train", "--method", "neural-lrs", "--loss", "logistic", "--data", p("nl.csv"), "--out", p("x.lrsp")}, "neural-lrs")
 	wantErr(t, []string{"train", "--method", "neural-lrs", "--data", p("nl.csv"), "--hidden", "0", "--out", p("x.lrsp")}, "--hidden")
-	wantErr(t, []string{"store", "import", "--model", p("n2.lrsp"), "--store", p("s.db")}, "network")
+	// A user store keeps the network: export gives back a model that
+	// predicts the same.
+	mustRun(t, "store", "import", "--model", p("n2.lrsp"), "--store", p("s.db"))
+	mustRun(t, "store", "export", "--store", p("s.db"), "--out", p("n3.lrsp"))
+	if again := mustRun(t, "predict", "--model", p("n3.lrsp"), "--data", p("nl-new-test.csv")); again != out {
+		t.Error("the model exported from the store predicts differently from the imported one")
+	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lrsp/lrsp/model"
 	"github.com/lrsp/lrsp/serve"
 	"github.com/lrsp/lrsp/store"
 )
@@ -23,9 +24,14 @@ func newServeCmd() *cobra.Command {
 
   POST   /v1/predict        one {"user", "features"} or a batch {"requests": [...]}
   PUT    /v1/users/{id}     personalize a user from {"samples": [{"features", "y"}]}
+                            (y must be 0 or 1 for a logistic-loss model)
   GET    /v1/users/{id}     a user's personal parameters
   DELETE /v1/users/{id}     remove a user
   GET    /v1/model, /healthz, /readyz, /metrics
+
+For a model trained with the logistic loss, predictions are probabilities
+(responses carry "kind": "probability"); for a model with a network
+(neural-lrs), requests give the network's input features.
 
 PUT and DELETE need "Authorization: Bearer TOKEN" when --auth-token-file is
 given. The server refuses a non-loopback --addr without a token unless
@@ -65,8 +71,15 @@ the store.`,
 				return err
 			}
 			m := st.Model()
-			fmt.Fprintf(c.ErrOrStderr(), "serving %d users (%s, d=%d r=%d k=%d) from %s on http://%s (unknown users: %s)\n",
-				st.Len(), m.Method, m.Dim, m.Rank, m.Sparsity, path, ln.Addr(), unknown)
+			kind := ""
+			if m.Loss == model.LossLogistic {
+				kind += ", logistic loss: predictions are probabilities"
+			}
+			if n := m.Network; n != nil {
+				kind += fmt.Sprintf(", network %v: requests give its %d inputs", n.Sizes, n.Sizes[0])
+			}
+			fmt.Fprintf(c.ErrOrStderr(), "serving %d users (%s, d=%d r=%d k=%d%s) from %s on http://%s (unknown users: %s)\n",
+				st.Len(), m.Method, m.Dim, m.Rank, m.Sparsity, kind, path, ln.Addr(), unknown)
 			if err := serve.Run(c.Context(), ln, srv, t); err != nil {
 				return err
 			}

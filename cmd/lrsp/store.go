@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"time"
@@ -20,7 +21,9 @@ func newStoreCmd() *cobra.Command {
 		Use:   "store",
 		Short: "Convert between model files and user stores; compact a store",
 		Long: `A user store is a single bbolt file holding a model's shared parts (U, theta_0,
-metadata, privacy ledger) and every user's (w_i, b_i), read by "lrsp serve".
+metadata, privacy ledger, and the network of neural-lrs models) and every
+user's (w_i, b_i), read by "lrsp serve". Stores of models with a network use
+store format 2, which lrsp releases before it refuse to open.
 It opens instantly whatever its size, and each user is written in its own
 transaction.`,
 	}
@@ -66,8 +69,15 @@ leaves it as it was).`,
 					bad++
 				}
 			}
-			fmt.Fprintf(c.OutOrStdout(), "imported %d users (d=%d r=%d k=%d, method %s) into %s: read %.1fs, write %.1fs\n",
-				len(m.Users), m.Dim, m.Rank, m.Sparsity, m.Method, path, loaded.Seconds(), (time.Since(start) - loaded).Seconds())
+			extra := ""
+			if m.Loss == model.LossLogistic {
+				extra += ", logistic loss"
+			}
+			if n := m.Network; n != nil {
+				extra += fmt.Sprintf(", network %v", n.Sizes)
+			}
+			fmt.Fprintf(c.OutOrStdout(), "imported %d users (d=%d r=%d k=%d, method %s%s) into %s: read %.1fs, write %.1fs\n",
+				len(m.Users), m.Dim, m.Rank, m.Sparsity, m.Method, extra, path, loaded.Seconds(), (time.Since(start) - loaded).Seconds())
 			if bad > 0 {
 				fmt.Fprintf(c.ErrOrStderr(), "warning: %d user IDs are not valid in the HTTP API (%s) and cannot be addressed by lrsp serve\n",
 					bad, serve.UserIDRule)
@@ -143,21 +153,34 @@ numbers can stay in the file until compaction. The store must not be in use
 // newRandomModelCmd writes a model with random parameters, for load and
 // import measurements only.
 func newRandomModelCmd() *cobra.Command {
-	var out string
-	var users, d, r, k int
+	var out, loss string
+	var users, d, r, k, inputs int
 	var seed uint64
 	c := &cobra.Command{
-		Use:    "random-model",
-		Short:  "Write a model with random parameters (for benchmarks)",
+		Use:   "random-model",
+		Short: "Write a model with random parameters (for benchmarks)",
+		Long: `random-model writes an lrs model with random parameters. --loss logistic marks
+it as trained with the logistic loss; --inputs N puts a random one-layer tanh
+network from N inputs to the d features in front of it (method neural-lrs).`,
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if users < 0 || d <= 0 || r < 0 || r > d || k < 0 || k > d {
-				return fmt.Errorf("bad sizes users=%d d=%d r=%d k=%d", users, d, r, k)
+			if users < 0 || d <= 0 || r < 0 || r > d || k < 0 || k > d || inputs < 0 || inputs > 1<<14 {
+				return fmt.Errorf("bad sizes users=%d d=%d r=%d k=%d inputs=%d", users, d, r, k, inputs)
+			}
+			l, err := oneOf("loss", loss, model.LossSquared, model.LossLogistic)
+			if err != nil {
+				return err
 			}
 			m, err := randomModel(c, users, d, r, k, seed)
 			if err != nil {
 				return err
+			}
+			if l == 1 {
+				m.Loss = model.LossLogistic
+			}
+			if inputs > 0 {
+				addRandomNetwork(m, inputs, seed)
 			}
 			return model.Save(out, m)
 		},
@@ -168,8 +191,34 @@ func newRandomModelCmd() *cobra.Command {
 	c.Flags().IntVar(&r, "rank", 10, "r")
 	c.Flags().IntVar(&k, "sparsity", 10, "k")
 	c.Flags().Uint64Var(&seed, "seed", 1, "random seed")
+	c.Flags().StringVar(&loss, "loss", model.LossSquared, "training loss recorded in the model: squared or logistic")
+	c.Flags().IntVar(&inputs, "inputs", 0, "inputs of a random tanh network layer in front of the d features (0: none)")
 	c.MarkFlagRequired("out")
 	return c
+}
+
+// addRandomNetwork puts a random inputs -> m.Dim tanh layer in front of m's
+// features (weights N(0, 1/inputs), biases N(0, 0.01)) and makes it a
+// neural-lrs model.
+func addRandomNetwork(m *model.Model, inputs int, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, 3))
+	n := &model.Network{Inputs: make([]string, inputs), Sizes: []int{inputs, m.Dim}, Activation: model.ActivationTanh}
+	for q := range n.Inputs {
+		n.Inputs[q] = "in" + strconv.Itoa(q)
+	}
+	layer := make([]float64, n.LayerLen(1))
+	for i := range layer {
+		scale := 1 / math.Sqrt(float64(inputs))
+		if i >= m.Dim*inputs {
+			scale = 0.1
+		}
+		layer[i] = scale * rng.NormFloat64()
+	}
+	n.Layers = [][]float64{layer}
+	m.Network, m.Method = n, model.MethodNeuralLRS
+	for j := range m.Features {
+		m.Features[j] = "h" + strconv.Itoa(j)
+	}
 }
 
 // randomModel draws an orthonormal U (QR of a Gaussian matrix), Gaussian w
