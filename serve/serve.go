@@ -69,8 +69,7 @@ type Options struct {
 	MaxBatch int
 	// MaxSamples bounds the samples of one personalization; 0 means 1,000.
 	MaxSamples int
-	// Personalizers bounds concurrent personalizations of each kind; 0
-	// means GOMAXPROCS.
+	// Personalizers bounds concurrent personalizations; 0 means GOMAXPROCS.
 	Personalizers int
 	// Logger receives one line per server error; nil discards them.
 	Logger *slog.Logger
