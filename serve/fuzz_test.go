@@ -118,6 +118,7 @@ func FuzzPutUser(f *testing.F) {
 		`{"samples":[]}`,
 		`{"samples":[{"features":[1,2,3]}]}`,
 		`{"samples":[{"features":[1,2,3],"y":1e309}]}`,
+		`{"samples":[{"features":[1,2,3],"y":1e308},{"features":[1e300,0,1e-300],"y":-1e308}]}`,
 	} {
 		f.Add([]byte(s))
 	}

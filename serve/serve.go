@@ -542,6 +542,16 @@ func (s *Server) predict(x []float64, sc *scratch) float64 {
 	return z
 }
 
+// finite reports whether every value of v is finite.
+func finite(v []float64) bool {
+	for _, x := range v {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return false
+		}
+	}
+	return true
+}
+
 // dot is the same sum, in the same order, as eval.Predict's.
 func dot(a, b []float64) float64 {
 	s := 0.0
@@ -650,6 +660,11 @@ func (s *Server) handlePutUser(w http.ResponseWriter, r *http.Request) error {
 	u, err := s.fit(r, id, x, y)
 	if err != nil {
 		return err
+	}
+	if !finite(u.W) || !finite(u.Value) {
+		// Samples of extreme magnitude (e.g. targets near the largest
+		// float64) overflow the per-user solve.
+		return badRequest(errors.New("samples: the fit overflowed to non-finite parameters; the features or targets are too large in magnitude"))
 	}
 	created, err := s.st.Put(u)
 	if err != nil {
