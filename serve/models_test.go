@@ -17,6 +17,7 @@ import (
 	"github.com/lrsp/lrsp/logistic"
 	"github.com/lrsp/lrsp/model"
 	"github.com/lrsp/lrsp/neural"
+	"github.com/lrsp/lrsp/synth"
 )
 
 // orthonormal returns a random d x r matrix (row-major) with orthonormal
@@ -337,6 +338,57 @@ func TestLossAndNetworkModels(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTrainedLogistic serves a logistic model trained by logistic.Train
+// (so with the configuration training records) and checks predictions and
+// PUT against eval.Predict and logistic.Personalize with zero options, as
+// "lrsp personalize" runs it.
+func TestTrainedLogistic(t *testing.T) {
+	data, err := logistic.Generate(synth.Options{Users: 40, Samples: 40, Dim: 6, Rank: 2, Sparsity: 1,
+		NewUsers: 1, TestSamples: 10, Seed: 5}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := logistic.Train(context.Background(), data.Train, nil, logistic.Options{Rank: 2, Sparsity: 1, Rounds: 5, Workers: 2, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := res.Model
+	ts, st := newTestServer(t, m, Options{Unknown: eval.UnknownGlobal})
+	want, err := eval.Predict(m, data.Test, eval.UnknownGlobal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, body := do(t, "POST", ts.URL+"/v1/predict", "", map[string]any{"requests": rows(data.Test)})
+	var batch struct {
+		Predictions []predictReply `json:"predictions"`
+		Kind        string         `json:"kind"`
+	}
+	if code != http.StatusOK || json.Unmarshal(body, &batch) != nil || len(batch.Predictions) != len(want) || batch.Kind != "probability" {
+		t.Fatalf("batch predict: %d %.300s", code, body)
+	}
+	for i, p := range batch.Predictions {
+		if p.Prediction != want[i] {
+			t.Fatalf("row %d: %v, eval.Predict %v", i, p.Prediction, want[i])
+		}
+	}
+	nu := data.New
+	code, body = do(t, "PUT", ts.URL+"/v1/users/"+nu.Users[0].ID, "", samplesOf(nu))
+	if code != http.StatusCreated {
+		t.Fatalf("PUT: %d %s", code, body)
+	}
+	ref, err := logistic.Personalize(context.Background(), m, nu, logistic.PersonalizeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.Get(nu.Users[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.W, ref[0].W) || !slices.Equal(got.Index, ref[0].Index) || !slices.Equal(got.Value, ref[0].Value) {
+		t.Fatalf("stored %+v, logistic.Personalize %+v", got, ref[0])
 	}
 }
 
