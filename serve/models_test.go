@@ -172,6 +172,8 @@ func TestLossAndNetworkModels(t *testing.T) {
 	nLRS.Config = map[string]string{"ridge": "0", "pursuit": "swap"}
 	nTheta := nLRS.Theta(&model.User{W: []float64{1.5, -2}, Index: []int32{3}, Value: []float64{0.7}}, make([]float64, 5))
 	nGlobal := handModel(model.MethodGlobal, "", 4, 0, 0, 5, 3, []int{4}, 5)
+	nDense := handModel(model.MethodNeuralDense, "", 4, 0, 4, 5, 3, []int{6, 4}, 9)
+	nDense.Config = map[string]string{"ridge": "0", "dense_ridge": "leave-one-out per user, relative grid 1e-4..10"}
 	nLogistic := handModel(model.MethodNeuralLRS, model.LossLogistic, 3, 1, 1, 5, 2, []int{3}, 6)
 
 	for _, tc := range []struct {
@@ -201,6 +203,16 @@ func TestLossAndNetworkModels(t *testing.T) {
 				return nil, err
 			}
 			return neural.Personalize(context.Background(), nLRS, ds, o)
+		}},
+		{"neural-dense", nDense, func(x []float64, rng *rand.Rand) float64 {
+			phi := nDense.Network.Apply(x, make([]float64, 4))
+			return dot(phi, []float64{1, -1, 2, 0.5}) + 0.01*rng.NormFloat64()
+		}, "", func(ds *dataset.Dataset) ([]model.User, error) {
+			o, err := neural.ModelOptions(nDense)
+			if err != nil {
+				return nil, err
+			}
+			return neural.Personalize(context.Background(), nDense, ds, o)
 		}},
 		{"neural-global", nGlobal, nil, "no personal parameters", nil},
 		{"logistic bad config", logBadConfig, nil, `config ridge = "-1"`, nil},
