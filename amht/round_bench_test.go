@@ -2,12 +2,14 @@ package amht
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"runtime"
 	"sync"
 	"testing"
 
 	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/internal/linalg"
 
 	"github.com/lrsp/lrsp/synth"
 )
@@ -145,3 +147,65 @@ const (
 	benchSamples = 50
 	benchDim     = 200
 )
+
+// BenchmarkUserSolve measures the arithmetic of one user's solve with its
+// samples in cache, at the sizes of the speed issue's bandwidth figure
+// (d = 200, m = 20, r = 5, k = 5, noise 0.1, U the true basis), for each
+// path a round can take: keep (the support is refitted and kept), search
+// (greedy pursuit refined by HTP) and deep (the outlier search). It
+// reports each as a multiple of the time that streaming the user's X from
+// memory takes at the bandwidth measured by BenchmarkMemoryRead, given in
+// GB/s by -membw, with one user per core at a time (x-bound): a round
+// cannot be faster than its users' paths, so this is the floor that
+// BenchmarkRound is compared with.
+func BenchmarkUserSolve(b *testing.B) {
+	const d, m, r, k, users = 200, 20, 5, 5, 64
+	data, err := synth.Generate(synth.Options{Users: users, Samples: m, Dim: d, Rank: r, Sparsity: k, Noise: 0.1, Seed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	u := make([]float64, d*r)
+	for j := 0; j < d; j++ {
+		copy(u[j*r:], data.Truth.U[j])
+	}
+	ut := linalg.TransposeInto(nil, d, r, u)
+	s := newSolver(d, r, k, m, PursuitSwap, 0)
+	out := fit{w: make([]float64, r), idx: make([]int32, k), val: make([]float64, k)}
+	// The support each user's search finds, for the keep path.
+	supp := make([][]int32, users)
+	for i := range supp {
+		us := &data.Train.Users[i]
+		s.solve(us.X, us.Y, ut, 0, false, nil, &out)
+		supp[i] = append([]int32(nil), out.idx[:out.nnz]...)
+	}
+	for _, path := range []string{"keep", "search", "deep"} {
+		b.Run("path="+path, func(b *testing.B) {
+			kept := 0
+			i := 0
+			for b.Loop() {
+				us := &data.Train.Users[i%users]
+				var keep []int32
+				if path == "keep" {
+					keep = supp[i%users]
+				}
+				s.solve(us.X, us.Y, ut, 0, path == "deep", keep, &out)
+				if s.grad {
+					kept++
+				}
+				i++
+			}
+			// A round runs GOMAXPROCS users at a time against the whole
+			// machine's bandwidth.
+			perUser := b.Elapsed().Seconds() / float64(b.N) / float64(runtime.GOMAXPROCS(0))
+			b.ReportMetric(perUser/(float64(m*d*8)/(*memBandwidth*1e9)), "x-bound")
+			if path == "keep" {
+				b.ReportMetric(float64(kept)/float64(b.N), "kept")
+			}
+		})
+	}
+}
+
+// memBandwidth is the memory read bandwidth, in GB/s, that
+// BenchmarkUserSolve compares with; set it to BenchmarkMemoryRead's result
+// on the machine at hand.
+var memBandwidth = flag.Float64("membw", 17, "memory read bandwidth in GB/s for BenchmarkUserSolve's x-bound")

@@ -175,8 +175,7 @@ func (tr *trainer) target(w *worker, x, y []float64) []float64 {
 // In round 1, and whenever round is 0, every user's support is searched.
 // After that a user searches again only when its turn comes (see
 // schedule) and otherwise keeps its support while that is still a fixed
-// point of hard thresholding (see solver.solve); the deep search of
-// outlier users runs only in their search rounds.
+// point of hard thresholding (see solver.solve).
 func (tr *trainer) solveUsers(minAbs float64, round int) (float64, error) {
 	d, r, k := tr.d, tr.r, tr.opt.Sparsity
 	tr.ut = linalg.TransposeInto(tr.ut, d, r, tr.u)
@@ -195,7 +194,12 @@ func (tr *trainer) solveUsers(minAbs float64, round int) (float64, error) {
 		w.out.w = tr.p.w[i*r : (i+1)*r]
 		w.out.idx = tr.p.idx[i*k : (i+1)*k]
 		w.out.val = tr.p.val[i*k : (i+1)*k]
-		w.s.solve(x, tr.target(w, x, y), tr.ut, minAbs, search && tr.deep[i], keep, &w.out)
+		// The deep search of an outlier costs tens of ordinary searches: it
+		// runs in the user's search rounds but at most once every Refresh
+		// rounds, and in the final solve. Outliers are left out of the U
+		// update, so this delays only their own fits.
+		deep := search && tr.deep[i] && (round <= 1 || (round+i)%tr.opt.Refresh == 0)
+		w.s.solve(x, tr.target(w, x, y), tr.ut, minAbs, deep, keep, &w.out)
 		if round > 0 && !w.s.grad {
 			tr.schedule(i, round, slices.Equal(w.prev, w.out.idx[:w.out.nnz]))
 		}
