@@ -145,6 +145,10 @@ type RoundStats struct {
 	// TrainLoss is the mean over users of the per-user mean squared error
 	// on the training samples, after the round's per-user solves.
 	TrainLoss float64 `json:"train_loss"`
+	// InlierLoss is TrainLoss over the users kept in the round's U update
+	// (see TrimFactor), and Outliers the number of users left out.
+	InlierLoss float64 `json:"inlier_loss"`
+	Outliers   int     `json:"outliers"`
 	// ValidationLoss is the same on the validation samples, or nil
 	// (written as null) without a validation set.
 	ValidationLoss *float64 `json:"validation_loss"`

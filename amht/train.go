@@ -536,7 +536,12 @@ func TrainSource(ctx context.Context, src dataset.Source, validation *dataset.Da
 		if err != nil {
 			return nil, fmt.Errorf("train: round %d: %w", round, err)
 		}
-		st := RoundStats{Round: round, TrainLoss: loss}
+		st := RoundStats{Round: round, TrainLoss: loss, InlierLoss: inlier}
+		for _, out := range tr.skip {
+			if out {
+				st.Outliers++
+			}
+		}
 		track := inlier
 		if val != nil {
 			v := val.loss(tr)

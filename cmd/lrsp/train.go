@@ -146,6 +146,17 @@ func trainModel(c *cobra.Command, ds *dataset.Dataset, validation float64, opt a
 // roundProgress returns a progress callback for amht training and a
 // function that ends its bar; see roundBar.
 func roundProgress(c *cobra.Command, rounds int) (func(amht.RoundStats), func()) {
+	if !isTerminal(c.ErrOrStderr()) {
+		start := time.Now()
+		return func(st amht.RoundStats) {
+			line := fmt.Sprintf("round %d/%d: train loss %.6g, inliers %.6g (%d outliers)", st.Round, rounds,
+				st.TrainLoss, st.InlierLoss, st.Outliers)
+			if st.ValidationLoss != nil {
+				line += fmt.Sprintf(", validation %.6g", *st.ValidationLoss)
+			}
+			fmt.Fprintf(c.ErrOrStderr(), "%s (%.1f s)\n", line, time.Since(start).Seconds())
+		}, func() {}
+	}
 	show, done := roundBar(c, rounds, "loss")
 	if show == nil {
 		return nil, done
