@@ -194,11 +194,13 @@ func (tr *trainer) solveUsers(minAbs float64, round int) (float64, error) {
 		w.out.w = tr.p.w[i*r : (i+1)*r]
 		w.out.idx = tr.p.idx[i*k : (i+1)*k]
 		w.out.val = tr.p.val[i*k : (i+1)*k]
-		// The deep search of an outlier costs tens of ordinary searches: it
-		// runs in the user's search rounds but at most once every Refresh
-		// rounds, and in the final solve. Outliers are left out of the U
-		// update, so this delays only their own fits.
-		deep := search && tr.deep[i] && (round <= 1 || (round+i)%tr.opt.Refresh == 0)
+		// The deep search costs tens of ordinary searches. During training
+		// it runs for outliers only, in their search rounds but at most
+		// once every Refresh rounds: outliers are left out of the U update,
+		// so this delays only their own fits. The final solve (round 0)
+		// gives it to every user, as Personalize does: with few samples per
+		// user it finds far better supports than the greedy search.
+		deep := search && (round == 0 || tr.deep[i] && (round == 1 || (round+i)%tr.opt.Refresh == 0))
 		w.s.solve(x, tr.target(w, x, y), tr.ut, minAbs, deep, keep, &w.out)
 		if round > 0 && !w.s.grad {
 			tr.schedule(i, round, slices.Equal(w.prev, w.out.idx[:w.out.nnz]))
@@ -478,6 +480,10 @@ type Result struct {
 	// Stopped says why training ended: "rounds", "tolerance", "exact",
 	// or "early-stopping".
 	Stopped string
+	// TrainLoss is the mean per-user training MSE of the published model,
+	// after the final per-user solves (which search deeper than the
+	// rounds do, so it is usually below the last round's TrainLoss).
+	TrainLoss float64
 }
 
 // Train runs AMHT-LRS on ds, whose users must all have targets. When
@@ -589,7 +595,7 @@ func TrainSource(ctx context.Context, src dataset.Source, validation *dataset.Da
 		copy(tr.u, bestU)
 	}
 	// Final per-user solves for the U that is published.
-	if _, err := tr.solveUsers(minAbs, 0); err != nil {
+	if res.TrainLoss, err = tr.solveUsers(minAbs, 0); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	res.Model = tr.model(model.MethodLRS)

@@ -221,7 +221,7 @@ func warnFewSamples(c *cobra.Command, src dataset.Source, opt amht.Options) {
 // reports it.
 func saveTrained(c *cobra.Command, f *trainFlags, res *amht.Result, samples int) error {
 	if f.metricsOut != "" {
-		if err := writeJSON(f.metricsOut, map[string]any{"rounds": res.Rounds}); err != nil {
+		if err := writeJSON(f.metricsOut, map[string]any{"rounds": res.Rounds, "train_loss": res.TrainLoss}); err != nil {
 			return err
 		}
 	}
@@ -229,9 +229,8 @@ func saveTrained(c *cobra.Command, f *trainFlags, res *amht.Result, samples int)
 		return err
 	}
 	m := res.Model
-	last := res.Rounds[len(res.Rounds)-1]
 	fmt.Fprintf(c.OutOrStdout(), "trained %s on %d users, %d samples (d=%d, r=%d, k=%d): %d rounds (stopped: %s), train MSE %.6g\n",
-		m.Method, len(m.Users), samples, m.Dim, m.Rank, m.Sparsity, len(res.Rounds), res.Stopped, last.TrainLoss)
+		m.Method, len(m.Users), samples, m.Dim, m.Rank, m.Sparsity, len(res.Rounds), res.Stopped, res.TrainLoss)
 	fmt.Fprintf(c.OutOrStdout(), "wrote %s\n", f.out)
 	return nil
 }
