@@ -345,31 +345,43 @@ func equalStrings(a, b []string) bool {
 	return true
 }
 
+// writeTableHead writes the line that describes a comparison (after
+// prefix) and the header of its Markdown table, whose score columns are
+// cols, then newCols when there are new users.
+func writeTableHead(w io.Writer, rep *compareReport, prefix string, cols, newCols []string) {
+	shots := "all"
+	if rep.Shots > 0 {
+		shots = fmt.Sprint(rep.Shots)
+	}
+	fmt.Fprintf(w, "%s%d training users, %d training samples (shots: %s), d = %d, seed %d", prefix, rep.Users, rep.Samples, shots, rep.Dim, rep.Seed)
+	if rep.NewUsers > 0 {
+		fmt.Fprintf(w, ", %d new users", rep.NewUsers)
+	}
+	fmt.Fprintf(w, "\n\n")
+	head := "| method | r | k | ridge | center |"
+	sep := "|---|--:|--:|--:|:-:|"
+	add := func(cols []string) {
+		for _, c := range cols {
+			head += " " + c + " |"
+			sep += "--:|"
+		}
+	}
+	add(cols)
+	if rep.NewUsers > 0 {
+		add(newCols)
+	}
+	add([]string{"bytes/user", "train s", "tune s (fits)"})
+	fmt.Fprintln(w, head)
+	fmt.Fprintln(w, sep)
+}
+
 // writeCompareTable writes the comparison as a Markdown table.
 func writeCompareTable(w io.Writer, rep *compareReport) {
 	if rep.Loss == model.LossLogistic {
 		writeLogisticTable(w, rep)
 		return
 	}
-	shots := "all"
-	if rep.Shots > 0 {
-		shots = fmt.Sprint(rep.Shots)
-	}
-	fmt.Fprintf(w, "%d training users, %d training samples (shots: %s), d = %d, seed %d", rep.Users, rep.Samples, shots, rep.Dim, rep.Seed)
-	if rep.NewUsers > 0 {
-		fmt.Fprintf(w, ", %d new users", rep.NewUsers)
-	}
-	fmt.Fprintf(w, "\n\n")
-	head := "| method | r | k | ridge | center | test RMSE | MAE | R^2 |"
-	sep := "|---|--:|--:|--:|:-:|--:|--:|--:|"
-	if rep.NewUsers > 0 {
-		head += " new-user RMSE | new MAE | new R^2 |"
-		sep += "--:|--:|--:|"
-	}
-	head += " bytes/user | train s | tune s (fits) |"
-	sep += "--:|--:|--:|"
-	fmt.Fprintln(w, head)
-	fmt.Fprintln(w, sep)
+	writeTableHead(w, rep, "", []string{"test RMSE", "MAE", "R^2"}, []string{"new-user RMSE", "new MAE", "new R^2"})
 	best, bestNew := math.Inf(1), math.Inf(1)
 	for _, r := range rep.Rows {
 		best = math.Min(best, r.Test.RMSE)

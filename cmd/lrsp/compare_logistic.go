@@ -131,25 +131,8 @@ func scoreLogistic(m *model.Model, test *dataset.Dataset) (eval.Errors, eval.Cla
 // test log loss, accuracy and mean per-user ROC AUC, the best of each in
 // bold.
 func writeLogisticTable(w io.Writer, rep *compareReport) {
-	shots := "all"
-	if rep.Shots > 0 {
-		shots = fmt.Sprint(rep.Shots)
-	}
-	fmt.Fprintf(w, "logistic loss: %d training users, %d training samples (shots: %s), d = %d, seed %d", rep.Users, rep.Samples, shots, rep.Dim, rep.Seed)
-	if rep.NewUsers > 0 {
-		fmt.Fprintf(w, ", %d new users", rep.NewUsers)
-	}
-	fmt.Fprintf(w, "\n\n")
-	head := "| method | r | k | ridge | center | test log loss | accuracy | mean user AUC |"
-	sep := "|---|--:|--:|--:|:-:|--:|--:|--:|"
-	if rep.NewUsers > 0 {
-		head += " new log loss | new accuracy | new mean user AUC |"
-		sep += "--:|--:|--:|"
-	}
-	head += " bytes/user | train s | tune s (fits) |"
-	sep += "--:|--:|--:|"
-	fmt.Fprintln(w, head)
-	fmt.Fprintln(w, sep)
+	writeTableHead(w, rep, "logistic loss: ", []string{"test log loss", "accuracy", "mean user AUC"},
+		[]string{"new log loss", "new accuracy", "new mean user AUC"})
 	type best struct{ ll, acc, auc float64 }
 	b := [2]best{{math.Inf(1), math.Inf(-1), math.Inf(-1)}, {math.Inf(1), math.Inf(-1), math.Inf(-1)}}
 	note := func(k int, c *eval.Classification) {
