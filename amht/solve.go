@@ -39,6 +39,7 @@ type solver struct {
 	cand    []int
 	starts  []int
 	overall []int
+	prev    []int // the kept support while a search runs
 	inS     []bool // d
 }
 
@@ -49,7 +50,7 @@ func newSolver(d, r, k, maxM int, pursuit Pursuit, ridge float64) *solver {
 		a: make([]float64, maxM*r), design: make([]float64, maxM*n), gram: make([]float64, n*n),
 		z: make([]float64, n), resid: make([]float64, maxM), target: make([]float64, maxM),
 		corr: make([]float64, d), pnorm: make([]float64, d), proj: make([]float64, r*d),
-		supp: make([]int, 0, k), best: make([]int, 0, k), trial: make([]int, 0, k), cand: make([]int, 0, swapCandidates), starts: make([]int, 0, deepStarts), overall: make([]int, 0, k), inS: make([]bool, d),
+		supp: make([]int, 0, k), best: make([]int, 0, k), trial: make([]int, 0, k), cand: make([]int, 0, swapCandidates), starts: make([]int, 0, deepStarts), overall: make([]int, 0, k), prev: make([]int, 0, k), inS: make([]bool, d),
 	}
 }
 
@@ -117,7 +118,7 @@ func (s *solver) solve(x, y, ut []float64, minAbs float64, deep bool, keep []int
 			s.grad = true
 			break
 		}
-		s.overall = append(s.overall[:0], s.supp...)
+		s.prev = append(s.prev[:0], s.supp...)
 		keptRSS := rss
 		s.supp = s.supp[:0]
 		rss = s.pursue(x, m, s.lsq(x, m, s.supp), deep)
@@ -125,7 +126,7 @@ func (s *solver) solve(x, y, ut []float64, minAbs float64, deep bool, keep []int
 			rss = s.dropSmall(x, m, minAbs, rss)
 		}
 		if keptRSS < rss {
-			s.supp = append(s.supp[:0], s.overall...)
+			s.supp = append(s.supp[:0], s.prev...)
 			rss = s.lsq(x, m, s.supp)
 		}
 	default:
@@ -512,9 +513,9 @@ func (s *solver) lsq(x []float64, m int, supp []int) float64 {
 
 // normalEquations sets the upper triangle of the n x n matrix g to D^T D
 // and z to D^T y, for the m x n row-major D with m = len(y). It is Syrk
-// and Gemv fused into one pass over D: for the thin designs of a user's
-// solve (n = r + |S| <= r + k columns) it is several times faster than
-// gonum's general routines, which cost more to set up than to run here.
+// and Gemv fused into one pass over D, for the thin designs of a user's
+// solve (n = r + |S| <= r + k columns), where the general routines' set-up
+// is a large part of the work.
 func normalEquations(D, y []float64, n int, g, z []float64) {
 	clear(z[:n])
 	for a := 0; a < n; a++ {
