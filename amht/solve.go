@@ -39,7 +39,7 @@ type solver struct {
 	cand    []int
 	starts  []int
 	overall []int
-	prev    []int // the kept support while a search runs
+	prev    []int  // the kept support while a search runs
 	inS     []bool // d
 }
 
