@@ -217,32 +217,49 @@ func runCompare(c *cobra.Command, f *compareFlags) error {
 	return nil
 }
 
-// compareMethod tunes and trains one method and scores it.
-func compareMethod(ctx context.Context, c *cobra.Command, f *compareFlags, method string,
-	known, fresh, testKnown, testNew *dataset.Dataset) (compareRow, float64, error) {
-	row := compareRow{Method: method}
-	topt := tune.Options{Base: baseline.Options{Method: method, AMHT: f.opt}, Rank: true, Sparsity: true, Ridge: true,
-		Center: true, Holdout: f.holdout, Repeats: f.repeats, Seed: f.seed}
+// tuneAndFit selects method's rank, sparsity, ridge and centring by
+// held-out validation on known with the given loss (showing the candidates
+// on a terminal), fits the winner on all of known, and records the
+// seconds and candidates in row.
+func tuneAndFit(ctx context.Context, c *cobra.Command, f *compareFlags, method, loss string,
+	known *dataset.Dataset, row *compareRow) (*model.Model, *tune.Result, error) {
+	topt := tune.Options{Loss: loss, Base: baseline.Options{Method: method, AMHT: f.opt}, Rank: true, Sparsity: true,
+		Ridge: true, Center: true, Holdout: f.holdout, Repeats: f.repeats, Seed: f.seed}
 	if isTerminal(c.ErrOrStderr()) {
+		label, name := "", "RMSE"
+		if loss == model.LossLogistic {
+			label, name = "logistic ", "log loss"
+		}
 		topt.Progress = func(s tune.Score) {
-			fmt.Fprintf(c.ErrOrStderr(), "\r\033[Kcompare %s: r=%d k=%d ridge=%.3g center=%v: validation RMSE %.5g",
-				method, s.Rank, s.Sparsity, s.Ridge, s.Center, s.RMSE)
+			fmt.Fprintf(c.ErrOrStderr(), "\r\033[Kcompare %s%s: r=%d k=%d ridge=%.3g center=%v: validation %s %.5g",
+				label, method, s.Rank, s.Sparsity, s.Ridge, s.Center, name, s.Criterion())
 		}
 		defer fmt.Fprint(c.ErrOrStderr(), "\r\033[K")
 	}
 	start := time.Now()
 	res, err := tune.Select(ctx, known, topt)
 	if err != nil {
-		return row, 0, err
+		return nil, nil, err
 	}
 	row.TuneSeconds = time.Since(start).Seconds()
 	row.Candidates = len(res.Scores)
 	start = time.Now()
-	m, err := baseline.Train(ctx, known, nil, res.Best)
+	m, err := tune.Fit(ctx, known, res.Best, loss)
+	if err != nil {
+		return nil, nil, err
+	}
+	row.TrainSeconds = time.Since(start).Seconds()
+	return m, res, nil
+}
+
+// compareMethod tunes and trains one method and scores it.
+func compareMethod(ctx context.Context, c *cobra.Command, f *compareFlags, method string,
+	known, fresh, testKnown, testNew *dataset.Dataset) (compareRow, float64, error) {
+	row := compareRow{Method: method}
+	m, res, err := tuneAndFit(ctx, c, f, method, model.LossSquared, known, &row)
 	if err != nil {
 		return row, 0, err
 	}
-	row.TrainSeconds = time.Since(start).Seconds()
 	b := res.Best
 	row.Rank, row.Sparsity, row.Ridge, row.Center = m.Rank, b.Sparsity, b.Ridge, b.Center
 	if method != model.MethodLRS && method != model.MethodGlobalSparse {

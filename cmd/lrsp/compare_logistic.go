@@ -6,16 +6,13 @@ import (
 	"io"
 	"math"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/lrsp/lrsp/baseline"
 	"github.com/lrsp/lrsp/dataset"
 	"github.com/lrsp/lrsp/eval"
 	"github.com/lrsp/lrsp/logistic"
 	"github.com/lrsp/lrsp/model"
-	"github.com/lrsp/lrsp/tune"
 )
 
 // This file holds lrsp compare --loss logistic: every method trained by
@@ -59,28 +56,10 @@ func compareLogistic(ctx context.Context, c *cobra.Command, f *compareFlags, met
 			return row, 0, fmt.Errorf("%s: %w", f.test, err)
 		}
 	}
-	topt := tune.Options{Loss: model.LossLogistic, Base: baseline.Options{Method: method, AMHT: f.opt}, Rank: true,
-		Sparsity: true, Ridge: true, Center: true, Holdout: f.holdout, Repeats: f.repeats, Seed: f.seed}
-	if isTerminal(c.ErrOrStderr()) {
-		topt.Progress = func(s tune.Score) {
-			fmt.Fprintf(c.ErrOrStderr(), "\r\033[Kcompare logistic %s: r=%d k=%d ridge=%.3g center=%v: validation log loss %.5g",
-				method, s.Rank, s.Sparsity, s.Ridge, s.Center, s.LogLoss)
-		}
-		defer fmt.Fprint(c.ErrOrStderr(), "\r\033[K")
-	}
-	start := time.Now()
-	res, err := tune.Select(ctx, known, topt)
+	m, res, err := tuneAndFit(ctx, c, f, method, model.LossLogistic, known, &row)
 	if err != nil {
 		return row, 0, err
 	}
-	row.TuneSeconds = time.Since(start).Seconds()
-	row.Candidates = len(res.Scores)
-	start = time.Now()
-	m, err := tune.Fit(ctx, known, res.Best, model.LossLogistic)
-	if err != nil {
-		return row, 0, err
-	}
-	row.TrainSeconds = time.Since(start).Seconds()
 	b := res.Best
 	row.Rank, row.Sparsity, row.Ridge, row.Center = m.Rank, m.Sparsity, b.Ridge, b.Center && m.Theta0 != nil
 	if method == model.MethodLocal || method == model.MethodFinetune {
