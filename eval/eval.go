@@ -30,13 +30,34 @@ const (
 // probability sigmoid(<x, theta_i>) that the target is 1. For a model with
 // a network, x is replaced by the network's features phi(x).
 func Predict(m *model.Model, ds *dataset.Dataset, unknown Unknown) ([]float64, error) {
+	return NewPredictor(m, unknown).Predict(ds)
+}
+
+// Predictor predicts with one model for many data sets, such as the chunks
+// of users of a file streamed from disk: it indexes the model's users and
+// computes the fallback user once. It is not safe for concurrent use.
+type Predictor struct {
+	m       *model.Model
+	unknown Unknown
+	idx     map[string]int
+	fb      model.User
+}
+
+// NewPredictor returns a Predictor for m that treats users not in m as
+// unknown says.
+func NewPredictor(m *model.Model, unknown Unknown) *Predictor {
+	return &Predictor{m: m, unknown: unknown, idx: m.Index(), fb: m.Fallback()}
+}
+
+// Predict is the package-level Predict with the Predictor's model and
+// policy for unknown users.
+func (pr *Predictor) Predict(ds *dataset.Dataset) ([]float64, error) {
+	m, unknown, idx, fb := pr.m, pr.unknown, pr.idx, pr.fb
 	if err := CheckFeatures(m, ds); err != nil {
 		return nil, err
 	}
-	idx := m.Index()
 	out := make([]float64, ds.Rows())
 	theta := make([]float64, m.Dim)
-	fb := m.Fallback()
 	d := m.Dim
 	// A model with a network dots theta_i with phi(x), not with x.
 	var phi, sa, sb []float64
