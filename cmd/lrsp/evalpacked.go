@@ -12,15 +12,17 @@ import (
 	"github.com/lrsp/lrsp/model"
 )
 
-// evalChunkBytes is the feature data that predictPacked holds at a time.
+// evalChunkBytes is the feature data that predictPacked holds at a time
+// for lrsp eval and lrsp predict.
 const evalChunkBytes = 64 << 20
 
 // predictPacked predicts every sample of the packed file at path with m, a
 // chunk of users (about chunkBytes of features) at a time, so that a file
-// larger than memory can be scored: it holds every target, row index and
-// prediction (24 bytes a sample) but the features of one chunk only. It
-// returns the data without features, which is what eval.Score and
-// eval.Classify read, and the predictions indexed by sample.
+// larger than memory can be scored or predicted: it holds every target, row
+// index and prediction (24 bytes a sample) but the features of one chunk
+// only. It returns the data without features, which is what eval.Score,
+// eval.Classify and writePredictions read, and the predictions indexed by
+// sample.
 func predictPacked(ctx context.Context, c *cobra.Command, path string, opt dataset.CSVOptions, m *model.Model,
 	policy eval.Unknown, chunkBytes int) (*dataset.Dataset, []float64, error) {
 	p, err := openPacked(path, opt)
@@ -57,13 +59,16 @@ func predictPacked(ctx context.Context, c *cobra.Command, path string, opt datas
 	d, local := p.Dim(), 0
 	var sc dataset.Scratch
 	visit := func(i int, x, y []float64) error {
-		n := len(y)
+		n := p.UserLen(i)
 		rows, global := make([]int, n), make([]int, n)
 		for s := range rows {
 			rows[s] = local + s
 			global[s] = len(pred) + local + s
 		}
-		ys := append([]float64(nil), y...)
+		var ys []float64
+		if p.HasTargets() {
+			ys = append(ys, y...)
+		}
 		chunk.Users = append(chunk.Users, dataset.User{ID: p.UserID(i), X: append([]float64(nil), x[:n*d]...), Y: ys, Rows: rows})
 		scores.Users = append(scores.Users, dataset.User{ID: p.UserID(i), Y: ys, Rows: global})
 		local += n

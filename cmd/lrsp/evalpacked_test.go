@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -12,9 +13,10 @@ import (
 	"github.com/lrsp/lrsp/model"
 )
 
-// TestEvalPackedStreams checks that lrsp eval scores a packed file, which
-// it streams a chunk of users at a time, exactly as it scores the same
-// samples read whole from CSV, for every chunk size.
+// TestEvalPackedStreams checks that lrsp eval and lrsp predict, which
+// stream a packed file a chunk of users at a time, print exactly what they
+// print for the same samples read whole from CSV (with and without
+// targets), and that scores do not depend on the chunk size.
 func TestEvalPackedStreams(t *testing.T) {
 	dir := t.TempDir()
 	p := func(name string) string { return filepath.Join(dir, name) }
@@ -22,11 +24,36 @@ func TestEvalPackedStreams(t *testing.T) {
 		"--noise", "0.1", "--seed", "5", "--out", p("data.csv"))
 	mustRun(t, "pack", "--data", p("data.csv"), "--out", p("data.lrspd"), "--precision", "float64")
 	mustRun(t, "train", "--data", p("data.csv"), "--rank", "1", "--sparsity", "1", "--out", p("model.lrsp"))
-	for _, extra := range [][]string{nil, {"--json"}} {
-		args := append([]string{"eval", "--model", p("model.lrsp")}, extra...)
-		want := mustRun(t, append(args, "--data", p("data.csv"))...)
-		if got := mustRun(t, append(args, "--data", p("data.lrspd"))...); got != want {
-			t.Errorf("%v: packed:\n%s\nwant (from CSV):\n%s", extra, got, want)
+	// The same samples without targets, for predict.
+	noY, err := dataset.ReadCSVFile(context.Background(), p("data.csv"), dataset.CSVOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noY.HasTarget = false
+	for i := range noY.Users {
+		noY.Users[i].Y = nil
+	}
+	var buf bytes.Buffer
+	if err := dataset.WriteCSV(&buf, noY); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p("noy.csv"), buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, "pack", "--data", p("noy.csv"), "--out", p("noy.lrspd"), "--precision", "float64")
+	for _, tc := range []struct {
+		args      []string
+		csv, pack string
+	}{
+		{[]string{"eval"}, "data.csv", "data.lrspd"},
+		{[]string{"eval", "--json"}, "data.csv", "data.lrspd"},
+		{[]string{"predict"}, "data.csv", "data.lrspd"},
+		{[]string{"predict"}, "noy.csv", "noy.lrspd"},
+	} {
+		args := append(tc.args, "--model", p("model.lrsp"))
+		want := mustRun(t, append(args, "--data", p(tc.csv))...)
+		if got := mustRun(t, append(args, "--data", p(tc.pack))...); got != want {
+			t.Errorf("%v --data %s:\n%s\nwant (from %s):\n%s", tc.args, tc.pack, got, tc.csv, want)
 		}
 	}
 
