@@ -49,7 +49,7 @@ func newEvalCmd() *cobra.Command {
 				var pred []float64
 				if pack.IsPath(data) {
 					// Packed files may be larger than memory: stream them.
-					ds, pred, err = predictPacked(c.Context(), c, data, cols.options(true), m, policy, evalChunkBytes)
+					ds, pred, err = predictPacked(c.Context(), c, data, cols.options(true), m, policy, packedChunkBytes)
 					if err != nil {
 						return err
 					}

@@ -7,8 +7,10 @@ import (
 
 	"github.com/lrsp/lrsp/amht"
 	"github.com/lrsp/lrsp/baseline"
+	"github.com/lrsp/lrsp/dataset"
 	"github.com/lrsp/lrsp/eval"
 	"github.com/lrsp/lrsp/model"
+	"github.com/lrsp/lrsp/pack"
 )
 
 func newPersonalizeCmd() *cobra.Command {
@@ -30,29 +32,49 @@ func newPersonalizeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ds, err := readData(c.Context(), c, data, cols.options(true))
-			if err != nil {
-				return err
-			}
-			if err := eval.CheckFeatures(m, ds); err != nil {
-				return fmt.Errorf("%s: %w", data, err)
+			fit := func(ds *dataset.Dataset) ([]model.User, error) {
+				if err := eval.CheckFeatures(m, ds); err != nil {
+					return nil, fmt.Errorf("%s: %w", data, err)
+				}
+				switch {
+				case m.Network != nil:
+					return personalizeNeural(c, m, ds, opt)
+				case m.Loss == model.LossLogistic:
+					return personalizeLogistic(c, m, ds, opt.Ridge, opt.Workers)
+				case c.Flags().Changed("ridge") || c.Flags().Changed("pursuit"):
+					// Explicit per-user options override the model's (low-rank
+					// + sparse methods only).
+					return amht.Personalize(c.Context(), m, ds, opt)
+				default:
+					// Every method, with the per-user ridge and pursuit the
+					// model was trained with.
+					return baseline.Personalize(c.Context(), m, ds)
+				}
 			}
 			var users []model.User
-			if m.Network != nil {
-				users, err = personalizeNeural(c, m, ds, opt)
-			} else if m.Loss == model.LossLogistic {
-				users, err = personalizeLogistic(c, m, ds, opt.Ridge, opt.Workers)
-			} else if c.Flags().Changed("ridge") || c.Flags().Changed("pursuit") {
-				// Explicit per-user options override the model's (low-rank +
-				// sparse methods only).
-				users, err = amht.Personalize(c.Context(), m, ds, opt)
+			if pack.IsPath(data) {
+				// Packed files may be larger than memory: stream them.
+				p, err := openPacked(data, cols.options(true))
+				if err != nil {
+					return err
+				}
+				defer p.Close()
+				err = scanPackedChunks(c.Context(), c, p, "personalize "+data, packedChunkBytes, func(chunk *dataset.Dataset) error {
+					u, err := fit(chunk)
+					users = append(users, u...)
+					return err
+				})
+				if err != nil {
+					return err
+				}
 			} else {
-				// Every method, with the per-user ridge and pursuit the model
-				// was trained with.
-				users, err = baseline.Personalize(c.Context(), m, ds)
-			}
-			if err != nil {
-				return err
+				ds, err := readData(c.Context(), c, data, cols.options(true))
+				if err != nil {
+					return err
+				}
+				if users, err = fit(ds); err != nil {
+					return err
+				}
 			}
 			known := m.Index()
 			added := 0

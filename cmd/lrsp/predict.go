@@ -44,7 +44,7 @@ and y when the input has the target. A user the model does not know is an error 
 			var pred []float64
 			if pack.IsPath(data) {
 				// Packed files may be larger than memory: stream them.
-				ds, pred, err = predictPacked(c.Context(), c, data, cols.options(false), m, policy, evalChunkBytes)
+				ds, pred, err = predictPacked(c.Context(), c, data, cols.options(false), m, policy, packedChunkBytes)
 				if err != nil {
 					return err
 				}

@@ -13,11 +13,11 @@ import (
 	"github.com/lrsp/lrsp/model"
 )
 
-// TestEvalPackedStreams checks that lrsp eval and lrsp predict, which
-// stream a packed file a chunk of users at a time, print exactly what they
-// print for the same samples read whole from CSV (with and without
+// TestPackedStreams checks that lrsp eval, predict and personalize,
+// which stream a packed file a chunk of users at a time, give exactly what
+// they give for the same samples read whole from CSV (with and without
 // targets), and that scores do not depend on the chunk size.
-func TestEvalPackedStreams(t *testing.T) {
+func TestPackedStreams(t *testing.T) {
 	dir := t.TempDir()
 	p := func(name string) string { return filepath.Join(dir, name) }
 	mustRun(t, "synth", "--users", "40", "--samples", "15", "--dim", "4", "--rank", "1", "--sparsity", "1",
@@ -57,6 +57,15 @@ func TestEvalPackedStreams(t *testing.T) {
 		}
 	}
 
+	// personalize writes the same model from either file.
+	mustRun(t, "personalize", "--model", p("model.lrsp"), "--data", p("data.csv"), "--out", p("csv.lrsp"))
+	mustRun(t, "personalize", "--model", p("model.lrsp"), "--data", p("data.lrspd"), "--out", p("packed.lrsp"))
+	a, errA := os.ReadFile(p("csv.lrsp"))
+	b, errB := os.ReadFile(p("packed.lrsp"))
+	if errA != nil || errB != nil || !bytes.Equal(a, b) {
+		t.Errorf("personalize from the packed file wrote a different model (%v, %v)", errA, errB)
+	}
+
 	m, err := model.Load(p("model.lrsp"))
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +83,7 @@ func TestEvalPackedStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := newRoot(new(bytes.Buffer), new(bytes.Buffer))
-	for _, chunk := range []int{1, 8 * 15 * 4 * 3, evalChunkBytes} {
+	for _, chunk := range []int{1, 8 * 15 * 4 * 3, packedChunkBytes} {
 		sds, spred, err := predictPacked(context.Background(), c, p("data.lrspd"), dataset.CSVOptions{RequireTarget: true},
 			m, eval.UnknownError, chunk)
 		if err != nil {
