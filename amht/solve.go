@@ -120,21 +120,12 @@ func (s *solver) solve(x, y, ut []float64, minAbs float64, deep bool, keep []int
 		}
 		s.prev = append(s.prev[:0], s.supp...)
 		keptRSS := rss
-		s.supp = s.supp[:0]
-		rss = s.pursue(x, m, s.lsq(x, m, s.supp), deep)
-		if minAbs > 0 {
-			rss = s.dropSmall(x, m, minAbs, rss)
-		}
-		if keptRSS < rss {
+		if rss = s.search(x, m, minAbs, deep); keptRSS < rss {
 			s.supp = append(s.supp[:0], s.prev...)
 			rss = s.lsq(x, m, s.supp)
 		}
 	default:
-		s.supp = s.supp[:0]
-		rss = s.pursue(x, m, s.lsq(x, m, s.supp), deep)
-		if minAbs > 0 {
-			rss = s.dropSmall(x, m, minAbs, rss)
-		}
+		rss = s.search(x, m, minAbs, deep)
 	}
 	// Write the result from the chosen support.
 	copy(out.w, s.z[:r])
@@ -146,6 +137,18 @@ func (s *solver) solve(x, y, ut []float64, minAbs float64, deep bool, keep []int
 	}
 	out.rss = rss
 	out.resd = s.resid[:m]
+}
+
+// search finds the support of b from scratch by the solver's pursuit,
+// drops entries below minAbs when it is positive, and returns the residual
+// sum of squares of the fit left in s.z and s.resid.
+func (s *solver) search(x []float64, m int, minAbs float64, deep bool) float64 {
+	s.supp = s.supp[:0]
+	rss := s.pursue(x, m, s.lsq(x, m, s.supp), deep)
+	if minAbs > 0 {
+		rss = s.dropSmall(x, m, minAbs, rss)
+	}
+	return rss
 }
 
 // kept reports whether the support just fitted (coefficients in s.z,
