@@ -7,10 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/lrsp/lrsp/dataset"
 	"github.com/lrsp/lrsp/eval"
 	"github.com/lrsp/lrsp/model"
-	"github.com/lrsp/lrsp/pack"
 	"github.com/lrsp/lrsp/synth"
 )
 
@@ -45,21 +43,9 @@ func newEvalCmd() *cobra.Command {
 			}
 			var rep evalReport
 			if data != "" {
-				var ds *dataset.Dataset
-				var pred []float64
-				if pack.IsPath(data) {
-					// Packed files may be larger than memory: stream them.
-					ds, pred, err = predictPacked(c.Context(), c, data, cols.options(true), m, policy, packedChunkBytes)
-					if err != nil {
-						return err
-					}
-				} else {
-					if ds, err = readData(c.Context(), c, data, cols.options(true)); err != nil {
-						return err
-					}
-					if pred, err = eval.Predict(m, ds, policy); err != nil {
-						return fmt.Errorf("%s: %w", data, err)
-					}
+				ds, pred, err := predictData(c.Context(), c, data, cols.options(true), m, policy)
+				if err != nil {
+					return err
 				}
 				if m.Loss == model.LossLogistic {
 					cl, err := eval.Classify(ds, pred)

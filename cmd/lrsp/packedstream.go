@@ -19,8 +19,10 @@ const packedChunkBytes = 64 << 20
 
 // scanPackedChunks calls fn with the users of the packed file p, a chunk of
 // about chunkBytes of features at a time, as a Dataset whose input rows
-// count from 0 in each chunk; fn may keep the chunk's users but not the
-// Dataset. On a terminal it shows the users done, described by what.
+// count from 0 in each chunk. fn may keep each user's Y and Rows (one
+// allocation per chunk for all its users), but not X, whose buffer the next
+// chunk reuses, nor the Dataset. On a terminal it shows the users done,
+// described by what.
 func scanPackedChunks(ctx context.Context, c *cobra.Command, p *pack.File, what string, chunkBytes int,
 	fn func(chunk *dataset.Dataset) error) error {
 	var bar *progressbar.ProgressBar
@@ -30,34 +32,44 @@ func scanPackedChunks(ctx context.Context, c *cobra.Command, p *pack.File, what 
 		defer bar.Finish()
 	}
 	chunk := &dataset.Dataset{Features: p.FeatureNames(), HasTarget: p.HasTargets()}
-	d, local := p.Dim(), 0
+	d := p.Dim()
+	var xbuf, ybuf []float64
+	var rbuf []int
 	visit := func(i int, x, y []float64) error {
-		n := p.UserLen(i)
-		rows := make([]int, n)
-		for s := range rows {
-			rows[s] = local + s
+		n, at := p.UserLen(i), len(rbuf)
+		u := dataset.User{ID: p.UserID(i)}
+		// Full slice expressions: each user's slices end at its samples.
+		xbuf = append(xbuf, x[:n*d]...)
+		u.X = xbuf[at*d : (at+n)*d : (at+n)*d]
+		for s := range n {
+			rbuf = append(rbuf, at+s)
 		}
-		u := dataset.User{ID: p.UserID(i), X: append([]float64(nil), x[:n*d]...), Rows: rows}
+		u.Rows = rbuf[at : at+n : at+n]
 		if p.HasTargets() {
-			u.Y = append(u.Y, y...)
+			ybuf = append(ybuf, y...)
+			u.Y = ybuf[at : at+n : at+n]
 		}
 		chunk.Users = append(chunk.Users, u)
-		local += n
 		return nil
 	}
 	var sc dataset.Scratch
 	// Scan reads its whole range of users at once: hand it one chunk at a
 	// time.
 	for lo := 0; lo < p.NumUsers(); {
-		hi, size := lo, 0
-		for hi < p.NumUsers() && (hi == lo || size < chunkBytes) {
-			size += 8 * p.UserLen(hi) * d
+		hi, samples := lo, 0
+		for hi < p.NumUsers() && (hi == lo || 8*samples*d < chunkBytes) {
+			samples += p.UserLen(hi)
 			hi++
 		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		chunk.Users, local = chunk.Users[:0], 0
+		// Sized up front, so that appends never move the users' slices.
+		if cap(xbuf) < samples*d {
+			xbuf = make([]float64, 0, samples*d)
+		}
+		xbuf, ybuf, rbuf = xbuf[:0], make([]float64, 0, samples), make([]int, 0, samples)
+		chunk.Users = chunk.Users[:0]
 		if err := p.Scan(lo, hi, &sc, visit); err != nil {
 			return err
 		}
@@ -70,6 +82,24 @@ func scanPackedChunks(ctx context.Context, c *cobra.Command, p *pack.File, what 
 		lo = hi
 	}
 	return nil
+}
+
+// predictData reads the data at path and predicts every sample with m; a
+// packed file is streamed (see predictPacked), other formats are read whole.
+func predictData(ctx context.Context, c *cobra.Command, path string, opt dataset.CSVOptions, m *model.Model,
+	policy eval.Unknown) (*dataset.Dataset, []float64, error) {
+	if pack.IsPath(path) {
+		return predictPacked(ctx, c, path, opt, m, policy, packedChunkBytes)
+	}
+	ds, err := readData(ctx, c, path, opt)
+	if err != nil {
+		return nil, nil, err
+	}
+	pred, err := eval.Predict(m, ds, policy)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return ds, pred, nil
 }
 
 // predictPacked predicts every sample of the packed file at path with m, a

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/csv"
-	"fmt"
 	"io"
 	"strconv"
 
@@ -12,7 +11,6 @@ import (
 	"github.com/lrsp/lrsp/eval"
 	"github.com/lrsp/lrsp/internal/atomicfile"
 	"github.com/lrsp/lrsp/model"
-	"github.com/lrsp/lrsp/pack"
 )
 
 func unknownPolicy(s string) (eval.Unknown, error) {
@@ -40,21 +38,9 @@ and y when the input has the target. A user the model does not know is an error 
 			if err != nil {
 				return err
 			}
-			var ds *dataset.Dataset
-			var pred []float64
-			if pack.IsPath(data) {
-				// Packed files may be larger than memory: stream them.
-				ds, pred, err = predictPacked(c.Context(), c, data, cols.options(false), m, policy, packedChunkBytes)
-				if err != nil {
-					return err
-				}
-			} else {
-				if ds, err = readData(c.Context(), c, data, cols.options(false)); err != nil {
-					return err
-				}
-				if pred, err = eval.Predict(m, ds, policy); err != nil {
-					return fmt.Errorf("%s: %w", data, err)
-				}
+			ds, pred, err := predictData(c.Context(), c, data, cols.options(false), m, policy)
+			if err != nil {
+				return err
 			}
 			write := func(w io.Writer) error { return writePredictions(w, ds, pred) }
 			if out == "" || out == "-" {
