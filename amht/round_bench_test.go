@@ -66,7 +66,7 @@ func benchmarkRounds(b *testing.B, src dataset.Source, name string) {
 						b.Fatal(err)
 					}
 					grad := append([]float64(nil), tr.work[0].acc...)
-					if _, err := tr.trimOutliers(grad); err != nil {
+					if _, _, err := tr.trimOutliers(grad); err != nil {
 						b.Fatal(err)
 					}
 					if err := tr.updateU(grad); err != nil {

@@ -114,6 +114,12 @@ func newTrainer(src dataset.Source, theta0 []float64, opt Options) *trainer {
 // chunks of consecutive users, and then sums the workers' accumulators into
 // the first worker's. x and y are the user's samples, valid during the call.
 func (tr *trainer) forUsers(f func(w *worker, i int, x, y []float64)) error {
+	return tr.forChunks(nil, f)
+}
+
+// forChunks is forUsers over the chunks of users lo..hi-1 for which need
+// reports true (every chunk when need is nil): the others are not read.
+func (tr *trainer) forChunks(need func(lo, hi int) bool, f func(w *worker, i int, x, y []float64)) error {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make([]error, len(tr.work))
@@ -132,6 +138,9 @@ func (tr *trainer) forUsers(f func(w *worker, i int, x, y []float64)) error {
 				c := int(next.Add(1)) - 1
 				if c >= n {
 					return
+				}
+				if need != nil && !need(tr.chunks[c], tr.chunks[c+1]) {
+					continue
 				}
 				err := tr.src.Scan(tr.chunks[c], tr.chunks[c+1], &w.sc, visit)
 				if err != nil {
@@ -248,62 +257,66 @@ func (tr *trainer) schedule(i, round int, same bool) {
 // bias U away from the subspace that the rest of the users agree on.
 //
 // It returns the mean training MSE of the users kept, which is what the
-// stopping rules watch: a few users stuck on a wrong support would
-// otherwise hide the convergence of everyone else.
-func (tr *trainer) trimOutliers(grad []float64) (float64, error) {
+// stopping rules watch (a few users stuck on a wrong support would
+// otherwise hide the convergence of everyone else), and the number of
+// outliers. Their contributions are recomputed in one parallel pass over
+// the chunks that hold outliers.
+func (tr *trainer) trimOutliers(grad []float64) (inlier float64, outliers int, err error) {
 	d, r := tr.d, tr.r
 	if tr.opt.TrimFactor < 0 || r == 0 {
-		return mean(tr.loss), nil
+		return mean(tr.loss), 0, nil
 	}
 	med := median(tr.loss)
 	cut := tr.opt.TrimFactor * med
-	kept, n := 0.0, 0
-	theta := make([]float64, d)
-	var sc dataset.Scratch
-	g := make([]float64, d)
+	kept := 0.0
 	for i := 0; i < tr.t; i++ {
 		tr.skip[i] = tr.loss[i] > cut && tr.loss[i] > 0
 		tr.deep[i] = tr.deep[i] || tr.skip[i]
-		if !tr.skip[i] {
+		if tr.skip[i] {
+			outliers++
+		} else {
 			kept += tr.loss[i]
-			n++
-			continue
-		}
-		// grad -= (1/m) X^T resid w^T for this user.
-		w, idx, val := tr.p.user(i)
-		for j := 0; j < d; j++ {
-			s := 0.0
-			if tr.theta0 != nil {
-				s = tr.theta0[j]
-			}
-			s += dot(tr.u[j*r:(j+1)*r], w)
-			theta[j] = s
-		}
-		for q, j := range idx {
-			theta[j] += val[q]
-		}
-		clear(g)
-		err := tr.src.Scan(i, i+1, &sc, func(_ int, x, y []float64) error {
-			m := len(y)
-			for s := 0; s < m; s++ {
-				xs := x[s*d : (s+1)*d]
-				e := (y[s] - dot(xs, theta)) / float64(m)
-				for j, v := range xs {
-					g[j] += e * v
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return 0, err
-		}
-		for j := 0; j < d; j++ {
-			for c := 0; c < r; c++ {
-				grad[j*r+c] -= g[j] * w[c]
-			}
 		}
 	}
-	return kept / float64(max(n, 1)), nil
+	inlier = kept / float64(max(tr.t-outliers, 1))
+	if outliers == 0 {
+		return inlier, 0, nil
+	}
+	// grad -= sum over outliers of (1/m) X^T resid w^T, reading only the
+	// chunks that hold outliers.
+	err = tr.forChunks(func(lo, hi int) bool { return slices.Contains(tr.skip[lo:hi], true) },
+		func(w *worker, i int, x, y []float64) {
+			m := len(y)
+			if !tr.skip[i] || m == 0 {
+				return
+			}
+			wi, idx, val := tr.p.user(i)
+			theta := w.vecD
+			for j := 0; j < d; j++ {
+				s := 0.0
+				if tr.theta0 != nil {
+					s = tr.theta0[j]
+				}
+				theta[j] = s + dot(tr.u[j*r:(j+1)*r], wi)
+			}
+			for q, j := range idx {
+				theta[j] += val[q]
+			}
+			X := blas64.General{Rows: m, Cols: d, Stride: d, Data: x}
+			e := blas64.Vector{N: m, Inc: 1, Data: w.vecM[:m]}
+			copy(e.Data, y)
+			blas64.Gemv(blas.NoTrans, -1, X, blas64.Vector{N: d, Inc: 1, Data: theta}, 1, e)
+			g := blas64.Vector{N: d, Inc: 1, Data: w.vecD}
+			blas64.Gemv(blas.Trans, 1/float64(m), X, e, 0, g)
+			blas64.Ger(1, g, blas64.Vector{N: r, Inc: 1, Data: wi}, blas64.General{Rows: d, Cols: r, Stride: r, Data: w.acc})
+		})
+	if err != nil {
+		return 0, 0, err
+	}
+	for j, v := range tr.work[0].acc {
+		grad[j] -= v
+	}
+	return inlier, outliers, nil
 }
 
 func mean(v []float64) float64 {
@@ -538,16 +551,11 @@ func TrainSource(ctx context.Context, src dataset.Source, validation *dataset.Da
 			return nil, fmt.Errorf("train: round %d: %w", round, err)
 		}
 		grad := append([]float64(nil), tr.work[0].acc...)
-		inlier, err := tr.trimOutliers(grad)
+		inlier, outliers, err := tr.trimOutliers(grad)
 		if err != nil {
 			return nil, fmt.Errorf("train: round %d: %w", round, err)
 		}
-		st := RoundStats{Round: round, TrainLoss: loss, InlierLoss: inlier}
-		for _, out := range tr.skip {
-			if out {
-				st.Outliers++
-			}
-		}
+		st := RoundStats{Round: round, TrainLoss: loss, InlierLoss: inlier, Outliers: outliers}
 		track := inlier
 		if val != nil {
 			v := val.loss(tr)
