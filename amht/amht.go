@@ -11,65 +11,71 @@ package amht
 
 import (
 	"fmt"
+	"math"
 	"runtime"
+
+	"github.com/lrsp/lrsp/internal/fit"
 )
 
-// Init selects how U is initialised.
-type Init int
+// Init selects how U is initialised: InitMoments, InitRidgeSVD or
+// InitRandom (see the constants of the same names in this package).
+type Init = fit.Init
+
+// Update selects how U is updated each round: UpdateCG or UpdateGradient.
+type Update = fit.Update
+
+// Threshold selects the hard-thresholding operator for b_i: ThresholdTopK
+// or ThresholdValue.
+type Threshold = fit.Threshold
+
+// Pursuit selects how the support of b_i is searched: PursuitSwap,
+// PursuitGreedy or PursuitHTP.
+type Pursuit = fit.Pursuit
+
+// StopReason says why training ended.
+type StopReason = fit.StopReason
+
+// RoundStats reports one round of training.
+type RoundStats = fit.RoundStats
 
 const (
 	// InitMoments takes the top-r eigenvectors of the moment matrix
 	// (1/t) sum_i (1/m_i) sum_j y_ij^2 x_ij x_ij^T by block power iteration,
 	// never forming a d x d matrix.
-	InitMoments Init = iota
+	InitMoments = fit.InitMoments
 	// InitRidgeSVD takes the top-r left singular vectors of the matrix of
 	// per-user ridge solutions. It costs O(d^3) per user.
-	InitRidgeSVD
+	InitRidgeSVD = fit.InitRidgeSVD
 	// InitRandom takes a random orthonormal basis.
-	InitRandom
-)
+	InitRandom = fit.InitRandom
 
-// Update selects how U is updated each round.
-type Update int
-
-const (
 	// UpdateCG solves the least-squares problem in U with preconditioned
 	// conjugate gradient, applying the operator user by user. Each CG
 	// iteration streams the data twice.
-	UpdateCG Update = iota
+	UpdateCG = fit.UpdateCG
 	// UpdateGradient takes one preconditioned gradient step, computed in
 	// the same pass over the data as the per-user solves.
-	UpdateGradient
-)
+	UpdateGradient = fit.UpdateGradient
 
-// Threshold selects the hard-thresholding operator for b_i.
-type Threshold int
-
-const (
 	// ThresholdTopK keeps the k largest entries.
-	ThresholdTopK Threshold = iota
+	ThresholdTopK = fit.ThresholdTopK
 	// ThresholdValue keeps at most k entries, dropping those whose magnitude
 	// is below a threshold that starts at the scale of the targets and
 	// halves every round (the paper's shrinking threshold).
-	ThresholdValue
-)
+	ThresholdValue = fit.ThresholdValue
 
-// Pursuit selects how the support of b_i is searched.
-type Pursuit int
-
-const (
 	// PursuitSwap runs orthogonal matching pursuit with columns normalised
 	// after projecting out X_i U, refined by hard-thresholding pursuit; for
 	// users whose fit is an outlier (see TrimFactor), and for new users in
 	// Personalize, it adds a deeper search: support exchanges and restarts
 	// from several first columns. It recovers supports from fewer samples
 	// than PursuitHTP.
-	PursuitSwap Pursuit = iota
+	PursuitSwap = fit.PursuitSwap
 	// PursuitGreedy is PursuitSwap without the deeper search.
-	PursuitGreedy
+	PursuitGreedy = fit.PursuitGreedy
 	// PursuitHTP is plain hard-thresholding pursuit started from the k
 	// largest entries of the gradient: the straightforward reading.
-	PursuitHTP
+	PursuitHTP = fit.PursuitHTP
 )
 
 // Options configures training. The zero value of each field is documented
@@ -138,24 +144,6 @@ type Options struct {
 	Progress func(RoundStats)
 }
 
-// RoundStats reports one round of training.
-type RoundStats struct {
-	// Round counts from 1.
-	Round int `json:"round"`
-	// TrainLoss is the mean over users of the per-user mean squared error
-	// on the training samples, after the round's per-user solves.
-	TrainLoss float64 `json:"train_loss"`
-	// InlierLoss is TrainLoss over the users kept in the round's U update
-	// (see TrimFactor), and Outliers the number of users left out.
-	InlierLoss float64 `json:"inlier_loss"`
-	Outliers   int     `json:"outliers"`
-	// ValidationLoss is the same on the validation samples, or nil
-	// (written as null) without a validation set.
-	ValidationLoss *float64 `json:"validation_loss"`
-	// Seconds is the wall time of this round alone.
-	Seconds float64 `json:"seconds"`
-}
-
 func (o *Options) withDefaults() Options {
 	v := *o
 	if v.Rounds == 0 {
@@ -194,24 +182,21 @@ func (o *Options) validate(d int) error {
 		return fmt.Errorf("offset has %d entries, want %d", len(o.Offset), d)
 	case o.Rounds < 0:
 		return fmt.Errorf("rounds %d must not be negative", o.Rounds)
-	case !(o.Tolerance >= 0):
-		return fmt.Errorf("tolerance %v must not be negative", o.Tolerance)
-	case !(o.Ridge >= 0):
-		return fmt.Errorf("ridge %v must not be negative", o.Ridge)
+	case !(o.Tolerance >= 0) || math.IsInf(o.Tolerance, 0):
+		return fmt.Errorf("tolerance %v must be finite and not negative", o.Tolerance)
+	case !(o.Ridge >= 0) || math.IsInf(o.Ridge, 0):
+		return fmt.Errorf("ridge %v must be finite and not negative", o.Ridge)
 	case o.Refresh < 0 || o.Refresh > 255:
 		return fmt.Errorf("refresh %d must be in [0, 255]", o.Refresh)
 	case o.CGIterations < 0:
 		return fmt.Errorf("cg iterations %d must not be negative", o.CGIterations)
-	case !(o.StepSize >= 0):
+	case !(o.StepSize >= 0) || math.IsInf(o.StepSize, 0):
 		return fmt.Errorf("step size %v must not be negative", o.StepSize)
-	case o.Init < InitMoments || o.Init > InitRandom:
-		return fmt.Errorf("unknown init %d", o.Init)
-	case o.Update < UpdateCG || o.Update > UpdateGradient:
-		return fmt.Errorf("unknown update %d", o.Update)
-	case o.Threshold < ThresholdTopK || o.Threshold > ThresholdValue:
-		return fmt.Errorf("unknown threshold %d", o.Threshold)
-	case o.Pursuit < PursuitSwap || o.Pursuit > PursuitHTP:
-		return fmt.Errorf("unknown pursuit %d", o.Pursuit)
+	}
+	for _, err := range []error{o.Init.Valid(), o.Update.Valid(), o.Threshold.Valid(), o.Pursuit.Valid()} {
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }

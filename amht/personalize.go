@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -27,13 +28,25 @@ type PersonalizeOptions struct {
 	Workers int
 }
 
+// validate checks the options: a defined pursuit and a finite,
+// non-negative ridge.
+func (o PersonalizeOptions) validate() error {
+	if err := o.Pursuit.Valid(); err != nil {
+		return fmt.Errorf("personalize: %w", err)
+	}
+	if !(o.Ridge >= 0) || math.IsInf(o.Ridge, 0) {
+		return fmt.Errorf("personalize: ridge %v must be finite and not negative", o.Ridge)
+	}
+	return nil
+}
+
 // Personalizer fits one user at a time against a fixed model. It reuses its
 // buffers across calls and is not safe for concurrent use; use one per
 // goroutine.
 type Personalizer struct {
 	m   *model.Model
 	s   *solver
-	out fit
+	out userFit
 	y   []float64
 	ut  []float64 // U transposed, r x d
 }
@@ -49,9 +62,12 @@ func NewPersonalizer(m *model.Model, maxSamples int, opt PersonalizeOptions) (*P
 	if maxSamples <= 0 {
 		return nil, errors.New("personalize: maxSamples must be positive")
 	}
+	if err := opt.validate(); err != nil {
+		return nil, err
+	}
 	return &Personalizer{
 		m: m, s: newSolver(m.Dim, m.Rank, m.Sparsity, maxSamples, opt.Pursuit, opt.Ridge),
-		out: fit{w: make([]float64, m.Rank), idx: make([]int32, m.Sparsity), val: make([]float64, m.Sparsity)},
+		out: userFit{w: make([]float64, m.Rank), idx: make([]int32, m.Sparsity), val: make([]float64, m.Sparsity)},
 		y:   make([]float64, maxSamples), ut: linalg.TransposeInto(nil, m.Dim, m.Rank, m.U),
 	}, nil
 }
@@ -84,6 +100,9 @@ func (p *Personalizer) Fit(id string, x, y []float64) (model.User, float64, erro
 func Personalize(ctx context.Context, m *model.Model, ds *dataset.Dataset, opt PersonalizeOptions) ([]model.User, error) {
 	if !ds.HasTarget {
 		return nil, errors.New("personalize: the data have no target column")
+	}
+	if err := opt.validate(); err != nil {
+		return nil, err
 	}
 	maxM := 0
 	for i := range ds.Users {

@@ -170,7 +170,7 @@ func BenchmarkUserSolve(b *testing.B) {
 	}
 	ut := linalg.TransposeInto(nil, d, r, u)
 	s := newSolver(d, r, k, m, PursuitSwap, 0)
-	out := fit{w: make([]float64, r), idx: make([]int32, k), val: make([]float64, k)}
+	out := userFit{w: make([]float64, r), idx: make([]int32, k), val: make([]float64, k)}
 	// The support each user's search finds, for the keep path.
 	supp := make([][]int32, users)
 	for i := range supp {

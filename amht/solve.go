@@ -62,8 +62,8 @@ const swapCandidates = 3
 // restarts the greedy pursuit.
 const deepStarts = 12
 
-// fit holds the result of one user's solve.
-type fit struct {
+// userFit holds the result of one user's solve.
+type userFit struct {
 	w    []float64 // r, written in place
 	idx  []int32   // up to k, written in place
 	val  []float64 // up to k
@@ -85,7 +85,7 @@ type fit struct {
 // when it is not does solve search, and then it still returns the kept
 // support if the search finds nothing with a lower residual. After a kept
 // support, s.grad is true and s.corr holds X^T resid.
-func (s *solver) solve(x, y, ut []float64, minAbs float64, deep bool, keep []int32, out *fit) {
+func (s *solver) solve(x, y, ut []float64, minAbs float64, deep bool, keep []int32, out *userFit) {
 	d, r := s.d, s.r
 	m := len(y)
 	copy(s.target[:m], y)

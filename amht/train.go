@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"gonum.org/v1/gonum/blas/blas64"
 
 	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/internal/fit"
 	"github.com/lrsp/lrsp/internal/linalg"
 	"github.com/lrsp/lrsp/model"
 )
@@ -61,7 +61,7 @@ type trainer struct {
 // worker holds one goroutine's scratch and accumulators.
 type worker struct {
 	s    *solver
-	out  fit
+	out  userFit
 	acc  []float64 // d x r
 	vecD []float64 // d
 	vecM []float64 // maxM
@@ -101,7 +101,7 @@ func newTrainer(src dataset.Source, theta0 []float64, opt Options) *trainer {
 	for i := range tr.work {
 		tr.work[i] = &worker{
 			s: newSolver(d, opt.Rank, opt.Sparsity, maxM, opt.Pursuit, opt.Ridge),
-			out: fit{w: make([]float64, opt.Rank), idx: make([]int32, opt.Sparsity),
+			out: userFit{w: make([]float64, opt.Rank), idx: make([]int32, opt.Sparsity),
 				val: make([]float64, opt.Sparsity)},
 			acc: make([]float64, d*opt.Rank), vecD: make([]float64, d),
 			vecM: make([]float64, maxM), prev: make([]int32, 0, opt.Sparsity),
@@ -490,9 +490,8 @@ func (tr *trainer) stats() (float64, error) {
 type Result struct {
 	Model  *model.Model
 	Rounds []RoundStats
-	// Stopped says why training ended: "rounds", "tolerance", "exact",
-	// or "early-stopping".
-	Stopped string
+	// Stopped says why training ended.
+	Stopped StopReason
 	// TrainLoss is the mean per-user training MSE of the published model,
 	// after the final per-user solves (which search deeper than the
 	// rounds do, so it is usually below the last round's TrainLoss).
@@ -534,7 +533,7 @@ func TrainSource(ctx context.Context, src dataset.Source, validation *dataset.Da
 	if validation != nil {
 		val = newValidator(src, validation)
 	}
-	res := &Result{Stopped: "rounds"}
+	res := &Result{Stopped: fit.StopRounds}
 	minAbs := 0.0
 	if opt.Threshold == ThresholdValue {
 		minAbs = math.Sqrt(scale)
@@ -566,16 +565,18 @@ func TrainSource(ctx context.Context, src dataset.Source, validation *dataset.Da
 				bestU = append(bestU[:0], tr.u...)
 			}
 		}
-		stop := ""
+		stop, why := true, fit.StopRounds
 		switch {
 		case inlier <= 1e-28*scale:
-			stop = "exact"
+			why = fit.StopExact
 		case val != nil && round-bestRound >= opt.Patience:
-			stop = "early-stopping"
+			why = fit.StopEarly
 		case opt.Tolerance > 0 && prev-track < opt.Tolerance*prev:
-			stop = "tolerance"
+			why = fit.StopTolerance
+		default:
+			stop = false
 		}
-		if stop == "" && round < opt.Rounds && tr.r > 0 {
+		if !stop && round < opt.Rounds && tr.r > 0 {
 			if err := tr.updateU(grad); err != nil {
 				return nil, fmt.Errorf("train: round %d: %w", round, err)
 			}
@@ -590,8 +591,8 @@ func TrainSource(ctx context.Context, src dataset.Source, validation *dataset.Da
 		if opt.Progress != nil {
 			opt.Progress(st)
 		}
-		if stop != "" {
-			res.Stopped = stop
+		if stop {
+			res.Stopped = why
 			break
 		}
 		if tr.r == 0 {
@@ -629,16 +630,14 @@ func (tr *trainer) model(method string) *model.Model {
 	return m
 }
 
-func (o *Options) config() map[string]string {
-	return map[string]string{
-		"rank": strconv.Itoa(o.Rank), "sparsity": strconv.Itoa(o.Sparsity), "rounds": strconv.Itoa(o.Rounds),
-		"tolerance": fmt.Sprint(o.Tolerance), "init": [...]string{"moments", "ridge-svd", "random"}[o.Init],
-		"update":    [...]string{"cg", "gradient"}[o.Update],
-		"threshold": [...]string{"topk", "value"}[o.Threshold],
-		"pursuit":   [...]string{"swap", "greedy", "htp"}[o.Pursuit],
-		"ridge":     fmt.Sprint(o.Ridge), "seed": strconv.FormatUint(o.Seed, 10),
-		"refresh": strconv.Itoa(o.Refresh),
+func (o *Options) config() model.Config {
+	method := model.MethodLRS
+	if o.Sparsity == 0 {
+		method = model.MethodLowRank
 	}
+	return model.Config{Version: model.ConfigVersion, Method: method, Rank: o.Rank, Sparsity: o.Sparsity,
+		Rounds: o.Rounds, Tolerance: o.Tolerance, Init: o.Init.String(), Update: o.Update.String(),
+		Threshold: o.Threshold.String(), Pursuit: o.Pursuit, Ridge: o.Ridge, Seed: o.Seed, Refresh: o.Refresh}
 }
 
 // validator scores the current parameters on held-out samples.

@@ -21,8 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
-	"strings"
 
 	"github.com/lrsp/lrsp/amht"
 	"github.com/lrsp/lrsp/dataset"
@@ -136,13 +134,8 @@ func Train(ctx context.Context, ds, validation *dataset.Dataset, opt Options) (*
 		return nil, fmt.Errorf("train %s: %w", opt.Method, err)
 	}
 	m.Method = opt.Method
-	if m.Config == nil {
-		m.Config = map[string]string{}
-	}
-	m.Config["method"] = opt.Method
-	if opt.free != nil {
-		m.Config["unpenalized"] = formatColumns(opt.free)
-	}
+	m.Config.Version, m.Config.Method = model.ConfigVersion, opt.Method
+	m.Config.Unpenalized = freeColumns(opt.free)
 	if err := m.Validate(); err != nil {
 		return nil, fmt.Errorf("train %s: %w", opt.Method, err)
 	}
@@ -176,7 +169,7 @@ func fitTheta0(ctx context.Context, ds *dataset.Dataset, lambda float64, free []
 
 func emptyModel(ds *dataset.Dataset, opt Options) *model.Model {
 	return &model.Model{Dim: ds.Dim(), Features: ds.Features, U: []float64{},
-		Config: map[string]string{"ridge": fmt.Sprint(opt.Ridge)}}
+		Config: model.Config{Version: model.ConfigVersion, Ridge: opt.Ridge}}
 }
 
 func trainGlobal(ctx context.Context, ds *dataset.Dataset, opt Options) (*model.Model, error) {
@@ -269,9 +262,9 @@ func trainLowRank(ctx context.Context, ds, validation *dataset.Dataset, opt Opti
 		return nil, err
 	}
 	m := res.Model
-	m.Config["center"] = strconv.FormatBool(opt.Center)
+	m.Config.Center = opt.Center
 	if opt.Center {
-		m.Config["theta0_ridge"] = fmt.Sprint(opt.Ridge)
+		m.Config.Theta0Ridge = opt.Ridge
 	}
 	return m, nil
 }
@@ -320,108 +313,58 @@ func trainGlobalSparse(ctx context.Context, ds, validation *dataset.Dataset, opt
 			return nil, err
 		}
 	}
-	best.Config["theta0_ridge"] = fmt.Sprint(opt.Ridge)
+	best.Config.Theta0Ridge = opt.Ridge
 	return best, nil
 }
 
-// Personalize fits the users of ds against m with everything shared fixed
-// (U and theta_0), by the method that made m, and returns their parameters
-// in the order of ds.Users; it does not change m. lrs, lowrank and
-// global-sparse users get amht's per-user solve with the model's per-user
-// ridge and pursuit; local and finetune users get a dense ridge fit (toward
-// theta_0 for finetune) with the model's ridge; global users get no
-// personal parameters.
-func Personalize(ctx context.Context, m *model.Model, ds *dataset.Dataset) ([]model.User, error) {
+// PersonalizeDense fits the users of ds against a local or finetune model
+// m with everything shared fixed: a dense ridge fit per user (toward
+// theta_0 for finetune) with the model's ridge and unpenalized features.
+// It returns the users in the order of ds.Users and does not change m.
+// Package method chooses the personalizer of every other method.
+func PersonalizeDense(ctx context.Context, m *model.Model, ds *dataset.Dataset, workers int) ([]model.User, error) {
 	if !ds.HasTarget {
-		return nil, errors.New("personalize: the data have no target column")
+		return nil, errors.New("baseline: personalize: the data have no target column")
 	}
 	if ds.Dim() != m.Dim {
-		return nil, fmt.Errorf("personalize: data have %d features, model has %d", ds.Dim(), m.Dim)
+		return nil, fmt.Errorf("baseline: personalize: data have %d features, model has %d", ds.Dim(), m.Dim)
 	}
-	ridge, err := configFloat(m, "ridge")
+	if err := m.Config.Validate(m.Dim); err != nil {
+		return nil, fmt.Errorf("baseline: personalize: %w", err)
+	}
+	switch {
+	case m.Method != model.MethodLocal && m.Method != model.MethodFinetune:
+		return nil, fmt.Errorf("baseline: personalize: a %q model has no dense per-user part", m.Method)
+	case m.Method == model.MethodFinetune && m.Theta0 == nil:
+		return nil, errors.New("baseline: personalize: finetune model has no theta_0")
+	}
+	users, err := denseUsers(ctx, ds, m.Theta0, m.Config.Ridge, unpenalized(m.Config.Unpenalized, m.Dim), workers)
 	if err != nil {
-		return nil, fmt.Errorf("personalize: %w", err)
+		return nil, fmt.Errorf("baseline: personalize: %w", err)
 	}
-	free, err := parseColumns(m.Config["unpenalized"], m.Dim)
-	if err != nil {
-		return nil, fmt.Errorf("personalize: model config unpenalized: %w", err)
-	}
-	switch m.Method {
-	case model.MethodGlobal:
-		out := make([]model.User, len(ds.Users))
-		for i := range ds.Users {
-			out[i] = model.User{ID: ds.Users[i].ID, W: []float64{}}
-		}
-		return out, nil
-	case model.MethodLocal, model.MethodFinetune:
-		if m.Method == model.MethodFinetune && m.Theta0 == nil {
-			return nil, errors.New("personalize: finetune model has no theta_0")
-		}
-		users, err := denseUsers(ctx, ds, m.Theta0, ridge, free, 0)
-		if err != nil {
-			return nil, fmt.Errorf("personalize: %w", err)
-		}
-		return users, nil
-	case model.MethodLRS, model.MethodLowRank, model.MethodGlobalSparse:
-		p := amht.PursuitSwap
-		switch m.Config["pursuit"] {
-		case "greedy":
-			p = amht.PursuitGreedy
-		case "htp":
-			p = amht.PursuitHTP
-		}
-		users, err := amht.Personalize(ctx, m, ds, amht.PersonalizeOptions{Pursuit: p, Ridge: ridge})
-		if err != nil {
-			return nil, err
-		}
-		return users, nil
-	}
-	return nil, fmt.Errorf("personalize: unknown method %q", m.Method)
+	return users, nil
 }
 
-// configFloat reads a non-negative number from m.Config; a missing key
-// means 0.
-func configFloat(m *model.Model, key string) (float64, error) {
-	s, ok := m.Config[key]
-	if !ok {
-		return 0, nil
-	}
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil || !(v >= 0) || math.IsInf(v, 0) {
-		return 0, fmt.Errorf("model config %s = %q is not a non-negative number", key, s)
-	}
-	return v, nil
-}
-
-// formatColumns writes the positions of the true entries of free as a
-// comma-separated list.
-func formatColumns(free []bool) string {
-	var b strings.Builder
+// freeColumns returns the positions of the true entries of free.
+func freeColumns(free []bool) []int {
+	var out []int
 	for j, f := range free {
-		if !f {
-			continue
+		if f {
+			out = append(out, j)
 		}
-		if b.Len() > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(strconv.Itoa(j))
 	}
-	return b.String()
+	return out
 }
 
-// parseColumns reads a list written by formatColumns for d features; ""
-// gives nil.
-func parseColumns(s string, d int) ([]bool, error) {
-	if s == "" {
-		return nil, nil
+// unpenalized returns the mask of d features whose positions cols lists
+// (validated by model.Config.Validate), or nil for none.
+func unpenalized(cols []int, d int) []bool {
+	if len(cols) == 0 {
+		return nil
 	}
 	free := make([]bool, d)
-	for _, f := range strings.Split(s, ",") {
-		j, err := strconv.Atoi(f)
-		if err != nil || j < 0 || j >= d {
-			return nil, fmt.Errorf("column %q is not in [0, %d)", f, d)
-		}
+	for _, j := range cols {
 		free[j] = true
 	}
-	return free, nil
+	return free
 }

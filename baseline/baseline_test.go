@@ -131,7 +131,7 @@ func TestClosedFormMethodsMatchNormalEquations(t *testing.T) {
 				}
 			}
 			// Personalize refits the same users to the same answer.
-			users, err := Personalize(ctx, m, ds)
+			users, err := personalize(ctx, m, ds)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -193,8 +193,8 @@ func TestEveryMethodRoundTrips(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if back.Method != meth || back.Config["method"] != meth {
-				t.Fatalf("model file records method %q (config %q), want %q", back.Method, back.Config["method"], meth)
+			if back.Method != meth || back.Config.Method != meth {
+				t.Fatalf("model file records method %q (config %q), want %q", back.Method, back.Config.Method, meth)
 			}
 			pred, err := eval.Predict(back, test, eval.UnknownError)
 			if err != nil {
@@ -214,7 +214,7 @@ func TestEveryMethodRoundTrips(t *testing.T) {
 			}
 			// Refit the training users from their own data: the model
 			// predicts as well as before.
-			users, err := Personalize(context.Background(), back, train)
+			users, err := personalize(context.Background(), back, train)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -288,4 +288,20 @@ func TestTrainRejectsBadOptions(t *testing.T) {
 	if _, err := Train(ctx, ds, nil, Options{Method: model.MethodLocal}); err == nil {
 		t.Error("Train with a cancelled context succeeded")
 	}
+}
+
+// personalize refits users of any baseline method (package method, which
+// imports this package, dispatches the same way).
+func personalize(ctx context.Context, m *model.Model, ds *dataset.Dataset) ([]model.User, error) {
+	switch m.Method {
+	case model.MethodLocal, model.MethodFinetune:
+		return PersonalizeDense(ctx, m, ds, 0)
+	case model.MethodGlobal:
+		users := make([]model.User, len(ds.Users))
+		for i := range users {
+			users[i] = model.User{ID: ds.Users[i].ID, W: []float64{}}
+		}
+		return users, nil
+	}
+	return amht.Personalize(ctx, m, ds, amht.PersonalizeOptions{Pursuit: m.Config.Pursuit, Ridge: m.Config.Ridge})
 }

@@ -217,6 +217,9 @@ func (o *Options) validate(d int) error {
 	case o.Init != InitPrivate && o.Init != InitRandom:
 		return fmt.Errorf("dp: unknown init %d", o.Init)
 	}
+	if err := o.Pursuit.Valid(); err != nil {
+		return fmt.Errorf("dp: %w", err)
+	}
 	if err := checkSampleRate(o.SampleRate); err != nil {
 		return err
 	}

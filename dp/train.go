@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -188,17 +187,13 @@ func (o *Options) initDescription() string {
 	return "random (data-independent, no privacy cost)"
 }
 
-func (o *Options) config() map[string]string {
-	c := map[string]string{
-		"rank": strconv.Itoa(o.Rank), "sparsity": strconv.Itoa(o.Sparsity), "rounds": strconv.Itoa(o.Rounds),
-		"dp-clip": fmt.Sprint(o.Clip), "dp-step": fmt.Sprint(o.StepSize), "dp-init": o.Init.String(),
-		"dp-sample-rate": fmt.Sprint(o.SampleRate), "ridge": fmt.Sprint(o.Ridge), "seed": strconv.FormatUint(o.Seed, 10),
-		"pursuit": [...]string{"swap", "greedy", "htp"}[o.Pursuit],
-	}
-	if o.Noiseless {
-		c["dp-noiseless"] = "true"
-	} else {
-		c["dp-noise-multiplier"] = fmt.Sprint(o.NoiseMultiplier)
+func (o *Options) config() model.Config {
+	c := model.Config{Version: model.ConfigVersion, Method: model.MethodLRS, Rank: o.Rank, Sparsity: o.Sparsity,
+		Rounds: o.Rounds, Ridge: o.Ridge, Seed: o.Seed, Pursuit: o.Pursuit,
+		DP: &model.DPConfig{Clip: o.Clip, StepSize: o.StepSize, Init: o.Init.String(), SampleRate: o.SampleRate,
+			NoiseMultiplier: o.NoiseMultiplier, Noiseless: o.Noiseless, Delta: o.Delta}}
+	if o.Sparsity == 0 {
+		c.Method = model.MethodLowRank
 	}
 	return c
 }

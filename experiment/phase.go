@@ -196,7 +196,7 @@ func phaseCell(ctx context.Context, opt PhaseOptions, t, m int, p amht.Pursuit) 
 		return cell, fmt.Errorf("%s t=%d m=%d: %w", name, t, m, err)
 	}
 	cell.Seconds = time.Since(start).Seconds()
-	cell.Rounds, cell.Stopped = len(tr.Rounds), tr.Stopped
+	cell.Rounds, cell.Stopped = len(tr.Rounds), tr.Stopped.String()
 	rec, err := eval.CompareTruth(tr.Model, data.Truth)
 	if err != nil {
 		return cell, fmt.Errorf("%s t=%d m=%d: %w", name, t, m, err)

@@ -9,10 +9,9 @@ import (
 
 	"gonum.org/v1/plot/plotter"
 
-	"github.com/lrsp/lrsp/amht"
-	"github.com/lrsp/lrsp/baseline"
 	"github.com/lrsp/lrsp/dataset"
 	"github.com/lrsp/lrsp/eval"
+	"github.com/lrsp/lrsp/method"
 	"github.com/lrsp/lrsp/model"
 	"github.com/lrsp/lrsp/synth"
 )
@@ -34,7 +33,7 @@ type SparsityOptions struct {
 	Noise float64
 	// NewUsers is the number of further users, drawn from the same U*,
 	// who are personalized from Samples samples each with everything
-	// shared held fixed (baseline.Personalize); 0 means none.
+	// shared held fixed (method.Personalize); 0 means none.
 	NewUsers int
 	// TestSamples is the number of held-out samples per user on which
 	// the test RMSE is measured; 0 means 50.
@@ -165,30 +164,31 @@ func splitTest(data *synth.Data) *sparsityData {
 	return sd
 }
 
-func sparsityPoint(ctx context.Context, opt SparsityOptions, data *sparsityData, method string, k int) (SparsityPoint, error) {
-	pt := SparsityPoint{Method: method, K: k, NewUsersRMSE: math.NaN()}
-	bo := baseline.Options{Method: method, AMHT: amht.Options{Workers: 1, Seed: opt.Seed}}
-	switch method {
+func sparsityPoint(ctx context.Context, opt SparsityOptions, data *sparsityData, name string, k int) (SparsityPoint, error) {
+	pt := SparsityPoint{Method: name, K: k, NewUsersRMSE: math.NaN()}
+	cfg := method.Config{Method: name, Seed: opt.Seed}
+	switch name {
 	case model.MethodLRS:
-		bo.Rank, bo.Sparsity = opt.Rank, k
+		cfg.Rank, cfg.Sparsity = opt.Rank, k
 	case model.MethodLowRank:
-		bo.Rank = opt.Rank
+		cfg.Rank = opt.Rank
 	case model.MethodGlobalSparse:
-		bo.Sparsity = max(k, 1)
+		cfg.Sparsity = max(k, 1)
 	case model.MethodLocal:
-		bo.Ridge = opt.LocalRidge
+		cfg.Ridge = opt.LocalRidge
 	}
-	pt.ModelK = bo.Sparsity
+	pt.ModelK = cfg.Sparsity
 	start := time.Now()
-	m, err := baseline.Train(ctx, data.train, nil, bo)
+	res, err := method.Train(ctx, data.train, cfg, method.Options{Workers: 1})
 	if err != nil {
 		return pt, err
 	}
+	m := res.Model
 	if pt.TrainUsersRMSE, err = testRMSE(m, data.testTrain); err != nil {
 		return pt, err
 	}
 	if data.newUsers != nil {
-		users, err := baseline.Personalize(ctx, m, data.newUsers)
+		users, err := method.Personalize(ctx, m, data.newUsers, method.PersonalizeOptions{Workers: 1})
 		if err != nil {
 			return pt, err
 		}

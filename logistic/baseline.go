@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/internal/fit"
 	"github.com/lrsp/lrsp/model"
 )
 
@@ -55,8 +55,8 @@ func Local(ctx context.Context, ds *dataset.Dataset, opt BaselineOptions) (*mode
 	}
 	m := res.Model
 	m.Method = model.MethodLocal
-	m.Config = map[string]string{"loss": model.LossLogistic, "method": m.Method, "ridge": fmt.Sprint(opt.Ridge),
-		"newton_steps": strconv.Itoa(opt.NewtonSteps)}
+	m.Config = model.Config{Version: model.ConfigVersion, Loss: model.LossLogistic, Method: m.Method,
+		Sparsity: ds.Dim(), Ridge: opt.Ridge, NewtonSteps: opt.NewtonSteps}
 	return m, nil
 }
 
@@ -75,8 +75,8 @@ func Global(ctx context.Context, ds *dataset.Dataset, opt BaselineOptions) (*mod
 	}
 	m := &model.Model{Method: model.MethodGlobal, Dim: ds.Dim(), Features: ds.Features, U: []float64{}, Theta0: theta,
 		Users: make([]model.User, len(ds.Users)), Loss: model.LossLogistic,
-		Config: map[string]string{"loss": model.LossLogistic, "method": model.MethodGlobal, "ridge": fmt.Sprint(opt.Ridge),
-			"newton_steps": strconv.Itoa(opt.NewtonSteps)}}
+		Config: model.Config{Version: model.ConfigVersion, Loss: model.LossLogistic, Method: model.MethodGlobal,
+			Ridge: opt.Ridge, NewtonSteps: opt.NewtonSteps}}
 	for i := range ds.Users {
 		m.Users[i] = model.User{ID: ds.Users[i].ID, W: []float64{}}
 	}
@@ -110,8 +110,8 @@ func Finetune(ctx context.Context, ds *dataset.Dataset, opt BaselineOptions) (*m
 	}
 	m := res.Model
 	m.Method = model.MethodFinetune
-	m.Config = map[string]string{"loss": model.LossLogistic, "method": m.Method, "ridge": fmt.Sprint(opt.Ridge),
-		"theta0_ridge": fmt.Sprint(shared), "newton_steps": strconv.Itoa(opt.NewtonSteps)}
+	m.Config = model.Config{Version: model.ConfigVersion, Loss: model.LossLogistic, Method: m.Method,
+		Sparsity: ds.Dim(), Ridge: opt.Ridge, Theta0Ridge: shared, NewtonSteps: opt.NewtonSteps}
 	return m, nil
 }
 
@@ -185,8 +185,8 @@ func GlobalSparse(ctx context.Context, ds, validation *dataset.Dataset, opt Opti
 		}
 	}
 	best.Model.Method = model.MethodGlobalSparse
-	best.Model.Config["method"] = model.MethodGlobalSparse
-	best.Model.Config["theta0_ridge"] = fmt.Sprint(shared)
+	best.Model.Config.Method = model.MethodGlobalSparse
+	best.Model.Config.Theta0Ridge = shared
 	return best, nil
 }
 
@@ -229,10 +229,10 @@ func TrainMethod(ctx context.Context, ds, validation *dataset.Dataset, method st
 		return nil, err
 	}
 	if res == nil {
-		res = &Result{Model: m, Stopped: "closed-form"}
+		res = &Result{Model: m, Stopped: fit.StopClosedForm}
 	}
 	res.Model.Method = method
-	res.Model.Config["method"] = method
+	res.Model.Config.Method = method
 	if err := res.Model.Validate(); err != nil {
 		return nil, fmt.Errorf("train %s: %w", method, err)
 	}
@@ -275,7 +275,7 @@ func sharedFit(ctx context.Context, ds *dataset.Dataset, off [][]float64, ridge 
 		}
 	}
 	s := newSolver(d, 0, d, n, ridge, steps)
-	out := fit{w: []float64{}, idx: make([]int32, d), val: make([]float64, d)}
+	out := userFit{w: []float64{}, idx: make([]int32, d), val: make([]float64, d)}
 	s.solve(x, y, nil, o, &out)
 	if err := ctx.Err(); err != nil {
 		return nil, err

@@ -8,10 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lrsp/lrsp/amht"
-	"github.com/lrsp/lrsp/baseline"
 	"github.com/lrsp/lrsp/eval"
 	"github.com/lrsp/lrsp/logistic"
+	"github.com/lrsp/lrsp/method"
 	"github.com/lrsp/lrsp/model"
 	"github.com/lrsp/lrsp/tune"
 )
@@ -53,9 +52,9 @@ func TestLandmineAutoTuned(t *testing.T) {
 		for _, seed := range seeds {
 			train, test := logistic.FewShotSplit(ds, m, seed)
 			for v, vr := range variants {
-				o := tune.Options{Loss: model.LossLogistic, Rank: true, Sparsity: true, Ridge: true, Center: vr.center,
+				o := tune.Options{Rank: true, Sparsity: true, Ridge: true, Center: vr.center,
 					Holdout: 0.25, Repeats: repeats, Seed: seed,
-					Base: baseline.Options{Method: vr.method, AMHT: amht.Options{Rounds: 30, Tolerance: 1e-6, Seed: 1}}}
+					Base: method.Config{Method: vr.method, Loss: model.LossLogistic, Rounds: 30, Tolerance: 1e-6, Seed: 1}}
 				mod, sel, err := tune.Train(ctx, train, o)
 				if err != nil {
 					t.Fatalf("%s, m=%d, seed %d: %v", vr.name, m, seed, err)

@@ -29,6 +29,8 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+
+	"github.com/lrsp/lrsp/internal/fit"
 )
 
 // Init selects how U is initialised.
@@ -112,19 +114,10 @@ type Options struct {
 // DefaultRidge is the per-user ridge penalty used when Options.Ridge is 0.
 const DefaultRidge = 1e-3
 
-// RoundStats reports one round of training.
-type RoundStats struct {
-	// Round counts from 1.
-	Round int `json:"round"`
-	// TrainLoss is the mean over users of the per-user mean logistic loss
-	// (without the ridge) after the round's per-user fits.
-	TrainLoss float64 `json:"train_loss"`
-	// ValidationLoss is the same on the validation samples, or nil without
-	// a validation set.
-	ValidationLoss *float64 `json:"validation_loss"`
-	// Seconds is the wall time of the round.
-	Seconds float64 `json:"seconds"`
-}
+// RoundStats reports one round of training: TrainLoss is the mean over
+// users of the per-user mean logistic loss (without the ridge);
+// InlierLoss equals it (no user is trimmed).
+type RoundStats = fit.RoundStats
 
 func (o *Options) withDefaults() Options {
 	v := *o

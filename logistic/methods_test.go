@@ -61,8 +61,8 @@ func TestMethodsPersonalizeReproducesFit(t *testing.T) {
 				t.Fatal(err)
 			}
 			m := res.Model
-			if m.Method != tc.method || m.Loss != model.LossLogistic || m.Config["method"] != tc.method {
-				t.Fatalf("model method %q loss %q config %q, want %q logistic", m.Method, m.Loss, m.Config["method"], tc.method)
+			if m.Method != tc.method || m.Loss != model.LossLogistic || m.Config.Method != tc.method {
+				t.Fatalf("model method %q loss %q config %q, want %q logistic", m.Method, m.Loss, m.Config.Method, tc.method)
 			}
 			wantTheta0 := tc.opt.Center || tc.method == model.MethodGlobal || tc.method == model.MethodFinetune ||
 				tc.method == model.MethodGlobalSparse

@@ -3,9 +3,7 @@ package logistic
 import (
 	"context"
 	"fmt"
-	"math"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -67,18 +65,19 @@ func Personalize(ctx context.Context, m *model.Model, ds *dataset.Dataset, opt P
 		return users, nil
 	}
 	if opt.Ridge == 0 {
-		v, err := configNumber(m, "ridge", DefaultRidge)
-		if err != nil {
-			return nil, fmt.Errorf("personalize: %w", err)
+		opt.Ridge = m.Config.Ridge
+		if opt.Ridge == 0 {
+			opt.Ridge = DefaultRidge
 		}
-		opt.Ridge = v
 	}
 	if opt.NewtonSteps == 0 {
-		v, err := configNumber(m, "newton_steps", 25)
-		if err != nil || v != math.Trunc(v) || v < 1 || v > 1e6 {
-			return nil, fmt.Errorf("personalize: model config newton_steps = %q is not a positive integer", m.Config["newton_steps"])
+		opt.NewtonSteps = m.Config.NewtonSteps
+		if opt.NewtonSteps == 0 {
+			opt.NewtonSteps = 25
 		}
-		opt.NewtonSteps = int(v)
+	}
+	if err := m.Config.Validate(m.Dim); err != nil {
+		return nil, fmt.Errorf("personalize: %w", err)
 	}
 	if opt.Workers <= 0 {
 		opt.Workers = runtime.GOMAXPROCS(0)
@@ -108,7 +107,7 @@ func Personalize(ctx context.Context, m *model.Model, ds *dataset.Dataset, opt P
 				}
 				u := &ds.Users[i]
 				n := u.Len()
-				out := fit{w: make([]float64, r), idx: make([]int32, k), val: make([]float64, k)}
+				out := userFit{w: make([]float64, r), idx: make([]int32, k), val: make([]float64, k)}
 				if n > 0 {
 					var o []float64
 					if off != nil {
@@ -127,18 +126,4 @@ func Personalize(ctx context.Context, m *model.Model, ds *dataset.Dataset, opt P
 		return nil, err
 	}
 	return users, nil
-}
-
-// configNumber reads a positive finite number from m.Config[key], or
-// returns def when the key is absent.
-func configNumber(m *model.Model, key string, def float64) (float64, error) {
-	s, ok := m.Config[key]
-	if !ok {
-		return def, nil
-	}
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil || !(v > 0) || math.IsInf(v, 0) {
-		return 0, fmt.Errorf("model config %s = %q is not a positive number", key, s)
-	}
-	return v, nil
 }

@@ -60,10 +60,10 @@ func newSolver(d, r, k, maxM int, ridge float64, steps int) *solver {
 	}
 }
 
-// fit holds the result of one user's solve. w, idx and val are written in
+// userFit holds the result of one user's solve. w, idx and val are written in
 // place; on entry they hold the warm start (the previous round's fit, with
 // nnz non-zeros).
-type fit struct {
+type userFit struct {
 	w   []float64 // r
 	idx []int32   // up to k
 	val []float64 // up to k
@@ -80,7 +80,7 @@ type fit struct {
 // theta_0; nil for none). It minimises
 // (1/m) sum_j loss(off_j + <x_j, U w + b>, y_j) + (ridge/2) ||(w, b)||^2
 // over w and k-sparse b, warm-started from out.
-func (s *solver) solve(x, y, ut, off []float64, out *fit) {
+func (s *solver) solve(x, y, ut, off []float64, out *userFit) {
 	d, r := s.d, s.r
 	m := len(y)
 	s.off = off

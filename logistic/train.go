@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"gonum.org/v1/gonum/blas/blas64"
 
 	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/internal/fit"
 	"github.com/lrsp/lrsp/internal/linalg"
 	"github.com/lrsp/lrsp/model"
 )
@@ -66,7 +66,7 @@ type trainer struct {
 // worker holds one goroutine's scratch and accumulators.
 type worker struct {
 	s    *solver
-	out  fit
+	out  userFit
 	acc  []float64 // d x r
 	vecD []float64 // d
 	vecM []float64 // maxM
@@ -152,7 +152,7 @@ func (tr *trainer) solveUsers() float64 {
 		if m == 0 {
 			return
 		}
-		w.out = fit{w: tr.w[i*r : (i+1)*r], idx: tr.idx[i*k : (i+1)*k], val: tr.val[i*k : (i+1)*k], nnz: tr.nnz[i]}
+		w.out = userFit{w: tr.w[i*r : (i+1)*r], idx: tr.idx[i*k : (i+1)*k], val: tr.val[i*k : (i+1)*k], nnz: tr.nnz[i]}
 		w.s.solve(u.X, u.Y, tr.ut, tr.userOffset(i), &w.out)
 		tr.nnz[i] = w.out.nnz
 		tr.loss[i] = w.out.loss
@@ -426,9 +426,9 @@ func (tr *trainer) initialize(ctx context.Context) ([]float64, error) {
 type Result struct {
 	Model  *model.Model
 	Rounds []RoundStats
-	// Stopped says why training ended: "rounds", "tolerance", "stalled"
-	// (the U step found no decrease) or "early-stopping".
-	Stopped string
+	// Stopped says why training ended (fit.StopStalled: the U step found
+	// no decrease).
+	Stopped fit.StopReason
 }
 
 // Train runs logistic AMHT-LRS on ds, whose targets must all be 0 or 1.
@@ -466,7 +466,7 @@ func Train(ctx context.Context, ds *dataset.Dataset, validation *dataset.Dataset
 	if tr.u, err = tr.initialize(ctx); err != nil {
 		return nil, fmt.Errorf("train: init: %w", err)
 	}
-	res := &Result{Stopped: "rounds"}
+	res := &Result{Stopped: fit.StopRounds}
 	prev := math.Inf(1)
 	bestVal, bestRound := math.Inf(1), 0
 	var bestU []float64
@@ -476,7 +476,7 @@ func Train(ctx context.Context, ds *dataset.Dataset, validation *dataset.Dataset
 		}
 		start := time.Now()
 		lossNow := tr.solveUsers()
-		st := RoundStats{Round: round, TrainLoss: lossNow}
+		st := RoundStats{Round: round, TrainLoss: lossNow, InlierLoss: lossNow}
 		track := lossNow
 		if validation != nil {
 			v := logLoss(tr.model(), validation)
@@ -487,20 +487,22 @@ func Train(ctx context.Context, ds *dataset.Dataset, validation *dataset.Dataset
 				bestU = append(bestU[:0], tr.u...)
 			}
 		}
-		stop := ""
+		stop, why := true, fit.StopRounds
 		switch {
 		case validation != nil && round-bestRound >= opt.Patience:
-			stop = "early-stopping"
+			why = fit.StopEarly
 		case opt.Tolerance > 0 && prev-track < opt.Tolerance*math.Abs(prev):
-			stop = "tolerance"
+			why = fit.StopTolerance
+		default:
+			stop = false
 		}
-		if stop == "" && round < opt.Rounds && tr.r > 0 {
+		if !stop && round < opt.Rounds && tr.r > 0 {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
 			grad := append([]float64(nil), tr.work[0].acc...)
 			if !tr.updateU(grad, lossNow) {
-				stop = "stalled"
+				stop, why = true, fit.StopStalled
 			} else if err := tr.orthonormalize(); err != nil {
 				return nil, fmt.Errorf("train: round %d: %w", round, err)
 			}
@@ -511,8 +513,8 @@ func Train(ctx context.Context, ds *dataset.Dataset, validation *dataset.Dataset
 		if opt.Progress != nil {
 			opt.Progress(st)
 		}
-		if stop != "" {
-			res.Stopped = stop
+		if stop {
+			res.Stopped = why
 			break
 		}
 		if tr.r == 0 {
@@ -565,16 +567,16 @@ func (tr *trainer) model() *model.Model {
 	return m
 }
 
-func (o *Options) config() map[string]string {
-	c := map[string]string{
-		"loss": model.LossLogistic, "rank": strconv.Itoa(o.Rank), "sparsity": strconv.Itoa(o.Sparsity),
-		"rounds": strconv.Itoa(o.Rounds), "tolerance": fmt.Sprint(o.Tolerance), "ridge": fmt.Sprint(o.Ridge),
-		"init": [...]string{"moments", "random"}[o.Init], "newton_steps": strconv.Itoa(o.NewtonSteps),
-		"cg_iterations": strconv.Itoa(o.CGIterations), "seed": strconv.FormatUint(o.Seed, 10),
-		"center": strconv.FormatBool(o.Center),
+func (o *Options) config() model.Config {
+	c := model.Config{Version: model.ConfigVersion, Loss: model.LossLogistic, Method: model.MethodLRS,
+		Rank: o.Rank, Sparsity: o.Sparsity, Rounds: o.Rounds, Tolerance: o.Tolerance, Ridge: o.Ridge,
+		Init: [...]string{"moments", "random"}[o.Init], NewtonSteps: o.NewtonSteps, CGIterations: o.CGIterations,
+		Seed: o.Seed, Center: o.Center}
+	if o.Sparsity == 0 {
+		c.Method = model.MethodLowRank
 	}
 	if o.Center {
-		c["theta0_ridge"] = fmt.Sprint(o.SharedRidge)
+		c.Theta0Ridge = o.SharedRidge
 	}
 	return c
 }

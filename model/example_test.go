@@ -17,7 +17,7 @@ func example() *model.Model {
 		Features: []string{"x0", "x1", "x2"},
 		U:        []float64{0.6, 0.8, 0},
 		Users:    []model.User{{ID: "alice", W: []float64{5}, Index: []int32{2}, Value: []float64{-1}}},
-		Config:   map[string]string{"rounds": "7"},
+		Config:   model.Config{Rounds: 7},
 	}
 }
 
@@ -34,7 +34,7 @@ func ExampleEncode() {
 		return
 	}
 	u := &m.Users[m.Index()["alice"]]
-	fmt.Println("theta_alice =", m.Theta(u, make([]float64, m.Dim)), "config", m.Config)
+	fmt.Println("theta_alice =", m.Theta(u, make([]float64, m.Dim)), "rounds", m.Config.Rounds)
 
 	// Any damage is detected.
 	data[len(data)/2] ^= 1
@@ -43,7 +43,7 @@ func ExampleEncode() {
 	_, err = model.Decode(data[:20])
 	fmt.Println(err)
 	// Output:
-	// theta_alice = [3 4 -1] config map[rounds:7]
+	// theta_alice = [3 4 -1] rounds 7
 	// checksum mismatch: the file is truncated or corrupted
 	// checksum mismatch: the file is truncated or corrupted
 }

@@ -17,9 +17,11 @@ import (
 // Magic starts every model file.
 const Magic = "LRSPMODL"
 
-// Version is the model file format version that Encode writes and Decode
-// reads.
-const Version = 1
+// Version is the model file format version that Encode writes. Decode
+// reads it and version 1, whose header stored the configuration as a map
+// of strings (see Config.UnmarshalJSON); versions 1 and 2 differ in
+// nothing else.
+const Version = 2
 
 // MaxHeader bounds the JSON header of a model file.
 const MaxHeader = 16 << 20
@@ -33,15 +35,15 @@ var ErrChecksum = errors.New("checksum mismatch: the file is truncated or corrup
 
 // header is the JSON part of the file.
 type header struct {
-	Method   string            `json:"method"`
-	Dim      int               `json:"d"`
-	Rank     int               `json:"r"`
-	Sparsity int               `json:"k"`
-	Features []string          `json:"features"`
-	Theta0   bool              `json:"theta0"`
-	Users    int               `json:"users"`
-	Config   map[string]string `json:"config,omitempty"`
-	Privacy  *Ledger           `json:"privacy,omitempty"`
+	Method   string   `json:"method"`
+	Dim      int      `json:"d"`
+	Rank     int      `json:"r"`
+	Sparsity int      `json:"k"`
+	Features []string `json:"features"`
+	Theta0   bool     `json:"theta0"`
+	Users    int      `json:"users"`
+	Config   *Config  `json:"config,omitempty"`
+	Privacy  *Ledger  `json:"privacy,omitempty"`
 	// Loss is absent for squared error, so that such files are unchanged.
 	Loss string `json:"loss,omitempty"`
 	// Network is absent for linear models, so that such files are
@@ -51,11 +53,11 @@ type header struct {
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// Encode writes m in the lrsp model format, version 1, all integers and
+// Encode writes m in the lrsp model format, version 2, all integers and
 // floats little-endian:
 //
 //	magic    8 bytes  "LRSPMODL"
-//	version  uint32   1
+//	version  uint32   2 (Decode also reads 1)
 //	hlen     uint32   length of the JSON header
 //	header   hlen bytes of JSON: method, d, r, k, features, theta0 (bool),
 //	         users (count), config, privacy, and loss (optional: absent
@@ -77,7 +79,11 @@ func Encode(w io.Writer, m *Model) error {
 		return err
 	}
 	h := header{Method: m.Method, Dim: m.Dim, Rank: m.Rank, Sparsity: m.Sparsity, Features: m.Features,
-		Theta0: m.Theta0 != nil, Users: len(m.Users), Config: m.Config, Privacy: m.Privacy}
+		Theta0: m.Theta0 != nil, Users: len(m.Users), Privacy: m.Privacy}
+	if !m.Config.IsZero() {
+		// A model without a recorded configuration writes none.
+		h.Config = &m.Config
+	}
 	if m.Loss != LossSquared {
 		h.Loss = m.Loss
 	}
@@ -156,8 +162,8 @@ func Decode(data []byte) (*Model, error) {
 		}
 		return nil, errors.New("not an lrsp model file (bad magic)")
 	}
-	if v := binary.LittleEndian.Uint32(data[8:]); v != Version {
-		return nil, fmt.Errorf("model file format version %d, this lrsp reads version %d", v, Version)
+	if v := binary.LittleEndian.Uint32(data[8:]); v != 1 && v != Version {
+		return nil, fmt.Errorf("model file format version %d, this lrsp reads versions 1 to %d", v, Version)
 	}
 	body, sum := data[:len(data)-4], binary.LittleEndian.Uint32(data[len(data)-4:])
 	if crc32.Checksum(body, castagnoli) != sum {
@@ -182,7 +188,10 @@ func Decode(data []byte) (*Model, error) {
 		return nil, fmt.Errorf("model header: %d feature names for dimension %d", len(h.Features), h.Dim)
 	}
 	m := &Model{Method: h.Method, Dim: h.Dim, Rank: h.Rank, Sparsity: h.Sparsity, Features: h.Features,
-		Config: h.Config, Privacy: h.Privacy, Loss: h.Loss}
+		Privacy: h.Privacy, Loss: h.Loss}
+	if h.Config != nil {
+		m.Config = *h.Config
+	}
 	m.U = p.floats(h.Dim * h.Rank)
 	if h.Theta0 {
 		m.Theta0 = p.floats(h.Dim)

@@ -66,8 +66,9 @@ type Model struct {
 	Theta0 []float64
 	// Users holds the personal parameters of every user.
 	Users []User
-	// Config records how the model was trained, as key/value pairs.
-	Config map[string]string
+	// Config records how the model was trained: the method's typed
+	// configuration (see Config).
+	Config Config
 	// Loss is the training loss (LossSquared or LossLogistic); "" means
 	// LossSquared.
 	Loss string
@@ -176,6 +177,9 @@ func (m *Model) Validate() error {
 		return fmt.Errorf("model: theta_0 has %d entries, want %d", len(m.Theta0), d)
 	case m.Loss != "" && m.Loss != LossSquared && m.Loss != LossLogistic:
 		return fmt.Errorf("model: unknown loss %q", m.Loss)
+	}
+	if err := m.Config.Validate(d); err != nil {
+		return err
 	}
 	if m.Network != nil {
 		if err := m.Network.validate(d); err != nil {

@@ -18,6 +18,9 @@ const (
 	// with all Dim entries (Rank 0, Sparsity Dim): the FedRep / FedPer
 	// style.
 	MethodNeuralDense = "neural-dense"
+	// MethodNeuralGlobal names the global network as a method to train;
+	// the model it makes has Method MethodGlobal and a Network.
+	MethodNeuralGlobal = "neural-global"
 )
 
 // Activations a Network can use between its layers.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strconv"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -192,13 +191,10 @@ func denseUser(id string, theta []float64) model.User {
 // model.MethodNeuralDense model of the current heads.
 func (tr *trainer) denseModel(m *model.Model) *model.Model {
 	m.Method, m.Sparsity = model.MethodNeuralDense, tr.h
-	m.Config["method"] = model.MethodNeuralDense
-	ridge := "leave-one-out per user, relative grid 1e-4..10"
-	if tr.opt.Ridge > 0 {
-		ridge = strconv.FormatFloat(tr.opt.Ridge, 'g', -1, 64)
-	}
-	m.Config["dense_ridge"] = ridge
-	delete(m.Config, "pursuit")
+	m.Config.Method = model.MethodNeuralDense
+	// DenseRidge 0 records the per-user leave-one-out choice.
+	m.Config.DenseRidge = tr.opt.Ridge
+	m.Config.Pursuit = 0
 	for i := range tr.users {
 		m.Users = append(m.Users, denseUser(tr.users[i].id, tr.users[i].theta))
 	}

@@ -175,7 +175,7 @@ func TestDensePersonalizeMatchesTraining(t *testing.T) {
 				t.Fatalf("ridge %v: row %d predicts %v after a round trip, %v before", ridge, r, p2[r], p1[r])
 			}
 		}
-		if back.Method != model.MethodNeuralDense || back.Config["dense_ridge"] == "" {
+		if back.Method != model.MethodNeuralDense || back.Config.Method != model.MethodNeuralDense || back.Config.DenseRidge != ridge {
 			t.Errorf("decoded method %q, config %v", back.Method, back.Config)
 		}
 	}

@@ -34,6 +34,7 @@ import (
 	"runtime"
 
 	"github.com/lrsp/lrsp/amht"
+	"github.com/lrsp/lrsp/internal/fit"
 )
 
 // Options configures Train. Only Rank (and Sparsity for a sparse part)
@@ -88,19 +89,9 @@ type Options struct {
 	Progress func(RoundStats)
 }
 
-// RoundStats reports one round of training.
-type RoundStats struct {
-	// Round counts from 1.
-	Round int `json:"round"`
-	// TrainLoss is the mean over users of the per-user mean squared error
-	// on the training samples after the round's per-user solves.
-	TrainLoss float64 `json:"train_loss"`
-	// ValidationLoss is the same on the validation samples, or nil without
-	// a validation set.
-	ValidationLoss *float64 `json:"validation_loss"`
-	// Seconds is the wall time of the round.
-	Seconds float64 `json:"seconds"`
-}
+// RoundStats reports one round of training; InlierLoss equals TrainLoss
+// (no user is trimmed).
+type RoundStats = fit.RoundStats
 
 func (o *Options) withDefaults() Options {
 	v := *o

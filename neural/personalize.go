@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -29,23 +28,10 @@ type PersonalizeOptions struct {
 // ModelOptions returns the per-user options m was trained with (its
 // config's ridge and pursuit).
 func ModelOptions(m *model.Model) (PersonalizeOptions, error) {
-	var o PersonalizeOptions
-	if v := m.Config["ridge"]; v != "" {
-		r, err := strconv.ParseFloat(v, 64)
-		if err != nil || !(r >= 0) {
-			return o, fmt.Errorf("model config ridge %q: want a non-negative number", v)
-		}
-		o.Ridge = r
+	if err := m.Config.Validate(m.Dim); err != nil {
+		return PersonalizeOptions{}, fmt.Errorf("personalize: %w", err)
 	}
-	switch m.Config["pursuit"] {
-	case "", "swap":
-	case "greedy":
-		o.Pursuit = amht.PursuitGreedy
-	case "htp":
-		o.Pursuit = amht.PursuitHTP
-	default:
-		return o, fmt.Errorf("model config pursuit %q: want swap, greedy or htp", m.Config["pursuit"])
-	}
+	o := PersonalizeOptions{Ridge: m.Config.Ridge, Pursuit: m.Config.Pursuit}
 	return o, nil
 }
 

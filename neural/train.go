@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/lrsp/lrsp/amht"
 	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/internal/fit"
 	"github.com/lrsp/lrsp/model"
 )
 
@@ -28,8 +28,8 @@ type Result struct {
 	Model *model.Model
 	// Rounds reports every round.
 	Rounds []RoundStats
-	// Stopped says why training stopped: "rounds" or "patience".
-	Stopped string
+	// Stopped says why training stopped (fit.StopRounds or fit.StopEarly).
+	Stopped fit.StopReason
 }
 
 // user is one training user's data (standardized inputs) and parameters.
@@ -92,7 +92,7 @@ func Train(ctx context.Context, ds, validation *dataset.Dataset, opt Options) (*
 		tr.setOrthonormal(g)
 	}
 	ad := newAdam(len(tr.net.params), opt.LearningRate)
-	res := &Result{Stopped: "rounds"}
+	res := &Result{Stopped: fit.StopRounds}
 	var best *snapshot
 	bestLoss, stale := math.Inf(1), 0
 	order := make([]int, len(tr.users))
@@ -108,6 +108,7 @@ func Train(ctx context.Context, ds, validation *dataset.Dataset, opt Options) (*
 			return nil, err
 		}
 		st := RoundStats{Round: round, TrainLoss: tr.trainLoss()}
+		st.InlierLoss = st.TrainLoss
 		if validation != nil {
 			v := tr.validationLoss()
 			st.ValidationLoss = &v
@@ -133,7 +134,7 @@ func Train(ctx context.Context, ds, validation *dataset.Dataset, opt Options) (*
 			opt.Progress(st)
 		}
 		if validation != nil && stale >= opt.Patience {
-			res.Stopped = "patience"
+			res.Stopped = fit.StopEarly
 			break
 		}
 	}
@@ -500,30 +501,24 @@ func (tr *trainer) model(inputs []string) *model.Model {
 			first[rows*d+a] -= w * tr.mean[q]
 		}
 	}
-	hidden := make([]string, len(tr.opt.Hidden))
-	for l, v := range tr.opt.Hidden {
-		hidden[l] = strconv.Itoa(v)
-	}
-	cfg := map[string]string{
-		"hidden": strings.Join(hidden, ","), "ridge": strconv.FormatFloat(tr.opt.Ridge, 'g', -1, 64),
-		"pursuit": [...]string{"swap", "greedy", "htp"}[tr.opt.Pursuit], "batch": strconv.Itoa(tr.opt.Batch),
-		"learning_rate": strconv.FormatFloat(tr.opt.LearningRate, 'g', -1, 64), "seed": strconv.FormatUint(tr.opt.Seed, 10),
-	}
-	m := &model.Model{Dim: tr.h, Features: hiddenNames(tr.h), Network: nw, Config: cfg}
+	m := &model.Model{Dim: tr.h, Features: hiddenNames(tr.h), Network: nw, Config: model.Config{
+		Version: model.ConfigVersion, Hidden: slices.Clone(tr.opt.Hidden), Ridge: tr.opt.Ridge, Pursuit: tr.opt.Pursuit,
+		Batch: tr.opt.Batch, LearningRate: tr.opt.LearningRate, Seed: tr.opt.Seed, Rounds: tr.opt.Rounds,
+		Rank: tr.r, Sparsity: tr.opt.Sparsity}}
 	if tr.opt.Dense {
 		return tr.denseModel(m)
 	}
 	if tr.r == 0 {
 		m.Method = model.MethodGlobal
 		m.Theta0 = slices.Clone(n.head)
-		cfg["method"] = "neural-global"
+		m.Config.Method = model.MethodNeuralGlobal
 		for i := range tr.users {
 			m.Users = append(m.Users, model.User{ID: tr.users[i].id, W: []float64{}})
 		}
 		return m
 	}
 	m.Method, m.Rank, m.Sparsity, m.U = model.MethodNeuralLRS, tr.r, tr.opt.Sparsity, slices.Clone(n.head)
-	cfg["method"] = model.MethodNeuralLRS
+	m.Config.Method = model.MethodNeuralLRS
 	for i := range tr.users {
 		u := &tr.users[i]
 		m.Users = append(m.Users, model.User{ID: u.id, W: slices.Clone(u.w), Index: slices.Clone(u.idx), Value: slices.Clone(u.val)})

@@ -62,7 +62,7 @@ func names(prefix string, n int) []string {
 func handModel(method, loss string, d, r, k, users, inputs int, hidden []int, seed uint64) *model.Model {
 	rng := rand.New(rand.NewPCG(seed, 9))
 	m := &model.Model{Method: method, Loss: loss, Dim: d, Rank: r, Sparsity: k, Features: names("f", d),
-		U: orthonormal(rng, d, r), Config: map[string]string{}}
+		U: orthonormal(rng, d, r)}
 	if hidden != nil {
 		n := &model.Network{Inputs: names("x", inputs), Sizes: append([]int{inputs}, hidden...), Activation: model.ActivationTanh}
 		for l := 1; l < len(n.Sizes); l++ {
@@ -162,18 +162,23 @@ func TestLossAndNetworkModels(t *testing.T) {
 		}
 	}
 	logLRS := handModel(model.MethodLRS, model.LossLogistic, 8, 2, 2, 12, 0, nil, 1)
-	logLRS.Config = map[string]string{"loss": "logistic", "ridge": "0.001", "newton_steps": "25"}
+	logLRS.Config = model.Config{Version: model.ConfigVersion, Loss: "logistic", Ridge: 0.001, NewtonSteps: 25}
 	logLocal := handModel(model.MethodLocal, model.LossLogistic, 5, 0, 5, 6, 0, nil, 2)
-	logLocal.Config = nil // logistic.Personalize's defaults
+	logLocal.Config = model.Config{} // logistic.Personalize's defaults
+	// A bad configuration cannot reach a store: the typed configuration is
+	// validated with the model.
 	logBadConfig := handModel(model.MethodLRS, model.LossLogistic, 4, 1, 1, 3, 0, nil, 7)
-	logBadConfig.Config = map[string]string{"ridge": "-1"}
+	logBadConfig.Config = model.Config{Version: model.ConfigVersion, Ridge: -1}
+	if err := logBadConfig.Validate(); err == nil || !strings.Contains(err.Error(), "config ridge -1") {
+		t.Fatalf("a model with config ridge -1 validated: %v", err)
+	}
 	logGlobal := handModel(model.MethodGlobal, model.LossLogistic, 5, 0, 0, 6, 0, nil, 3)
 	nLRS := handModel(model.MethodNeuralLRS, "", 5, 2, 1, 10, 4, []int{7, 5}, 4)
-	nLRS.Config = map[string]string{"ridge": "0", "pursuit": "swap"}
+	nLRS.Config = model.Config{Version: model.ConfigVersion}
 	nTheta := nLRS.Theta(&model.User{W: []float64{1.5, -2}, Index: []int32{3}, Value: []float64{0.7}}, make([]float64, 5))
 	nGlobal := handModel(model.MethodGlobal, "", 4, 0, 0, 5, 3, []int{4}, 5)
 	nDense := handModel(model.MethodNeuralDense, "", 4, 0, 4, 5, 3, []int{6, 4}, 9)
-	nDense.Config = map[string]string{"ridge": "0", "dense_ridge": "leave-one-out per user, relative grid 1e-4..10"}
+	nDense.Config = model.Config{Version: model.ConfigVersion, Method: model.MethodNeuralDense}
 	nLogistic := handModel(model.MethodNeuralLRS, model.LossLogistic, 3, 1, 1, 5, 2, []int{3}, 6)
 
 	for _, tc := range []struct {
@@ -215,8 +220,7 @@ func TestLossAndNetworkModels(t *testing.T) {
 			return neural.Personalize(context.Background(), nDense, ds, o)
 		}},
 		{"neural-global", nGlobal, nil, "no personal parameters", nil},
-		{"logistic bad config", logBadConfig, nil, `config ridge = "-1"`, nil},
-		{"neural-lrs logistic", nLogistic, nil, "logistic-loss network models", nil},
+		{"neural-lrs logistic", nLogistic, nil, `unknown method "neural-lrs" for the logistic loss`, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := tc.m

@@ -22,7 +22,6 @@
 package serve
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -41,13 +40,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/lrsp/lrsp/amht"
-	"github.com/lrsp/lrsp/baseline"
-	"github.com/lrsp/lrsp/dataset"
 	"github.com/lrsp/lrsp/eval"
 	"github.com/lrsp/lrsp/logistic"
+	"github.com/lrsp/lrsp/method"
 	"github.com/lrsp/lrsp/model"
-	"github.com/lrsp/lrsp/neural"
 	"github.com/lrsp/lrsp/store"
 )
 
@@ -110,26 +106,11 @@ type Server struct {
 
 	// personalization: fitErr says why the model cannot be personalized.
 	fitErr  error
-	kind    fitKind
-	fitters chan *amht.Personalizer // idle personalizers
-	slots   chan struct{}           // bounds live personalizers
-	pOpt    amht.PersonalizeOptions
-	busy    chan struct{} // bounds fits by the dataset-based personalizers
-	lOpt    logistic.PersonalizeOptions
-	nOpt    neural.PersonalizeOptions
+	fitters chan *method.Fitter // idle personalizers
+	slots   chan struct{}       // bounds live personalizers
 
 	scratch sync.Pool // *scratch
 }
-
-// fitKind selects the personalizer of PUT /v1/users/{id}.
-type fitKind int
-
-const (
-	fitAMHT     fitKind = iota // amht.Personalizer (squared-loss lrs, lowrank, global-sparse)
-	fitBaseline                // baseline.Personalize (local, finetune)
-	fitLogistic                // logistic.Personalize (every logistic method but global)
-	fitNeural                  // neural.Personalize (neural-lrs, neural-dense)
-)
 
 // scratch holds per-request buffers reused across requests.
 type scratch struct {
@@ -155,8 +136,7 @@ func New(st *store.Store, opt Options) (*Server, error) {
 	}
 	s := &Server{st: st, m: m, opt: opt, fs: newFeatureSpace(inputs), din: len(inputs), net: m.Network,
 		prob: m.Loss == model.LossLogistic, mux: http.NewServeMux(),
-		fitters: make(chan *amht.Personalizer, opt.Personalizers), slots: make(chan struct{}, opt.Personalizers),
-		busy: make(chan struct{}, opt.Personalizers)}
+		fitters: make(chan *method.Fitter, opt.Personalizers), slots: make(chan struct{}, opt.Personalizers)}
 	if opt.AuthToken != "" {
 		s.token = sha256.Sum256([]byte(opt.AuthToken))
 	}
@@ -177,61 +157,12 @@ func New(st *store.Store, opt Options) (*Server, error) {
 	return s, nil
 }
 
-// setupPersonalize chooses the personalizer for the model's method, loss
-// and network, reads the per-user options the model was trained with from
-// its configuration (as "lrsp personalize" does), and decides whether PUT
-// can personalize.
+// setupPersonalize makes the first personalizer for the model (package
+// method chooses it by the model's method, loss and network, with the
+// per-user options of its configuration, as "lrsp personalize" does); when
+// the model cannot be personalized, fitErr says why and PUT answers 409.
 func (s *Server) setupPersonalize() error {
-	m := s.m
-	if m.Method == model.MethodGlobal {
-		s.fitErr = fmt.Errorf("a %q model has no personal parameters to fit", m.Method)
-		return nil
-	}
-	if m.Network != nil {
-		if m.Loss == model.LossLogistic {
-			s.fitErr = errors.New("personalization of logistic-loss network models is not served (the neural personalizer fits squared error)")
-			return nil
-		}
-		o, err := neural.ModelOptions(m)
-		if err != nil {
-			return fmt.Errorf("serve: %w", err)
-		}
-		o.Workers = 1
-		s.kind, s.nOpt = fitNeural, o
-		s.probeDataset()
-		return nil
-	}
-	if m.Loss == model.LossLogistic {
-		// Zero options: logistic.Personalize reads the model's ridge and
-		// Newton steps from its configuration.
-		s.kind, s.lOpt = fitLogistic, logistic.PersonalizeOptions{Workers: 1}
-		s.probeDataset()
-		return nil
-	}
-	switch m.Method {
-	case model.MethodLRS, model.MethodLowRank, model.MethodGlobalSparse:
-	case model.MethodLocal, model.MethodFinetune:
-		s.kind = fitBaseline // baseline.Personalize, one user at a time
-		return nil
-	default:
-		s.fitErr = fmt.Errorf("a %q model has no personal parameters to fit", m.Method)
-		return nil
-	}
-	if v := s.m.Config["ridge"]; v != "" {
-		r, err := strconv.ParseFloat(v, 64)
-		if err != nil || r < 0 || math.IsInf(r, 0) {
-			return fmt.Errorf("model config ridge %q: want a non-negative number", v)
-		}
-		s.pOpt.Ridge = r
-	}
-	switch s.m.Config["pursuit"] {
-	case "greedy":
-		s.pOpt.Pursuit = amht.PursuitGreedy
-	case "htp":
-		s.pOpt.Pursuit = amht.PursuitHTP
-	}
-	// One probe to surface configuration errors at start.
-	p, err := amht.NewPersonalizer(s.m, s.opt.MaxSamples, s.pOpt)
+	p, err := method.NewFitter(s.m, s.opt.MaxSamples)
 	if err != nil {
 		s.fitErr = err
 		return nil
@@ -239,27 +170,6 @@ func (s *Server) setupPersonalize() error {
 	s.slots <- struct{}{}
 	s.fitters <- p
 	return nil
-}
-
-// probeDataset runs the dataset-based personalizer once on no users, so
-// that a model it cannot fit (an unsupported method, a bad configuration)
-// is reported by GET /v1/model and answered 409 by PUT.
-func (s *Server) probeDataset() {
-	if _, err := s.personalizeDataset(context.Background(), dataset.NewBuilder(s.fs.names, true).Dataset()); err != nil {
-		s.fitErr = err
-	}
-}
-
-// personalizeDataset fits the users of ds with the dataset-based
-// personalizer of the model.
-func (s *Server) personalizeDataset(ctx context.Context, ds *dataset.Dataset) ([]model.User, error) {
-	switch s.kind {
-	case fitLogistic:
-		return logistic.Personalize(ctx, s.m, ds, s.lOpt)
-	case fitNeural:
-		return neural.Personalize(ctx, s.m, ds, s.nOpt)
-	}
-	return baseline.Personalize(ctx, s.m, ds)
 }
 
 // Registry returns the server's Prometheus registry, served on /metrics.
@@ -705,61 +615,31 @@ func (s *Server) handlePutUser(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, code, resp)
 }
 
-// fit personalizes one user with the shared parts fixed.
+// fit personalizes one user with the shared parts fixed. At most
+// Options.Personalizers fits run at once.
 func (s *Server) fit(r *http.Request, id string, x, y []float64) (model.User, error) {
-	if s.kind != fitAMHT {
-		return s.fitDataset(r, id, x, y)
-	}
 	p, err := s.acquire(r)
 	if err != nil {
 		return model.User{}, err
 	}
 	defer func() { s.fitters <- p }()
-	u, _, err := p.Fit(id, x, y)
-	if err != nil {
-		return model.User{}, badRequest(err)
+	ctx := r.Context()
+	u, err := p.Fit(ctx, id, x, y)
+	var se *method.SampleError
+	switch {
+	case ctx.Err() != nil:
+		return model.User{}, errorf(http.StatusServiceUnavailable, "request cancelled during personalization")
+	case errors.As(err, &se):
+		return model.User{}, badRequest(se.Err)
+	case err != nil:
+		return model.User{}, err
 	}
 	return u, nil
 }
 
-// fitDataset personalizes one user with a personalizer that takes a
-// dataset: baseline.Personalize, logistic.Personalize or
-// neural.Personalize, each with the model's own per-user options, so that
-// the stored user is what "lrsp personalize" computes from the same
-// samples. At most Options.Personalizers run at once.
-func (s *Server) fitDataset(r *http.Request, id string, x, y []float64) (model.User, error) {
-	ctx := r.Context()
-	select {
-	case s.busy <- struct{}{}:
-		defer func() { <-s.busy }()
-	case <-ctx.Done():
-		return model.User{}, errorf(http.StatusServiceUnavailable, "request cancelled while waiting for a personalizer")
-	}
-	b := dataset.NewBuilder(s.fs.names, true)
-	d := s.din
-	for i := range y {
-		b.Add(id, x[i*d:(i+1)*d], y[i], i)
-	}
-	users, err := s.personalizeDataset(ctx, b.Dataset())
-	if err != nil && s.kind == fitNeural && ctx.Err() == nil {
-		// The per-user solve's errors concern the samples, as
-		// amht.Personalizer.Fit's do.
-		err = badRequest(err)
-	}
-	switch {
-	case ctx.Err() != nil:
-		return model.User{}, errorf(http.StatusServiceUnavailable, "request cancelled during personalization")
-	case err != nil:
-		return model.User{}, err
-	case len(users) != 1:
-		return model.User{}, fmt.Errorf("personalizer returned %d users for one", len(users))
-	}
-	return users[0], nil
-}
-
 // acquire returns an idle personalizer, creating one while fewer than
 // Options.Personalizers exist, else waiting for one.
-func (s *Server) acquire(r *http.Request) (*amht.Personalizer, error) {
+func (s *Server) acquire(r *http.Request) (*method.Fitter, error) {
 	select {
 	case p := <-s.fitters:
 		return p, nil
@@ -769,7 +649,7 @@ func (s *Server) acquire(r *http.Request) (*amht.Personalizer, error) {
 	case p := <-s.fitters:
 		return p, nil
 	case s.slots <- struct{}{}:
-		p, err := amht.NewPersonalizer(s.m, s.opt.MaxSamples, s.pOpt)
+		p, err := method.NewFitter(s.m, s.opt.MaxSamples)
 		if err != nil {
 			<-s.slots
 			return nil, err
@@ -824,16 +704,16 @@ type ModelInfo struct {
 	// Network describes the shared network, or is absent for a linear
 	// model; theta_i then acts on its last layer's outputs, named by
 	// Features.
-	Network  *NetworkInfo      `json:"network,omitempty"`
-	D        int               `json:"d"`
-	R        int               `json:"r"`
-	K        int               `json:"k"`
-	Features []string          `json:"features"`
-	Theta0   bool              `json:"theta0"`
-	Users    int               `json:"users"`
-	Unknown  string            `json:"unknown"`
-	Config   map[string]string `json:"config"`
-	Privacy  *model.Ledger     `json:"privacy"`
+	Network  *NetworkInfo  `json:"network,omitempty"`
+	D        int           `json:"d"`
+	R        int           `json:"r"`
+	K        int           `json:"k"`
+	Features []string      `json:"features"`
+	Theta0   bool          `json:"theta0"`
+	Users    int           `json:"users"`
+	Unknown  string        `json:"unknown"`
+	Config   model.Config  `json:"config"`
+	Privacy  *model.Ledger `json:"privacy"`
 	// Personalize is empty when PUT can personalize, else the reason.
 	Personalize string `json:"personalize_unavailable,omitempty"`
 }

@@ -17,9 +17,9 @@ import (
 	"testing"
 
 	"github.com/lrsp/lrsp/amht"
-	"github.com/lrsp/lrsp/baseline"
 	"github.com/lrsp/lrsp/dataset"
 	"github.com/lrsp/lrsp/eval"
+	"github.com/lrsp/lrsp/method"
 	"github.com/lrsp/lrsp/model"
 	"github.com/lrsp/lrsp/store"
 	"github.com/lrsp/lrsp/synth"
@@ -209,7 +209,7 @@ func TestEndToEnd(t *testing.T) {
 	for s := range nu.Y {
 		one.Add(nu.ID, nu.X[s*d:(s+1)*d], nu.Y[s], s)
 	}
-	ref, err := baseline.Personalize(context.Background(), f.m, one.Dataset())
+	ref, err := method.Personalize(context.Background(), f.m, one.Dataset(), method.PersonalizeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +218,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(got.W, ref[0].W) || !reflect.DeepEqual(got.Index, ref[0].Index) || !reflect.DeepEqual(got.Value, ref[0].Value) {
-		t.Fatalf("stored %+v, baseline.Personalize %+v", got, ref[0])
+		t.Fatalf("stored %+v, method.Personalize %+v", got, ref[0])
 	}
 	if !put.Created || put.Samples != len(nu.Y) || put.TrainingRMSE > 0.05 || len(put.W) != 2 {
 		t.Fatalf("PUT response %+v", put)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -138,7 +137,10 @@ func writeShared(tx *bolt.Tx, m *model.Model, count int64, wsum []float64) error
 		return err
 	}
 	h := header{Method: m.Method, Dim: m.Dim, Rank: m.Rank, Sparsity: m.Sparsity, Features: m.Features,
-		Theta0: m.Theta0 != nil, Config: m.Config, Privacy: m.Privacy, Loss: m.Loss}
+		Theta0: m.Theta0 != nil, Privacy: m.Privacy, Loss: m.Loss}
+	if !m.Config.IsZero() {
+		h.Config = &m.Config
+	}
 	version := uint32(formatLinear)
 	if n := m.Network; n != nil {
 		version = FormatVersion
@@ -223,7 +225,7 @@ func (s *Store) Users(ctx context.Context, fn func(u *model.User) error) error {
 // shares nothing with the store.
 func (s *Store) Export(ctx context.Context) (*model.Model, error) {
 	m := *s.m
-	m.Features, m.U, m.Theta0, m.Config = slices.Clone(m.Features), slices.Clone(m.U), slices.Clone(m.Theta0), maps.Clone(m.Config)
+	m.Features, m.U, m.Theta0, m.Config = slices.Clone(m.Features), slices.Clone(m.U), slices.Clone(m.Theta0), m.Config.Clone()
 	if p := s.m.Privacy; p != nil {
 		c := *p
 		m.Privacy = &c

@@ -80,16 +80,16 @@ var ErrNotFound = errors.New("user not found")
 
 // header is the JSON metadata of a store.
 type header struct {
-	Method   string            `json:"method"`
-	Dim      int               `json:"d"`
-	Rank     int               `json:"r"`
-	Sparsity int               `json:"k"`
-	Features []string          `json:"features"`
-	Theta0   bool              `json:"theta0"`
-	Config   map[string]string `json:"config,omitempty"`
-	Privacy  *model.Ledger     `json:"privacy,omitempty"`
-	Loss     string            `json:"loss,omitempty"`
-	Network  *networkHeader    `json:"network,omitempty"`
+	Method   string         `json:"method"`
+	Dim      int            `json:"d"`
+	Rank     int            `json:"r"`
+	Sparsity int            `json:"k"`
+	Features []string       `json:"features"`
+	Theta0   bool           `json:"theta0"`
+	Config   *model.Config  `json:"config,omitempty"`
+	Privacy  *model.Ledger  `json:"privacy,omitempty"`
+	Loss     string         `json:"loss,omitempty"`
+	Network  *networkHeader `json:"network,omitempty"`
 }
 
 // networkHeader describes a model.Network in the header; its weights are
@@ -195,7 +195,10 @@ func decodeShared(get func(key []byte) []byte) (*model.Model, error) {
 		return nil, fmt.Errorf("store header: sizes d=%d r=%d out of range", h.Dim, h.Rank)
 	}
 	m := &model.Model{Method: h.Method, Dim: h.Dim, Rank: h.Rank, Sparsity: h.Sparsity, Features: h.Features,
-		Config: h.Config, Privacy: h.Privacy, Loss: h.Loss}
+		Privacy: h.Privacy, Loss: h.Loss}
+	if h.Config != nil {
+		m.Config = *h.Config
+	}
 	var err error
 	if m.U, err = getFloats(get(keyU), h.Dim*h.Rank, "U"); err != nil {
 		return nil, err

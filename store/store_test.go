@@ -25,7 +25,7 @@ func randomModel(users, d, r, k int, theta0 bool, seed uint64) *model.Model {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	m := &model.Model{Method: model.MethodLRS, Dim: d, Rank: r, Sparsity: k,
 		Features: make([]string, d), U: make([]float64, d*r),
-		Config: map[string]string{"seed": strconv.FormatUint(seed, 10)}}
+		Config: model.Config{Version: model.ConfigVersion, Seed: seed}}
 	for j := range m.Features {
 		m.Features[j] = "f" + strconv.Itoa(j)
 	}

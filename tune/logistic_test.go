@@ -6,8 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lrsp/lrsp/amht"
-	"github.com/lrsp/lrsp/baseline"
+	"github.com/lrsp/lrsp/method"
 	"github.com/lrsp/lrsp/logistic"
 	"github.com/lrsp/lrsp/model"
 	"github.com/lrsp/lrsp/synth"
@@ -31,8 +30,8 @@ func TestSelectLogisticFindsTrueRank(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := Select(context.Background(), data.Train, Options{Loss: model.LossLogistic,
-				Base: baseline.Options{Method: tc.method, AMHT: amht.Options{Rounds: 20, Tolerance: 1e-5, Seed: 1}},
+			res, err := Select(context.Background(), data.Train, Options{
+				Base: method.Config{Method: tc.method, Loss: model.LossLogistic, Rounds: 20, Tolerance: 1e-5, Seed: 1},
 				Rank: true, Sparsity: true, Ridge: true, Seed: 1})
 			if err != nil {
 				t.Fatal(err)
@@ -71,16 +70,16 @@ func TestTrainLogisticEveryMethod(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, method := range logistic.Methods {
-		t.Run(method, func(t *testing.T) {
-			m, res, err := Train(context.Background(), data.Train, Options{Loss: model.LossLogistic,
-				Base: baseline.Options{Method: method, AMHT: amht.Options{Rounds: 5, Seed: 1}},
+	for _, name := range logistic.Methods {
+		t.Run(name, func(t *testing.T) {
+			m, res, err := Train(context.Background(), data.Train, Options{
+				Base: method.Config{Method: name, Loss: model.LossLogistic, Rounds: 5, Seed: 1},
 				Rank: true, Sparsity: true, Ridge: true, Center: true, Grid: Grid{Ranks: []int{1, 2}, Sparsities: []int{0, 1, 2}}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if m.Method != method || m.Loss != model.LossLogistic {
-				t.Fatalf("model %s/%s, want %s/logistic", m.Method, m.Loss, method)
+			if m.Method != name || m.Loss != model.LossLogistic {
+				t.Fatalf("model %s/%s, want %s/logistic", m.Method, m.Loss, name)
 			}
 			ridges := map[float64]bool{}
 			for _, r := range LogisticRidges {
@@ -93,7 +92,7 @@ func TestTrainLogisticEveryMethod(t *testing.T) {
 			}
 		})
 	}
-	_, err = Select(context.Background(), data.Train, Options{Loss: "hinge", Base: baseline.Options{Method: model.MethodLRS}})
+	_, err = Select(context.Background(), data.Train, Options{Base: method.Config{Method: model.MethodLRS, Loss: "hinge"}})
 	if err == nil || !strings.Contains(err.Error(), "hinge") {
 		t.Fatalf("unknown loss: error %v", err)
 	}
@@ -101,7 +100,7 @@ func TestTrainLogisticEveryMethod(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = Select(context.Background(), real.Train, Options{Loss: model.LossLogistic, Base: baseline.Options{Method: model.MethodLRS}, Rank: true})
+	_, err = Select(context.Background(), real.Train, Options{Base: method.Config{Method: model.MethodLRS, Loss: model.LossLogistic}, Rank: true})
 	if err == nil || !strings.Contains(err.Error(), "not 0 or 1") {
 		t.Fatalf("real-valued targets with the logistic loss: error %v", err)
 	}

@@ -21,8 +21,8 @@
 // fits already made are reused). The candidate with the lowest validation
 // RMSE wins (see Options.Tolerance for a preference for smaller models).
 //
-// With Options.Loss = model.LossLogistic (0/1 targets), every candidate is
-// trained by package logistic and scored by the validation log loss: the
+// With Options.Base.Loss = model.LossLogistic (0/1 targets), every
+// candidate is trained with the logistic loss and scored by the validation log loss: the
 // mean negative log-likelihood of the held-out samples, pooled over users
 // and splits, probabilities clipped to [1e-15, 1 - 1e-15]. Log loss rather
 // than AUC, because it is a proper scoring rule defined for every held-out
@@ -33,7 +33,7 @@
 // step function of the parameters, which makes a noisy criterion noisier.
 //
 // Only the dimensions marked automatic move; the others stay at the values
-// of Options.Base.
+// of Options.Base. Every candidate is trained by method.Train.
 package tune
 
 import (
@@ -44,10 +44,10 @@ import (
 	"slices"
 	"time"
 
-	"github.com/lrsp/lrsp/baseline"
 	"github.com/lrsp/lrsp/dataset"
 	"github.com/lrsp/lrsp/eval"
 	"github.com/lrsp/lrsp/logistic"
+	"github.com/lrsp/lrsp/method"
 	"github.com/lrsp/lrsp/model"
 )
 
@@ -101,21 +101,18 @@ var LogisticRidges = []float64{0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1}
 
 // Options configures a selection.
 type Options struct {
-	// Base is the method and the values of the dimensions that are not
-	// tuned. Base.AMHT holds the training options of every fit.
-	Base baseline.Options
-	// Loss is model.LossSquared (or "") to train by package baseline and
-	// score by RMSE, or model.LossLogistic to train by package logistic and
-	// score by log loss; see the package comment. For the logistic loss,
-	// Base.Ridge is the per-user ridge (the pooled fit's for global),
-	// Base.AMHT supplies Rounds, Tolerance, Workers, Seed and Patience,
-	// and an empty Grid.Ridges means LogisticRidges.
-	Loss string
+	// Base is the method to tune (Base.Method, and Base.Loss: the squared
+	// loss, scored by RMSE, or model.LossLogistic, scored by log loss; see
+	// the package comment) and the values of the dimensions that are not
+	// tuned; its other fields configure every fit. For the logistic loss an
+	// empty Grid.Ridges means LogisticRidges.
+	Base method.Config
+	// Workers and Patience configure every fit, as in method.Options.
+	Workers, Patience int
 	// Rank, Sparsity, Ridge and Center mark the dimensions to tune. Each is
 	// ignored for a method that does not have it: rank for lrs and lowrank,
 	// sparsity for lrs and global-sparse, centring for lrs and lowrank, the
-	// ridge for every method (for lrs, lowrank and global-sparse it sets
-	// both Base.Ridge and Base.AMHT.Ridge).
+	// ridge for every method.
 	Rank, Sparsity, Ridge, Center bool
 	// Grid holds the candidates; an empty slice means DefaultGrid's.
 	Grid Grid
@@ -142,8 +139,8 @@ type Options struct {
 
 // Score is the validation score of one candidate.
 type Score struct {
-	// Options are the candidate's options.
-	Options baseline.Options `json:"-"`
+	// Config is the candidate's configuration.
+	Config method.Config `json:"-"`
 	// Rank, Sparsity, Ridge and Center repeat the tuned values for output.
 	Rank     int     `json:"rank"`
 	Sparsity int     `json:"sparsity"`
@@ -175,8 +172,8 @@ func (s Score) Criterion() float64 {
 
 // Result is the outcome of a selection.
 type Result struct {
-	// Best holds the options of the winning candidate.
-	Best baseline.Options
+	// Best holds the configuration of the winning candidate.
+	Best method.Config
 	// BestScore is its validation score.
 	BestScore Score
 	// BestIndex is the position of BestScore in Scores.
@@ -225,17 +222,15 @@ func Select(ctx context.Context, ds *dataset.Dataset, opt Options) (*Result, err
 	d := ds.Dim()
 	g := opt.Grid
 	def := DefaultGrid(d)
-	logit := false
-	switch opt.Loss {
-	case "", model.LossSquared:
-	case model.LossLogistic:
-		logit = true
+	if _, err := method.Lookup(opt.Base.Method, opt.Base.Loss); err != nil {
+		return nil, fmt.Errorf("tune: %w", err)
+	}
+	logit := opt.Base.Loss == model.LossLogistic
+	if logit {
 		def.Ridges = LogisticRidges
 		if err := logistic.CheckTargets(ds); err != nil {
 			return nil, fmt.Errorf("tune: %w", err)
 		}
-	default:
-		return nil, fmt.Errorf("tune: unknown loss %q", opt.Loss)
 	}
 	if len(g.Ranks) == 0 {
 		g.Ranks = def.Ranks
@@ -249,13 +244,13 @@ func Select(ctx context.Context, ds *dataset.Dataset, opt Options) (*Result, err
 	if err := checkGrid(g, d); err != nil {
 		return nil, fmt.Errorf("tune: %w", err)
 	}
-	method := opt.Base.Method
-	tuneRank := opt.Rank && hasRank(method)
-	tuneSparsity := opt.Sparsity && hasSparsity(method)
-	tuneCenter := opt.Center && hasRank(method)
+	name := opt.Base.Method
+	tuneRank := opt.Rank && hasRank(name)
+	tuneSparsity := opt.Sparsity && hasSparsity(name)
+	tuneCenter := opt.Center && hasRank(name)
 	ranks := g.Ranks
 	sparsities := g.Sparsities
-	if method == model.MethodGlobalSparse {
+	if name == model.MethodGlobalSparse {
 		sparsities = slices.DeleteFunc(slices.Clone(sparsities), func(k int) bool { return k == 0 })
 	}
 	if tuneSparsity && len(sparsities) == 0 {
@@ -288,7 +283,7 @@ func Select(ctx context.Context, ds *dataset.Dataset, opt Options) (*Result, err
 	}
 	if tuneSparsity {
 		cur.sparsity = sparsities[min(1, len(sparsities)-1)]
-		if method == model.MethodGlobalSparse {
+		if name == model.MethodGlobalSparse {
 			cur.sparsity = sparsities[0]
 		}
 	}
@@ -308,25 +303,25 @@ func Select(ctx context.Context, ds *dataset.Dataset, opt Options) (*Result, err
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
-		o := opt.Base
-		o.Rank, o.Sparsity, o.Center = c.rank, c.sparsity, c.center
+		o := opt.Base.Clone()
+		o.Rank, o.Sparsity, o.Center = c.rank, c.sparsity, c.center && hasRank(name)
+		if name == model.MethodLowRank {
+			o.Sparsity = 0
+		}
 		if opt.Ridge {
 			o.Ridge = c.ridge * res.RidgeScale
-			if method == model.MethodLRS || method == model.MethodLowRank || method == model.MethodGlobalSparse {
-				o.AMHT.Ridge = o.Ridge
-			}
 		}
 		start := time.Now()
-		rmse, logLoss, err := validate(ctx, splits, o, opt.Loss)
+		rmse, logLoss, err := validate(ctx, splits, o, method.Options{Workers: opt.Workers, Patience: opt.Patience})
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
-		sc := Score{Options: o, Rank: o.Rank, Sparsity: o.Sparsity, Ridge: o.Ridge, Center: o.Center, RMSE: rmse,
+		sc := Score{Config: o, Rank: o.Rank, Sparsity: o.Sparsity, Ridge: o.Ridge, Center: o.Center, RMSE: rmse,
 			LogLoss: logLoss, Seconds: time.Since(start).Seconds(), logistic: logit}
-		if !hasRank(method) {
+		if !hasRank(name) {
 			sc.Rank, sc.Center = 0, false
 		}
-		if !hasSparsity(method) {
+		if !hasSparsity(name) {
 			sc.Sparsity = 0
 		}
 		if err != nil {
@@ -443,7 +438,7 @@ func Select(ctx context.Context, ds *dataset.Dataset, opt Options) (*Result, err
 			pick = i
 		}
 	}
-	res.Best, res.BestScore, res.BestIndex = res.Scores[pick].Options, res.Scores[pick], pick
+	res.Best, res.BestScore, res.BestIndex = res.Scores[pick].Config, res.Scores[pick], pick
 	if math.IsInf(bestScore, 1) {
 		return res, fmt.Errorf("tune: every candidate failed; the first error: %s", res.Scores[0].Err)
 	}
@@ -488,15 +483,15 @@ func meanSquare(ds *dataset.Dataset) float64 {
 // over all held-out samples and, for the logistic loss, their log loss;
 // both +Inf with the error when training fails, and +Inf when a prediction
 // is not finite.
-func validate(ctx context.Context, splits [][2]*dataset.Dataset, o baseline.Options, loss string) (rmse, logLoss float64, err error) {
+func validate(ctx context.Context, splits [][2]*dataset.Dataset, c method.Config, o method.Options) (rmse, logLoss float64, err error) {
 	sse, sll, n := 0.0, 0.0, 0
 	const eps = 1e-15
 	for _, sp := range splits {
-		m, err := Fit(ctx, sp[0], o, loss)
+		res, err := method.Train(ctx, sp[0], c, o)
 		if err != nil {
 			return math.Inf(1), math.Inf(1), err
 		}
-		pred, err := eval.Predict(m, sp[1], eval.UnknownError)
+		pred, err := method.Predict(res.Model, sp[1], eval.UnknownError)
 		if err != nil {
 			return math.Inf(1), math.Inf(1), err
 		}
@@ -506,7 +501,7 @@ func validate(ctx context.Context, splits [][2]*dataset.Dataset, o baseline.Opti
 				p := pred[row]
 				e := u.Y[s] - p
 				sse += e * e
-				if loss == model.LossLogistic {
+				if c.Loss == model.LossLogistic {
 					p = math.Min(math.Max(p, eps), 1-eps)
 					sll -= u.Y[s]*math.Log(p) + (1-u.Y[s])*math.Log1p(-p)
 				}
@@ -522,38 +517,19 @@ func validate(ctx context.Context, splits [][2]*dataset.Dataset, o baseline.Opti
 	return rmse, logLoss, nil
 }
 
-// Fit trains the candidate o on ds with the loss (as Options.Loss): by
-// baseline.Train for the squared loss, by logistic.TrainMethod for the
-// logistic loss (see Options.Loss for how o maps onto its options).
-func Fit(ctx context.Context, ds *dataset.Dataset, o baseline.Options, loss string) (*model.Model, error) {
-	if loss != model.LossLogistic {
-		return baseline.Train(ctx, ds, nil, o)
-	}
-	lo := logistic.Options{Rank: o.Rank, Sparsity: o.Sparsity, Ridge: o.Ridge, Center: o.Center,
-		Rounds: o.AMHT.Rounds, Tolerance: o.AMHT.Tolerance, Workers: o.AMHT.Workers, Seed: o.AMHT.Seed,
-		Patience: o.AMHT.Patience}
-	if o.Method != model.MethodLRS && o.Method != model.MethodLowRank {
-		lo.Center = false
-	}
-	res, err := logistic.TrainMethod(ctx, ds, nil, o.Method, lo)
-	if err != nil {
-		return nil, err
-	}
-	return res.Model, nil
-}
-
-// Train selects the options of opt.Base.Method by Select and retrains the
-// winner on all of ds. It returns the model and the selection.
+// Train selects the configuration of opt.Base.Method by Select and
+// retrains the winner on all of ds with method.Train. It returns the model
+// and the selection.
 func Train(ctx context.Context, ds *dataset.Dataset, opt Options) (*model.Model, *Result, error) {
 	res, err := Select(ctx, ds, opt)
 	if err != nil {
 		return nil, res, err
 	}
-	m, err := Fit(ctx, ds, res.Best, opt.Loss)
+	tr, err := method.Train(ctx, ds, res.Best, method.Options{Workers: opt.Workers, Patience: opt.Patience})
 	if err != nil {
 		return nil, res, fmt.Errorf("tune: retrain the winner on all data: %w", err)
 	}
-	return m, res, nil
+	return tr.Model, res, nil
 }
 
 // size returns the number of personal parameters of a scored candidate.

@@ -5,8 +5,7 @@ import (
 	"math"
 	"testing"
 
-	"github.com/lrsp/lrsp/amht"
-	"github.com/lrsp/lrsp/baseline"
+	"github.com/lrsp/lrsp/method"
 	"github.com/lrsp/lrsp/dataset"
 	"github.com/lrsp/lrsp/model"
 	"github.com/lrsp/lrsp/synth"
@@ -34,7 +33,7 @@ func TestSelectFindsTrueRankAndSparsity(t *testing.T) {
 				t.Fatal(err)
 			}
 			res, err := Select(context.Background(), data.Train, Options{
-				Base: baseline.Options{Method: tc.method, AMHT: amht.Options{Tolerance: 1e-6}},
+				Base: method.Config{Method: tc.method, Tolerance: 1e-6},
 				Rank: true, Sparsity: true, Ridge: true, Seed: 1})
 			if err != nil {
 				t.Fatal(err)
@@ -72,7 +71,7 @@ func TestSelectRidgeOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, meth := range []string{model.MethodGlobal, model.MethodLocal, model.MethodFinetune} {
-		res, err := Select(context.Background(), data.Train, Options{Base: baseline.Options{Method: meth}, Rank: true, Sparsity: true, Ridge: true, Center: true})
+		res, err := Select(context.Background(), data.Train, Options{Base: method.Config{Method: meth}, Rank: true, Sparsity: true, Ridge: true, Center: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -95,7 +94,7 @@ func TestSelectRidgeOnly(t *testing.T) {
 
 func TestSelectErrors(t *testing.T) {
 	data, _ := synth.Generate(synth.Options{Users: 5, Samples: 1, Dim: 3, Rank: 1, Seed: 1})
-	base := Options{Base: baseline.Options{Method: model.MethodLRS, Rank: 1, Sparsity: 1}, Rank: true}
+	base := Options{Base: method.Config{Method: model.MethodLRS, Rank: 1, Sparsity: 1}, Rank: true}
 	if _, err := Select(context.Background(), data.Train, base); err == nil {
 		t.Error("one sample per user: want an error (nothing to validate on)")
 	}

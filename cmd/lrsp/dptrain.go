@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lrsp/lrsp/dp"
+	"github.com/lrsp/lrsp/method"
 	"github.com/lrsp/lrsp/model"
 )
 
@@ -43,37 +44,47 @@ func (d *dpFlags) enabled(c *cobra.Command) bool {
 	return false
 }
 
-// options validates the --dp-* flags and returns the private training
-// options without the noise multiplier, and whether --dp-epsilon (rather
-// than --dp-noise-multiplier) was given.
-func (d *dpFlags) options(c *cobra.Command) (dp.Options, bool, error) {
+// config validates the --dp-* flags and sets cfg.DP (and cfg.Rounds:
+// dp.DefaultRounds unless --rounds is given), calibrating the noise
+// multiplier from --dp-epsilon when it is given.
+func (d *dpFlags) config(c *cobra.Command, cfg *method.Config) error {
 	fl := c.Flags()
 	hasEps, hasNoise := fl.Changed("dp-epsilon"), fl.Changed("dp-noise-multiplier")
-	var o dp.Options
 	switch {
 	case hasEps == hasNoise:
-		return o, false, fmt.Errorf("private training needs exactly one of --dp-epsilon and --dp-noise-multiplier")
+		return fmt.Errorf("private training needs exactly one of --dp-epsilon and --dp-noise-multiplier")
 	case !fl.Changed("dp-delta"):
-		return o, false, fmt.Errorf("private training needs --dp-delta")
+		return fmt.Errorf("private training needs --dp-delta")
 	case hasEps && (!(d.epsilon > 0) || math.IsInf(d.epsilon, 1)):
-		return o, false, fmt.Errorf("--dp-epsilon %v must be positive and finite", d.epsilon)
+		return fmt.Errorf("--dp-epsilon %v must be positive and finite", d.epsilon)
 	case hasNoise && (!(d.noise > 0) || math.IsInf(d.noise, 1)):
-		return o, false, fmt.Errorf("--dp-noise-multiplier %v must be positive and finite", d.noise)
+		return fmt.Errorf("--dp-noise-multiplier %v must be positive and finite", d.noise)
 	case !(d.delta > 0 && d.delta < 1):
-		return o, false, fmt.Errorf("--dp-delta %v must be in (0, 1)", d.delta)
+		return fmt.Errorf("--dp-delta %v must be in (0, 1)", d.delta)
 	case !(d.sampleRate > 0 && d.sampleRate <= 1):
-		return o, false, fmt.Errorf("--dp-sample-rate %v must be in (0, 1]", d.sampleRate)
+		return fmt.Errorf("--dp-sample-rate %v must be in (0, 1]", d.sampleRate)
 	case !(d.clip > 0) || math.IsInf(d.clip, 1):
-		return o, false, fmt.Errorf("--dp-clip %v must be positive and finite", d.clip)
+		return fmt.Errorf("--dp-clip %v must be positive and finite", d.clip)
 	case !(d.step > 0) || math.IsInf(d.step, 1):
-		return o, false, fmt.Errorf("--dp-step %v must be positive and finite", d.step)
+		return fmt.Errorf("--dp-step %v must be positive and finite", d.step)
 	}
 	i, err := oneOf("dp-init", d.init, "private", "random")
 	if err != nil {
-		return o, false, err
+		return err
 	}
-	o = dp.Options{Init: dp.Init(i), Clip: d.clip, SampleRate: d.sampleRate, Delta: d.delta, StepSize: d.step, NoiseMultiplier: d.noise}
-	return o, hasEps, nil
+	if !fl.Changed("rounds") {
+		cfg.Rounds = dp.DefaultRounds
+	}
+	cfg.Tolerance, cfg.Init, cfg.Update, cfg.Threshold, cfg.CGIterations, cfg.Refresh = 0, "", "", "", 0, 0
+	cfg.DP = &model.DPConfig{Init: d.init, Clip: d.clip, SampleRate: d.sampleRate, Delta: d.delta, StepSize: d.step,
+		NoiseMultiplier: d.noise}
+	if hasEps {
+		o := dp.Options{Rounds: cfg.Rounds, Init: dp.Init(i), SampleRate: d.sampleRate}
+		if cfg.DP.NoiseMultiplier, err = dp.Calibrate(d.epsilon, d.delta, o); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // dpIgnored lists lrsp train flags that have no meaning for private
@@ -90,42 +101,21 @@ var dpIgnored = map[string]string{
 }
 
 // trainPrivate is lrsp train with --dp-* flags.
-func trainPrivate(c *cobra.Command, f *trainFlags) error {
+func trainPrivate(c *cobra.Command, f *trainFlags, cfg method.Config) error {
 	fl := c.Flags()
 	for _, name := range []string{"tolerance", "validation", "patience", "update", "cg-iterations", "threshold", "init", "center"} {
 		if fl.Lookup(name) != nil && fl.Changed(name) {
 			return fmt.Errorf("--%s cannot be used with --dp-*: %s", name, dpIgnored[name])
 		}
 	}
-	if f.loss != model.LossSquared {
-		return fmt.Errorf("--dp-* supports the squared loss only, not --loss %s", f.loss)
-	}
-	if m := f.method.method; m != model.MethodLRS && m != model.MethodLowRank {
-		return fmt.Errorf("--dp-* supports --method lrs and lowrank only, not %q", m)
-	}
 	if f.method.anyAuto() {
 		return fmt.Errorf("--dp-* cannot tune auto values: tuning on private data would need its own privacy budget")
 	}
-	o, hasEps, err := f.dp.options(c)
-	if err != nil {
+	if s, _ := method.Lookup(cfg.Method, cfg.Loss); !s.Private {
+		return fmt.Errorf("--dp-* supports --method lrs and lowrank with the squared loss only, not %s with the %s loss", cfg.Method, cfg.Loss)
+	}
+	if err := f.dp.config(c, &cfg); err != nil {
 		return err
-	}
-	base, err := f.options()
-	if err != nil {
-		return err
-	}
-	o.Rank, o.Sparsity, o.Ridge, o.Pursuit, o.Workers, o.Seed = base.Rank, base.Sparsity, base.Ridge, base.Pursuit, base.Workers, base.Seed
-	if f.method.method == model.MethodLowRank {
-		o.Sparsity = 0
-	}
-	o.Rounds = dp.DefaultRounds
-	if fl.Changed("rounds") {
-		o.Rounds = base.Rounds
-	}
-	if hasEps {
-		if o.NoiseMultiplier, err = dp.Calibrate(f.dp.epsilon, f.dp.delta, o); err != nil {
-			return err
-		}
 	}
 	ds, err := readData(c.Context(), c, f.data, f.cols.options(true))
 	if err != nil {
@@ -135,23 +125,28 @@ func trainPrivate(c *cobra.Command, f *trainFlags) error {
 		fmt.Fprintf(c.ErrOrStderr(), "warning: --dp-delta %g is not below 1/users = %.3g; such a delta allows publishing some user's data outright\n",
 			f.dp.delta, 1/float64(len(ds.Users)))
 	}
+	o := method.Options{Workers: f.workers}
 	if isTerminal(c.ErrOrStderr()) {
-		bar := progressbar.NewOptions(dp.Releases(o), progressbar.OptionSetWriter(c.ErrOrStderr()),
+		releases := cfg.Rounds
+		if cfg.DP.Init == "private" {
+			releases++
+		}
+		bar := progressbar.NewOptions(releases, progressbar.OptionSetWriter(c.ErrOrStderr()),
 			progressbar.OptionSetDescription("private train"), progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
 		defer bar.Finish()
 		n := 0
-		o.Progress = func(st dp.RoundStats) {
+		o.Release = func(st dp.RoundStats) {
 			n++
 			bar.Describe(fmt.Sprintf("private train: epsilon spent %.3g", *st.Epsilon))
 			bar.Set(n)
 		}
 	}
-	res, err := dp.Train(c.Context(), ds, o)
+	res, err := method.Train(c.Context(), ds, cfg, o)
 	if err != nil {
 		return err
 	}
 	if f.metricsOut != "" {
-		if err := writeJSON(f.metricsOut, map[string]any{"rounds": res.Rounds, "privacy": res.Model.Privacy}); err != nil {
+		if err := writeJSON(f.metricsOut, map[string]any{"rounds": res.Releases, "privacy": res.Model.Privacy}); err != nil {
 			return err
 		}
 	}
@@ -161,9 +156,9 @@ func trainPrivate(c *cobra.Command, f *trainFlags) error {
 	l := res.Model.Privacy
 	w := c.OutOrStdout()
 	fmt.Fprintf(w, "trained %s privately on %d users, %d samples (d=%d, r=%d, k=%d): %d rounds\n",
-		res.Model.Method, len(ds.Users), ds.Samples(), ds.Dim(), o.Rank, o.Sparsity, o.Rounds)
+		res.Model.Method, len(ds.Users), ds.Samples(), ds.Dim(), res.Model.Rank, res.Model.Sparsity, cfg.Rounds)
 	fmt.Fprintf(w, "privacy: the published U is (%.4g, %.3g)-DP at the user level; noise multiplier %.4g, clip %g, %d releases, sample rate %g, init %s\n",
-		l.Epsilon, l.Delta, l.NoiseMultiplier, l.Clip, l.Rounds, l.SampleRate, o.Init)
+		l.Epsilon, l.Delta, l.NoiseMultiplier, l.Clip, l.Rounds, l.SampleRate, cfg.DP.Init)
 	fmt.Fprintf(w, "accountant: %s\n", l.Accountant)
 	fmt.Fprintf(w, "note: %s also holds every user's (w, b), each user's own local state in deployment; publish only U\n", f.out)
 	if res.NonFinite > 0 {

@@ -4,14 +4,13 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/lrsp/lrsp/amht"
-	"github.com/lrsp/lrsp/baseline"
-	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/method"
 	"github.com/lrsp/lrsp/model"
 	"github.com/lrsp/lrsp/tune"
 )
@@ -89,14 +88,14 @@ type methodFlags struct {
 }
 
 // register registers the method flags, and --rank, --sparsity and --ridge
-// (which accept "auto") bound to o.
-func (m *methodFlags) register(c *cobra.Command, o *amht.Options) {
+// (which accept "auto").
+func (m *methodFlags) register(c *cobra.Command, rank, sparsity *int, ridge *float64) {
 	fl := c.Flags()
-	o.Rank, o.Sparsity = 5, 5
-	fl.Var(autoInt{&o.Rank, &m.autoRank}, "rank", "rank r of the shared basis U, or auto (chosen by validation)")
-	fl.Var(autoInt{&o.Sparsity, &m.autoSparsity}, "sparsity", "non-zeros k of each user's sparse part b_i (0: low rank only), or auto")
-	fl.Var(autoFloat{&o.Ridge, &m.autoRidge}, "ridge", "per-user ridge penalty (and theta_0's, see lrsp help train), or auto")
-	fl.StringVar(&m.method, "method", model.MethodLRS, "method: lrs, lowrank, global, local, global-sparse, finetune, or neural-lrs / neural-dense / neural-global (a shared network, see --hidden)")
+	*rank, *sparsity = 5, 5
+	fl.Var(autoInt{rank, &m.autoRank}, "rank", "rank r of the shared basis U, or auto (chosen by validation)")
+	fl.Var(autoInt{sparsity, &m.autoSparsity}, "sparsity", "non-zeros k of each user's sparse part b_i (0: low rank only), or auto")
+	fl.Var(autoFloat{ridge, &m.autoRidge}, "ridge", "per-user ridge penalty (and theta_0's, see lrsp help train), or auto")
+	fl.StringVar(&m.method, "method", model.MethodLRS, "method: "+strings.Join(method.Names(), ", ")+" (the neural-* methods train a shared network, see --hidden)")
 	fl.StringVar(&m.center, "center", "false", "lrs/lowrank: fit a shared theta_0 first (true, false or auto)")
 	fl.Float64Var(&m.tuneHoldout, "tune-holdout", 0.2, "with auto values: fraction of each user's samples held out to score candidates")
 	fl.IntVar(&m.tuneRepeats, "tune-repeats", 1, "with auto values: random hold-out splits pooled per candidate")
@@ -107,85 +106,56 @@ func (m *methodFlags) anyAuto() bool {
 	return m.autoRank || m.autoSparsity || m.autoRidge || m.center == "auto"
 }
 
-// usesBaseline reports whether lrsp train must go through the baseline
-// package (another method, automatic tuning or centring) rather than plain
-// AMHT-LRS training.
-func (m *methodFlags) usesBaseline() bool {
-	return m.method != model.MethodLRS || m.anyAuto() || m.center != "false"
-}
-
-// baselineOptions builds the baseline options from the flags.
-func (m *methodFlags) baselineOptions(o amht.Options) (baseline.Options, error) {
-	if _, err := oneOf("method", m.method, baseline.Methods...); err != nil {
-		return baseline.Options{}, err
-	}
-	ci, err := oneOf("center", m.center, "false", "true", "auto")
-	if err != nil {
-		return baseline.Options{}, err
-	}
-	b := baseline.Options{Method: m.method, Rank: o.Rank, Sparsity: o.Sparsity, Ridge: o.Ridge, Center: ci == 1, AMHT: o}
-	if m.method == model.MethodLowRank {
-		b.Sparsity = 0
-	}
-	return b, nil
-}
-
-// runBaselineTrain trains any method, tuning the values given as auto, and
-// writes the model; it is lrsp train's path for everything but plain lrs.
-func runBaselineTrain(c *cobra.Command, f *trainFlags, ds *dataset.Dataset, o amht.Options) error {
+// runTune is lrsp train with auto values: it picks them by validation
+// (package tune), retrains the winner on all the data and writes it.
+func runTune(c *cobra.Command, f *trainFlags, cfg method.Config) error {
 	mf := &f.method
-	bo, err := mf.baselineOptions(o)
+	if s, _ := method.Lookup(cfg.Method, cfg.Loss); s.Network {
+		return fmt.Errorf("--method %s does not support auto values", cfg.Method)
+	}
+	if f.validation > 0 {
+		return fmt.Errorf("--validation cannot be combined with auto values, which hold out --tune-holdout")
+	}
+	ds, err := readData(c.Context(), c, f.data, f.cols.options(true))
 	if err != nil {
 		return err
 	}
-	w := c.OutOrStdout()
-	start := time.Now()
-	var m *model.Model
-	if mf.anyAuto() {
-		topt := tune.Options{Base: bo, Rank: mf.autoRank, Sparsity: mf.autoSparsity, Ridge: mf.autoRidge,
-			Center: mf.center == "auto", Holdout: mf.tuneHoldout, Repeats: mf.tuneRepeats, Seed: o.Seed}
-		if isTerminal(c.ErrOrStderr()) {
-			topt.Progress = func(s tune.Score) {
-				fmt.Fprintf(c.ErrOrStderr(), "\rtune %s: r=%d k=%d ridge=%.3g center=%v: validation RMSE %.5g   ",
-					bo.Method, s.Rank, s.Sparsity, s.Ridge, s.Center, s.RMSE)
-			}
-		}
-		var res *tune.Result
-		m, res, err = tune.Train(c.Context(), ds, topt)
-		if isTerminal(c.ErrOrStderr()) {
-			fmt.Fprintln(c.ErrOrStderr())
-		}
-		if res != nil {
-			printScores(w, bo.Method, res)
-		}
-		if err != nil {
-			return err
-		}
-		m.Config["selected_by"] = fmt.Sprintf("validation: %d candidates, holdout %g, repeats %d", len(res.Scores), mf.tuneHoldout, max(mf.tuneRepeats, 1))
-	} else {
-		train, held := ds, (*dataset.Dataset)(nil)
-		if f.validation > 0 {
-			if train, held, err = dataset.Split(ds, f.validation, o.Seed); err != nil {
-				return err
-			}
-		}
-		if m, err = baseline.Train(c.Context(), train, held, bo); err != nil {
-			return err
+	topt := tune.Options{Base: cfg, Rank: mf.autoRank, Sparsity: mf.autoSparsity, Ridge: mf.autoRidge,
+		Center: mf.center == "auto", Holdout: mf.tuneHoldout, Repeats: mf.tuneRepeats, Seed: cfg.Seed,
+		Workers: f.workers, Patience: f.options(c).Patience}
+	errw := c.ErrOrStderr()
+	if isTerminal(errw) {
+		topt.Progress = func(s tune.Score) {
+			fmt.Fprintf(errw, "\r\033[Ktune %s: r=%d k=%d ridge=%.3g center=%v: validation %.5g",
+				cfg.Method, s.Rank, s.Sparsity, s.Ridge, s.Center, s.Criterion())
 		}
 	}
+	start := time.Now()
+	m, res, err := tune.Train(c.Context(), ds, topt)
+	if isTerminal(errw) {
+		fmt.Fprint(errw, "\r\033[K")
+	}
+	w := c.OutOrStdout()
+	if res != nil {
+		printScores(w, cfg.Method, res)
+	}
+	if err != nil {
+		return err
+	}
+	m.Config.SelectedBy = fmt.Sprintf("validation %s: %d candidates, holdout %g, repeats %d", res.Criterion, len(res.Scores),
+		mf.tuneHoldout, max(mf.tuneRepeats, 1))
 	if err := model.Save(f.out, m); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "trained %s on %d users, %d samples (d=%d, r=%d, k=%d) in %.2fs; %.1f bytes per user\n",
-		m.Method, len(ds.Users), ds.Samples(), ds.Dim(), m.Rank, m.Sparsity, time.Since(start).Seconds(), m.BytesPerUser())
+	printTrained(c, &method.Result{Model: m}, len(ds.Users), ds.Samples(), time.Since(start))
 	fmt.Fprintf(w, "wrote %s\n", f.out)
 	return nil
 }
 
 // printScores writes the validation score of every candidate, marking the
 // winner.
-func printScores(w io.Writer, method string, res *tune.Result) {
-	fmt.Fprintf(w, "model selection for %s (validation %s on held-out samples of every user; ridge scale %.4g):\n", method, res.Criterion, res.RidgeScale)
+func printScores(w io.Writer, name string, res *tune.Result) {
+	fmt.Fprintf(w, "model selection for %s (validation %s on held-out samples of every user; ridge scale %.4g):\n", name, res.Criterion, res.RidgeScale)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "rank\tsparsity\tridge\tcenter\tvalidation %s\tseconds\t\t\n", res.Criterion)
 	for i, s := range res.Scores {
@@ -193,11 +163,11 @@ func printScores(w io.Writer, method string, res *tune.Result) {
 		if i == res.BestIndex {
 			mark = "<- best"
 		}
-		rmse := strconv.FormatFloat(s.Criterion(), 'g', 6, 64)
+		score := strconv.FormatFloat(s.Criterion(), 'g', 6, 64)
 		if s.Err != "" {
-			rmse = "failed"
+			score = "failed"
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%.4g\t%v\t%s\t%.2f\t%s\t\n", s.Rank, s.Sparsity, s.Ridge, s.Center, rmse, s.Seconds, mark)
+		fmt.Fprintf(tw, "%d\t%d\t%.4g\t%v\t%s\t%.2f\t%s\t\n", s.Rank, s.Sparsity, s.Ridge, s.Center, score, s.Seconds, mark)
 	}
 	tw.Flush()
 }

@@ -12,16 +12,8 @@ import (
 	"github.com/lrsp/lrsp/neural"
 )
 
-// This file wires neural LRS (package neural) into train, personalize and
+// This file holds the network methods' flags of lrsp train and lrsp
 // synth-neural.
-
-// Methods of lrsp train that train a network. neural-lrs with --sparsity 0
-// is the low-rank-only head theta_i = U w_i.
-const (
-	methodNeuralLRS    = model.MethodNeuralLRS
-	methodNeuralGlobal = "neural-global"
-	methodNeuralDense  = model.MethodNeuralDense
-)
 
 // neuralFlags are the flags of lrsp train that only the network methods
 // use.
@@ -36,131 +28,6 @@ func (n *neuralFlags) register(c *cobra.Command) {
 	fl.IntSliceVar(&n.hidden, "hidden", []int{64, 32}, "neural-lrs, neural-dense, neural-global: hidden layer widths (the last is the dimension of theta_i)")
 	fl.IntVar(&n.batch, "batch", 16, "neural-lrs, neural-dense, neural-global: users per Adam mini-batch")
 	fl.Float64Var(&n.rate, "learning-rate", 0.003, "neural-lrs, neural-dense, neural-global: Adam step size")
-}
-
-// isNeural reports whether --method selects a network method.
-func isNeural(method string) bool {
-	return method == methodNeuralLRS || method == methodNeuralGlobal || method == methodNeuralDense
-}
-
-// neuralOptions maps the train flags onto neural.Options, rejecting the
-// flags that only the linear methods understand.
-func (f *trainFlags) neuralOptions(c *cobra.Command) (neural.Options, error) {
-	n := &f.neural
-	o := neural.Options{Hidden: n.hidden, Rank: f.opt.Rank, Sparsity: f.opt.Sparsity, Global: f.method.method == methodNeuralGlobal,
-		Dense: f.method.method == methodNeuralDense, Rounds: f.opt.Rounds, Batch: n.batch, LearningRate: n.rate,
-		Ridge: f.opt.Ridge, Workers: f.opt.Workers, Seed: f.opt.Seed}
-	if c.Flags().Changed("patience") {
-		o.Patience = f.opt.Patience
-	}
-	for _, name := range []string{"init", "update", "threshold", "cg-iterations", "tolerance"} {
-		if c.Flags().Changed(name) {
-			return o, fmt.Errorf("--%s does not apply to --method %s", name, f.method.method)
-		}
-	}
-	if f.method.anyAuto() || f.method.center != "false" {
-		return o, fmt.Errorf("--method %s does not support auto values or --center", f.method.method)
-	}
-	p, err := oneOf("pursuit", f.pursuit, "swap", "greedy", "htp")
-	if err != nil {
-		return o, err
-	}
-	o.Pursuit = amht.Pursuit(p)
-	switch {
-	case o.Rounds < 1:
-		return o, fmt.Errorf("--rounds %d must be at least 1", o.Rounds)
-	case n.batch < 1:
-		return o, fmt.Errorf("--batch %d must be at least 1", n.batch)
-	case !(n.rate > 0):
-		return o, fmt.Errorf("--learning-rate %v must be positive", n.rate)
-	case len(n.hidden) == 0:
-		return o, fmt.Errorf("--hidden must list at least one width")
-	case !(f.validation >= 0 && f.validation < 1):
-		return o, fmt.Errorf("--validation %v must be in [0, 1)", f.validation)
-	}
-	for _, h := range n.hidden {
-		if h < 1 || h > neural.MaxWidth {
-			return o, fmt.Errorf("--hidden %v: every width must be in [1, %d]", n.hidden, neural.MaxWidth)
-		}
-	}
-	if last := n.hidden[len(n.hidden)-1]; !o.Global && !o.Dense && (o.Rank < 1 || o.Rank > last || o.Sparsity > last) {
-		return o, fmt.Errorf("--rank %d must be in [1, %d] and --sparsity %d at most %d (the last hidden width)", o.Rank, last, o.Sparsity, last)
-	}
-	return o, nil
-}
-
-// trainNeural is lrsp train for --method neural-lrs, neural-dense and
-// neural-global (--ridge 0, the default, gives neural-dense a per-user
-// ridge chosen by leave-one-out; see neural.Options.Dense).
-// With --validation, training stops at the best validation round, and the
-// users are then refitted on all their samples with the network and U
-// fixed.
-func trainNeural(c *cobra.Command, f *trainFlags) error {
-	opt, err := f.neuralOptions(c)
-	if err != nil {
-		return err
-	}
-	ds, err := readData(c.Context(), c, f.data, f.cols.options(true))
-	if err != nil {
-		return err
-	}
-	start := time.Now()
-	train, held, err := splitValidation(ds, f.validation, opt.Seed)
-	if err != nil {
-		return err
-	}
-	show, done := roundBar(c, opt.Rounds, "MSE")
-	defer done()
-	if show != nil {
-		opt.Progress = func(st neural.RoundStats) { show(st.Round, st.TrainLoss, st.ValidationLoss) }
-	}
-	res, err := neural.Train(c.Context(), train, held, opt)
-	if err != nil {
-		return err
-	}
-	m := res.Model
-	if held != nil {
-		po, err := neural.ModelOptions(m)
-		if err != nil {
-			return err
-		}
-		po.Workers = opt.Workers
-		users, err := neural.Personalize(c.Context(), m, ds, po)
-		if err != nil {
-			return err
-		}
-		m.Upsert(users)
-	}
-	if f.metricsOut != "" {
-		if err := writeJSON(f.metricsOut, map[string]any{"rounds": res.Rounds}); err != nil {
-			return err
-		}
-	}
-	if err := model.Save(f.out, m); err != nil {
-		return err
-	}
-	last := res.Rounds[len(res.Rounds)-1]
-	fmt.Fprintf(c.OutOrStdout(), "trained %s (network %v) on %d users, %d samples (d=%d, r=%d, k=%d): %d rounds (stopped: %s), train MSE %.6g, %.1fs\n",
-		f.method.method, m.Network.Sizes, len(ds.Users), ds.Samples(), ds.Dim(), m.Rank, m.Sparsity, len(res.Rounds), res.Stopped, last.TrainLoss, time.Since(start).Seconds())
-	fmt.Fprintf(c.OutOrStdout(), "wrote %s\n", f.out)
-	return nil
-}
-
-// personalizeNeural is lrsp personalize for a model with a network: the
-// model's per-user options, overridden by --ridge and --pursuit when given.
-func personalizeNeural(c *cobra.Command, m *model.Model, ds *dataset.Dataset, opt amht.PersonalizeOptions) ([]model.User, error) {
-	po, err := neural.ModelOptions(m)
-	if err != nil {
-		return nil, err
-	}
-	if c.Flags().Changed("ridge") {
-		po.Ridge = opt.Ridge
-	}
-	if c.Flags().Changed("pursuit") {
-		po.Pursuit = opt.Pursuit
-	}
-	po.Workers = opt.Workers
-	return neural.Personalize(c.Context(), m, ds, po)
 }
 
 func newSynthNeuralCmd() *cobra.Command {

@@ -2,13 +2,15 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
-	"github.com/lrsp/lrsp/amht"
 	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/internal/fit"
+	"github.com/lrsp/lrsp/method"
 	"github.com/lrsp/lrsp/model"
 	"github.com/lrsp/lrsp/pack"
 )
@@ -18,8 +20,11 @@ type trainFlags struct {
 	data, out, metricsOut            string
 	loss                             string
 	init, update, threshold, pursuit string
-	validation                       float64
-	opt                              amht.Options
+	rank, sparsity                   int
+	ridge, tolerance, validation     float64
+	rounds, cgIterations, refresh    int
+	workers, patience                int
+	seed                             uint64
 	cols                             dataFlags
 	method                           methodFlags
 	neural                           neuralFlags
@@ -32,194 +37,191 @@ func (f *trainFlags) register(c *cobra.Command) {
 	fl.StringVar(&f.out, "out", "model.lrsp", "model file to write")
 	fl.StringVar(&f.loss, "loss", model.LossSquared, "training loss: squared, or logistic for 0/1 targets (predictions become probabilities)")
 	fl.StringVar(&f.metricsOut, "metrics-out", "", "write per-round metrics as JSON to this file")
-	fl.IntVar(&f.opt.Rounds, "rounds", 50, "maximum number of alternating rounds")
-	fl.Float64Var(&f.opt.Tolerance, "tolerance", 1e-6, "stop when a round improves the loss by less than this fraction (0 runs all rounds)")
+	fl.IntVar(&f.rounds, "rounds", 50, "maximum number of alternating rounds")
+	fl.Float64Var(&f.tolerance, "tolerance", 1e-6, "stop when a round improves the loss by less than this fraction (0 runs all rounds)")
 	fl.StringVar(&f.init, "init", "moments", "initialisation of U: moments, ridge-svd or random")
 	fl.StringVar(&f.update, "update", "cg", "U update: cg (least squares by conjugate gradient) or gradient (one step)")
 	fl.StringVar(&f.threshold, "threshold", "topk", "hard thresholding of b: topk or value (shrinking threshold)")
 	fl.StringVar(&f.pursuit, "pursuit", "swap", "support search for b: swap, greedy or htp")
-	fl.IntVar(&f.opt.CGIterations, "cg-iterations", 3, "conjugate-gradient iterations per round")
-	fl.IntVar(&f.opt.Refresh, "refresh", 8, "most rounds between full support searches of a user (1: every round); in between a user keeps its support while it is a hard-thresholding fixed point")
-	fl.IntVar(&f.opt.Workers, "workers", 0, "parallel workers (0: one per CPU)")
-	fl.Uint64Var(&f.opt.Seed, "seed", 1, "random seed")
+	fl.IntVar(&f.cgIterations, "cg-iterations", 3, "conjugate-gradient iterations per round")
+	fl.IntVar(&f.refresh, "refresh", 8, "most rounds between full support searches of a user (1: every round); in between a user keeps its support while it is a hard-thresholding fixed point")
+	fl.IntVar(&f.workers, "workers", 0, "parallel workers (0: one per CPU); the model does not depend on it")
+	fl.Uint64Var(&f.seed, "seed", 1, "random seed")
 	fl.Float64Var(&f.validation, "validation", 0, "fraction of each user's samples held out for early stopping")
-	fl.IntVar(&f.opt.Patience, "patience", 3, "rounds without validation improvement before stopping")
-	f.method.register(c, &f.opt)
+	fl.IntVar(&f.patience, "patience", 3, "rounds without validation improvement before stopping")
+	f.method.register(c, &f.rank, &f.sparsity, &f.ridge)
 	f.neural.register(c)
 	f.dp.register(c)
 	f.cols.register(c)
 }
 
-// options resolves the string flags into f.opt.
-func (f *trainFlags) options() (amht.Options, error) {
-	o := f.opt
-	i, err := oneOf("init", f.init, "moments", "ridge-svd", "random")
+// flagParams maps the flags of lrsp train that configure a method to the
+// method.Config field (by JSON name) each sets, so that a flag the chosen
+// method does not use is an error rather than silently ignored.
+var flagParams = map[string]string{
+	"rank": "rank", "sparsity": "sparsity", "ridge": "ridge", "pursuit": "pursuit", "init": "init",
+	"update": "update", "threshold": "threshold", "refresh": "refresh", "cg-iterations": "cg_iterations",
+	"tolerance": "tolerance", "center": "center", "hidden": "hidden", "batch": "batch",
+	"learning-rate": "learning_rate",
+}
+
+// config builds the method's configuration from the flags; package method
+// validates it.
+func (f *trainFlags) config(c *cobra.Command) (method.Config, error) {
+	fl := c.Flags()
+	loss, err := lossName(f.loss)
 	if err != nil {
-		return o, err
+		return method.Config{}, err
 	}
-	o.Init = amht.Init(i)
-	if i, err = oneOf("update", f.update, "cg", "gradient"); err != nil {
-		return o, err
+	s, err := method.Lookup(f.method.method, loss)
+	if err != nil {
+		return method.Config{}, err
 	}
-	o.Update = amht.Update(i)
-	if i, err = oneOf("threshold", f.threshold, "topk", "value"); err != nil {
-		return o, err
+	params := s.Params()
+	for flag, field := range flagParams {
+		if fl.Changed(flag) && !slices.Contains(params, field) {
+			return method.Config{}, fmt.Errorf("--%s does not apply to --method %s with the %s loss", flag, s.Name, s.Loss)
+		}
 	}
-	o.Threshold = amht.Threshold(i)
-	if i, err = oneOf("pursuit", f.pursuit, "swap", "greedy", "htp"); err != nil {
-		return o, err
-	}
-	o.Pursuit = amht.Pursuit(i)
-	if o.Rounds < 1 {
-		return o, fmt.Errorf("--rounds %d must be at least 1", o.Rounds)
-	}
-	if o.CGIterations < 1 {
-		return o, fmt.Errorf("--cg-iterations %d must be at least 1", o.CGIterations)
-	}
-	if o.Refresh < 1 || o.Refresh > 255 {
-		return o, fmt.Errorf("--refresh %d must be in [1, 255]", o.Refresh)
+	if f.rounds < 1 {
+		return method.Config{}, fmt.Errorf("--rounds %d must be at least 1", f.rounds)
 	}
 	if !(f.validation >= 0 && f.validation < 1) {
-		return o, fmt.Errorf("--validation %v must be in [0, 1)", f.validation)
+		return method.Config{}, fmt.Errorf("--validation %v must be in [0, 1)", f.validation)
 	}
-	return o, nil
+	cfg := method.Config{Version: model.ConfigVersion, Method: s.Name, Loss: s.Loss, Rounds: f.rounds, Seed: f.seed}
+	set := func(field string, apply func()) {
+		if slices.Contains(params, field) {
+			apply()
+		}
+	}
+	set("rank", func() { cfg.Rank = f.rank })
+	set("sparsity", func() { cfg.Sparsity = f.sparsity })
+	set("ridge", func() { cfg.Ridge = f.ridge })
+	set("tolerance", func() { cfg.Tolerance = f.tolerance })
+	set("center", func() { cfg.Center = f.method.center == "true" })
+	if err := f.pursuitConfig(&cfg, params); err != nil {
+		return cfg, err
+	}
+	switch {
+	case s.Network:
+		n := &f.neural
+		cfg.Hidden, cfg.Batch, cfg.LearningRate = n.hidden, n.batch, n.rate
+		if s.Name != model.MethodNeuralLRS {
+			cfg.Rank, cfg.Sparsity = 0, 0
+		}
+	case s.Loss == model.LossLogistic:
+		cfg.Init = f.init
+		if fl.Changed("cg-iterations") {
+			cfg.CGIterations = f.cgIterations
+		}
+	case slices.Contains(params, "update"):
+		cfg.Init, cfg.Update, cfg.Threshold = f.init, f.update, f.threshold
+		cfg.CGIterations, cfg.Refresh = f.cgIterations, f.refresh
+		if f.cgIterations < 1 {
+			return cfg, fmt.Errorf("--cg-iterations %d must be at least 1", f.cgIterations)
+		}
+		if f.refresh < 1 || f.refresh > 255 {
+			return cfg, fmt.Errorf("--refresh %d must be in [1, 255]", f.refresh)
+		}
+	}
+	switch s.Name {
+	case model.MethodLowRank:
+		if !fl.Changed("sparsity") {
+			cfg.Sparsity = 0
+		}
+	case model.MethodGlobalSparse:
+		cfg.Rank = 0
+	}
+	return cfg, nil
+}
+
+// pursuitConfig sets cfg.Pursuit from --pursuit for the methods that
+// search supports.
+func (f *trainFlags) pursuitConfig(cfg *method.Config, params []string) error {
+	if !slices.Contains(params, "pursuit") || cfg.Method == model.MethodNeuralDense || cfg.Method == model.MethodNeuralGlobal {
+		return nil
+	}
+	if err := cfg.Pursuit.UnmarshalText([]byte(f.pursuit)); err != nil {
+		return fmt.Errorf("--pursuit: %w", err)
+	}
+	return nil
+}
+
+// options returns the run options of the flags.
+func (f *trainFlags) options(c *cobra.Command) method.Options {
+	o := method.Options{Holdout: f.validation, Workers: f.workers}
+	if c.Flags().Changed("patience") {
+		o.Patience = f.patience
+	}
+	return o
 }
 
 func newTrainCmd() *cobra.Command {
 	var f trainFlags
 	c := &cobra.Command{
 		Use:     "train",
-		Short:   "Train a low-rank + sparse model with AMHT-LRS",
+		Short:   "Train a personalization model (AMHT-LRS by default)",
 		Example: "  lrsp train --data data.csv --rank 5 --sparsity 5 --out model.lrsp",
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			cfg, err := f.config(c)
+			if err != nil {
+				return err
+			}
 			if f.dp.enabled(c) {
-				return trainPrivate(c, &f)
+				return trainPrivate(c, &f, cfg)
 			}
-			if loss, err := lossName(f.loss); err != nil {
-				return err
-			} else if loss == model.LossLogistic {
-				return trainLogistic(c, &f)
+			if f.method.anyAuto() {
+				return runTune(c, &f, cfg)
 			}
-			if isNeural(f.method.method) {
-				return trainNeural(c, &f)
-			}
-			opt, err := f.options()
-			if err != nil {
-				return err
-			}
-			if pack.IsPath(f.data) && !f.method.usesBaseline() && f.validation == 0 {
-				return trainPacked(c, &f, opt)
-			}
-			ds, err := readData(c.Context(), c, f.data, f.cols.options(true))
-			if err != nil {
-				return err
-			}
-			if f.method.usesBaseline() {
-				return runBaselineTrain(c, &f, ds, opt)
-			}
-			warnFewSamples(c, ds, opt)
-			res, err := trainModel(c, ds, f.validation, opt)
-			if err != nil {
-				return err
-			}
-			return saveTrained(c, &f, res, ds.Samples())
+			return runTrain(c, &f, cfg, f.options(c))
 		},
 	}
 	f.register(c)
 	return c
 }
 
-// trainModel splits off validation samples if asked, and trains with a
-// progress bar on a terminal.
-func trainModel(c *cobra.Command, ds *dataset.Dataset, validation float64, opt amht.Options) (*amht.Result, error) {
-	train, held, err := splitValidation(ds, validation, opt.Seed)
+// loadTraining reads the training data: a packed file is streamed from
+// disk when the method trains from a stream (see method.Streams), else
+// every format is read into memory. close releases a streamed file.
+func loadTraining(c *cobra.Command, f *trainFlags, stream bool) (src dataset.Source, samples int, close func(), err error) {
+	if stream && pack.IsPath(f.data) {
+		p, err := openPacked(f.data, f.cols.options(true))
+		if err != nil {
+			return nil, 0, nil, err
+		}
+		return p, p.Samples(), func() { p.Close() }, nil
+	}
+	ds, err := readData(c.Context(), c, f.data, f.cols.options(true))
 	if err != nil {
-		return nil, err
+		return nil, 0, nil, err
+	}
+	return ds, ds.Samples(), func() {}, nil
+}
+
+// runTrain trains cfg with method.Train and writes the model and metrics.
+func runTrain(c *cobra.Command, f *trainFlags, cfg method.Config, o method.Options) error {
+	src, samples, closeData, err := loadTraining(c, f, method.Streams(cfg, o))
+	if err != nil {
+		return err
+	}
+	defer closeData()
+	if cfg.Method == model.MethodLRS || cfg.Method == model.MethodLowRank {
+		warnFewSamples(c, src, cfg)
+	}
+	label := "loss"
+	if cfg.Loss == model.LossLogistic {
+		label = "log loss"
 	}
 	var done func()
-	opt.Progress, done = roundProgress(c, opt.Rounds)
-	defer done()
-	return amht.Train(c.Context(), train, held, opt)
-}
-
-// roundProgress returns a progress callback for amht training and a
-// function that ends its bar; see roundBar.
-func roundProgress(c *cobra.Command, rounds int) (func(amht.RoundStats), func()) {
-	if !isTerminal(c.ErrOrStderr()) {
-		start := time.Now()
-		return func(st amht.RoundStats) {
-			line := fmt.Sprintf("round %d/%d: train loss %.6g, inliers %.6g (%d outliers)", st.Round, rounds,
-				st.TrainLoss, st.InlierLoss, st.Outliers)
-			if st.ValidationLoss != nil {
-				line += fmt.Sprintf(", validation %.6g", *st.ValidationLoss)
-			}
-			fmt.Fprintf(c.ErrOrStderr(), "%s (%.1f s)\n", line, time.Since(start).Seconds())
-		}, func() {}
+	o.Progress, done = roundProgress(c, cfg.Rounds, label)
+	start := time.Now()
+	res, err := method.Train(c.Context(), src, cfg, o)
+	done()
+	if err != nil {
+		return err
 	}
-	show, done := roundBar(c, rounds, "loss")
-	if show == nil {
-		return nil, done
-	}
-	return func(st amht.RoundStats) { show(st.Round, st.TrainLoss, st.ValidationLoss) }, done
-}
-
-// roundBar returns a function that draws a bar of training rounds on a
-// terminal, describing each round by its training loss (named by label)
-// and validation loss, and a function that ends the bar. Off a terminal
-// (a log file, a batch job) it writes one line per round instead, with the
-// elapsed time, so that long runs can be followed with tail -f.
-func roundBar(c *cobra.Command, rounds int, label string) (func(round int, loss float64, val *float64), func()) {
-	if !isTerminal(c.ErrOrStderr()) {
-		start := time.Now()
-		return func(round int, loss float64, val *float64) {
-			line := fmt.Sprintf("round %d/%d: train %s %.6g", round, rounds, label, loss)
-			if val != nil {
-				line += fmt.Sprintf(", validation %.6g", *val)
-			}
-			fmt.Fprintf(c.ErrOrStderr(), "%s (%.1f s)\n", line, time.Since(start).Seconds())
-		}, func() {}
-	}
-	bar := progressbar.NewOptions(max(rounds, 1), progressbar.OptionSetWriter(c.ErrOrStderr()),
-		progressbar.OptionSetDescription("train"), progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
-	return func(round int, loss float64, val *float64) {
-		desc := fmt.Sprintf("train: %s %.4g", label, loss)
-		if val != nil {
-			desc += fmt.Sprintf(" val %.4g", *val)
-		}
-		bar.Describe(desc)
-		bar.Set(round)
-	}, func() { bar.Finish() }
-}
-
-// splitValidation holds out fraction of each user's samples for
-// validation; fraction 0 holds out nothing (held is nil).
-func splitValidation(ds *dataset.Dataset, fraction float64, seed uint64) (train, held *dataset.Dataset, err error) {
-	if fraction <= 0 {
-		return ds, nil, nil
-	}
-	return dataset.Split(ds, fraction, seed)
-}
-
-// warnFewSamples tells the user when most users have too few samples for
-// the requested rank and sparsity without regularization.
-func warnFewSamples(c *cobra.Command, src dataset.Source, opt amht.Options) {
-	few := 0
-	for i := 0; i < src.NumUsers(); i++ {
-		if src.UserLen(i) < 2*(opt.Rank+opt.Sparsity) {
-			few++
-		}
-	}
-	if opt.Ridge == 0 && 2*few > src.NumUsers() {
-		fmt.Fprintf(c.ErrOrStderr(), "lrsp: warning: %d of %d users have fewer than 2(r+k) = %d samples and --ridge is 0; "+
-			"their fits may overfit badly: consider --ridge, a smaller --rank/--sparsity, or --rank auto --sparsity auto\n",
-			few, src.NumUsers(), 2*(opt.Rank+opt.Sparsity))
-	}
-}
-
-// saveTrained writes the metrics and the model of an AMHT-LRS run and
-// reports it.
-func saveTrained(c *cobra.Command, f *trainFlags, res *amht.Result, samples int) error {
 	if f.metricsOut != "" {
 		if err := writeJSON(f.metricsOut, map[string]any{"rounds": res.Rounds, "train_loss": res.TrainLoss}); err != nil {
 			return err
@@ -228,9 +230,81 @@ func saveTrained(c *cobra.Command, f *trainFlags, res *amht.Result, samples int)
 	if err := model.Save(f.out, res.Model); err != nil {
 		return err
 	}
-	m := res.Model
-	fmt.Fprintf(c.OutOrStdout(), "trained %s on %d users, %d samples (d=%d, r=%d, k=%d): %d rounds (stopped: %s), train MSE %.6g\n",
-		m.Method, len(m.Users), samples, m.Dim, m.Rank, m.Sparsity, len(res.Rounds), res.Stopped, res.TrainLoss)
+	printTrained(c, res, src.NumUsers(), samples, time.Since(start))
+	if p, ok := src.(*pack.File); ok {
+		fmt.Fprintf(c.OutOrStdout(), "streamed %s: %.3g GB of samples per pass; peak heap %.0f MB, peak RSS %.0f MB\n",
+			f.data, float64(p.DataBytes())/1e9, float64(peakHeap())/1e6, float64(peakRSS())/1e6)
+	}
 	fmt.Fprintf(c.OutOrStdout(), "wrote %s\n", f.out)
 	return nil
+}
+
+// printTrained reports a training run in one line.
+func printTrained(c *cobra.Command, res *method.Result, users, samples int, took time.Duration) {
+	m := res.Model
+	name := m.Config.Method
+	if m.Loss == model.LossLogistic {
+		name = "logistic " + name
+	}
+	w := c.OutOrStdout()
+	fmt.Fprintf(w, "trained %s on %d users, %d samples (d=%d, r=%d, k=%d) in %.2fs", name, users, samples, m.Dim, m.Rank,
+		m.Sparsity, took.Seconds())
+	if m.Network != nil {
+		fmt.Fprintf(w, ", network %v", m.Network.Sizes)
+	}
+	if n := len(res.Rounds); n > 0 {
+		loss := "MSE"
+		if m.Loss == model.LossLogistic {
+			loss = "log loss"
+		}
+		fmt.Fprintf(w, ": %d rounds (stopped: %s), train %s %.6g", n, res.Stopped, loss, res.TrainLoss)
+	}
+	fmt.Fprintf(w, "; %.1f bytes per user\n", m.BytesPerUser())
+}
+
+// roundProgress returns a progress callback for training rounds and a
+// function that ends it: a bar on a terminal; off a terminal (a log file,
+// a batch job) one line per round with the elapsed time, so that long runs
+// can be followed with tail -f.
+func roundProgress(c *cobra.Command, rounds int, label string) (func(fit.RoundStats), func()) {
+	errw := c.ErrOrStderr()
+	if !isTerminal(errw) {
+		start := time.Now()
+		return func(st fit.RoundStats) {
+			line := fmt.Sprintf("round %d/%d: train %s %.6g", st.Round, rounds, label, st.TrainLoss)
+			if st.Outliers > 0 {
+				line += fmt.Sprintf(", inliers %.6g (%d outliers)", st.InlierLoss, st.Outliers)
+			}
+			if st.ValidationLoss != nil {
+				line += fmt.Sprintf(", validation %.6g", *st.ValidationLoss)
+			}
+			fmt.Fprintf(errw, "%s (%.1f s)\n", line, time.Since(start).Seconds())
+		}, func() {}
+	}
+	bar := progressbar.NewOptions(max(rounds, 1), progressbar.OptionSetWriter(errw),
+		progressbar.OptionSetDescription("train"), progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
+	return func(st fit.RoundStats) {
+		desc := fmt.Sprintf("train: %s %.4g", label, st.TrainLoss)
+		if st.ValidationLoss != nil {
+			desc += fmt.Sprintf(" val %.4g", *st.ValidationLoss)
+		}
+		bar.Describe(desc)
+		bar.Set(st.Round)
+	}, func() { bar.Finish() }
+}
+
+// warnFewSamples tells the user when most users have too few samples for
+// the requested rank and sparsity without regularization.
+func warnFewSamples(c *cobra.Command, src dataset.Source, cfg method.Config) {
+	few, need := 0, 2*(cfg.Rank+cfg.Sparsity)
+	for i := 0; i < src.NumUsers(); i++ {
+		if src.UserLen(i) < need {
+			few++
+		}
+	}
+	if cfg.Ridge == 0 && 2*few > src.NumUsers() {
+		fmt.Fprintf(c.ErrOrStderr(), "lrsp: warning: %d of %d users have fewer than 2(r+k) = %d samples and --ridge is 0; "+
+			"their fits may overfit badly: consider --ridge, a smaller --rank/--sparsity, or --rank auto --sparsity auto\n",
+			few, src.NumUsers(), need)
+	}
 }

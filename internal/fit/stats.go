@@ -1,0 +1,24 @@
+package fit
+
+// RoundStats reports one round of training, for every trainer that
+// computes losses on the training data (package dp publishes only public
+// quantities and reports its releases with its own type).
+type RoundStats struct {
+	// Round counts from 1.
+	Round int `json:"round"`
+	// TrainLoss is the mean over users of the per-user mean training loss
+	// (squared error, or logistic loss without the ridge) after the round's
+	// per-user fits.
+	TrainLoss float64 `json:"train_loss"`
+	// InlierLoss is TrainLoss over the users kept in the round's shared
+	// update, and Outliers the number of users left out (trainers that
+	// trim outliers; otherwise InlierLoss equals TrainLoss and Outliers is
+	// 0).
+	InlierLoss float64 `json:"inlier_loss"`
+	Outliers   int     `json:"outliers"`
+	// ValidationLoss is the same as TrainLoss on the validation samples,
+	// or nil (written as null) without a validation set.
+	ValidationLoss *float64 `json:"validation_loss"`
+	// Seconds is the wall time of this round alone.
+	Seconds float64 `json:"seconds"`
+}

@@ -1,0 +1,77 @@
+package fit
+
+import (
+	"fmt"
+	"math"
+)
+
+var stops = enum{"stop reason", []string{"rounds", "tolerance", "exact", "early-stopping", "stalled", "closed-form"}}
+
+// StopReason says why a trainer ended. Its text form is "rounds",
+// "tolerance", "exact", "early-stopping", "stalled" or "closed-form", the
+// same for every trainer.
+type StopReason int
+
+const (
+	// StopRounds means every allowed round ran.
+	StopRounds StopReason = iota
+	// StopTolerance means a round improved the monitored loss by less than
+	// the tolerance.
+	StopTolerance
+	// StopExact means the fit became exact (zero training loss).
+	StopExact
+	// StopEarly means the validation loss did not improve for Patience
+	// rounds (early stopping); the best round's parameters are kept.
+	StopEarly
+	// StopStalled means the shared update found no decrease of the loss.
+	StopStalled
+	// StopClosedForm means the method has no rounds: its fit is solved
+	// directly.
+	StopClosedForm
+)
+
+// String returns the text form of s.
+func (s StopReason) String() string { return stops.name(int(s)) }
+
+// MarshalText returns the text form of s; it fails for an undefined value.
+func (s StopReason) MarshalText() ([]byte, error) { return stops.marshal(int(s)) }
+
+// UnmarshalText sets s from its text form.
+func (s *StopReason) UnmarshalText(b []byte) error { return stops.unmarshal(b, (*int)(s)) }
+
+// Schedule holds the options that decide how long a trainer runs, shared by
+// every trainer that can stop early. The zero value of each field is
+// documented on Resolve.
+type Schedule struct {
+	// Rounds bounds the number of rounds; 0 means the trainer's default.
+	Rounds int
+	// Tolerance stops training when a round lowers the monitored loss (the
+	// validation loss with a validation set, else the training loss) by
+	// less than this fraction; 0 runs every round.
+	Tolerance float64
+	// Patience is the number of rounds without validation improvement
+	// before early stopping; 0 means the trainer's default. It applies
+	// only with a validation set.
+	Patience int
+}
+
+// Resolve returns s with zero Rounds and Patience replaced by the given
+// defaults, after checking it: negative counts, a negative or non-finite
+// tolerance, and Rounds above maxRounds are errors.
+func (s Schedule) Resolve(rounds, patience, maxRounds int) (Schedule, error) {
+	switch {
+	case s.Rounds < 0 || s.Rounds > maxRounds:
+		return s, fmt.Errorf("rounds %d must be in [0, %d]", s.Rounds, maxRounds)
+	case !(s.Tolerance >= 0) || math.IsInf(s.Tolerance, 0):
+		return s, fmt.Errorf("tolerance %v must be finite and not negative", s.Tolerance)
+	case s.Patience < 0:
+		return s, fmt.Errorf("patience %d must not be negative", s.Patience)
+	}
+	if s.Rounds == 0 {
+		s.Rounds = rounds
+	}
+	if s.Patience == 0 {
+		s.Patience = patience
+	}
+	return s, nil
+}
