@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -164,7 +163,7 @@ func runCompare(c *cobra.Command, f *compareFlags) error {
 	}
 	known, fresh := train, (*dataset.Dataset)(nil)
 	if f.newUsers > 0 {
-		if known, fresh, err = holdOutUsers(train, f.newUsers, f.seed); err != nil {
+		if known, fresh, err = dataset.HoldOutUsers(train, f.newUsers, f.seed); err != nil {
 			return err
 		}
 	}
@@ -296,50 +295,19 @@ func scoreModel(m *model.Model, test *dataset.Dataset) (eval.Errors, error) {
 	return eval.Score(test, pred)
 }
 
-// holdOutUsers moves round(fraction * t) users, at least one, chosen
-// reproducibly from seed, out of ds into a second dataset; at least one
-// user stays.
-func holdOutUsers(ds *dataset.Dataset, fraction float64, seed uint64) (keep, out *dataset.Dataset, err error) {
-	t := len(ds.Users)
-	n := max(1, int(fraction*float64(t)+0.5))
-	if n >= t {
-		return nil, nil, fmt.Errorf("--new-users %v would hold out all %d users", fraction, t)
-	}
-	rng := rand.New(rand.NewPCG(seed, 0x6e657775))
-	held := make([]bool, t)
-	for _, i := range rng.Perm(t)[:n] {
-		held[i] = true
-	}
-	keep = &dataset.Dataset{Features: ds.Features, HasTarget: ds.HasTarget}
-	out = &dataset.Dataset{Features: ds.Features, HasTarget: ds.HasTarget}
-	for i, u := range ds.Users {
-		if held[i] {
-			out.Users = append(out.Users, u)
-		} else {
-			keep.Users = append(keep.Users, u)
-		}
-	}
-	return keep, out, nil
-}
-
 // splitTest divides the test users into those of known and those of fresh
 // (nil: none); a test user in neither is an error.
 func splitTest(test, known, fresh *dataset.Dataset, name string) (k, n *dataset.Dataset, err error) {
-	ki := known.Index()
-	var fi map[string]int
+	k, n = dataset.SplitUsers(test, known)
 	if fresh != nil {
-		fi = fresh.Index()
-	}
-	k = &dataset.Dataset{Features: test.Features, HasTarget: test.HasTarget}
-	n = &dataset.Dataset{Features: test.Features, HasTarget: test.HasTarget}
-	for _, u := range test.Users {
-		if _, ok := ki[u.ID]; ok {
-			k.Users = append(k.Users, u)
-		} else if _, ok := fi[u.ID]; ok {
-			n.Users = append(n.Users, u)
-		} else {
+		var rest *dataset.Dataset
+		if n, rest = dataset.SplitUsers(n, fresh); len(rest.Users) > 0 {
+			u := rest.Users[0]
 			return nil, nil, fmt.Errorf("%s: user %q (input row %d) has no training samples", name, u.ID, u.Rows[0]+1)
 		}
+	} else if len(n.Users) > 0 {
+		u := n.Users[0]
+		return nil, nil, fmt.Errorf("%s: user %q (input row %d) has no training samples", name, u.ID, u.Rows[0]+1)
 	}
 	if len(k.Users) == 0 {
 		return nil, nil, fmt.Errorf("%s: no test samples of training users", name)

@@ -97,7 +97,7 @@ func compareNeural(ctx context.Context, c *cobra.Command, f *compareFlags, metho
 		return row, err
 	}
 	start := time.Now()
-	train, held, err := splitValidation(known, f.neural.validation, f.seed)
+	train, held, err := dataset.SplitValidation(known, f.neural.validation, f.seed)
 	if err != nil {
 		return row, err
 	}

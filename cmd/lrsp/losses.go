@@ -91,7 +91,7 @@ func trainLogistic(c *cobra.Command, f *trainFlags) error {
 	if f.method.anyAuto() {
 		return tuneLogistic(c, f, ds, opt)
 	}
-	train, held, err := splitValidation(ds, f.validation, opt.Seed)
+	train, held, err := dataset.SplitValidation(ds, f.validation, opt.Seed)
 	if err != nil {
 		return err
 	}

@@ -105,7 +105,7 @@ func trainNeural(c *cobra.Command, f *trainFlags) error {
 		return err
 	}
 	start := time.Now()
-	train, held, err := splitValidation(ds, f.validation, opt.Seed)
+	train, held, err := dataset.SplitValidation(ds, f.validation, opt.Seed)
 	if err != nil {
 		return err
 	}

@@ -133,7 +133,7 @@ func newTrainCmd() *cobra.Command {
 // trainModel splits off validation samples if asked, and trains with a
 // progress bar on a terminal.
 func trainModel(c *cobra.Command, ds *dataset.Dataset, validation float64, opt amht.Options) (*amht.Result, error) {
-	train, held, err := splitValidation(ds, validation, opt.Seed)
+	train, held, err := dataset.SplitValidation(ds, validation, opt.Seed)
 	if err != nil {
 		return nil, err
 	}
@@ -190,15 +190,6 @@ func roundBar(c *cobra.Command, rounds int, label string) (func(round int, loss 
 		bar.Describe(desc)
 		bar.Set(round)
 	}, func() { bar.Finish() }
-}
-
-// splitValidation holds out fraction of each user's samples for
-// validation; fraction 0 holds out nothing (held is nil).
-func splitValidation(ds *dataset.Dataset, fraction float64, seed uint64) (train, held *dataset.Dataset, err error) {
-	if fraction <= 0 {
-		return ds, nil, nil
-	}
-	return dataset.Split(ds, fraction, seed)
 }
 
 // warnFewSamples tells the user when most users have too few samples for
