@@ -202,3 +202,62 @@ func Subsample(ds *Dataset, n int, seed uint64) *Dataset {
 	}
 	return b.Dataset()
 }
+
+// SplitValidation holds out fraction of each user's samples for validation
+// during training, as Split does; fraction 0 holds out nothing: train is ds
+// itself and held is nil.
+func SplitValidation(ds *Dataset, fraction float64, seed uint64) (train, held *Dataset, err error) {
+	if fraction == 0 {
+		return ds, nil, nil
+	}
+	return Split(ds, fraction, seed)
+}
+
+// HoldOutUsers moves round(fraction * n) of the n users of ds, at least one,
+// chosen reproducibly from seed, out of ds into held, for example to score
+// new users personalized against a model trained on the others. fraction
+// must be in (0, 1) and at least one user must stay in keep. Both datasets
+// keep ds's order of users and share the users' slices with ds.
+func HoldOutUsers(ds *Dataset, fraction float64, seed uint64) (keep, held *Dataset, err error) {
+	if !(fraction > 0 && fraction < 1) {
+		return nil, nil, fmt.Errorf("dataset: hold out users: fraction must be in (0, 1), got %v", fraction)
+	}
+	t := len(ds.Users)
+	n := max(1, int(fraction*float64(t)+0.5))
+	if n >= t {
+		return nil, nil, fmt.Errorf("dataset: holding out %v of the users would hold out all %d", fraction, t)
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x6e657775))
+	out := make([]bool, t)
+	for _, i := range rng.Perm(t)[:n] {
+		out[i] = true
+	}
+	keep = &Dataset{Features: ds.Features, HasTarget: ds.HasTarget}
+	held = &Dataset{Features: ds.Features, HasTarget: ds.HasTarget}
+	for i, u := range ds.Users {
+		if out[i] {
+			held.Users = append(held.Users, u)
+		} else {
+			keep.Users = append(keep.Users, u)
+		}
+	}
+	return keep, held, nil
+}
+
+// SplitUsers divides the users of ds by ID: in holds those that are also
+// users of of, for example the test samples of the training users, and out
+// the others. Both keep ds's order of users and share the users' slices
+// with ds.
+func SplitUsers(ds, of *Dataset) (in, out *Dataset) {
+	idx := of.Index()
+	in = &Dataset{Features: ds.Features, HasTarget: ds.HasTarget}
+	out = &Dataset{Features: ds.Features, HasTarget: ds.HasTarget}
+	for _, u := range ds.Users {
+		if _, ok := idx[u.ID]; ok {
+			in.Users = append(in.Users, u)
+		} else {
+			out.Users = append(out.Users, u)
+		}
+	}
+	return in, out
+}

@@ -73,6 +73,23 @@ func Validate(c Config, d int) error {
 	return nil
 }
 
+// Restrict returns c with the fields the method does not use (see Params)
+// set to zero and c.Method and c.Loss set to the method's, so that one
+// configuration can seed several methods (as tune and compare do).
+func (s Spec) Restrict(c Config) Config {
+	c = c.Clone()
+	v := reflect.ValueOf(&c).Elem()
+	t := v.Type()
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if !slices.Contains(alwaysAllowed, name) && !slices.Contains(s.params, name) {
+			v.Field(i).SetZero()
+		}
+	}
+	c.Method, c.Loss = s.Name, s.Loss
+	return c
+}
+
 func checkNone(*Config, int) error { return nil }
 
 // checkLowRank checks lrs and lowrank: rank in [1, d], sparsity in [0, d]

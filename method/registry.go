@@ -55,8 +55,9 @@ var (
 	amhtParams = []string{"rank", "sparsity", "ridge", "pursuit", "center", "theta0_ridge", "unpenalized",
 		"rounds", "tolerance", "seed", "init", "update", "threshold", "refresh", "cg_iterations", "dp"}
 	ridgeParams    = []string{"ridge", "unpenalized"}
-	logisticParams = []string{"rank", "sparsity", "ridge", "center", "theta0_ridge", "newton_steps",
+	logisticParams = []string{"rank", "sparsity", "ridge", "theta0_ridge", "newton_steps",
 		"cg_iterations", "rounds", "tolerance", "seed", "init"}
+	logisticLRSParams = append([]string{"center"}, logisticParams...)
 	neuralParams = []string{"rank", "sparsity", "ridge", "pursuit", "hidden", "batch", "learning_rate",
 		"rounds", "seed", "dense_ridge"}
 )
@@ -85,10 +86,10 @@ func specs() []Spec {
 			Summary:  "theta_0 + a dense per-user correction (ridge toward theta_0)",
 			defaults: ridgeDefaults, check: checkNone, train: trainBaseline, personalize: personalizeDense},
 
-		{Name: model.MethodLRS, Loss: lg, Personal: true, params: logisticParams,
+		{Name: model.MethodLRS, Loss: lg, Personal: true, params: logisticLRSParams,
 			Summary:  "logistic LRS: P(y=1) = sigmoid(<x, U w_i + b_i>)",
 			defaults: logisticDefaults, check: checkLowRank, train: trainLogistic, personalize: personalizeLogistic},
-		{Name: model.MethodLowRank, Loss: lg, Personal: true, params: logisticParams,
+		{Name: model.MethodLowRank, Loss: lg, Personal: true, params: logisticLRSParams,
 			Summary:  "logistic low rank: sigmoid(<x, U w_i>)",
 			defaults: logisticDefaults, check: checkLowRank, train: trainLogistic, personalize: personalizeLogistic},
 		{Name: model.MethodGlobal, Loss: lg, params: logisticParams,

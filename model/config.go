@@ -86,8 +86,10 @@ type Config struct {
 	Stopped string `json:"stopped,omitempty"`
 	// SelectedBy describes the model selection that chose the values.
 	SelectedBy string `json:"selected_by,omitempty"`
-	// Extra holds keys of an earlier file that this release does not know,
-	// kept verbatim so that nothing read is dropped.
+	// Extra holds notes that no field holds: the keys of an earlier file
+	// that this release does not know, kept verbatim so that nothing read
+	// is dropped, and notes of tools (lrsp store random-model records its
+	// generator).
 	Extra map[string]string `json:"extra,omitempty"`
 }
 

@@ -222,9 +222,11 @@ func Select(ctx context.Context, ds *dataset.Dataset, opt Options) (*Result, err
 	d := ds.Dim()
 	g := opt.Grid
 	def := DefaultGrid(d)
-	if _, err := method.Lookup(opt.Base.Method, opt.Base.Loss); err != nil {
+	spec, err := method.Lookup(opt.Base.Method, opt.Base.Loss)
+	if err != nil {
 		return nil, fmt.Errorf("tune: %w", err)
 	}
+	opt.Base = spec.Restrict(opt.Base)
 	logit := opt.Base.Loss == model.LossLogistic
 	if logit {
 		def.Ridges = LogisticRidges

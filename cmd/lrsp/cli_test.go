@@ -290,7 +290,7 @@ func checkPredict(t *testing.T, p func(string) string, m1 *model.Model) {
 // layout of truth.json, so that it can itself serve as a truth file.
 func checkInspect(t *testing.T, p func(string) string, truth *paramsJSON) {
 	text := mustRun(t, "inspect", "--model", p("model2.lrsp"))
-	for _, re := range []string{`(?m)^file +` + regexp.QuoteMeta(p("model2.lrsp")) + ` \(\d+ bytes, format version 1\)$`,
+	for _, re := range []string{`(?m)^file +` + regexp.QuoteMeta(p("model2.lrsp")) + ` \(\d+ bytes, format version 2\)$`,
 		`(?m)^method +lrs$`, `(?m)^d, r, k +30, 3, 3$`, `(?m)^users +220$`, `(?m)^bytes/user +\d+\.\d`, `(?m)^features +\[x0 x1 `,
 		`(?m)^config +\S+ = `, `(?m)^privacy +none`} {
 		if !regexp.MustCompile(re).MatchString(text) {

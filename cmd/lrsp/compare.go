@@ -1,24 +1,21 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
+	"slices"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/lrsp/lrsp/amht"
 	"github.com/lrsp/lrsp/baseline"
-	"github.com/lrsp/lrsp/dataset"
-	"github.com/lrsp/lrsp/eval"
+	"github.com/lrsp/lrsp/compare"
 	"github.com/lrsp/lrsp/internal/atomicfile"
+	"github.com/lrsp/lrsp/internal/fit"
+	"github.com/lrsp/lrsp/method"
 	"github.com/lrsp/lrsp/model"
-	"github.com/lrsp/lrsp/tune"
 )
 
 // compareFlags are the flags of lrsp compare.
@@ -32,53 +29,19 @@ type compareFlags struct {
 	loss            string
 	holdout         float64
 	repeats         int
-	opt             amht.Options
+	rounds          int
+	tolerance       float64
+	workers         int
 	cols            dataFlags
 	neural          compareNeuralFlags
 }
 
-// compareRow is one method's line of the comparison.
-type compareRow struct {
-	Method   string  `json:"method"`
-	Rank     int     `json:"rank"`
-	Sparsity int     `json:"sparsity"`
-	Ridge    float64 `json:"ridge"`
-	Center   bool    `json:"center"`
-	// Test scores the training users' test samples.
-	Test eval.Errors `json:"test"`
-	// New scores the new users' test samples, after personalizing them from
-	// their training samples with everything shared fixed.
-	New          *eval.Errors `json:"new_users,omitempty"`
-	BytesPerUser float64      `json:"bytes_per_user"`
-	// TrainSeconds is the time of the final fit on all training data;
-	// TuneSeconds that of the model selection before it.
-	TrainSeconds float64 `json:"train_seconds"`
-	TuneSeconds  float64 `json:"tune_seconds"`
-	Candidates   int     `json:"candidates"`
-	// Classification and NewClassification hold the test scores of the
-	// logistic loss (--loss logistic), for which Test and New score the
-	// predicted probabilities (see compare_logistic.go).
-	Classification    *eval.Classification `json:"classification,omitempty"`
-	NewClassification *eval.Classification `json:"new_users_classification,omitempty"`
-	// Hidden and Rounds are the hidden widths and training rounds of a
-	// network method (see compare_neural.go).
-	Hidden []int `json:"hidden,omitempty"`
-	Rounds int   `json:"rounds,omitempty"`
-}
-
-// compareReport is the JSON output of lrsp compare.
+// compareReport is the JSON output of lrsp compare: the data compared and
+// the result.
 type compareReport struct {
-	Data       string       `json:"data"`
-	Test       string       `json:"test"`
-	Shots      int          `json:"shots"`
-	Seed       uint64       `json:"seed"`
-	Loss       string       `json:"loss"`
-	Users      int          `json:"users"`
-	NewUsers   int          `json:"new_users"`
-	Samples    int          `json:"train_samples"`
-	Dim        int          `json:"d"`
-	RidgeScale float64      `json:"ridge_scale"`
-	Rows       []compareRow `json:"methods"`
+	Data string `json:"data"`
+	Test string `json:"test"`
+	compare.Result
 }
 
 func newCompareCmd() *cobra.Command {
@@ -115,9 +78,9 @@ personalize new users with the network (and U) fixed.`,
 	fl.StringVar(&f.out, "out", "", "also write the table as Markdown to this file")
 	fl.Float64Var(&f.holdout, "tune-holdout", 0.2, "fraction of each user's samples held out to score candidates")
 	fl.IntVar(&f.repeats, "tune-repeats", 1, "random hold-out splits pooled per candidate")
-	fl.IntVar(&f.opt.Rounds, "rounds", 50, "maximum number of alternating rounds (lrs, lowrank, global-sparse)")
-	fl.Float64Var(&f.opt.Tolerance, "tolerance", 1e-6, "stop when a round improves the loss by less than this fraction")
-	fl.IntVar(&f.opt.Workers, "workers", 0, "parallel workers (0: one per CPU)")
+	fl.IntVar(&f.rounds, "rounds", 50, "maximum number of alternating rounds (lrs, lowrank, global-sparse)")
+	fl.Float64Var(&f.tolerance, "tolerance", 1e-6, "stop when a round improves the loss by less than this fraction")
+	fl.IntVar(&f.workers, "workers", 0, "parallel workers (0: one per CPU)")
 	fl.StringVar(&f.loss, "loss", model.LossSquared, "squared, or logistic for 0/1 targets: tuned by validation log loss, scored by log loss, accuracy and mean per-user AUC")
 	f.cols.register(c)
 	f.neural.register(c)
@@ -131,7 +94,7 @@ func runCompare(c *cobra.Command, f *compareFlags) error {
 		return err
 	}
 	for _, m := range f.methods {
-		if _, err := oneOf("methods", m, compareMethodNames(baseline.Methods)...); err != nil {
+		if _, err := oneOf("methods", m, compare.Methods()...); err != nil {
 			return err
 		}
 	}
@@ -144,8 +107,17 @@ func runCompare(c *cobra.Command, f *compareFlags) error {
 	if !(f.newUsers >= 0 && f.newUsers < 1) {
 		return fmt.Errorf("--new-users %v must be in [0, 1)", f.newUsers)
 	}
-	if f.opt.Rounds < 1 {
-		return fmt.Errorf("--rounds %d must be at least 1", f.opt.Rounds)
+	if f.rounds < 1 {
+		return fmt.Errorf("--rounds %d must be at least 1", f.rounds)
+	}
+	opt := compare.Options{Methods: f.methods, Loss: f.loss, Shots: f.shots, NewUsers: f.newUsers, Seed: f.seed,
+		Holdout: f.holdout, Repeats: f.repeats, Rounds: f.rounds, Tolerance: f.tolerance, Workers: f.workers,
+		TrainName: f.data, TestName: f.test, Progress: compareProgress(c, f)}
+	if slices.ContainsFunc(f.methods, isNetwork) {
+		var err error
+		if opt.Neural, err = f.neural.options(slices.Contains(f.methods, model.MethodNeuralLRS)); err != nil {
+			return err
+		}
 	}
 	ctx := c.Context()
 	train, err := readData(ctx, c, f.data, f.cols.options(true))
@@ -156,49 +128,14 @@ func runCompare(c *cobra.Command, f *compareFlags) error {
 	if err != nil {
 		return err
 	}
-	if !equalStrings(train.Features, test.Features) {
+	if !slices.Equal(train.Features, test.Features) {
 		return fmt.Errorf("%s and %s have different feature columns", f.data, f.test)
 	}
-	if f.shots > 0 {
-		train = dataset.Subsample(train, f.shots, f.seed)
-	}
-	known, fresh := train, (*dataset.Dataset)(nil)
-	if f.newUsers > 0 {
-		if known, fresh, err = holdOutUsers(train, f.newUsers, f.seed); err != nil {
-			return err
-		}
-	}
-	testKnown, testNew, err := splitTest(test, known, fresh, f.test)
+	res, err := compare.Run(ctx, train, test, opt)
 	if err != nil {
 		return err
 	}
-	rep := compareReport{Data: f.data, Test: f.test, Shots: f.shots, Seed: f.seed, Users: len(known.Users),
-		Samples: known.Samples(), Dim: known.Dim()}
-	if fresh != nil {
-		rep.NewUsers = len(fresh.Users)
-	}
-	f.opt.Seed = f.seed
-	rep.Loss = f.loss
-	for _, method := range f.methods {
-		if isNeural(method) {
-			row, err := compareNeural(ctx, c, f, method, known, fresh, testKnown, testNew)
-			if err != nil {
-				return fmt.Errorf("%s: %w", method, err)
-			}
-			rep.Rows = append(rep.Rows, row)
-			continue
-		}
-		fit := compareMethod
-		if f.loss == model.LossLogistic {
-			fit = compareLogistic
-		}
-		row, scale, err := fit(ctx, c, f, method, known, fresh, testKnown, testNew)
-		if err != nil {
-			return fmt.Errorf("%s: %w", method, err)
-		}
-		rep.RidgeScale = scale
-		rep.Rows = append(rep.Rows, row)
-	}
+	rep := compareReport{Data: f.data, Test: f.test, Result: *res}
 	w := c.OutOrStdout()
 	if f.asJSON {
 		enc := json.NewEncoder(w)
@@ -217,149 +154,41 @@ func runCompare(c *cobra.Command, f *compareFlags) error {
 	return nil
 }
 
-// tuneAndFit selects method's rank, sparsity, ridge and centring by
-// held-out validation on known with the given loss (showing the candidates
-// on a terminal), fits the winner on all of known, and records the
-// seconds and candidates in row.
-func tuneAndFit(ctx context.Context, c *cobra.Command, f *compareFlags, method, loss string,
-	known *dataset.Dataset, row *compareRow) (*model.Model, *tune.Result, error) {
-	topt := tune.Options{Loss: loss, Base: baseline.Options{Method: method, AMHT: f.opt}, Rank: true, Sparsity: true,
-		Ridge: true, Center: true, Holdout: f.holdout, Repeats: f.repeats, Seed: f.seed}
-	if isTerminal(c.ErrOrStderr()) {
-		label, name := "", "RMSE"
-		if loss == model.LossLogistic {
-			label, name = "logistic ", "log loss"
-		}
-		topt.Progress = func(s tune.Score) {
-			fmt.Fprintf(c.ErrOrStderr(), "\r\033[Kcompare %s%s: r=%d k=%d ridge=%.3g center=%v: validation %s %.5g",
-				label, method, s.Rank, s.Sparsity, s.Ridge, s.Center, name, s.Criterion())
-		}
-		defer fmt.Fprint(c.ErrOrStderr(), "\r\033[K")
+// compareProgress returns the progress callback of lrsp compare: the
+// tuning candidates of the linear methods on a terminal, and the training
+// rounds of the network methods (see roundProgress).
+func compareProgress(c *cobra.Command, f *compareFlags) func(compare.Event) {
+	errw := c.ErrOrStderr()
+	term := isTerminal(errw)
+	label, name := "", "RMSE"
+	if f.loss == model.LossLogistic {
+		label, name = "logistic ", "log loss"
 	}
-	start := time.Now()
-	res, err := tune.Select(ctx, known, topt)
-	if err != nil {
-		return nil, nil, err
-	}
-	row.TuneSeconds = time.Since(start).Seconds()
-	row.Candidates = len(res.Scores)
-	start = time.Now()
-	m, err := tune.Fit(ctx, known, res.Best, loss)
-	if err != nil {
-		return nil, nil, err
-	}
-	row.TrainSeconds = time.Since(start).Seconds()
-	return m, res, nil
-}
-
-// compareMethod tunes and trains one method and scores it.
-func compareMethod(ctx context.Context, c *cobra.Command, f *compareFlags, method string,
-	known, fresh, testKnown, testNew *dataset.Dataset) (compareRow, float64, error) {
-	row := compareRow{Method: method}
-	m, res, err := tuneAndFit(ctx, c, f, method, model.LossSquared, known, &row)
-	if err != nil {
-		return row, 0, err
-	}
-	b := res.Best
-	row.Rank, row.Sparsity, row.Ridge, row.Center = m.Rank, b.Sparsity, b.Ridge, b.Center
-	if method != model.MethodLRS && method != model.MethodGlobalSparse {
-		row.Sparsity = 0
-	}
-	if method != model.MethodLRS && method != model.MethodLowRank {
-		row.Center = false
-	}
-	row.BytesPerUser = m.BytesPerUser()
-	if row.Test, err = scoreModel(m, testKnown); err != nil {
-		return row, 0, err
-	}
-	if fresh != nil {
-		users, err := baseline.Personalize(ctx, m, fresh)
-		if err != nil {
-			return row, 0, err
-		}
-		mn := *m
-		mn.Users = users
-		e, err := scoreModel(&mn, testNew)
-		if err != nil {
-			return row, 0, err
-		}
-		row.New = &e
-	}
-	return row, res.RidgeScale, nil
-}
-
-func scoreModel(m *model.Model, test *dataset.Dataset) (eval.Errors, error) {
-	pred, err := eval.Predict(m, test, eval.UnknownError)
-	if err != nil {
-		return eval.Errors{}, err
-	}
-	return eval.Score(test, pred)
-}
-
-// holdOutUsers moves round(fraction * t) users, at least one, chosen
-// reproducibly from seed, out of ds into a second dataset; at least one
-// user stays.
-func holdOutUsers(ds *dataset.Dataset, fraction float64, seed uint64) (keep, out *dataset.Dataset, err error) {
-	t := len(ds.Users)
-	n := max(1, int(fraction*float64(t)+0.5))
-	if n >= t {
-		return nil, nil, fmt.Errorf("--new-users %v would hold out all %d users", fraction, t)
-	}
-	rng := rand.New(rand.NewPCG(seed, 0x6e657775))
-	held := make([]bool, t)
-	for _, i := range rng.Perm(t)[:n] {
-		held[i] = true
-	}
-	keep = &dataset.Dataset{Features: ds.Features, HasTarget: ds.HasTarget}
-	out = &dataset.Dataset{Features: ds.Features, HasTarget: ds.HasTarget}
-	for i, u := range ds.Users {
-		if held[i] {
-			out.Users = append(out.Users, u)
-		} else {
-			keep.Users = append(keep.Users, u)
+	var show func(fit.RoundStats)
+	var done func()
+	return func(e compare.Event) {
+		switch {
+		case e.Start:
+			if isNetwork(e.Method) {
+				show, done = roundProgress(c, f.neural.rounds, e.Method+" MSE")
+			}
+		case e.Candidate != nil:
+			if term {
+				s := e.Candidate
+				fmt.Fprintf(errw, "\r\033[Kcompare %s%s: r=%d k=%d ridge=%.3g center=%v: validation %s %.5g",
+					label, e.Method, s.Rank, s.Sparsity, s.Ridge, s.Center, name, s.Criterion())
+			}
+		case e.Round != nil && show != nil:
+			show(*e.Round)
+		case e.Done:
+			if done != nil {
+				done()
+				show, done = nil, nil
+			} else if term && !isNetwork(e.Method) {
+				fmt.Fprint(errw, "\r\033[K")
+			}
 		}
 	}
-	return keep, out, nil
-}
-
-// splitTest divides the test users into those of known and those of fresh
-// (nil: none); a test user in neither is an error.
-func splitTest(test, known, fresh *dataset.Dataset, name string) (k, n *dataset.Dataset, err error) {
-	ki := known.Index()
-	var fi map[string]int
-	if fresh != nil {
-		fi = fresh.Index()
-	}
-	k = &dataset.Dataset{Features: test.Features, HasTarget: test.HasTarget}
-	n = &dataset.Dataset{Features: test.Features, HasTarget: test.HasTarget}
-	for _, u := range test.Users {
-		if _, ok := ki[u.ID]; ok {
-			k.Users = append(k.Users, u)
-		} else if _, ok := fi[u.ID]; ok {
-			n.Users = append(n.Users, u)
-		} else {
-			return nil, nil, fmt.Errorf("%s: user %q (input row %d) has no training samples", name, u.ID, u.Rows[0]+1)
-		}
-	}
-	if len(k.Users) == 0 {
-		return nil, nil, fmt.Errorf("%s: no test samples of training users", name)
-	}
-	if fresh != nil && len(n.Users) == 0 {
-		return nil, nil, fmt.Errorf("%s: no test samples of the held-out new users", name)
-	}
-	return k, n, nil
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // writeTableHead writes the line that describes a comparison (after
@@ -419,7 +248,7 @@ func writeCompareTable(w io.Writer, rep *compareReport) {
 			center = "yes"
 		}
 		var sb strings.Builder
-		fmt.Fprintf(&sb, "| %s | %d | %d | %.3g | %s | %s | %.4f | %.4f |", r.label(), r.Rank, r.Sparsity, r.Ridge, center,
+		fmt.Fprintf(&sb, "| %s | %d | %d | %.3g | %s | %s | %.4f | %.4f |", rowLabel(&r), r.Rank, r.Sparsity, r.Ridge, center,
 			bold(r.Test.RMSE, best), r.Test.MAE, r.Test.R2)
 		if r.New != nil {
 			fmt.Fprintf(&sb, " %s | %.4f | %.4f |", bold(r.New.RMSE, bestNew), r.New.MAE, r.New.R2)
@@ -427,4 +256,10 @@ func writeCompareTable(w io.Writer, rep *compareReport) {
 		fmt.Fprintf(&sb, " %.1f | %.2f | %.2f (%d) |", r.BytesPerUser, r.TrainSeconds, r.TuneSeconds, r.Candidates)
 		fmt.Fprintln(w, sb.String())
 	}
+}
+
+// isNetwork reports whether name is a method that trains a network.
+func isNetwork(name string) bool {
+	s, err := method.Lookup(name, model.LossSquared)
+	return err == nil && s.Network
 }

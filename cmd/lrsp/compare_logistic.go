@@ -1,23 +1,20 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"math"
 	"strings"
 
-	"github.com/spf13/cobra"
-
-	"github.com/lrsp/lrsp/dataset"
 	"github.com/lrsp/lrsp/eval"
 	"github.com/lrsp/lrsp/logistic"
 	"github.com/lrsp/lrsp/model"
 )
 
-// This file holds lrsp compare --loss logistic: every method trained by
-// package logistic, tuned by validation log loss, scored by log loss,
-// accuracy and mean per-user ROC AUC.
+// This file holds the flags and the table of lrsp compare --loss logistic
+// (see package compare): every method trained by package logistic, tuned
+// by validation log loss, scored by log loss, accuracy and mean per-user
+// ROC AUC.
 
 // checkCompareLoss validates --loss and, for the logistic loss, that every
 // method has a logistic version.
@@ -36,74 +33,6 @@ func checkCompareLoss(f *compareFlags) error {
 		}
 	}
 	return nil
-}
-
-// compareLogistic tunes (by validation log loss) and trains one logistic
-// method and scores it.
-func compareLogistic(ctx context.Context, c *cobra.Command, f *compareFlags, method string,
-	known, fresh, testKnown, testNew *dataset.Dataset) (compareRow, float64, error) {
-	row := compareRow{Method: method}
-	if err := logistic.CheckTargets(known); err != nil {
-		return row, 0, fmt.Errorf("%s: %w", f.data, err)
-	}
-	if fresh != nil {
-		if err := logistic.CheckTargets(fresh); err != nil {
-			return row, 0, fmt.Errorf("%s: %w", f.data, err)
-		}
-	}
-	for _, ds := range []*dataset.Dataset{testKnown, testNew} {
-		if err := logistic.CheckTargets(ds); err != nil {
-			return row, 0, fmt.Errorf("%s: %w", f.test, err)
-		}
-	}
-	m, res, err := tuneAndFit(ctx, c, f, method, model.LossLogistic, known, &row)
-	if err != nil {
-		return row, 0, err
-	}
-	b := res.Best
-	row.Rank, row.Sparsity, row.Ridge, row.Center = m.Rank, m.Sparsity, b.Ridge, b.Center && m.Theta0 != nil
-	if method == model.MethodLocal || method == model.MethodFinetune {
-		row.Sparsity = 0 // dense per-user parts, not a tuned sparsity
-	}
-	if method != model.MethodLRS && method != model.MethodLowRank {
-		row.Center = false
-	}
-	row.BytesPerUser = m.BytesPerUser()
-	var cls eval.Classification
-	if row.Test, cls, err = scoreLogistic(m, testKnown); err != nil {
-		return row, 0, err
-	}
-	row.Classification = &cls
-	if fresh != nil {
-		users, err := logistic.Personalize(ctx, m, fresh, logistic.PersonalizeOptions{Workers: f.opt.Workers})
-		if err != nil {
-			return row, 0, err
-		}
-		mn := *m
-		mn.Users = users
-		e, nc, err := scoreLogistic(&mn, testNew)
-		if err != nil {
-			return row, 0, err
-		}
-		row.New, row.NewClassification = &e, &nc
-	}
-	return row, res.RidgeScale, nil
-}
-
-// scoreLogistic scores m's probabilities on test: the errors of the
-// probabilities (RMSE is the square root of the Brier score) and the
-// classification scores.
-func scoreLogistic(m *model.Model, test *dataset.Dataset) (eval.Errors, eval.Classification, error) {
-	pred, err := eval.Predict(m, test, eval.UnknownError)
-	if err != nil {
-		return eval.Errors{}, eval.Classification{}, err
-	}
-	e, err := eval.Score(test, pred)
-	if err != nil {
-		return e, eval.Classification{}, err
-	}
-	cls, err := eval.Classify(test, pred)
-	return e, cls, err
 }
 
 // writeLogisticTable writes a logistic comparison as a Markdown table:

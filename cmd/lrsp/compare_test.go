@@ -8,46 +8,36 @@ import (
 	"testing"
 )
 
-func TestCompareSmallSynthetic(t *testing.T) {
+// TestCompareSmoke checks that lrsp compare wires its flags into
+// package compare (which tests the comparison itself) and prints the
+// table, its JSON form and the Markdown file.
+func TestCompareSmoke(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "d.csv")
-	mustRun(t, "synth", "--users", "60", "--samples", "12", "--dim", "10", "--rank", "2", "--sparsity", "1",
-		"--noise", "0.05", "--test-samples", "5", "--out", data)
+	mustRun(t, "synth", "--users", "30", "--samples", "8", "--dim", "4", "--rank", "1", "--sparsity", "1",
+		"--noise", "0.05", "--test-samples", "3", "--out", data)
 	test := filepath.Join(dir, "d-test.csv")
 	table := filepath.Join(dir, "t.md")
-	out := mustRun(t, "compare", "--data", data, "--test", test, "--new-users", "0.2", "--shots", "10",
-		"--methods", "global,local,lrs", "--out", table, "--json")
+	args := []string{"compare", "--data", data, "--test", test, "--new-users", "0.2", "--shots", "6",
+		"--methods", "global,lrs,neural-global", "--hidden", "4", "--neural-rounds", "2", "--rounds", "5", "--out", table}
+	out := mustRun(t, args...)
+	for _, want := range []string{"24 training users, 144 training samples (shots: 6), d = 4, seed 1, 6 new users\n\n",
+		"| method | r | k | ridge | center | test RMSE |", "new-user RMSE", "| global |", "| lrs |", "| neural-global [4] |"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if md := readFile(t, table); md != out {
+		t.Errorf("--out wrote\n%s\nnot the table printed:\n%s", md, out)
+	}
 	var rep compareReport
-	if err := json.Unmarshal([]byte(out), &rep); err != nil {
-		t.Fatalf("compare --json: %v\n%s", err, out)
+	js := mustRun(t, append(args, "--json")...)
+	if err := json.Unmarshal([]byte(js), &rep); err != nil {
+		t.Fatalf("compare --json: %v\n%s", err, js)
 	}
-	if rep.Users != 48 || rep.NewUsers != 12 || rep.Samples != 48*10 {
-		t.Fatalf("users %d, new users %d, samples %d: want 48, 12, 480", rep.Users, rep.NewUsers, rep.Samples)
-	}
-	if len(rep.Rows) != 3 {
-		t.Fatalf("%d rows, want 3", len(rep.Rows))
-	}
-	byMethod := map[string]compareRow{}
-	for _, r := range rep.Rows {
-		byMethod[r.Method] = r
-		if r.New == nil || r.Test.Samples != 48*5 || r.New.Samples != 12*5 {
-			t.Fatalf("%s: test/new-user scores missing or on the wrong samples: %+v", r.Method, r)
-		}
-	}
-	// The data are low rank + sparse with little noise: lrs beats the
-	// global model by far, for training and new users alike.
-	g, l := byMethod["global"], byMethod["lrs"]
-	if !(l.Test.RMSE < 0.5*g.Test.RMSE && l.New.RMSE < 0.5*g.New.RMSE) {
-		t.Fatalf("lrs RMSE %.3g (new %.3g) not well below global's %.3g (new %.3g)", l.Test.RMSE, l.New.RMSE, g.Test.RMSE, g.New.RMSE)
-	}
-	if g.BytesPerUser != 0 || byMethod["local"].BytesPerUser < 80 {
-		t.Fatalf("bytes per user: global %.1f, local %.1f", g.BytesPerUser, byMethod["local"].BytesPerUser)
-	}
-	md := readFile(t, table)
-	for _, want := range []string{"| method |", "| lrs |", "new-user RMSE"} {
-		if !strings.Contains(md, want) {
-			t.Fatalf("table lacks %q:\n%s", want, md)
-		}
+	if rep.Data != data || rep.Test != test || rep.Shots != 6 || rep.Users != 24 || rep.NewUsers != 6 || len(rep.Rows) != 3 ||
+		rep.Rows[2].Rounds < 1 || rep.Rows[2].Rounds > 2 {
+		t.Fatalf("compare --json: %+v", rep)
 	}
 }
 
@@ -56,16 +46,26 @@ func TestCompareErrors(t *testing.T) {
 	data := filepath.Join(dir, "d.csv")
 	mustRun(t, "synth", "--users", "5", "--samples", "6", "--dim", "4", "--rank", "1", "--sparsity", "1", "--test-samples", "2", "--out", data)
 	test := filepath.Join(dir, "d-test.csv")
-	for _, args := range [][]string{
-		{"--methods", "nope"},
-		{"--shots", "-1"},
-		{"--new-users", "1"},
-		{"--test", data + ".missing"},
+	more := filepath.Join(dir, "e.csv")
+	mustRun(t, "synth", "--users", "6", "--samples", "2", "--dim", "4", "--rank", "1", "--sparsity", "1", "--test-samples", "1", "--out", more)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--methods", "nope"}, "--methods"},
+		{[]string{"--shots", "-1"}, "--shots -1"},
+		{[]string{"--new-users", "1"}, "--new-users 1"},
+		{[]string{"--new-users", "0.95"}, "would hold out all 5"},
+		{[]string{"--rounds", "0"}, "--rounds 0"},
+		{[]string{"--loss", "hinge"}, "hinge"},
+		{[]string{"--loss", "logistic", "--methods", "neural-lrs"}, "logistic"},
+		{[]string{"--methods", "neural-lrs", "--hidden", "8,4", "--neural-rank", "5"}, "--neural-rank 5"},
+		{[]string{"--methods", "neural-dense", "--neural-validation", "1"}, "--neural-validation"},
+		{[]string{"--methods", "neural-global", "--hidden", "0"}, "--hidden"},
+		{[]string{"--test", data + ".missing"}, ".missing"},
+		{[]string{"--test", filepath.Join(dir, "e-test.csv")}, "e-test.csv: user \"u5\" (input row 6) has no training samples"},
 	} {
-		full := append([]string{"compare", "--data", data, "--test", test}, args...)
-		if _, _, err := lrsp(t, full...); err == nil {
-			t.Errorf("lrsp %s: want an error", strings.Join(full, " "))
-		}
+		wantErr(t, append([]string{"compare", "--data", data, "--test", test}, tc.args...), tc.want)
 	}
 }
 

@@ -6,8 +6,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/lrsp/lrsp/amht"
 	"github.com/lrsp/lrsp/eval"
+	"github.com/lrsp/lrsp/method"
+	"github.com/lrsp/lrsp/model"
 	"github.com/lrsp/lrsp/synth"
 )
 
@@ -31,7 +32,12 @@ recovered. It writes no files.`,
 			fmt.Fprintf(w, "      (%d unknowns per user, %d samples each; plus %d new users with %d samples)\n",
 				o.Dim, o.Samples, o.NewUsers, o.Samples)
 			start := time.Now()
-			res, err := trainModel(c, data.Train, 0, amht.Options{Rank: o.Rank, Sparsity: o.Sparsity, Tolerance: 1e-6})
+			cfg := method.Config{Method: model.MethodLRS, Rank: o.Rank, Sparsity: o.Sparsity, Tolerance: 1e-6}
+			var run method.Options
+			var done func()
+			run.Progress, done = roundProgress(c, 50, "loss")
+			res, err := method.Train(c.Context(), data.Train, cfg, run)
+			done()
 			if err != nil {
 				return err
 			}
@@ -43,7 +49,7 @@ recovered. It writes no files.`,
 			fmt.Fprintf(w, "  relative parameter error ||Theta - Theta*||/||Theta*||  %.2e\n", rec.ParamError)
 			fmt.Fprintf(w, "  subspace distance ||(I - U U^T) U*||                   %.2e\n", rec.SubspaceDistance)
 			fmt.Fprintf(w, "  users whose sparse support was recovered exactly       %d of %d\n", int(rec.SupportRecovered*float64(rec.Users)+0.5), rec.Users)
-			users, err := amht.Personalize(c.Context(), res.Model, data.New, amht.PersonalizeOptions{})
+			users, err := method.Personalize(c.Context(), res.Model, data.New, method.PersonalizeOptions{})
 			if err != nil {
 				return err
 			}

@@ -112,7 +112,7 @@ func trainPrivate(c *cobra.Command, f *trainFlags, cfg method.Config) error {
 		return fmt.Errorf("--dp-* cannot tune auto values: tuning on private data would need its own privacy budget")
 	}
 	if s, _ := method.Lookup(cfg.Method, cfg.Loss); !s.Private {
-		return fmt.Errorf("--dp-* supports --method lrs and lowrank with the squared loss only, not %s with the %s loss", cfg.Method, cfg.Loss)
+		return fmt.Errorf("--dp-* supports --method lrs and lowrank only, with the squared loss; not %s with the %s loss", cfg.Method, cfg.Loss)
 	}
 	if err := f.dp.config(c, &cfg); err != nil {
 		return err

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -23,7 +24,7 @@ type inspectDump struct {
 	U        [][]float64                `json:"U"`
 	Theta0   []float64                  `json:"theta0,omitempty"`
 	Users    map[string]inspectUserDump `json:"users"`
-	Config   map[string]string          `json:"config,omitempty"`
+	Config   *model.Config              `json:"config,omitempty"`
 	Privacy  *model.Ledger              `json:"privacy,omitempty"`
 }
 
@@ -60,13 +61,14 @@ func newInspectCmd() *cobra.Command {
 			fmt.Fprintf(w, "users       %d\n", len(m.Users))
 			fmt.Fprintf(w, "bytes/user  %.1f (r + k numbers and k indices; a dense theta_i would be %d)\n", m.BytesPerUser(), 8*m.Dim)
 			fmt.Fprintf(w, "features    %s\n", short(m.Features))
-			keys := make([]string, 0, len(m.Config))
-			for k := range m.Config {
-				keys = append(keys, k)
-			}
-			slices.Sort(keys)
-			for _, k := range keys {
-				fmt.Fprintf(w, "config      %s = %s\n", k, m.Config[k])
+			if !m.Config.IsZero() {
+				cfg, err := configFields(m.Config)
+				if err != nil {
+					return err
+				}
+				for _, k := range slices.Sorted(maps.Keys(cfg)) {
+					fmt.Fprintf(w, "config      %s = %s\n", k, cfg[k])
+				}
 			}
 			if p := m.Privacy; p != nil {
 				fmt.Fprintf(w, "privacy     (%.4g, %.3g)-DP, user level: %s, clip %g, noise multiplier %.4g, %d rounds, sample rate %g, accountant %s, init %s\n",
@@ -92,7 +94,10 @@ func short(f []string) string {
 
 func dump(m *model.Model) inspectDump {
 	d := inspectDump{Method: m.Method, D: m.Dim, R: m.Rank, K: m.Sparsity, Features: m.Features, Theta0: m.Theta0,
-		U: make([][]float64, m.Dim), Users: make(map[string]inspectUserDump, len(m.Users)), Config: m.Config, Privacy: m.Privacy}
+		U: make([][]float64, m.Dim), Users: make(map[string]inspectUserDump, len(m.Users)), Privacy: m.Privacy}
+	if !m.Config.IsZero() {
+		d.Config = &m.Config
+	}
 	for j := range d.U {
 		d.U[j] = m.U[j*m.Rank : (j+1)*m.Rank]
 	}
@@ -104,4 +109,22 @@ func dump(m *model.Model) inspectDump {
 		d.Users[u.ID] = inspectUserDump{W: u.W, B: b}
 	}
 	return d
+}
+
+// configFields returns the fields of a configuration as their JSON texts,
+// by JSON name.
+func configFields(c model.Config) (map[string]string, error) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(raw))
+	for k, v := range raw {
+		out[k] = string(v)
+	}
+	return out, nil
 }

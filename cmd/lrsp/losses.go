@@ -3,9 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"time"
-
-	"github.com/spf13/cobra"
 
 	"github.com/lrsp/lrsp/eval"
 	"github.com/lrsp/lrsp/model"

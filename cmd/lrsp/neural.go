@@ -2,12 +2,12 @@ package main
 
 import (
 	"fmt"
-	"time"
+	"math"
 
 	"github.com/spf13/cobra"
 
-	"github.com/lrsp/lrsp/amht"
 	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/method"
 	"github.com/lrsp/lrsp/model"
 	"github.com/lrsp/lrsp/neural"
 )
@@ -28,6 +28,28 @@ func (n *neuralFlags) register(c *cobra.Command) {
 	fl.IntSliceVar(&n.hidden, "hidden", []int{64, 32}, "neural-lrs, neural-dense, neural-global: hidden layer widths (the last is the dimension of theta_i)")
 	fl.IntVar(&n.batch, "batch", 16, "neural-lrs, neural-dense, neural-global: users per Adam mini-batch")
 	fl.Float64Var(&n.rate, "learning-rate", 0.003, "neural-lrs, neural-dense, neural-global: Adam step size")
+}
+
+// check checks the network flags of cfg before any data are read.
+func (n *neuralFlags) check(cfg method.Config) error {
+	switch {
+	case len(n.hidden) == 0:
+		return fmt.Errorf("--hidden must list at least one width")
+	case n.batch < 1:
+		return fmt.Errorf("--batch %d must be at least 1", n.batch)
+	case !(n.rate > 0) || math.IsInf(n.rate, 0):
+		return fmt.Errorf("--learning-rate %v must be positive and finite", n.rate)
+	}
+	for _, h := range n.hidden {
+		if h < 1 || h > neural.MaxWidth {
+			return fmt.Errorf("--hidden %v: every width must be in [1, %d]", n.hidden, neural.MaxWidth)
+		}
+	}
+	last := n.hidden[len(n.hidden)-1]
+	if cfg.Method == model.MethodNeuralLRS && (cfg.Rank < 1 || cfg.Rank > last || cfg.Sparsity > last) {
+		return fmt.Errorf("--rank %d must be in [1, %d] and --sparsity %d at most %d (the last hidden width)", cfg.Rank, last, cfg.Sparsity, last)
+	}
+	return nil
 }
 
 func newSynthNeuralCmd() *cobra.Command {

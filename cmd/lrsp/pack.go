@@ -7,11 +7,9 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"slices"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/lrsp/lrsp/amht"
 	"github.com/lrsp/lrsp/dataset"
 	"github.com/lrsp/lrsp/pack"
 )
@@ -95,32 +93,6 @@ func openPacked(path string, opt dataset.CSVOptions) (*pack.File, error) {
 		return nil, fmt.Errorf("%s: the packed data have no targets", path)
 	}
 	return p, nil
-}
-
-// trainPacked trains AMHT-LRS streaming a packed file from disk and
-// reports the peak heap and resident memory.
-func trainPacked(c *cobra.Command, f *trainFlags, opt amht.Options) error {
-	p, err := openPacked(f.data, f.cols.options(true))
-	if err != nil {
-		return err
-	}
-	defer p.Close()
-	warnFewSamples(c, p, opt)
-	var done func()
-	opt.Progress, done = roundProgress(c, opt.Rounds)
-	start := time.Now()
-	res, err := amht.TrainSource(c.Context(), p, nil, opt)
-	done()
-	if err != nil {
-		return err
-	}
-	secs := time.Since(start).Seconds()
-	if err := saveTrained(c, f, res, p.Samples()); err != nil {
-		return err
-	}
-	fmt.Fprintf(c.OutOrStdout(), "streamed %s: %.3g GB of samples per pass, %.1f s in all; peak heap %.0f MB, peak RSS %.0f MB\n",
-		f.data, float64(p.DataBytes())/1e9, secs, float64(peakHeap())/1e6, float64(peakRSS())/1e6)
-	return nil
 }
 
 // peakHeap returns the Go heap's current total size, a lower bound on the

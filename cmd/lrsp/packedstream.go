@@ -18,11 +18,8 @@ import (
 const packedChunkBytes = 64 << 20
 
 // scanPackedChunks calls fn with the users of the packed file p, a chunk of
-// about chunkBytes of features at a time, as a Dataset whose input rows
-// count from 0 in each chunk. fn may keep each user's Y and Rows (one
-// allocation per chunk for all its users), but not X, whose buffer the next
-// chunk reuses, nor the Dataset. On a terminal it shows the users done,
-// described by what.
+// about chunkBytes of features at a time (see pack.File.Chunks for what fn
+// may keep). On a terminal it shows the users done, described by what.
 func scanPackedChunks(ctx context.Context, c *cobra.Command, p *pack.File, what string, chunkBytes int,
 	fn func(chunk *dataset.Dataset) error) error {
 	var bar *progressbar.ProgressBar
@@ -31,55 +28,16 @@ func scanPackedChunks(ctx context.Context, c *cobra.Command, p *pack.File, what 
 			progressbar.OptionSetDescription(what), progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
 		defer bar.Finish()
 	}
-	chunk := &dataset.Dataset{Features: p.FeatureNames(), HasTarget: p.HasTargets()}
-	d := p.Dim()
-	var xbuf, ybuf []float64
-	var rbuf []int
-	visit := func(i int, x, y []float64) error {
-		n, at := p.UserLen(i), len(rbuf)
-		u := dataset.User{ID: p.UserID(i)}
-		// Full slice expressions: each user's slices end at its samples.
-		xbuf = append(xbuf, x[:n*d]...)
-		u.X = xbuf[at*d : (at+n)*d : (at+n)*d]
-		for s := range n {
-			rbuf = append(rbuf, at+s)
-		}
-		u.Rows = rbuf[at : at+n : at+n]
-		if p.HasTargets() {
-			ybuf = append(ybuf, y...)
-			u.Y = ybuf[at : at+n : at+n]
-		}
-		chunk.Users = append(chunk.Users, u)
-		return nil
-	}
-	var sc dataset.Scratch
-	// Scan reads its whole range of users at once: hand it one chunk at a
-	// time.
-	for lo := 0; lo < p.NumUsers(); {
-		hi, samples := lo, 0
-		for hi < p.NumUsers() && (hi == lo || 8*samples*d < chunkBytes) {
-			samples += p.UserLen(hi)
-			hi++
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		// Sized up front, so that appends never move the users' slices.
-		if cap(xbuf) < samples*d {
-			xbuf = make([]float64, 0, samples*d)
-		}
-		xbuf, ybuf, rbuf = xbuf[:0], make([]float64, 0, samples), make([]int, 0, samples)
-		chunk.Users = chunk.Users[:0]
-		if err := p.Scan(lo, hi, &sc, visit); err != nil {
+	for chunk, err := range p.Chunks(ctx, int64(chunkBytes)) {
+		if err != nil {
 			return err
 		}
 		if err := fn(chunk); err != nil {
 			return err
 		}
 		if bar != nil {
-			bar.Add(hi - lo)
+			bar.Add(len(chunk.Users))
 		}
-		lo = hi
 	}
 	return nil
 }

@@ -2,54 +2,58 @@ package main
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/spf13/cobra"
 
-	"github.com/lrsp/lrsp/amht"
-	"github.com/lrsp/lrsp/baseline"
 	"github.com/lrsp/lrsp/dataset"
-	"github.com/lrsp/lrsp/eval"
+	"github.com/lrsp/lrsp/method"
 	"github.com/lrsp/lrsp/model"
 	"github.com/lrsp/lrsp/pack"
 )
 
 func newPersonalizeCmd() *cobra.Command {
 	var data, in, out, pursuit string
-	var opt amht.PersonalizeOptions
+	var ridge float64
+	var workers int
 	var cols dataFlags
 	c := &cobra.Command{
-		Use:     "personalize",
-		Short:   "Fit new users (or refit known ones) with the shared U fixed",
+		Use:   "personalize",
+		Short: "Fit new users (or refit known ones) with the shared U fixed",
+		Long: `personalize fits the users of --data against a trained model with everything shared fixed (U,
+theta_0, the network), by the model's method and with the per-user options it was trained with;
+--ridge and --pursuit override those for this run (the written model keeps its recorded ones).`,
 		Example: "  lrsp personalize --model model.lrsp --data new.csv --out model2.lrsp",
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			p, err := oneOf("pursuit", pursuit, "swap", "greedy", "htp")
-			if err != nil {
-				return err
-			}
-			opt.Pursuit = amht.Pursuit(p)
 			m, err := model.Load(in)
 			if err != nil {
 				return err
 			}
+			// fitWith is m with the overrides: the method reads the
+			// per-user options from the model's configuration.
+			fitWith := *m
+			fitWith.Config = m.Config.Clone()
+			if c.Flags().Changed("ridge") {
+				fitWith.Config.Ridge = ridge
+			}
+			if c.Flags().Changed("pursuit") {
+				if s, err := method.ForModel(m); err == nil && !slices.Contains(s.Params(), "pursuit") {
+					return fmt.Errorf("--pursuit does not apply to a %s model with the %s loss", s.Name, s.Loss)
+				}
+				if err := fitWith.Config.Pursuit.UnmarshalText([]byte(pursuit)); err != nil {
+					return fmt.Errorf("--pursuit: %w", err)
+				}
+			}
+			if err := fitWith.Validate(); err != nil {
+				return err
+			}
 			fit := func(ds *dataset.Dataset) ([]model.User, error) {
-				if err := eval.CheckFeatures(m, ds); err != nil {
+				users, err := method.Personalize(c.Context(), &fitWith, ds, method.PersonalizeOptions{Workers: workers})
+				if err != nil {
 					return nil, fmt.Errorf("%s: %w", data, err)
 				}
-				switch {
-				case m.Network != nil:
-					return personalizeNeural(c, m, ds, opt)
-				case m.Loss == model.LossLogistic:
-					return personalizeLogistic(c, m, ds, opt.Ridge, opt.Workers)
-				case c.Flags().Changed("ridge") || c.Flags().Changed("pursuit"):
-					// Explicit per-user options override the model's (low-rank
-					// + sparse methods only).
-					return amht.Personalize(c.Context(), m, ds, opt)
-				default:
-					// Every method, with the per-user ridge and pursuit the
-					// model was trained with.
-					return baseline.Personalize(c.Context(), m, ds)
-				}
+				return users, nil
 			}
 			var users []model.User
 			if pack.IsPath(data) {
@@ -95,8 +99,8 @@ func newPersonalizeCmd() *cobra.Command {
 	c.Flags().StringVar(&data, "data", "", "the users' samples: CSV, Parquet or .lrspd (required)")
 	c.Flags().StringVar(&out, "out", "", "model file to write (may equal --model)")
 	c.Flags().StringVar(&pursuit, "pursuit", "swap", "support search for b: swap, greedy or htp (default: the model's)")
-	c.Flags().Float64Var(&opt.Ridge, "ridge", 0, "per-user ridge penalty on (w, b) (default: the model's)")
-	c.Flags().IntVar(&opt.Workers, "workers", 0, "parallel workers (0: one per CPU)")
+	c.Flags().Float64Var(&ridge, "ridge", 0, "per-user ridge penalty (default: the model's)")
+	c.Flags().IntVar(&workers, "workers", 0, "parallel workers (0: one per CPU); the users do not depend on it")
 	cols.register(c)
 	c.MarkFlagRequired("model")
 	c.MarkFlagRequired("out")

@@ -226,7 +226,8 @@ func addRandomNetwork(m *model.Model, inputs int, seed uint64) {
 func randomModel(c *cobra.Command, users, d, r, k int, seed uint64) (*model.Model, error) {
 	rng := rand.New(rand.NewPCG(seed, 2))
 	m := &model.Model{Method: model.MethodLRS, Dim: d, Rank: r, Sparsity: k, Features: make([]string, d),
-		U: make([]float64, d*r), Config: map[string]string{"generator": "random-model", "seed": strconv.FormatUint(seed, 10)}}
+		U: make([]float64, d*r), Config: model.Config{Version: model.ConfigVersion, Method: model.MethodLRS, Seed: seed,
+			Extra: map[string]string{"generator": "random-model"}}}
 	for j := range m.Features {
 		m.Features[j] = "x" + strconv.Itoa(j)
 	}

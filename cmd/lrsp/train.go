@@ -10,6 +10,7 @@ import (
 
 	"github.com/lrsp/lrsp/dataset"
 	"github.com/lrsp/lrsp/internal/fit"
+	"github.com/lrsp/lrsp/logistic"
 	"github.com/lrsp/lrsp/method"
 	"github.com/lrsp/lrsp/model"
 	"github.com/lrsp/lrsp/pack"
@@ -79,7 +80,12 @@ func (f *trainFlags) config(c *cobra.Command) (method.Config, error) {
 	}
 	params := s.Params()
 	for flag, field := range flagParams {
-		if fl.Changed(flag) && !slices.Contains(params, field) {
+		// auto values of dimensions a method lacks are ignored, as
+		// package tune does.
+		if fl.Changed(flag) && fl.Lookup(flag).Value.String() != "auto" && !slices.Contains(params, field) {
+			if flag == "center" {
+				return method.Config{}, fmt.Errorf("--center applies to lrs and lowrank only, not --method %s", s.Name)
+			}
 			return method.Config{}, fmt.Errorf("--%s does not apply to --method %s with the %s loss", flag, s.Name, s.Loss)
 		}
 	}
@@ -107,15 +113,29 @@ func (f *trainFlags) config(c *cobra.Command) (method.Config, error) {
 	case s.Network:
 		n := &f.neural
 		cfg.Hidden, cfg.Batch, cfg.LearningRate = n.hidden, n.batch, n.rate
+		if err := n.check(cfg); err != nil {
+			return cfg, err
+		}
 		if s.Name != model.MethodNeuralLRS {
 			cfg.Rank, cfg.Sparsity = 0, 0
 		}
 	case s.Loss == model.LossLogistic:
+		if _, err := oneOf("init", f.init, "moments", "random"); err != nil {
+			return cfg, fmt.Errorf("%w (with --loss logistic)", err)
+		}
 		cfg.Init = f.init
 		if fl.Changed("cg-iterations") {
 			cfg.CGIterations = f.cgIterations
 		}
 	case slices.Contains(params, "update"):
+		for _, e := range []struct {
+			flag, v string
+			want    []string
+		}{{"init", f.init, fit.Inits()}, {"update", f.update, fit.Updates()}, {"threshold", f.threshold, fit.Thresholds()}} {
+			if _, err := oneOf(e.flag, e.v, e.want...); err != nil {
+				return cfg, err
+			}
+		}
 		cfg.Init, cfg.Update, cfg.Threshold = f.init, f.update, f.threshold
 		cfg.CGIterations, cfg.Refresh = f.cgIterations, f.refresh
 		if f.cgIterations < 1 {
@@ -207,6 +227,11 @@ func runTrain(c *cobra.Command, f *trainFlags, cfg method.Config, o method.Optio
 		return err
 	}
 	defer closeData()
+	if ds, ok := src.(*dataset.Dataset); ok && cfg.Loss == model.LossLogistic {
+		if err := logistic.CheckTargets(ds); err != nil {
+			return fmt.Errorf("%s: %w", f.data, err)
+		}
+	}
 	if cfg.Method == model.MethodLRS || cfg.Method == model.MethodLowRank {
 		warnFewSamples(c, src, cfg)
 	}
