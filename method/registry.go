@@ -58,7 +58,7 @@ var (
 	logisticParams = []string{"rank", "sparsity", "ridge", "theta0_ridge", "newton_steps",
 		"cg_iterations", "rounds", "tolerance", "seed", "init"}
 	logisticLRSParams = append([]string{"center"}, logisticParams...)
-	neuralParams = []string{"rank", "sparsity", "ridge", "pursuit", "hidden", "batch", "learning_rate",
+	neuralParams      = []string{"rank", "sparsity", "ridge", "pursuit", "hidden", "batch", "learning_rate",
 		"rounds", "seed", "dense_ridge"}
 )
 

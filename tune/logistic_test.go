@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lrsp/lrsp/method"
 	"github.com/lrsp/lrsp/logistic"
+	"github.com/lrsp/lrsp/method"
 	"github.com/lrsp/lrsp/model"
 	"github.com/lrsp/lrsp/synth"
 )

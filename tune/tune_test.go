@@ -5,8 +5,8 @@ import (
 	"math"
 	"testing"
 
-	"github.com/lrsp/lrsp/method"
 	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/method"
 	"github.com/lrsp/lrsp/model"
 	"github.com/lrsp/lrsp/synth"
 )
