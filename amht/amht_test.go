@@ -292,10 +292,40 @@ func TestBadOptions(t *testing.T) {
 		{Rank: 1, Tolerance: math.NaN()},
 		{Rank: 1, Offset: []float64{1}},
 		{Rank: 1, Init: 7},
+		// Regression: an infinite ridge trained a model whose every w_i
+		// was zero.
+		{Rank: 1, Ridge: math.Inf(1)},
+		{Rank: 1, Pursuit: 3},
+		{Rank: 1, Tolerance: math.Inf(1)},
 	}
 	for _, o := range tests {
 		if _, err := amht.Train(context.Background(), data.Train, nil, o); err == nil {
 			t.Errorf("%+v: no error", o)
+		}
+	}
+}
+
+// TestPersonalizeBadOptions checks that Personalize and NewPersonalizer
+// reject options they cannot honour. Regression: an unknown pursuit was
+// silently treated as greedy.
+func TestPersonalizeBadOptions(t *testing.T) {
+	data := generate(t, synth.Options{Users: 20, Samples: 12, Dim: 6, Rank: 1, Sparsity: 1, NewUsers: 3, Seed: 1})
+	res, err := amht.Train(context.Background(), data.Train, nil, amht.Options{Rank: 1, Sparsity: 1, Rounds: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []amht.PersonalizeOptions{
+		{Pursuit: 3},
+		{Pursuit: -1},
+		{Ridge: math.Inf(1)},
+		{Ridge: math.NaN()},
+		{Ridge: -1},
+	} {
+		if _, err := amht.Personalize(context.Background(), res.Model, data.New, o); err == nil {
+			t.Errorf("Personalize %+v: no error", o)
+		}
+		if _, err := amht.NewPersonalizer(res.Model, 10, o); err == nil {
+			t.Errorf("NewPersonalizer %+v: no error", o)
 		}
 	}
 }

@@ -272,6 +272,10 @@ func TestInvalidParameters(t *testing.T) {
 		{"rounds negative", func(o *Options) { o.Rounds = -1 }, "rounds"},
 		{"step negative", func(o *Options) { o.StepSize = -1 }, "step size"},
 		{"unknown init", func(o *Options) { o.Init = 7 }, "init"},
+		// Regression: an invalid pursuit trained for the whole run, then
+		// panicked with index out of range.
+		{"unknown pursuit", func(o *Options) { o.Pursuit = 9 }, "pursuit"},
+		{"negative pursuit", func(o *Options) { o.Pursuit = -1 }, "pursuit"},
 	}
 	for _, c := range trainCases {
 		t.Run("train/"+c.name, func(t *testing.T) {
