@@ -168,7 +168,7 @@ func TestRootTrainerRecoversToo(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("%s: relative parameter error %.3g, support recovered %.3f", m.Config["engine"], rec.ParamError, rec.SupportRecovered)
+		t.Logf("%s: relative parameter error %.3g, support recovered %.3f", m.Config.Engine, rec.ParamError, rec.SupportRecovered)
 		if rec.ParamError > 1e-6 || rec.SupportRecovered != 1 {
 			t.Errorf("%v: not recovered: %+v", m.Config, rec)
 		}

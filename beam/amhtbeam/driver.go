@@ -9,7 +9,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
-	"strconv"
 	"time"
 
 	"gonum.org/v1/gonum/blas"
@@ -19,6 +18,8 @@ import (
 	"github.com/lrsp/lrsp/dataset"
 	"github.com/lrsp/lrsp/dp"
 	"github.com/lrsp/lrsp/internal/linalg"
+	"github.com/lrsp/lrsp/internal/fit"
+	"github.com/lrsp/lrsp/method"
 	"github.com/lrsp/lrsp/model"
 )
 
@@ -46,8 +47,9 @@ type Engine interface {
 type Result struct {
 	Model  *model.Model
 	Rounds []RoundStats
-	// Stopped says why training ended: "rounds", "tolerance" or "exact".
-	Stopped string
+	// Stopped says why training ended: fit.StopRounds, fit.StopTolerance
+	// or fit.StopExact.
+	Stopped fit.StopReason
 }
 
 // Train runs AMHT-LRS on the users described by info (dimension, feature
@@ -63,7 +65,7 @@ func Train(ctx context.Context, engine Engine, info DataInfo, opt Options) (*Res
 	opt = opt.withDefaults()
 	r, k := opt.Rank, opt.Sparsity
 	base := StepConfig{D: d, R: r, K: k, Pursuit: int(opt.Pursuit), Ridge: opt.Ridge}
-	res := &Result{Stopped: "rounds"}
+	res := &Result{Stopped: fit.StopRounds}
 	run := func(round int, cfg StepConfig, u []float64) ([]float64, []Fit, error) {
 		start := time.Now()
 		sum, fits, err := engine.Run(ctx, Pass{Round: round, Config: cfg, State: State{U: u}})
@@ -174,12 +176,12 @@ func Train(ctx context.Context, engine Engine, info DataInfo, opt Options) (*Res
 			loss := res.Rounds[len(res.Rounds)-1].TrainLoss
 			switch {
 			case loss <= 1e-28*scale:
-				res.Stopped = "exact"
+				res.Stopped = fit.StopExact
 			case opt.Tolerance > 0 && prev-loss < opt.Tolerance*prev:
-				res.Stopped = "tolerance"
+				res.Stopped = fit.StopTolerance
 			}
 			prev = loss
-			if res.Stopped != "rounds" || round == opt.Rounds {
+			if res.Stopped != fit.StopRounds || round == opt.Rounds {
 				break
 			}
 			updateU(d, r, u, sum[:d*r], sum[d*r:d*r+r*r], colVar, opt.StepSize)
@@ -214,12 +216,8 @@ func finish(res *Result, engine Engine, info DataInfo, opt Options, u []float64,
 		}
 		m.Users[i] = model.User{ID: f.ID, W: f.W, Index: f.Index, Value: f.Value}
 	}
-	m.Config = map[string]string{
-		"engine": engine.Name(), "rank": strconv.Itoa(opt.Rank), "sparsity": strconv.Itoa(opt.Sparsity),
-		"rounds": strconv.Itoa(opt.Rounds), "tolerance": fmt.Sprint(opt.Tolerance), "update": "gradient",
-		"init": [...]string{"moments", "random"}[opt.Init], "ridge": fmt.Sprint(opt.Ridge),
-		"seed": strconv.FormatUint(opt.Seed, 10), "stopped": res.Stopped,
-	}
+	m.Config = Config(opt)
+	m.Config.Engine, m.Config.Stopped = engine.Name(), res.Stopped.String()
 	if p := opt.Privacy; p != nil && !p.Noiseless {
 		g, err := accountant.Epsilon(accountant.Params{NoiseMultiplier: p.NoiseMultiplier, Rounds: opt.Rounds, Delta: p.Delta})
 		if err != nil {
@@ -230,6 +228,9 @@ func finish(res *Result, engine Engine, info DataInfo, opt Options, u []float64,
 			Init: "random (data-independent, no privacy cost)"}
 	}
 	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	if err := method.Validate(m.Config, m.Dim); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	res.Model = m

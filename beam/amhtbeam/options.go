@@ -6,6 +6,9 @@ import (
 	"math"
 
 	"github.com/lrsp/lrsp/amht"
+	"github.com/lrsp/lrsp/internal/fit"
+	"github.com/lrsp/lrsp/method"
+	"github.com/lrsp/lrsp/model"
 )
 
 // Init selects how U is initialised.
@@ -127,8 +130,8 @@ func (o *Options) validate(d int) error {
 		return fmt.Errorf("step size %v must be finite and not negative", o.StepSize)
 	case o.Init != InitMoments && o.Init != InitRandom:
 		return fmt.Errorf("unknown init %d", o.Init)
-	case o.Pursuit < amht.PursuitSwap || o.Pursuit > amht.PursuitHTP:
-		return fmt.Errorf("unknown pursuit %d", o.Pursuit)
+	case o.Pursuit.Valid() != nil:
+		return o.Pursuit.Valid()
 	case o.Init == InitMoments && o.Privacy == nil && d > MaxMomentsDim:
 		return fmt.Errorf("init moments combines a %d x %d matrix; use init random above d = %d", d, d, MaxMomentsDim)
 	}
@@ -144,4 +147,50 @@ func (o *Options) validate(d int) error {
 		}
 	}
 	return nil
+}
+
+// Config returns the typed configuration of a run with opt, as the model
+// file records it (package method validates it for lrs or lowrank).
+func Config(opt Options) method.Config {
+	c := method.Config{Version: model.ConfigVersion, Method: model.MethodLRS, Rank: opt.Rank, Sparsity: opt.Sparsity,
+		Rounds: opt.Rounds, Tolerance: opt.Tolerance, Update: fit.UpdateGradient.String(),
+		Init: [...]string{"moments", "random"}[opt.Init], Ridge: opt.Ridge, Pursuit: opt.Pursuit, Seed: opt.Seed}
+	if opt.Sparsity == 0 {
+		c.Method = model.MethodLowRank
+	}
+	if p := opt.Privacy; p != nil {
+		c.Tolerance, c.Update, c.Init = 0, "", ""
+		c.DP = &model.DPConfig{Clip: p.Clip, StepSize: opt.StepSize, SampleRate: 1, NoiseMultiplier: p.NoiseMultiplier,
+			Noiseless: p.Noiseless, Delta: p.Delta, Init: "random"}
+	}
+	return c
+}
+
+// FromConfig returns the options of a configuration of lrs or lowrank with
+// the squared loss, validated by package method for data of dimension d;
+// Progress and the privacy noise seed are left for the caller. The Beam
+// trainer takes one gradient step per round (update "gradient") and
+// initialises U from moments or at random.
+func FromConfig(c method.Config, d int) (Options, error) {
+	if err := method.Validate(c, d); err != nil {
+		return Options{}, err
+	}
+	switch {
+	case c.Update != "" && c.Update != fit.UpdateGradient.String():
+		return Options{}, fmt.Errorf("update %q: the Beam trainer takes gradient steps", c.Update)
+	case c.Center:
+		return Options{}, fmt.Errorf("center: the Beam trainer fits no theta_0")
+	case c.Init == fit.InitRidgeSVD.String():
+		return Options{}, fmt.Errorf("init %q: the Beam trainer initialises from moments or at random", c.Init)
+	}
+	o := Options{Rank: c.Rank, Sparsity: c.Sparsity, Rounds: c.Rounds, Tolerance: c.Tolerance, Pursuit: c.Pursuit,
+		Ridge: c.Ridge, Seed: c.Seed}
+	if c.Init == "random" {
+		o.Init = InitRandom
+	}
+	if p := c.DP; p != nil {
+		o.StepSize = p.StepSize
+		o.Privacy = &Privacy{Clip: p.Clip, NoiseMultiplier: p.NoiseMultiplier, Noiseless: p.Noiseless, Delta: p.Delta}
+	}
+	return o, nil
 }
