@@ -72,7 +72,7 @@ type worker struct {
 
 // chunkBytes is the feature data handed to a worker at a time: large enough
 // for efficient sequential reads from disk, small enough to balance load.
-const chunkBytes = 1 << 20
+var chunkBytes = 1 << 20
 
 func newTrainer(src dataset.Source, theta0 []float64, opt Options) *trainer {
 	d := src.Dim()
