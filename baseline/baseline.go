@@ -26,6 +26,7 @@ import (
 
 	"github.com/lrsp/lrsp/amht"
 	"github.com/lrsp/lrsp/dataset"
+	pool "github.com/lrsp/lrsp/internal/fit"
 	"github.com/lrsp/lrsp/model"
 )
 
@@ -194,13 +195,12 @@ func trainGlobal(ctx context.Context, ds *dataset.Dataset, opt Options) (*model.
 func denseUsers(ctx context.Context, ds *dataset.Dataset, prior []float64, lambda float64, free []bool, workers int) ([]model.User, error) {
 	d := ds.Dim()
 	out := make([]model.User, len(ds.Users))
-	workers = workerCount(workers, len(ds.Users))
-	pool := make([]*ridgeSystem, workers)
+	systems := make([]*ridgeSystem, pool.Workers(workers, len(ds.Users)))
 	err := forEachUser(ctx, ds, workers, func(w, i int) error {
-		if pool[w] == nil {
-			pool[w] = newRidgeSystem(d)
+		if systems[w] == nil {
+			systems[w] = newRidgeSystem(d)
 		}
-		s := pool[w]
+		s := systems[w]
 		s.reset()
 		u := &ds.Users[i]
 		s.add(u.X, u.Y, prior)
