@@ -21,7 +21,9 @@ type PersonalizeOptions struct {
 	Pursuit Pursuit
 	// Ridge is the per-user ridge penalty, as in Options.
 	Ridge float64
-	// Workers is the number of parallel workers; 0 means GOMAXPROCS.
+	// Workers is the number of parallel workers; 0 means GOMAXPROCS. The
+	// result does not depend on Workers: each user's fit depends on that
+	// user alone.
 	Workers int
 }
 

@@ -67,7 +67,8 @@ type Options struct {
 	// AMHT holds the base options (rounds, tolerance, workers, seed, ridge,
 	// ...) of the lrs, lowrank and global-sparse training; its Rank,
 	// Sparsity and Offset are set from the fields above. Its Workers also
-	// bounds the parallelism of the other methods.
+	// bounds the parallelism of the other methods. The model does not
+	// depend on Workers (see amht.Options.Workers).
 	AMHT amht.Options
 
 	// free marks the constant (bias) columns of the training data, which

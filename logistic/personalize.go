@@ -26,7 +26,9 @@ type PersonalizeOptions struct {
 	// NewtonSteps bounds the Newton iterations per support; 0 means the
 	// model's.
 	NewtonSteps int
-	// Workers is the number of parallel workers; 0 means GOMAXPROCS.
+	// Workers is the number of parallel workers; 0 means GOMAXPROCS. The
+	// result does not depend on Workers: each user's fit depends on that
+	// user alone.
 	Workers int
 }
 
