@@ -124,7 +124,7 @@ func TestWorkersDeterministic(t *testing.T) {
 			var first *Result
 			for _, workers := range []int{1, 2, 3, 7} {
 				opt := tt.opt
-				opt.Rank, opt.Sparsity, opt.Rounds, opt.Seed, opt.Workers = 2, 2, 6, 1, workers
+				opt.Rank, opt.Sparsity, opt.Rounds, opt.Seed, opt.Workers = 2, 2, 4, 1, workers
 				res, err := TrainSource(context.Background(), tt.src, tt.validation, opt)
 				if err != nil {
 					t.Fatal(err)
