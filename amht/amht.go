@@ -128,7 +128,11 @@ type Options struct {
 	// the median MSE out of the round's U update (they are still fitted);
 	// 0 means 10, a negative value keeps every user.
 	TrimFactor float64
-	// Workers is the number of parallel workers; 0 means GOMAXPROCS.
+	// Workers is the number of parallel workers; 0 means GOMAXPROCS. The
+	// model does not depend on Workers: users are handed out in chunks
+	// fixed by the data, and the chunks' partial sums are added in chunk
+	// order, so any number of workers gives a bit-identical model and
+	// statistics.
 	Workers int
 	// Seed seeds the random initialisation.
 	Seed uint64

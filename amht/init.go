@@ -51,13 +51,11 @@ func (tr *trainer) moments(ctx context.Context, rng *rand.Rand) ([]float64, erro
 // exact top-r eigenvectors.
 func (tr *trainer) momentsExplicit() ([]float64, error) {
 	d, r := tr.d, tr.r
-	acc := make([][]float64, len(tr.work))
-	slot := make(map[*worker]int, len(tr.work))
-	for k, w := range tr.work {
-		slot[w] = k
-		acc[k] = make([]float64, d*d)
+	for _, w := range tr.work {
 		w.s.moment = make([]float64, tr.maxM*d)
 	}
+	tr.resize(d * d)
+	defer tr.resize(d * r)
 	t := float64(tr.t)
 	err := tr.forUsers(func(w *worker, _ int, x, y []float64) {
 		m := len(y)
@@ -70,7 +68,7 @@ func (tr *trainer) momentsExplicit() ([]float64, error) {
 			}
 		}
 		Z := blas64.General{Rows: m, Cols: d, Stride: d, Data: z}
-		blas64.Syrk(blas.Trans, 1, Z, 1, blas64.Symmetric{N: d, Stride: d, Data: acc[slot[w]], Uplo: blas.Upper})
+		blas64.Syrk(blas.Trans, 1, Z, 1, blas64.Symmetric{N: d, Stride: d, Data: w.a.acc, Uplo: blas.Upper})
 	})
 	if err != nil {
 		return nil, err
@@ -78,7 +76,7 @@ func (tr *trainer) momentsExplicit() ([]float64, error) {
 	for _, w := range tr.work {
 		w.s.moment = nil
 	}
-	u, _, err := linalg.TopEigenvectors(d, r, acc...)
+	u, _, err := linalg.TopEigenvectors(d, r, tr.total.acc)
 	return u, err
 }
 
@@ -94,13 +92,13 @@ func (tr *trainer) momentsPower(ctx context.Context, rng *rand.Rand) ([]float64,
 		y = tr.target(w, x, y)
 		for s := 0; s < m; s++ {
 			xs := x[s*d : (s+1)*d]
-			w.loss += y[s] * y[s] * dot(xs, xs) / float64(m)
+			w.a.sum += y[s] * y[s] * dot(xs, xs) / float64(m)
 		}
 	})
 	if err != nil {
 		return nil, err
 	}
-	shift := tr.work[0].loss / t / float64(2*d)
+	shift := tr.total.sum / t / float64(2*d)
 	v := linalg.RandomBasis(d, r, rng)
 	next := make([]float64, d*r)
 	for it := 0; it < momentIterations; it++ {
@@ -122,13 +120,13 @@ func (tr *trainer) momentsPower(ctx context.Context, rng *rand.Rand) ([]float64,
 					tbuf[s*r+c] *= f
 				}
 			}
-			blas64.Gemm(blas.Trans, blas.NoTrans, 1, X, T, 1, blas64.General{Rows: d, Cols: r, Stride: r, Data: w.acc})
+			blas64.Gemm(blas.Trans, blas.NoTrans, 1, X, T, 1, blas64.General{Rows: d, Cols: r, Stride: r, Data: w.a.acc})
 		})
 		if err != nil {
 			return nil, err
 		}
 		for j := range next {
-			next[j] = tr.work[0].acc[j]/t - shift*v[j]
+			next[j] = tr.total.acc[j]/t - shift*v[j]
 		}
 		linalg.ThinQR(d, r, next)
 		// Converged when the new basis lies in the span of the old one.
@@ -159,15 +157,15 @@ func subspaceGap(d, r int, a, b []float64) float64 {
 // per-user ridge solutions, by an eigendecomposition of its d x d Gram.
 func (tr *trainer) ridgeSVD(ctx context.Context) ([]float64, error) {
 	d, r := tr.d, tr.r
-	type buf struct{ g, th, gram []float64 }
+	type buf struct{ g, th []float64 }
 	bufs := make([]buf, len(tr.work))
-	for k := range bufs {
-		bufs[k] = buf{g: make([]float64, d*d), th: make([]float64, d), gram: make([]float64, d*d)}
-	}
-	slot := map[*worker]int{}
+	slot := make(map[*worker]int, len(tr.work))
 	for k, w := range tr.work {
+		bufs[k] = buf{g: make([]float64, d*d), th: make([]float64, d)}
 		slot[w] = k
 	}
+	tr.resize(d * d)
+	defer tr.resize(d * r)
 	mean := 0.0
 	for _, v := range tr.colVar {
 		mean += v / float64(d)
@@ -196,15 +194,11 @@ func (tr *trainer) ridgeSVD(ctx context.Context) ([]float64, error) {
 		}
 		lapack64.Potrs(blas64.Triangular{N: d, Stride: d, Data: b.g, Uplo: blas.Upper, Diag: blas.NonUnit},
 			blas64.General{Rows: d, Cols: 1, Stride: 1, Data: b.th})
-		blas64.Syr(1, th, blas64.Symmetric{N: d, Stride: d, Data: b.gram, Uplo: blas.Upper})
+		blas64.Syr(1, th, blas64.Symmetric{N: d, Stride: d, Data: w.a.acc, Uplo: blas.Upper})
 	})
 	if err != nil {
 		return nil, err
 	}
-	grams := make([][]float64, len(bufs))
-	for k, b := range bufs {
-		grams[k] = b.gram
-	}
-	u, _, err := linalg.TopEigenvectors(d, r, grams...)
+	u, _, err := linalg.TopEigenvectors(d, r, tr.total.acc)
 	return u, err
 }

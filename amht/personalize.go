@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime"
-	"sync"
-	"sync/atomic"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 
 	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/internal/fit"
 	"github.com/lrsp/lrsp/internal/linalg"
 	"github.com/lrsp/lrsp/model"
 )
@@ -24,7 +22,9 @@ type PersonalizeOptions struct {
 	Pursuit Pursuit
 	// Ridge is the per-user ridge penalty, as in Options.
 	Ridge float64
-	// Workers is the number of parallel workers; 0 means GOMAXPROCS.
+	// Workers is the number of parallel workers; 0 means GOMAXPROCS. The
+	// result does not depend on Workers: each user's fit depends on that
+	// user alone.
 	Workers int
 }
 
@@ -108,43 +108,23 @@ func Personalize(ctx context.Context, m *model.Model, ds *dataset.Dataset, opt P
 	for i := range ds.Users {
 		maxM = max(maxM, ds.Users[i].Len())
 	}
-	workers := opt.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	out := make([]model.User, len(ds.Users))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make([]error, workers)
-	for k := 0; k < workers; k++ {
-		p, err := NewPersonalizer(m, max(maxM, 1), opt)
-		if err != nil {
+	ps := make([]*Personalizer, max(1, fit.Workers(opt.Workers, len(ds.Users))))
+	for k := range ps {
+		var err error
+		if ps[k], err = NewPersonalizer(m, max(maxM, 1), opt); err != nil {
 			return nil, err
 		}
-		wg.Add(1)
-		go func(k int) {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(ds.Users) {
-					return
-				}
-				if i%1024 == 0 && ctx.Err() != nil {
-					errs[k] = ctx.Err()
-					return
-				}
-				u := &ds.Users[i]
-				var err error
-				out[i], _, err = p.Fit(u.ID, u.X, u.Y)
-				if err != nil {
-					errs[k] = fmt.Errorf("user %q: %w", u.ID, err)
-					return
-				}
-			}
-		}(k)
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	out := make([]model.User, len(ds.Users))
+	err := fit.ForEach(ctx, len(ds.Users), len(ps), func(k, i int) error {
+		u := &ds.Users[i]
+		var err error
+		if out[i], _, err = ps[k].Fit(u.ID, u.X, u.Y); err != nil {
+			return fmt.Errorf("user %q: %w", u.ID, err)
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	return out, nil

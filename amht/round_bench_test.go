@@ -65,7 +65,7 @@ func benchmarkRounds(b *testing.B, src dataset.Source, name string) {
 					if _, err := tr.solveUsers(0, n); err != nil {
 						b.Fatal(err)
 					}
-					grad := append([]float64(nil), tr.work[0].acc...)
+					grad := append([]float64(nil), tr.total.acc...)
 					if _, _, err := tr.trimOutliers(grad); err != nil {
 						b.Fatal(err)
 					}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"gonum.org/v1/gonum/blas"
@@ -56,23 +54,62 @@ type trainer struct {
 	next   []int32   // t: the round of each user's next full support search
 	gap    []uint8   // t: each user's current rounds between full searches
 	work   []*worker
+	slots  []*accum // per-chunk partial sums (see forChunks)
+	total  accum    // the sum over chunks of the last forChunks
 }
 
-// worker holds one goroutine's scratch and accumulators.
+// worker holds one goroutine's scratch.
 type worker struct {
 	s    *solver
 	out  userFit
-	acc  []float64 // d x r
+	a    *accum    // the partial sum of the chunk being processed
 	vecD []float64 // d
 	vecM []float64 // maxM
 	prev []int32   // k: the support before the user's solve
-	loss float64
 	sc   dataset.Scratch
+}
+
+// accum is a partial sum over the users of one chunk, or the total over
+// all chunks: a matrix (d x r, or d x d during initialisation), a d-vector
+// and a scalar.
+type accum struct {
+	acc  []float64
+	vec  []float64
+	sum  float64
+	skip bool // the chunk was not read: nothing to add
+}
+
+func (a *accum) reset() {
+	clear(a.acc)
+	clear(a.vec)
+	a.sum = 0
+	a.skip = false
+}
+
+func (a *accum) add(b *accum) {
+	for j, v := range b.acc {
+		a.acc[j] += v
+	}
+	for j, v := range b.vec {
+		a.vec[j] += v
+	}
+	a.sum += b.sum
+}
+
+// resize sets the length of the accumulated matrices (d x r for the U
+// gradient, d x d for the moment matrices of the initialisation).
+func (tr *trainer) resize(n int) {
+	for _, a := range append(tr.slots, &tr.total) {
+		if cap(a.acc) < n || cap(a.acc) > 2*n {
+			a.acc = make([]float64, n)
+		}
+		a.acc = a.acc[:n]
+	}
 }
 
 // chunkBytes is the feature data handed to a worker at a time: large enough
 // for efficient sequential reads from disk, small enough to balance load.
-const chunkBytes = 1 << 20
+var chunkBytes = 1 << 20
 
 func newTrainer(src dataset.Source, theta0 []float64, opt Options) *trainer {
 	d := src.Dim()
@@ -97,69 +134,59 @@ func newTrainer(src dataset.Source, theta0 []float64, opt Options) *trainer {
 	tr.deep = make([]bool, t)
 	tr.next = make([]int32, t)
 	tr.gap = make([]uint8, t)
-	tr.work = make([]*worker, opt.Workers)
+	chunks := len(tr.chunks) - 1
+	tr.work = make([]*worker, fit.Workers(opt.Workers, chunks))
 	for i := range tr.work {
 		tr.work[i] = &worker{
 			s: newSolver(d, opt.Rank, opt.Sparsity, maxM, opt.Pursuit, opt.Ridge),
 			out: userFit{w: make([]float64, opt.Rank), idx: make([]int32, opt.Sparsity),
 				val: make([]float64, opt.Sparsity)},
-			acc: make([]float64, d*opt.Rank), vecD: make([]float64, d),
-			vecM: make([]float64, maxM), prev: make([]int32, 0, opt.Sparsity),
+			vecD: make([]float64, d), vecM: make([]float64, maxM), prev: make([]int32, 0, opt.Sparsity),
 		}
 	}
+	tr.slots = make([]*accum, fit.Slots(opt.Workers, chunks))
+	for i := range tr.slots {
+		tr.slots[i] = &accum{vec: make([]float64, d)}
+	}
+	tr.total.vec = make([]float64, d)
+	tr.resize(d * opt.Rank)
 	return tr
 }
 
 // forUsers runs f for every user in parallel over the workers, handing out
-// chunks of consecutive users, and then sums the workers' accumulators into
-// the first worker's. x and y are the user's samples, valid during the call.
+// chunks of consecutive users, and sums the chunks' accumulators into
+// tr.total. x and y are the user's samples, valid during the call.
 func (tr *trainer) forUsers(f func(w *worker, i int, x, y []float64)) error {
 	return tr.forChunks(nil, f)
 }
 
 // forChunks is forUsers over the chunks of users lo..hi-1 for which need
 // reports true (every chunk when need is nil): the others are not read.
+//
+// Each chunk accumulates into its own accum (w.a during f), and the
+// chunks' sums are added into tr.total in chunk order. The chunks depend
+// on the data alone, and one worker runs a chunk's users in order, so
+// every sum, and so the model, is bit-identical for any number of workers.
 func (tr *trainer) forChunks(need func(lo, hi int) bool, f func(w *worker, i int, x, y []float64)) error {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make([]error, len(tr.work))
-	n := len(tr.chunks) - 1
-	for k, w := range tr.work {
-		clear(w.acc)
-		w.loss = 0
-		wg.Add(1)
-		go func(k int, w *worker) {
-			defer wg.Done()
-			visit := func(i int, x, y []float64) error {
-				f(w, i, x, y)
-				return nil
-			}
-			for {
-				c := int(next.Add(1)) - 1
-				if c >= n {
-					return
-				}
-				if need != nil && !need(tr.chunks[c], tr.chunks[c+1]) {
-					continue
-				}
-				err := tr.src.Scan(tr.chunks[c], tr.chunks[c+1], &w.sc, visit)
-				if err != nil {
-					errs[k] = err
-					next.Store(int64(n)) // stop the other workers early
-					return
-				}
-			}
-		}(k, w)
-	}
-	wg.Wait()
-	w0 := tr.work[0]
-	for _, w := range tr.work[1:] {
-		for j, v := range w.acc {
-			w0.acc[j] += v
+	tr.total.reset()
+	return fit.ForEachOrdered(context.Background(), len(tr.chunks)-1, len(tr.work), func(k, slot, c int) error {
+		w, a := tr.work[k], tr.slots[slot]
+		lo, hi := tr.chunks[c], tr.chunks[c+1]
+		if need != nil && !need(lo, hi) {
+			a.skip = true
+			return nil
 		}
-		w0.loss += w.loss
-	}
-	return errors.Join(errs...)
+		a.reset()
+		w.a = a
+		return tr.src.Scan(lo, hi, &w.sc, func(i int, x, y []float64) error {
+			f(w, i, x, y)
+			return nil
+		})
+	}, func(slot, _ int) {
+		if a := tr.slots[slot]; !a.skip {
+			tr.total.add(a)
+		}
+	})
 }
 
 // target returns y minus X theta0 for a user, in the worker's buffer when
@@ -177,7 +204,7 @@ func (tr *trainer) target(w *worker, x, y []float64) []float64 {
 }
 
 // solveUsers fits every user's (w, b) for the current U. It returns the
-// mean per-user training MSE and leaves in the first worker's acc the
+// mean per-user training MSE and leaves in tr.total.acc the
 // negative half-gradient of the objective in U,
 // sum_i (1/m_i) X_i^T resid_i w_i^T, computed while X_i is in cache.
 //
@@ -216,7 +243,7 @@ func (tr *trainer) solveUsers(minAbs float64, round int) (float64, error) {
 		}
 		tr.p.nnz[i] = w.out.nnz
 		inv := 1 / float64(m)
-		w.loss += w.out.rss * inv
+		w.a.sum += w.out.rss * inv
 		tr.loss[i] = w.out.rss * inv
 		if r == 0 {
 			return
@@ -231,9 +258,9 @@ func (tr *trainer) solveUsers(minAbs float64, round int) (float64, error) {
 			X := blas64.General{Rows: m, Cols: d, Stride: d, Data: x}
 			blas64.Gemv(blas.Trans, inv, X, blas64.Vector{N: m, Inc: 1, Data: w.out.resd}, 0, g)
 		}
-		blas64.Ger(1, g, blas64.Vector{N: r, Inc: 1, Data: w.out.w}, blas64.General{Rows: d, Cols: r, Stride: r, Data: w.acc})
+		blas64.Ger(1, g, blas64.Vector{N: r, Inc: 1, Data: w.out.w}, blas64.General{Rows: d, Cols: r, Stride: r, Data: w.a.acc})
 	})
-	return tr.work[0].loss / float64(tr.t), err
+	return tr.total.sum / float64(tr.t), err
 }
 
 // schedule sets the round of user i's next full support search after a
@@ -308,12 +335,12 @@ func (tr *trainer) trimOutliers(grad []float64) (inlier float64, outliers int, e
 			blas64.Gemv(blas.NoTrans, -1, X, blas64.Vector{N: d, Inc: 1, Data: theta}, 1, e)
 			g := blas64.Vector{N: d, Inc: 1, Data: w.vecD}
 			blas64.Gemv(blas.Trans, 1/float64(m), X, e, 0, g)
-			blas64.Ger(1, g, blas64.Vector{N: r, Inc: 1, Data: wi}, blas64.General{Rows: d, Cols: r, Stride: r, Data: w.acc})
+			blas64.Ger(1, g, blas64.Vector{N: r, Inc: 1, Data: wi}, blas64.General{Rows: d, Cols: r, Stride: r, Data: w.a.acc})
 		})
 	if err != nil {
 		return 0, 0, err
 	}
-	for j, v := range tr.work[0].acc {
+	for j, v := range tr.total.acc {
 		grad[j] -= v
 	}
 	return inlier, outliers, nil
@@ -352,9 +379,9 @@ func (tr *trainer) applyH(v, out []float64) error {
 		xm := blas64.Vector{N: m, Inc: 1, Data: w.vecM[:m]}
 		blas64.Gemv(blas.NoTrans, 1, X, vw, 0, xm)
 		blas64.Gemv(blas.Trans, 1/float64(m), X, xm, 0, vw)
-		blas64.Ger(1, vw, wi, blas64.General{Rows: d, Cols: r, Stride: r, Data: w.acc})
+		blas64.Ger(1, vw, wi, blas64.General{Rows: d, Cols: r, Stride: r, Data: w.a.acc})
 	})
-	copy(out, tr.work[0].acc)
+	copy(out, tr.total.acc)
 	return err
 }
 
@@ -450,29 +477,21 @@ func (tr *trainer) orthonormalize() error {
 // squared target.
 func (tr *trainer) stats() (float64, error) {
 	d := tr.d
-	for _, w := range tr.work {
-		clear(w.vecD)
-	}
 	err := tr.forUsers(func(w *worker, _ int, x, y []float64) {
 		m := len(y)
 		inv := 1 / float64(m)
 		for s := 0; s < m; s++ {
 			for j, v := range x[s*d : (s+1)*d] {
-				w.vecD[j] += v * v * inv
+				w.a.vec[j] += v * v * inv
 			}
 		}
 		t := tr.target(w, x, y)
-		w.loss += dot(t, t) * inv
+		w.a.sum += dot(t, t) * inv
 	})
 	if err != nil {
 		return 0, err
 	}
-	tr.colVar = make([]float64, d)
-	for _, w := range tr.work {
-		for j, v := range w.vecD {
-			tr.colVar[j] += v
-		}
-	}
+	tr.colVar = append([]float64(nil), tr.total.vec...)
 	mean := 0.0
 	for j := range tr.colVar {
 		tr.colVar[j] /= float64(tr.t)
@@ -483,7 +502,7 @@ func (tr *trainer) stats() (float64, error) {
 			tr.colVar[j] = math.Max(1e-6*mean, 1e-300)
 		}
 	}
-	return tr.work[0].loss / float64(tr.t), nil
+	return tr.total.sum / float64(tr.t), nil
 }
 
 // Result is a trained model with the per-round statistics of its training.
@@ -549,7 +568,7 @@ func TrainSource(ctx context.Context, src dataset.Source, validation *dataset.Da
 		if err != nil {
 			return nil, fmt.Errorf("train: round %d: %w", round, err)
 		}
-		grad := append([]float64(nil), tr.work[0].acc...)
+		grad := append([]float64(nil), tr.total.acc...)
 		inlier, outliers, err := tr.trimOutliers(grad)
 		if err != nil {
 			return nil, fmt.Errorf("train: round %d: %w", round, err)

@@ -24,6 +24,7 @@ import (
 
 	"github.com/lrsp/lrsp/amht"
 	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/internal/fit"
 	"github.com/lrsp/lrsp/model"
 )
 
@@ -64,7 +65,8 @@ type Options struct {
 	// AMHT holds the base options (rounds, tolerance, workers, seed, ridge,
 	// ...) of the lrs, lowrank and global-sparse training; its Rank,
 	// Sparsity and Offset are set from the fields above. Its Workers also
-	// bounds the parallelism of the other methods.
+	// bounds the parallelism of the other methods. The model does not
+	// depend on Workers (see amht.Options.Workers).
 	AMHT amht.Options
 
 	// free marks the constant (bias) columns of the training data, which
@@ -187,13 +189,12 @@ func trainGlobal(ctx context.Context, ds *dataset.Dataset, opt Options) (*model.
 func denseUsers(ctx context.Context, ds *dataset.Dataset, prior []float64, lambda float64, free []bool, workers int) ([]model.User, error) {
 	d := ds.Dim()
 	out := make([]model.User, len(ds.Users))
-	workers = workerCount(workers, len(ds.Users))
-	pool := make([]*ridgeSystem, workers)
+	systems := make([]*ridgeSystem, fit.Workers(workers, len(ds.Users)))
 	err := forEachUser(ctx, ds, workers, func(w, i int) error {
-		if pool[w] == nil {
-			pool[w] = newRidgeSystem(d)
+		if systems[w] == nil {
+			systems[w] = newRidgeSystem(d)
 		}
-		s := pool[w]
+		s := systems[w]
 		s.reset()
 		u := &ds.Users[i]
 		s.add(u.X, u.Y, prior)

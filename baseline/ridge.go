@@ -4,15 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
-	"sync"
-	"sync/atomic"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/lapack/lapack64"
 
 	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/internal/fit"
 )
 
 // ridgeSystem accumulates the normal equations of a ridge regression,
@@ -98,45 +96,18 @@ func (s *ridgeSystem) solve(lambda float64, free []bool, theta []float64) error 
 	return errors.New("ridge system is not positive definite even with a jitter (non-finite features?)")
 }
 
-// workerCount resolves a Workers option (0: GOMAXPROCS) for n users.
-func workerCount(workers, n int) int {
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	return max(1, min(workers, n))
-}
-
-// forEachUser runs f(w, i) for every user i of ds on goroutines numbered
-// w = 0..workers-1 (workers from workerCount) and returns the errors joined.
-// Cancelling ctx stops it between users.
+// forEachUser runs f(w, i) for every user i of ds with fit.ForEach on
+// goroutines numbered w = 0..fit.Workers(workers, len(ds.Users))-1 and
+// returns the first error, naming its user. Cancelling ctx stops it between
+// users with ctx's error. Every user's fit depends on that user alone, so
+// the results do not depend on workers.
 func forEachUser(ctx context.Context, ds *dataset.Dataset, workers int, f func(w, i int) error) error {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make([]error, workers)
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(ds.Users) {
-					return
-				}
-				if i%256 == 0 {
-					if err := ctx.Err(); err != nil {
-						errs[w] = err
-						return
-					}
-				}
-				if err := f(w, i); err != nil {
-					errs[w] = fmt.Errorf("user %q: %w", ds.Users[i].ID, err)
-					return
-				}
-			}
-		}(w)
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return fit.ForEach(ctx, len(ds.Users), workers, func(w, i int) error {
+		if err := f(w, i); err != nil {
+			return fmt.Errorf("user %q: %w", ds.Users[i].ID, err)
+		}
+		return nil
+	})
 }
 
 // constantColumns reports, for each feature, whether it has the same value

@@ -83,7 +83,10 @@ type Options struct {
 	Pursuit amht.Pursuit
 	Ridge   float64
 	// Workers is the number of parallel workers; 0 means GOMAXPROCS. The
-	// result does not depend on it.
+	// model does not depend on Workers: users are handed out in chunks of
+	// fixed size, and the chunks' partial sums are added in chunk order, so
+	// with fixed seeds any number of workers gives a bit-identical model
+	// and statistics.
 	Workers int
 	// Seed seeds the user sampling and the random initialisation.
 	Seed uint64

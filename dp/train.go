@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"gonum.org/v1/gonum/blas/blas64"
@@ -17,6 +15,7 @@ import (
 	"github.com/lrsp/lrsp/accountant"
 	"github.com/lrsp/lrsp/amht"
 	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/internal/fit"
 	"github.com/lrsp/lrsp/internal/linalg"
 	"github.com/lrsp/lrsp/model"
 )
@@ -246,36 +245,9 @@ const chunkSize = 128
 // (for per-goroutine state), the chunk index and the chunk. It checks ctx
 // before every chunk and returns the first error.
 func (tr *trainer) parallel(ctx context.Context, users []int, f func(worker, chunk int, users []int) error) error {
-	chunks := (len(users) + chunkSize - 1) / chunkSize
-	nw := max(1, min(tr.opt.Workers, chunks))
-	errs := make([]error, nw)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for k := 0; k < nw; k++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				c := int(next.Add(1)) - 1
-				if c >= chunks {
-					return
-				}
-				if err := ctx.Err(); err != nil {
-					errs[k] = err
-					return
-				}
-				if err := f(k, c, users[c*chunkSize:min((c+1)*chunkSize, len(users))]); err != nil {
-					errs[k] = err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return errors.Join(errs...)
+	return fit.ForEach(ctx, chunks(len(users)), tr.opt.Workers, func(k, c int) error {
+		return f(k, c, users[c*chunkSize:min((c+1)*chunkSize, len(users))])
+	})
 }
 
 // chunks returns the number of chunks parallel makes of n users.

@@ -29,7 +29,8 @@ type BaselineOptions struct {
 	// NewtonSteps bounds the Newton iterations; 0 means 25.
 	NewtonSteps int
 	// Workers is the number of parallel workers for Local and Finetune; 0
-	// means GOMAXPROCS.
+	// means GOMAXPROCS. The model does not depend on Workers: each user's
+	// fit depends on that user alone.
 	Workers int
 }
 

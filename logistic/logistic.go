@@ -80,7 +80,11 @@ type Options struct {
 	// CGIterations bounds the conjugate-gradient iterations of the Newton
 	// step in U; 0 means 5.
 	CGIterations int
-	// Workers is the number of parallel workers; 0 means GOMAXPROCS.
+	// Workers is the number of parallel workers; 0 means GOMAXPROCS. The
+	// model does not depend on Workers: users are handed out in blocks
+	// fixed by the user list, and the blocks' partial sums are added in
+	// block order, so any number of workers gives a bit-identical model and
+	// statistics.
 	Workers int
 	// Seed seeds the random initialisation.
 	Seed uint64

@@ -3,14 +3,12 @@ package logistic
 import (
 	"context"
 	"fmt"
-	"runtime"
-	"sync"
-	"sync/atomic"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 
 	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/internal/fit"
 	"github.com/lrsp/lrsp/internal/linalg"
 	"github.com/lrsp/lrsp/model"
 )
@@ -26,7 +24,9 @@ type PersonalizeOptions struct {
 	// NewtonSteps bounds the Newton iterations per support; 0 means the
 	// model's.
 	NewtonSteps int
-	// Workers is the number of parallel workers; 0 means GOMAXPROCS.
+	// Workers is the number of parallel workers; 0 means GOMAXPROCS. The
+	// result does not depend on Workers: each user's fit depends on that
+	// user alone.
 	Workers int
 }
 
@@ -79,9 +79,6 @@ func Personalize(ctx context.Context, m *model.Model, ds *dataset.Dataset, opt P
 	if err := m.Config.Validate(m.Dim); err != nil {
 		return nil, fmt.Errorf("personalize: %w", err)
 	}
-	if opt.Workers <= 0 {
-		opt.Workers = runtime.GOMAXPROCS(0)
-	}
 	d, r, k := m.Dim, m.Rank, m.Sparsity
 	maxM := 0
 	for i := range ds.Users {
@@ -89,40 +86,35 @@ func Personalize(ctx context.Context, m *model.Model, ds *dataset.Dataset, opt P
 	}
 	ut := linalg.TransposeInto(nil, d, r, m.U)
 	users := make([]model.User, len(ds.Users))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range opt.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s := newSolver(d, r, k, maxM, opt.Ridge, opt.NewtonSteps)
-			var off []float64
-			if m.Theta0 != nil {
-				off = make([]float64, maxM)
-			}
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(ds.Users) || ctx.Err() != nil {
-					return
-				}
-				u := &ds.Users[i]
-				n := u.Len()
-				out := userFit{w: make([]float64, r), idx: make([]int32, k), val: make([]float64, k)}
-				if n > 0 {
-					var o []float64
-					if off != nil {
-						o = off[:n]
-						blas64.Gemv(blas.NoTrans, 1, blas64.General{Rows: n, Cols: d, Stride: d, Data: u.X},
-							blas64.Vector{N: d, Inc: 1, Data: m.Theta0}, 0, blas64.Vector{N: n, Inc: 1, Data: o})
-					}
-					s.solve(u.X, u.Y, ut, o, &out)
-				}
-				users[i] = model.User{ID: u.ID, W: out.w, Index: out.idx[:out.nnz:out.nnz], Value: out.val[:out.nnz:out.nnz]}
-			}
-		}()
+	type scratch struct {
+		s   *solver
+		off []float64
 	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
+	work := make([]*scratch, fit.Workers(opt.Workers, len(ds.Users)))
+	err := fit.ForEach(ctx, len(ds.Users), len(work), func(wk, i int) error {
+		if work[wk] == nil {
+			work[wk] = &scratch{s: newSolver(d, r, k, maxM, opt.Ridge, opt.NewtonSteps)}
+			if m.Theta0 != nil {
+				work[wk].off = make([]float64, maxM)
+			}
+		}
+		w := work[wk]
+		u := &ds.Users[i]
+		n := u.Len()
+		out := userFit{w: make([]float64, r), idx: make([]int32, k), val: make([]float64, k)}
+		if n > 0 {
+			var o []float64
+			if w.off != nil {
+				o = w.off[:n]
+				blas64.Gemv(blas.NoTrans, 1, blas64.General{Rows: n, Cols: d, Stride: d, Data: u.X},
+					blas64.Vector{N: d, Inc: 1, Data: m.Theta0}, 0, blas64.Vector{N: n, Inc: 1, Data: o})
+			}
+			w.s.solve(u.X, u.Y, ut, o, &out)
+		}
+		users[i] = model.User{ID: u.ID, W: out.w, Index: out.idx[:out.nnz:out.nnz], Value: out.val[:out.nnz:out.nnz]}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	return users, nil

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"gonum.org/v1/gonum/blas"
@@ -61,17 +59,37 @@ type trainer struct {
 	colVar  []float64 // d: weighted column variances, for preconditioning
 	offset  []float64 // N: scores <x, theta_0> of the fixed offset, or nil
 	work    []*worker
+	slots   []*accum // per-block partial sums (see forUsers)
+	total   accum    // the sum over blocks of the last forUsers
 }
 
-// worker holds one goroutine's scratch and accumulators.
+// worker holds one goroutine's scratch.
 type worker struct {
 	s    *solver
 	out  userFit
-	acc  []float64 // d x r
+	a    *accum    // the partial sum of the block being processed
 	vecD []float64 // d
 	vecM []float64 // maxM
 	rows []float64 // maxM x d, allocated by the initialisation
-	sum  float64
+}
+
+// accum is a partial sum over the users of one block, or the total over
+// all blocks: a matrix (d x r, or d x d during initialisation) and a
+// scalar.
+type accum struct {
+	acc []float64
+	sum float64
+}
+
+// resize sets the length of the accumulated matrices (d x r for the U
+// gradient, d x d for the moment matrix of the initialisation).
+func (tr *trainer) resize(n int) {
+	for _, a := range append(tr.slots, &tr.total) {
+		if cap(a.acc) < n || cap(a.acc) > 2*n {
+			a.acc = make([]float64, n)
+		}
+		a.acc = a.acc[:n]
+	}
 }
 
 func newTrainer(ds *dataset.Dataset, opt Options) *trainer {
@@ -98,49 +116,61 @@ func newTrainer(ds *dataset.Dataset, opt Options) *trainer {
 			}
 		}
 	}
-	tr.work = make([]*worker, opt.Workers)
+	blocks := (t + blockUsers - 1) / blockUsers
+	tr.work = make([]*worker, fit.Workers(opt.Workers, blocks))
 	for i := range tr.work {
 		tr.work[i] = &worker{s: newSolver(d, r, k, maxM, opt.Ridge, opt.NewtonSteps),
-			acc: make([]float64, d*r), vecD: make([]float64, d), vecM: make([]float64, maxM)}
+			vecD: make([]float64, d), vecM: make([]float64, maxM)}
 	}
+	tr.slots = make([]*accum, fit.Slots(opt.Workers, blocks))
+	for i := range tr.slots {
+		tr.slots[i] = &accum{}
+	}
+	tr.resize(d * r)
 	return tr
 }
 
-// forUsers runs f for every user in parallel over the workers and sums the
-// workers' accumulators into the first worker's.
+// blockUsers is the number of consecutive users handed to a worker at a
+// time. The blocks depend on the user list alone.
+const blockUsers = 32
+
+// forUsers runs f for every user in parallel over the workers, handing out
+// blocks of blockUsers consecutive users, and sums the blocks'
+// accumulators (w.a during f) into tr.total in block order. One worker
+// runs a block's users in order, so every sum, and so the model, is
+// bit-identical for any number of workers.
 func (tr *trainer) forUsers(f func(w *worker, i int)) {
-	var next atomic.Int64
-	const chunk = 8
-	var wg sync.WaitGroup
-	for _, w := range tr.work {
-		clear(w.acc)
-		w.sum = 0
-		wg.Add(1)
-		go func(w *worker) {
-			defer wg.Done()
-			for {
-				lo := int(next.Add(chunk)) - chunk
-				if lo >= tr.t {
-					return
-				}
-				for i := lo; i < min(lo+chunk, tr.t); i++ {
-					f(w, i)
-				}
-			}
-		}(w)
-	}
-	wg.Wait()
-	w0 := tr.work[0]
-	for _, w := range tr.work[1:] {
-		for j, v := range w.acc {
-			w0.acc[j] += v
+	tr.total.reset()
+	blocks := (tr.t + blockUsers - 1) / blockUsers
+	// The error is always nil: no call returns one and the context is never
+	// done.
+	_ = fit.ForEachOrdered(context.Background(), blocks, len(tr.work), func(k, slot, b int) error {
+		w, a := tr.work[k], tr.slots[slot]
+		a.reset()
+		w.a = a
+		for i := b * blockUsers; i < min((b+1)*blockUsers, tr.t); i++ {
+			f(w, i)
 		}
-		w0.sum += w.sum
+		return nil
+	}, func(slot, _ int) {
+		tr.total.add(tr.slots[slot])
+	})
+}
+
+func (a *accum) reset() {
+	clear(a.acc)
+	a.sum = 0
+}
+
+func (a *accum) add(b *accum) {
+	for j, v := range b.acc {
+		a.acc[j] += v
 	}
+	a.sum += b.sum
 }
 
 // solveUsers fits every user for the current U and returns the mean
-// per-user logistic loss. It leaves in the first worker's acc the gradient
+// per-user logistic loss. It leaves in tr.total.acc the gradient
 // of the objective (1/t) sum_i (1/m_i) sum_j loss_ij in U.
 func (tr *trainer) solveUsers() float64 {
 	d, r, k := tr.d, tr.r, tr.k
@@ -156,7 +186,7 @@ func (tr *trainer) solveUsers() float64 {
 		w.s.solve(u.X, u.Y, tr.ut, tr.userOffset(i), &w.out)
 		tr.nnz[i] = w.out.nnz
 		tr.loss[i] = w.out.loss
-		w.sum += w.out.loss
+		w.a.sum += w.out.loss
 		o := tr.off[i]
 		copy(tr.score[o:o+m], w.s.score[:m])
 		copy(tr.resid[o:o+m], w.out.resid)
@@ -168,9 +198,9 @@ func (tr *trainer) solveUsers() float64 {
 		X := blas64.General{Rows: m, Cols: d, Stride: d, Data: u.X}
 		g := blas64.Vector{N: d, Inc: 1, Data: w.vecD}
 		blas64.Gemv(blas.Trans, invT/float64(m), X, blas64.Vector{N: m, Inc: 1, Data: w.out.resid}, 0, g)
-		blas64.Ger(1, g, blas64.Vector{N: r, Inc: 1, Data: w.out.w}, blas64.General{Rows: d, Cols: r, Stride: r, Data: w.acc})
+		blas64.Ger(1, g, blas64.Vector{N: r, Inc: 1, Data: w.out.w}, blas64.General{Rows: d, Cols: r, Stride: r, Data: w.a.acc})
 	})
-	return tr.work[0].sum * invT
+	return tr.total.sum * invT
 }
 
 // userOffset returns user i's offset scores, or nil without an offset.
@@ -204,9 +234,9 @@ func (tr *trainer) applyH(v, out []float64) {
 			xm[j] *= tr.wt[o+j]
 		}
 		blas64.Gemv(blas.Trans, invT/float64(m), X, blas64.Vector{N: m, Inc: 1, Data: xm}, 0, vw)
-		blas64.Ger(1, vw, wi, blas64.General{Rows: d, Cols: r, Stride: r, Data: w.acc})
+		blas64.Ger(1, vw, wi, blas64.General{Rows: d, Cols: r, Stride: r, Data: w.a.acc})
 	})
-	copy(out, tr.work[0].acc)
+	copy(out, tr.total.acc)
 }
 
 // columnVariances sets tr.colVar to the mean over users of the weighted
@@ -378,12 +408,8 @@ func (tr *trainer) initialize(ctx context.Context) ([]float64, error) {
 	// M = (1/t) sum_i 1/(m(m-1)) (g g^T - sum_j a_j^2 x_j x_j^T),
 	// g = sum_j a_j x_j, a_j = 2 (y_j - sigmoid(<x_j, theta_0>)): 2 y_j - 1
 	// without an offset, the score of the logistic loss at theta_0 with one.
-	acc := make([][]float64, len(tr.work))
-	slot := make(map[*worker]int, len(tr.work))
-	for k, w := range tr.work {
-		slot[w] = k
-		acc[k] = make([]float64, d*d)
-	}
+	tr.resize(d * d)
+	defer tr.resize(d * r)
 	tr.forUsers(func(w *worker, i int) {
 		u := &tr.ds.Users[i]
 		m := u.Len()
@@ -408,14 +434,14 @@ func (tr *trainer) initialize(ctx context.Context) ([]float64, error) {
 				row[j] = a * v
 			}
 		}
-		S := blas64.Symmetric{N: d, Stride: d, Data: acc[slot[w]], Uplo: blas.Upper}
+		S := blas64.Symmetric{N: d, Stride: d, Data: w.a.acc, Uplo: blas.Upper}
 		blas64.Syr(f, blas64.Vector{N: d, Inc: 1, Data: g}, S)
 		blas64.Syrk(blas.Trans, -f, blas64.General{Rows: m, Cols: d, Stride: d, Data: w.rows[:m*d]}, 1, S)
 	})
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	u, _, err := linalg.TopEigenvectors(d, r, acc...)
+	u, _, err := linalg.TopEigenvectors(d, r, tr.total.acc)
 	if err != nil {
 		return nil, fmt.Errorf("moment initialisation: %w", err)
 	}
@@ -500,7 +526,7 @@ func Train(ctx context.Context, ds *dataset.Dataset, validation *dataset.Dataset
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			grad := append([]float64(nil), tr.work[0].acc...)
+			grad := append([]float64(nil), tr.total.acc...)
 			if !tr.updateU(grad, lossNow) {
 				stop, why = true, fit.StopStalled
 			} else if err := tr.orthonormalize(); err != nil {

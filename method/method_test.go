@@ -252,6 +252,9 @@ func TestEveryMethod(t *testing.T) {
 				models[i] = res.Model
 			}
 			m := models[0]
+			if !reflect.DeepEqual(models[0], models[1]) {
+				t.Fatal("the model depends on the number of workers")
+			}
 			if err := method.Validate(m.Config, m.Dim); err != nil {
 				t.Errorf("the trained model's config does not validate for its method: %v", err)
 			}

@@ -137,7 +137,7 @@ func TestGradient(t *testing.T) {
 				all[i] = i
 			}
 			tr.batchGradient(all)
-			got := tr.grads[0]
+			got := tr.grad
 			var diff, norm float64
 			const step = 1e-5
 			for q := range tr.net.params {

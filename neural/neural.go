@@ -81,7 +81,11 @@ type Options struct {
 	// before stopping; 0 means 10. It applies only with a validation set,
 	// and training then returns the parameters of the best round.
 	Patience int
-	// Workers is the number of parallel workers; 0 means GOMAXPROCS.
+	// Workers is the number of parallel workers; 0 means GOMAXPROCS. The
+	// model does not depend on Workers: sums over users (the mini-batch
+	// gradients, the global head's normal equations) are added in user
+	// order, so any number of workers gives a bit-identical model and
+	// statistics.
 	Workers int
 	// Seed seeds the initialisation and the order of the mini-batches.
 	Seed uint64

@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
-	"sync"
-	"sync/atomic"
 
 	"github.com/lrsp/lrsp/amht"
 	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/internal/fit"
 	"github.com/lrsp/lrsp/model"
 )
 
@@ -21,7 +19,9 @@ type PersonalizeOptions struct {
 	Pursuit amht.Pursuit
 	// Ridge is the per-user ridge penalty, as in Options.
 	Ridge float64
-	// Workers is the number of parallel workers; 0 means GOMAXPROCS.
+	// Workers is the number of parallel workers; 0 means GOMAXPROCS. The
+	// result does not depend on Workers: each user's fit depends on that
+	// user alone.
 	Workers int
 }
 
@@ -94,51 +94,38 @@ func Personalize(ctx context.Context, m *model.Model, ds *dataset.Dataset, opt P
 	default:
 		return nil, fmt.Errorf("personalize: a %q model with a network is not supported", m.Method)
 	}
-	workers := opt.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
 	d, h := n.Sizes[0], m.Dim
 	wmax := 0
 	for _, s := range n.Sizes {
 		wmax = max(wmax, s)
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make([]error, workers)
-	for k := range workers {
-		fit, err := newFit()
-		if err != nil {
-			return nil, fmt.Errorf("personalize: %w", err)
-		}
-		wg.Add(1)
-		go func(k int) {
-			defer wg.Done()
-			phi := make([]float64, maxM*h)
-			sa, sb := make([]float64, wmax), make([]float64, wmax)
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(ds.Users) {
-					return
-				}
-				if ctx.Err() != nil {
-					errs[k] = ctx.Err()
-					return
-				}
-				u := &ds.Users[i]
-				for s := range u.Len() {
-					n.Forward(u.X[s*d:(s+1)*d], phi[s*h:(s+1)*h], sa, sb)
-				}
-				var err error
-				if out[i], err = fit(u.ID, phi[:u.Len()*h], u.Y); err != nil {
-					errs[k] = fmt.Errorf("personalize: user %q: %w", u.ID, err)
-					return
-				}
-			}
-		}(k)
+	// One fit and one set of buffers per worker, made on its first user.
+	type scratch struct {
+		fit    func(id string, phi, y []float64) (model.User, error)
+		phi    []float64
+		sa, sb []float64
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	work := make([]*scratch, fit.Workers(opt.Workers, len(ds.Users)))
+	err := fit.ForEach(ctx, len(ds.Users), len(work), func(k, i int) error {
+		if work[k] == nil {
+			fit, err := newFit()
+			if err != nil {
+				return fmt.Errorf("personalize: %w", err)
+			}
+			work[k] = &scratch{fit: fit, phi: make([]float64, maxM*h), sa: make([]float64, wmax), sb: make([]float64, wmax)}
+		}
+		w := work[k]
+		u := &ds.Users[i]
+		for s := range u.Len() {
+			n.Forward(u.X[s*d:(s+1)*d], w.phi[s*h:(s+1)*h], w.sa, w.sb)
+		}
+		var err error
+		if out[i], err = w.fit(u.ID, w.phi[:u.Len()*h], u.Y); err != nil {
+			return fmt.Errorf("personalize: user %q: %w", u.ID, err)
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	return out, nil

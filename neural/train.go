@@ -8,8 +8,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"gonum.org/v1/gonum/mat"
@@ -55,7 +53,8 @@ type trainer struct {
 	net      *net
 	mean, sd []float64
 	tapes    []*tape
-	grads    [][]float64
+	grad     []float64   // the batch gradient (see batchGradient)
+	grads    [][]float64 // per-slot gradients of one user each
 }
 
 // Train fits neural LRS (or the global network, with opt.Global, or the
@@ -210,10 +209,13 @@ func newTrainer(ds, validation *dataset.Dataset, opt Options) (*trainer, error) 
 			tr.maxM = max(tr.maxM, v.Len())
 		}
 	}
-	tr.tapes = make([]*tape, opt.Workers)
-	tr.grads = make([][]float64, opt.Workers)
+	tr.tapes = make([]*tape, fit.Workers(opt.Workers, len(tr.users)))
 	for k := range tr.tapes {
 		tr.tapes[k] = newTape(sizes, tr.maxM)
+	}
+	tr.grad = make([]float64, len(tr.net.params))
+	tr.grads = make([][]float64, fit.Slots(len(tr.tapes), min(opt.Batch, len(tr.users))))
+	for k := range tr.grads {
 		tr.grads[k] = make([]float64, len(tr.net.params))
 	}
 	return tr, nil
@@ -222,32 +224,34 @@ func newTrainer(ds, validation *dataset.Dataset, opt Options) (*trainer, error) 
 // parallel runs f(worker, i) for i in 0..n-1 over the workers and returns
 // the first error; it stops early when ctx is cancelled.
 func (tr *trainer) parallel(ctx context.Context, n int, f func(k, i int) error) error {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make([]error, len(tr.tapes))
-	for k := range tr.tapes {
-		wg.Add(1)
-		go func(k int) {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				if i%256 == 0 && ctx.Err() != nil {
-					errs[k] = ctx.Err()
-					return
-				}
-				if err := f(k, i); err != nil {
-					errs[k] = err
-					return
-				}
-			}
-		}(k)
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return fit.ForEach(ctx, n, len(tr.tapes), f)
 }
+
+// sumBlock is the number of consecutive users whose contributions to a sum
+// over users one worker accumulates together (see parallelSum). It depends
+// on nothing but the user list.
+const sumBlock = 16
+
+// parallelSum is parallel for sums over the n users: f(k, slot, i) adds
+// user i's contribution into the buffers of slot, which hold the partial
+// sum of a block of sumBlock consecutive users, and merge(slot) adds them
+// to the total, block after block in user order. reset(slot) clears the
+// slot's buffers before each block. The sum is thus bit-identical for any
+// number of workers; there are fit.Slots(len(tr.tapes), blocks(n)) slots.
+func (tr *trainer) parallelSum(ctx context.Context, n int, reset func(slot int), f func(k, slot, i int) error, merge func(slot int)) error {
+	return fit.ForEachOrdered(ctx, blocks(n), len(tr.tapes), func(k, slot, b int) error {
+		reset(slot)
+		for i := b * sumBlock; i < min((b+1)*sumBlock, n); i++ {
+			if err := f(k, slot, i); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, func(slot, _ int) { merge(slot) })
+}
+
+// blocks returns the number of blocks parallelSum makes of n users.
+func blocks(n int) int { return (n + sumBlock - 1) / sumBlock }
 
 // setOrthonormal sets U to the Q factor of g (h x r).
 func (tr *trainer) setOrthonormal(g *mat.Dense) {
@@ -305,37 +309,39 @@ func (tr *trainer) solveUsers(ctx context.Context) error {
 func (tr *trainer) solveGlobal(ctx context.Context) error {
 	h := tr.h
 	type acc struct{ a, b []float64 }
-	accs := make([]acc, len(tr.tapes))
+	accs := make([]acc, fit.Slots(len(tr.tapes), blocks(len(tr.users))))
 	for k := range accs {
 		accs[k] = acc{make([]float64, h*h), make([]float64, h)}
 	}
-	err := tr.parallel(ctx, len(tr.users), func(k, i int) error {
+	A, b := make([]float64, h*h), make([]float64, h)
+	err := tr.parallelSum(ctx, len(tr.users), func(slot int) {
+		clear(accs[slot].a)
+		clear(accs[slot].b)
+	}, func(k, slot, i int) error {
 		u := &tr.users[i]
 		phi := tr.net.forward(tr.tapes[k], u.x, u.m)
 		s := 1 / float64(u.m)
 		for j := range u.m {
 			row := phi[j*h : (j+1)*h]
 			for a, va := range row {
-				accs[k].b[a] += s * va * u.y[j]
-				ar := accs[k].a[a*h : (a+1)*h]
+				accs[slot].b[a] += s * va * u.y[j]
+				ar := accs[slot].a[a*h : (a+1)*h]
 				for c, vc := range row {
 					ar[c] += s * va * vc
 				}
 			}
 		}
 		return nil
+	}, func(slot int) {
+		for q, v := range accs[slot].a {
+			A[q] += v
+		}
+		for q, v := range accs[slot].b {
+			b[q] += v
+		}
 	})
 	if err != nil {
 		return err
-	}
-	A, b := accs[0].a, accs[0].b
-	for _, ac := range accs[1:] {
-		for q := range A {
-			A[q] += ac.a[q]
-		}
-		for q := range b {
-			b[q] += ac.b[q]
-		}
 	}
 	tr0 := 0.0
 	for a := range h {
@@ -414,7 +420,7 @@ func (tr *trainer) validationLoss() float64 {
 // user's (w_i, b_i) fixed.
 func (tr *trainer) adamPass(ctx context.Context, ad *adam, order []int) error {
 	B := tr.opt.Batch
-	sum := tr.grads[0]
+	sum := tr.grad
 	for lo := 0; lo < len(order); lo += B {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -426,16 +432,21 @@ func (tr *trainer) adamPass(ctx context.Context, ad *adam, order []int) error {
 	return nil
 }
 
-// batchGradient writes into tr.grads[0] the gradient with respect to the
-// network and the head of (1/|batch|) sum_{i in batch} MSE_i.
+// batchGradient writes into tr.grad the gradient with respect to the
+// network and the head of (1/|batch|) sum_{i in batch} MSE_i. Each user's
+// gradient is computed on its own (in one of tr.grads) and added to
+// tr.grad in batch order, so the sum does not depend on the number of
+// workers.
 func (tr *trainer) batchGradient(batch []int) {
-	for _, g := range tr.grads {
-		clear(g)
-	}
+	clear(tr.grad)
 	nb := float64(len(batch))
+	for len(tr.grads) < fit.Slots(len(tr.tapes), len(batch)) {
+		tr.grads = append(tr.grads, make([]float64, len(tr.net.params)))
+	}
 	// The gradient does not depend on ctx; cancellation is checked between
-	// batches.
-	tr.parallel(context.Background(), len(batch), func(k, q int) error {
+	// batches. The error is always nil.
+	_ = fit.ForEachOrdered(context.Background(), len(batch), len(tr.tapes), func(k, slot, q int) error {
+		clear(tr.grads[slot])
 		u := &tr.users[batch[q]]
 		t := tr.tapes[k]
 		phi := tr.net.forward(t, u.x, u.m)
@@ -444,14 +455,13 @@ func (tr *trainer) batchGradient(batch []int) {
 		for j := range u.m {
 			t.e[j] = s * (dot(phi[j*h:(j+1)*h], u.theta) - u.y[j])
 		}
-		tr.net.backward(t, u.x, u.m, u.theta, u.w, tr.grads[k])
+		tr.net.backward(t, u.x, u.m, u.theta, u.w, tr.grads[slot])
 		return nil
-	})
-	for _, g := range tr.grads[1:] {
-		for q, v := range g {
-			tr.grads[0][q] += v
+	}, func(slot, _ int) {
+		for q, v := range tr.grads[slot] {
+			tr.grad[q] += v
 		}
-	}
+	})
 }
 
 // snapshot holds the parameters of one round.

@@ -17,8 +17,8 @@ import (
 	"github.com/lrsp/lrsp/accountant"
 	"github.com/lrsp/lrsp/dataset"
 	"github.com/lrsp/lrsp/dp"
-	"github.com/lrsp/lrsp/internal/linalg"
 	"github.com/lrsp/lrsp/internal/fit"
+	"github.com/lrsp/lrsp/internal/linalg"
 	"github.com/lrsp/lrsp/method"
 	"github.com/lrsp/lrsp/model"
 )
