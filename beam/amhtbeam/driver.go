@@ -203,11 +203,11 @@ func Train(ctx context.Context, engine Engine, info DataInfo, opt Options) (*Res
 
 // finish builds the model from U and the users' fits.
 func finish(res *Result, engine Engine, info DataInfo, opt Options, u []float64, fits []Fit) (*Result, error) {
-	method := model.MethodLRS
+	name := model.MethodLRS
 	if opt.Sparsity == 0 {
-		method = model.MethodLowRank
+		name = model.MethodLowRank
 	}
-	m := &model.Model{Method: method, Dim: info.Dim, Rank: opt.Rank, Sparsity: opt.Sparsity, Features: info.Features,
+	m := &model.Model{Method: name, Dim: info.Dim, Rank: opt.Rank, Sparsity: opt.Sparsity, Features: info.Features,
 		U: u, Users: make([]model.User, len(fits))}
 	slices.SortFunc(fits, func(a, b Fit) int { return cmpString(a.ID, b.ID) })
 	for i, f := range fits {

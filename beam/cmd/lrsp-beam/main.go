@@ -37,9 +37,9 @@ import (
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/spark"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/universal"
 
-	"github.com/lrsp/lrsp/amht"
 	"github.com/lrsp/lrsp/beam/amhtbeam"
 	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/method"
 	"github.com/lrsp/lrsp/model"
 	"github.com/lrsp/lrsp/pack"
 )
@@ -61,7 +61,8 @@ type trainFlags struct {
 	engine, runner, endpoint string
 	tempDir, usersOut        string
 	shards, rangeUsers       int
-	opt                      amhtbeam.Options
+	cfg                      method.Config
+	stepSize                 float64
 	dpNoise, dpClip, dpDelta float64
 	dpNoiseless              bool
 	dpNoiseSeed              uint64
@@ -71,15 +72,15 @@ type trainFlags struct {
 func (f *trainFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.data, "data", "", "training data: CSV file, Parquet file or directory, or packed .lrspd file (required)")
 	fs.StringVar(&f.out, "out", "model.lrsp", "model file to write")
-	fs.IntVar(&f.opt.Rank, "rank", 0, "rank r of the shared basis U (required)")
-	fs.IntVar(&f.opt.Sparsity, "sparsity", 0, "non-zeros k of each user's sparse part (0: low rank only)")
-	fs.IntVar(&f.opt.Rounds, "rounds", 50, "maximum number of rounds (one Beam pipeline each)")
-	fs.Float64Var(&f.opt.Tolerance, "tolerance", 1e-6, "stop when a round improves the training loss by less than this fraction (0 runs all rounds)")
-	fs.Uint64Var(&f.opt.Seed, "seed", 1, "random seed")
+	fs.IntVar(&f.cfg.Rank, "rank", 0, "rank r of the shared basis U (required)")
+	fs.IntVar(&f.cfg.Sparsity, "sparsity", 0, "non-zeros k of each user's sparse part (0: low rank only)")
+	fs.IntVar(&f.cfg.Rounds, "rounds", 50, "maximum number of rounds (one Beam pipeline each)")
+	fs.Float64Var(&f.cfg.Tolerance, "tolerance", 1e-6, "stop when a round improves the training loss by less than this fraction (0 runs all rounds)")
+	fs.Uint64Var(&f.cfg.Seed, "seed", 1, "random seed")
 	fs.StringVar(&f.init, "init", "moments", "initialisation of U: moments or random")
 	fs.StringVar(&f.pursuit, "pursuit", "swap", "support search for b: swap, greedy or htp")
-	fs.Float64Var(&f.opt.Ridge, "ridge", 0, "per-user ridge penalty")
-	fs.Float64Var(&f.opt.StepSize, "step-size", 1, "scale of the U step")
+	fs.Float64Var(&f.cfg.Ridge, "ridge", 0, "per-user ridge penalty")
+	fs.Float64Var(&f.stepSize, "step-size", 1, "scale of the U step")
 	fs.StringVar(&f.userCol, "user-column", "user", "name of the user column")
 	fs.StringVar(&f.targetCol, "target-column", "y", "name of the target column")
 	fs.StringVar(&f.features, "features", "", "comma-separated feature columns in order (default: every other column)")
@@ -134,8 +135,8 @@ func run(ctx context.Context, f *trainFlags, stderr io.Writer) error {
 	if f.data == "" {
 		return errors.New("--data is required")
 	}
-	if f.opt.Rounds < 1 {
-		return fmt.Errorf("--rounds %d must be at least 1", f.opt.Rounds)
+	if f.cfg.Rounds < 1 {
+		return fmt.Errorf("--rounds %d must be at least 1", f.cfg.Rounds)
 	}
 	if f.shards < 1 || f.shards > 99999 {
 		return fmt.Errorf("--shards %d must be in [1, 99999]", f.shards)
@@ -143,29 +144,26 @@ func run(ctx context.Context, f *trainFlags, stderr io.Writer) error {
 	if f.rangeUsers < 1 {
 		return fmt.Errorf("--range-users %d must be positive", f.rangeUsers)
 	}
-	switch f.init {
-	case "moments":
-		f.opt.Init = amhtbeam.InitMoments
-	case "random":
-		f.opt.Init = amhtbeam.InitRandom
-	default:
+	// The configuration is a method.Config, validated by package method
+	// once the data's dimension is known.
+	cfg := f.cfg
+	cfg.Version, cfg.Method, cfg.Update = model.ConfigVersion, model.MethodLRS, "gradient"
+	if cfg.Sparsity == 0 {
+		cfg.Method = model.MethodLowRank
+	}
+	if f.init != "moments" && f.init != "random" {
 		return fmt.Errorf("--init %q: want moments or random", f.init)
 	}
-	switch f.pursuit {
-	case "swap":
-		f.opt.Pursuit = amht.PursuitSwap
-	case "greedy":
-		f.opt.Pursuit = amht.PursuitGreedy
-	case "htp":
-		f.opt.Pursuit = amht.PursuitHTP
-	default:
-		return fmt.Errorf("--pursuit %q: want swap, greedy or htp", f.pursuit)
+	cfg.Init = f.init
+	if err := cfg.Pursuit.UnmarshalText([]byte(f.pursuit)); err != nil {
+		return fmt.Errorf("--pursuit: %w", err)
 	}
 	if f.dpNoise != 0 || f.dpNoiseless {
-		f.opt.Privacy = &amhtbeam.Privacy{Clip: f.dpClip, NoiseMultiplier: f.dpNoise, Noiseless: f.dpNoiseless,
-			Delta: f.dpDelta, NoiseSeed: f.dpNoiseSeed}
+		cfg.Tolerance, cfg.Update, cfg.Init = 0, "", ""
+		cfg.DP = &model.DPConfig{Clip: f.dpClip, StepSize: f.stepSize, SampleRate: 1, NoiseMultiplier: f.dpNoise,
+			Noiseless: f.dpNoiseless, Delta: f.dpDelta, Init: "random"}
 	}
-	f.opt.Progress = func(st amhtbeam.RoundStats) {
+	progress := func(st amhtbeam.RoundStats) {
 		loss := ""
 		if !math.IsNaN(st.TrainLoss) {
 			loss = fmt.Sprintf(", train MSE %.6g", st.TrainLoss)
@@ -186,6 +184,14 @@ func run(ctx context.Context, f *trainFlags, stderr io.Writer) error {
 	info := amhtbeam.Info(src)
 	if !src.HasTargets() {
 		return fmt.Errorf("%s: no target column %q", f.data, f.targetCol)
+	}
+	opt, err := amhtbeam.FromConfig(cfg, info.Dim)
+	if err != nil {
+		return err
+	}
+	opt.StepSize, opt.Progress = f.stepSize, progress
+	if opt.Privacy != nil {
+		opt.Privacy.NoiseSeed = f.dpNoiseSeed
 	}
 
 	var engine amhtbeam.Engine
@@ -222,7 +228,7 @@ func run(ctx context.Context, f *trainFlags, stderr io.Writer) error {
 	default:
 		return fmt.Errorf("--engine %q: want beam or in-process", f.engine)
 	}
-	res, err := amhtbeam.Train(ctx, engine, info, f.opt)
+	res, err := amhtbeam.Train(ctx, engine, info, opt)
 	if err != nil {
 		return err
 	}
