@@ -75,12 +75,3 @@ func (n *compareNeuralFlags) options(lrs bool) (compare.NeuralOptions, error) {
 	}
 	return o, nil
 }
-
-// rowLabel names a row in the table: the method, and the network's hidden
-// widths for a network method.
-func rowLabel(r *compare.Row) string {
-	if len(r.Hidden) == 0 {
-		return r.Method
-	}
-	return fmt.Sprintf("%s %v", r.Method, r.Hidden)
-}
