@@ -8,6 +8,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/lrsp/lrsp/datafile"
 	"github.com/lrsp/lrsp/dataset"
 	"github.com/lrsp/lrsp/internal/fit"
 	"github.com/lrsp/lrsp/logistic"
@@ -207,7 +208,7 @@ func newTrainCmd() *cobra.Command {
 // every format is read into memory. close releases a streamed file.
 func loadTraining(c *cobra.Command, f *trainFlags, stream bool) (src dataset.Source, samples int, close func(), err error) {
 	if stream && pack.IsPath(f.data) {
-		p, err := openPacked(f.data, f.cols.options(true))
+		p, err := datafile.OpenPacked(f.data, f.cols.options(true))
 		if err != nil {
 			return nil, 0, nil, err
 		}
