@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"runtime"
-	"runtime/metrics"
 
 	"github.com/spf13/cobra"
 
@@ -61,17 +59,4 @@ directly, user by user.`,
 func parsePrecision(s string) (pack.Precision, error) {
 	i, err := oneOf("precision", s, "float64", "float32")
 	return [...]pack.Precision{pack.Float64, pack.Float32}[i], err
-}
-
-// peakHeap returns the Go heap's current total size, a lower bound on the
-// memory used, from runtime metrics.
-func peakHeap() uint64 {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindUint64 {
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		return m.HeapAlloc
-	}
-	return s[0].Value.Uint64()
 }
