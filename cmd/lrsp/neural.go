@@ -32,22 +32,31 @@ func (n *neuralFlags) register(c *cobra.Command) {
 
 // check checks the network flags of cfg before any data are read.
 func (n *neuralFlags) check(cfg method.Config) error {
-	switch {
-	case len(n.hidden) == 0:
-		return fmt.Errorf("--hidden must list at least one width")
-	case n.batch < 1:
-		return fmt.Errorf("--batch %d must be at least 1", n.batch)
-	case !(n.rate > 0) || math.IsInf(n.rate, 0):
-		return fmt.Errorf("--learning-rate %v must be positive and finite", n.rate)
-	}
-	for _, h := range n.hidden {
-		if h < 1 || h > neural.MaxWidth {
-			return fmt.Errorf("--hidden %v: every width must be in [1, %d]", n.hidden, neural.MaxWidth)
-		}
+	if err := checkNetworkFlags(n.hidden, n.batch, n.rate); err != nil {
+		return err
 	}
 	last := n.hidden[len(n.hidden)-1]
 	if cfg.Method == model.MethodNeuralLRS && (cfg.Rank < 1 || cfg.Rank > last || cfg.Sparsity > last) {
 		return fmt.Errorf("--rank %d must be in [1, %d] and --sparsity %d at most %d (the last hidden width)", cfg.Rank, last, cfg.Sparsity, last)
+	}
+	return nil
+}
+
+// checkNetworkFlags checks --hidden, --batch and --learning-rate, shared
+// by lrsp train and lrsp compare.
+func checkNetworkFlags(hidden []int, batch int, rate float64) error {
+	switch {
+	case len(hidden) == 0:
+		return fmt.Errorf("--hidden must list at least one width")
+	case batch < 1:
+		return fmt.Errorf("--batch %d must be at least 1", batch)
+	case !(rate > 0) || math.IsInf(rate, 0):
+		return fmt.Errorf("--learning-rate %v must be positive and finite", rate)
+	}
+	for _, h := range hidden {
+		if h < 1 || h > neural.MaxWidth {
+			return fmt.Errorf("--hidden %v: every width must be in [1, %d]", hidden, neural.MaxWidth)
+		}
 	}
 	return nil
 }
