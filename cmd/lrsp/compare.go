@@ -3,10 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"math"
 	"slices"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -143,11 +140,11 @@ func runCompare(c *cobra.Command, f *compareFlags) error {
 		if err := enc.Encode(rep); err != nil {
 			return err
 		}
-	} else {
-		writeCompareTable(w, &rep)
+	} else if err := rep.WriteMarkdown(w); err != nil {
+		return err
 	}
 	if f.out != "" {
-		if err := atomicfile.Write(f.out, func(w io.Writer) error { writeCompareTable(w, &rep); return nil }); err != nil {
+		if err := atomicfile.Write(f.out, rep.WriteMarkdown); err != nil {
 			return fmt.Errorf("write %s: %w", f.out, err)
 		}
 	}
@@ -188,73 +185,6 @@ func compareProgress(c *cobra.Command, f *compareFlags) func(compare.Event) {
 				fmt.Fprint(errw, "\r\033[K")
 			}
 		}
-	}
-}
-
-// writeTableHead writes the line that describes a comparison (after
-// prefix) and the header of its Markdown table, whose score columns are
-// cols, then newCols when there are new users.
-func writeTableHead(w io.Writer, rep *compareReport, prefix string, cols, newCols []string) {
-	shots := "all"
-	if rep.Shots > 0 {
-		shots = fmt.Sprint(rep.Shots)
-	}
-	fmt.Fprintf(w, "%s%d training users, %d training samples (shots: %s), d = %d, seed %d", prefix, rep.Users, rep.Samples, shots, rep.Dim, rep.Seed)
-	if rep.NewUsers > 0 {
-		fmt.Fprintf(w, ", %d new users", rep.NewUsers)
-	}
-	fmt.Fprintf(w, "\n\n")
-	head := "| method | r | k | ridge | center |"
-	sep := "|---|--:|--:|--:|:-:|"
-	add := func(cols []string) {
-		for _, c := range cols {
-			head += " " + c + " |"
-			sep += "--:|"
-		}
-	}
-	add(cols)
-	if rep.NewUsers > 0 {
-		add(newCols)
-	}
-	add([]string{"bytes/user", "train s", "tune s (fits)"})
-	fmt.Fprintln(w, head)
-	fmt.Fprintln(w, sep)
-}
-
-// writeCompareTable writes the comparison as a Markdown table.
-func writeCompareTable(w io.Writer, rep *compareReport) {
-	if rep.Loss == model.LossLogistic {
-		writeLogisticTable(w, rep)
-		return
-	}
-	writeTableHead(w, rep, "", []string{"test RMSE", "MAE", "R^2"}, []string{"new-user RMSE", "new MAE", "new R^2"})
-	best, bestNew := math.Inf(1), math.Inf(1)
-	for _, r := range rep.Rows {
-		best = math.Min(best, r.Test.RMSE)
-		if r.New != nil {
-			bestNew = math.Min(bestNew, r.New.RMSE)
-		}
-	}
-	bold := func(v, b float64) string {
-		s := fmt.Sprintf("%.4f", v)
-		if v == b {
-			return "**" + s + "**"
-		}
-		return s
-	}
-	for _, r := range rep.Rows {
-		center := ""
-		if r.Center {
-			center = "yes"
-		}
-		var sb strings.Builder
-		fmt.Fprintf(&sb, "| %s | %d | %d | %.3g | %s | %s | %.4f | %.4f |", rowLabel(&r), r.Rank, r.Sparsity, r.Ridge, center,
-			bold(r.Test.RMSE, best), r.Test.MAE, r.Test.R2)
-		if r.New != nil {
-			fmt.Fprintf(&sb, " %s | %.4f | %.4f |", bold(r.New.RMSE, bestNew), r.New.MAE, r.New.R2)
-		}
-		fmt.Fprintf(&sb, " %.1f | %.2f | %.2f (%d) |", r.BytesPerUser, r.TrainSeconds, r.TuneSeconds, r.Candidates)
-		fmt.Fprintln(w, sb.String())
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lrsp/lrsp/compare"
-	"github.com/lrsp/lrsp/neural"
 )
 
 // This file holds the flags of the network methods (package neural) in
@@ -49,15 +48,12 @@ func (n *compareNeuralFlags) register(c *cobra.Command) {
 func (n *compareNeuralFlags) options(lrs bool) (compare.NeuralOptions, error) {
 	o := compare.NeuralOptions{Hidden: n.hidden, Rank: n.rank, Sparsity: n.sparsity, Ridge: n.ridge, Rounds: n.rounds,
 		Batch: n.batch, LearningRate: n.rate, Patience: n.patience, Validation: n.validation}
+	if err := checkNetworkFlags(n.hidden, n.batch, n.rate); err != nil {
+		return o, err
+	}
 	switch {
-	case len(n.hidden) == 0:
-		return o, fmt.Errorf("--hidden must list at least one width")
 	case n.rounds < 1:
 		return o, fmt.Errorf("--neural-rounds %d must be at least 1", n.rounds)
-	case n.batch < 1:
-		return o, fmt.Errorf("--batch %d must be at least 1", n.batch)
-	case !(n.rate > 0) || math.IsInf(n.rate, 0):
-		return o, fmt.Errorf("--learning-rate %v must be positive and finite", n.rate)
 	case !(n.ridge >= 0) || math.IsInf(n.ridge, 0):
 		return o, fmt.Errorf("--neural-ridge %v must be finite and not negative", n.ridge)
 	case n.patience < 1:
@@ -65,22 +61,8 @@ func (n *compareNeuralFlags) options(lrs bool) (compare.NeuralOptions, error) {
 	case !(n.validation >= 0 && n.validation < 1):
 		return o, fmt.Errorf("--neural-validation %v must be in [0, 1)", n.validation)
 	}
-	for _, h := range n.hidden {
-		if h < 1 || h > neural.MaxWidth {
-			return o, fmt.Errorf("--hidden %v: every width must be in [1, %d]", n.hidden, neural.MaxWidth)
-		}
-	}
 	if last := n.hidden[len(n.hidden)-1]; lrs && (n.rank < 1 || n.rank > last || n.sparsity < 0 || n.sparsity > last) {
 		return o, fmt.Errorf("--neural-rank %d must be in [1, %d] and --neural-sparsity %d in [0, %d] (the last hidden width)", n.rank, last, n.sparsity, last)
 	}
 	return o, nil
-}
-
-// rowLabel names a row in the table: the method, and the network's hidden
-// widths for a network method.
-func rowLabel(r *compare.Row) string {
-	if len(r.Hidden) == 0 {
-		return r.Method
-	}
-	return fmt.Sprintf("%s %v", r.Method, r.Hidden)
 }

@@ -11,8 +11,8 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/lrsp/lrsp/datafile"
 	"github.com/lrsp/lrsp/dataset"
-	"github.com/lrsp/lrsp/pack"
 )
 
 // dataFlags are the column options shared by every subcommand that reads data.
@@ -33,68 +33,52 @@ func (f *dataFlags) options(requireTarget bool) dataset.CSVOptions {
 	return dataset.CSVOptions{UserColumn: f.user, TargetColumn: f.target, Features: f.features, Ignore: f.ignore, RequireTarget: requireTarget}
 }
 
-// readData reads the data at path, showing a progress bar on a terminal.
-// The format follows the path: a ".parquet" file or a directory of them is
-// Parquet, anything else CSV.
+// readData reads the data at path (see datafile.Read), showing a progress
+// bar on a terminal.
 func readData(ctx context.Context, c *cobra.Command, path string, opt dataset.CSVOptions) (*dataset.Dataset, error) {
 	if path == "" {
 		return nil, fmt.Errorf("--data is required")
 	}
-	switch {
-	case dataset.IsParquetPath(path):
-		return readParquetData(ctx, c, path, opt)
-	case pack.IsPath(path):
-		return readPacked(ctx, path, opt)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var r io.Reader = f
-	if st, err := f.Stat(); err == nil && isTerminal(c.ErrOrStderr()) && st.Size() > 4<<20 {
-		bar := progressbar.NewOptions64(st.Size(), progressbar.OptionSetWriter(c.ErrOrStderr()),
-			progressbar.OptionSetDescription("read "+path), progressbar.OptionShowBytes(true),
-			progressbar.OptionClearOnFinish())
-		defer bar.Finish()
-		pr := progressbar.NewReader(f, bar)
-		r = &pr
-	}
-	ds, err := dataset.ReadCSV(ctx, r, path, opt)
-	if err != nil {
-		return nil, err
-	}
-	return ds, nil
+	o, done := readOptions(c, path, opt)
+	defer done()
+	return datafile.Read(ctx, path, o)
 }
 
-// readParquetData reads a Parquet file or directory, showing rows read on
-// a terminal.
-func readParquetData(ctx context.Context, c *cobra.Command, path string, opt dataset.CSVOptions) (*dataset.Dataset, error) {
-	files, err := dataset.ParquetFiles(path)
-	if err != nil {
-		return nil, err
+// readOptions returns the options that read path with the columns of opt
+// and, on a terminal, a progress bar for a CSV file larger than 4 MB or
+// Parquet data of a million rows or more; done ends the bar.
+func readOptions(c *cobra.Command, path string, opt dataset.CSVOptions) (o datafile.Options, done func()) {
+	o.Columns = opt
+	errw := c.ErrOrStderr()
+	if !isTerminal(errw) {
+		return o, func() {}
 	}
-	popt := dataset.ParquetOptions{Columns: opt}
-	if isTerminal(c.ErrOrStderr()) {
-		var bar *progressbar.ProgressBar
-		popt.Progress = func(done, total int64) {
-			if bar == nil {
-				if total < 1<<20 {
-					return
-				}
-				bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(c.ErrOrStderr()),
-					progressbar.OptionSetDescription("read "+path), progressbar.OptionSetItsString("rows"),
-					progressbar.OptionShowIts(), progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
-			}
-			bar.Set64(done)
+	var bar *progressbar.ProgressBar
+	o.Bytes = func(n, total int64) {
+		if bar == nil && total > 4<<20 {
+			bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(errw),
+				progressbar.OptionSetDescription("read "+path), progressbar.OptionShowBytes(true),
+				progressbar.OptionClearOnFinish())
 		}
-		defer func() {
-			if bar != nil {
-				bar.Finish()
-			}
-		}()
+		if bar != nil {
+			bar.Set64(n)
+		}
 	}
-	return dataset.ReadParquet(ctx, files, popt)
+	o.Rows = func(n, total int64) {
+		if bar == nil && total >= 1<<20 {
+			bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(errw),
+				progressbar.OptionSetDescription("read "+path), progressbar.OptionSetItsString("rows"),
+				progressbar.OptionShowIts(), progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
+		}
+		if bar != nil {
+			bar.Set64(n)
+		}
+	}
+	return o, func() {
+		if bar != nil {
+			bar.Finish()
+		}
+	}
 }
 
 // isTerminal reports whether w is a terminal, for progress display.

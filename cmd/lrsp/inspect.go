@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lrsp/lrsp/datafile"
 	"github.com/lrsp/lrsp/model"
 )
 
@@ -60,7 +61,7 @@ func newInspectCmd() *cobra.Command {
 			fmt.Fprintf(w, "d, r, k     %d, %d, %d\n", m.Dim, m.Rank, m.Sparsity)
 			fmt.Fprintf(w, "users       %d\n", len(m.Users))
 			fmt.Fprintf(w, "bytes/user  %.1f (r + k numbers and k indices; a dense theta_i would be %d)\n", m.BytesPerUser(), 8*m.Dim)
-			fmt.Fprintf(w, "features    %s\n", short(m.Features))
+			fmt.Fprintf(w, "features    %s\n", datafile.Short(m.Features))
 			if !m.Config.IsZero() {
 				cfg, err := configFields(m.Config)
 				if err != nil {
@@ -83,13 +84,6 @@ func newInspectCmd() *cobra.Command {
 	c.Flags().BoolVar(&asJSON, "json", false, "dump U and every user's w and b as JSON, in the layout of truth.json")
 	c.MarkFlagRequired("model")
 	return c
-}
-
-func short(f []string) string {
-	if len(f) > 8 {
-		return fmt.Sprint(f[:8], " ... (", len(f), ")")
-	}
-	return fmt.Sprint(f)
 }
 
 func dump(m *model.Model) inspectDump {

@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/lrsp/lrsp/internal/atomicfile"
 )
 
 func main() {
@@ -65,4 +68,14 @@ Start with "lrsp demo".`,
 		newPrivacyCmd(),
 	)
 	return root
+}
+
+// writeJSON writes v as indented JSON (one space) to the file at path
+// atomically.
+func writeJSON(path string, v any) error {
+	return atomicfile.Write(path, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", " ")
+		return enc.Encode(v)
+	})
 }

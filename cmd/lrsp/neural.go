@@ -6,10 +6,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/lrsp/lrsp/dataset"
 	"github.com/lrsp/lrsp/method"
 	"github.com/lrsp/lrsp/model"
 	"github.com/lrsp/lrsp/neural"
+	"github.com/lrsp/lrsp/synth"
 )
 
 // This file holds the network methods' flags of lrsp train and lrsp
@@ -32,18 +32,8 @@ func (n *neuralFlags) register(c *cobra.Command) {
 
 // check checks the network flags of cfg before any data are read.
 func (n *neuralFlags) check(cfg method.Config) error {
-	switch {
-	case len(n.hidden) == 0:
-		return fmt.Errorf("--hidden must list at least one width")
-	case n.batch < 1:
-		return fmt.Errorf("--batch %d must be at least 1", n.batch)
-	case !(n.rate > 0) || math.IsInf(n.rate, 0):
-		return fmt.Errorf("--learning-rate %v must be positive and finite", n.rate)
-	}
-	for _, h := range n.hidden {
-		if h < 1 || h > neural.MaxWidth {
-			return fmt.Errorf("--hidden %v: every width must be in [1, %d]", n.hidden, neural.MaxWidth)
-		}
+	if err := checkNetworkFlags(n.hidden, n.batch, n.rate); err != nil {
+		return err
 	}
 	last := n.hidden[len(n.hidden)-1]
 	if cfg.Method == model.MethodNeuralLRS && (cfg.Rank < 1 || cfg.Rank > last || cfg.Sparsity > last) {
@@ -52,9 +42,28 @@ func (n *neuralFlags) check(cfg method.Config) error {
 	return nil
 }
 
+// checkNetworkFlags checks --hidden, --batch and --learning-rate, shared
+// by lrsp train and lrsp compare.
+func checkNetworkFlags(hidden []int, batch int, rate float64) error {
+	switch {
+	case len(hidden) == 0:
+		return fmt.Errorf("--hidden must list at least one width")
+	case batch < 1:
+		return fmt.Errorf("--batch %d must be at least 1", batch)
+	case !(rate > 0) || math.IsInf(rate, 0):
+		return fmt.Errorf("--learning-rate %v must be positive and finite", rate)
+	}
+	for _, h := range hidden {
+		if h < 1 || h > neural.MaxWidth {
+			return fmt.Errorf("--hidden %v: every width must be in [1, %d]", hidden, neural.MaxWidth)
+		}
+	}
+	return nil
+}
+
 func newSynthNeuralCmd() *cobra.Command {
 	var o neural.SynthOptions
-	var out, newOut, testOut, newTestOut string
+	var files synth.Files
 	c := &cobra.Command{
 		Use:   "synth-neural",
 		Short: "Write synthetic data whose per-user functions are non-linear in x",
@@ -65,46 +74,32 @@ features and r-dimensional subspace (the model of lrsp train --method neural-lrs
 		Example: "  lrsp synth-neural --users 300 --samples 40 --new-users 100 --new-samples 20 --test-samples 50 --out nl.csv",
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if out == "" {
+			if files.Train == "" {
 				return fmt.Errorf("--out is required")
 			}
 			data, err := neural.Generate(o)
 			if err != nil {
 				return err
 			}
-			if err := writeCSV(out, data.Train); err != nil {
+			// The held-out samples of training users and of new users go
+			// to separate files, to be scored separately.
+			if files.NewTest == "" {
+				files.NewTest = synth.Sibling(files.Train, "-new-test")
+			}
+			files = files.WithDefaults()
+			if err := synth.WriteFiles(data, files); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.OutOrStdout(), "wrote %d users x %d samples (d=%d, p=%d, r=%d, k=%d, scale=%g, noise=%g) to %s\n",
-				o.Users, o.Samples, o.Dim, o.Latent, o.Rank, o.Sparsity, o.Scale, o.Noise, out)
+			w := c.OutOrStdout()
+			fmt.Fprintf(w, "wrote %d users x %d samples (d=%d, p=%d, r=%d, k=%d, scale=%g, noise=%g) to %s\n",
+				o.Users, o.Samples, o.Dim, o.Latent, o.Rank, o.Sparsity, o.Scale, o.Noise, files.Train)
 			if data.New != nil {
-				if newOut == "" {
-					newOut = sibling(out, "-new")
-				}
-				if err := writeCSV(newOut, data.New); err != nil {
-					return err
-				}
-				fmt.Fprintf(c.OutOrStdout(), "wrote %d new users to %s\n", o.NewUsers, newOut)
+				fmt.Fprintf(w, "wrote %d new users to %s\n", o.NewUsers, files.New)
 			}
 			if data.Test != nil {
-				// The held-out samples of training users and of new users go
-				// to separate files, to be scored separately.
-				if testOut == "" {
-					testOut = sibling(out, "-test")
-				}
-				if newTestOut == "" {
-					newTestOut = sibling(out, "-new-test")
-				}
-				train, fresh := splitUsers(data.Test, data.Train)
-				if err := writeCSV(testOut, train); err != nil {
-					return err
-				}
-				fmt.Fprintf(c.OutOrStdout(), "wrote %d test samples per training user to %s\n", o.TestSamples, testOut)
+				fmt.Fprintf(w, "wrote %d test samples per training user to %s\n", o.TestSamples, files.Test)
 				if data.New != nil {
-					if err := writeCSV(newTestOut, fresh); err != nil {
-						return err
-					}
-					fmt.Fprintf(c.OutOrStdout(), "wrote %d test samples per new user to %s\n", o.TestSamples, newTestOut)
+					fmt.Fprintf(w, "wrote %d test samples per new user to %s\n", o.TestSamples, files.NewTest)
 				}
 			}
 			return nil
@@ -123,25 +118,9 @@ features and r-dimensional subspace (the model of lrsp train --method neural-lrs
 	f.IntVar(&o.NewSamples, "new-samples", 0, "samples per new user (0: --samples)")
 	f.IntVar(&o.TestSamples, "test-samples", 0, "also write this many held-out samples per user (training and new)")
 	f.Uint64Var(&o.Seed, "seed", 1, "random seed")
-	f.StringVar(&out, "out", "", "training data CSV to write")
-	f.StringVar(&newOut, "new-out", "", "new users' CSV (default: --out with -new before the extension)")
-	f.StringVar(&testOut, "test-out", "", "training users' test CSV (default: --out with -test before the extension)")
-	f.StringVar(&newTestOut, "new-test-out", "", "new users' test CSV (default: --out with -new-test before the extension)")
+	f.StringVar(&files.Train, "out", "", "training data CSV to write")
+	f.StringVar(&files.New, "new-out", "", "new users' CSV (default: --out with -new before the extension)")
+	f.StringVar(&files.Test, "test-out", "", "training users' test CSV (default: --out with -test before the extension)")
+	f.StringVar(&files.NewTest, "new-test-out", "", "new users' test CSV (default: --out with -new-test before the extension)")
 	return c
-}
-
-// splitUsers returns the users of ds that are in known and the others,
-// sharing their samples with ds.
-func splitUsers(ds, known *dataset.Dataset) (in, out *dataset.Dataset) {
-	idx := known.Index()
-	in = &dataset.Dataset{Features: ds.Features, HasTarget: ds.HasTarget}
-	out = &dataset.Dataset{Features: ds.Features, HasTarget: ds.HasTarget}
-	for _, u := range ds.Users {
-		if _, ok := idx[u.ID]; ok {
-			in.Users = append(in.Users, u)
-		} else {
-			out.Users = append(out.Users, u)
-		}
-	}
-	return in, out
 }

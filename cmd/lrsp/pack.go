@@ -1,16 +1,11 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"runtime"
-	"runtime/metrics"
-	"slices"
 
 	"github.com/spf13/cobra"
 
-	"github.com/lrsp/lrsp/dataset"
 	"github.com/lrsp/lrsp/pack"
 )
 
@@ -64,46 +59,4 @@ directly, user by user.`,
 func parsePrecision(s string) (pack.Precision, error) {
 	i, err := oneOf("precision", s, "float64", "float32")
 	return [...]pack.Precision{pack.Float64, pack.Float32}[i], err
-}
-
-// readPacked loads a packed file into memory, checking that its columns
-// are what the options ask for.
-func readPacked(ctx context.Context, path string, opt dataset.CSVOptions) (*dataset.Dataset, error) {
-	p, err := openPacked(path, opt)
-	if err != nil {
-		return nil, err
-	}
-	defer p.Close()
-	return p.ReadAll(ctx)
-}
-
-// openPacked opens a packed file. The file fixes its columns: --features
-// may only restate them, and a required target must be present.
-func openPacked(path string, opt dataset.CSVOptions) (*pack.File, error) {
-	p, err := pack.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	if opt.Features != nil && !slices.Equal(opt.Features, p.FeatureNames()) {
-		p.Close()
-		return nil, fmt.Errorf("%s: --features cannot select columns of a packed file; it holds %s", path, short(p.FeatureNames()))
-	}
-	if opt.RequireTarget && !p.HasTargets() {
-		p.Close()
-		return nil, fmt.Errorf("%s: the packed data have no targets", path)
-	}
-	return p, nil
-}
-
-// peakHeap returns the Go heap's current total size, a lower bound on the
-// memory used, from runtime metrics.
-func peakHeap() uint64 {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindUint64 {
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		return m.HeapAlloc
-	}
-	return s[0].Value.Uint64()
 }

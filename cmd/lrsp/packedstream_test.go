@@ -5,18 +5,16 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"reflect"
 	"testing"
 
 	"github.com/lrsp/lrsp/dataset"
-	"github.com/lrsp/lrsp/eval"
-	"github.com/lrsp/lrsp/model"
 )
 
 // TestPackedStreams checks that lrsp eval, predict and personalize,
 // which stream a packed file a chunk of users at a time, give exactly what
 // they give for the same samples read whole from CSV (with and without
-// targets), and that scores do not depend on the chunk size.
+// targets). Package datafile checks that scores do not depend on the chunk
+// size.
 func TestPackedStreams(t *testing.T) {
 	dir := t.TempDir()
 	p := func(name string) string { return filepath.Join(dir, name) }
@@ -66,35 +64,4 @@ func TestPackedStreams(t *testing.T) {
 		t.Errorf("personalize from the packed file wrote a different model (%v, %v)", errA, errB)
 	}
 
-	m, err := model.Load(p("model.lrsp"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds, err := dataset.ReadCSVFile(context.Background(), p("data.csv"), dataset.CSVOptions{RequireTarget: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pred, err := eval.Predict(m, ds, eval.UnknownError)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := eval.Score(ds, pred)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := newRoot(new(bytes.Buffer), new(bytes.Buffer))
-	for _, chunk := range []int{1, 8 * 15 * 4 * 3, packedChunkBytes} {
-		sds, spred, err := predictPacked(context.Background(), c, p("data.lrspd"), dataset.CSVOptions{RequireTarget: true},
-			m, eval.UnknownError, chunk)
-		if err != nil {
-			t.Fatalf("chunk %d: %v", chunk, err)
-		}
-		got, err := eval.Score(sds, spred)
-		if err != nil {
-			t.Fatalf("chunk %d: %v", chunk, err)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("chunk %d bytes: %+v, want %+v", chunk, got, want)
-		}
-	}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lrsp/lrsp/datafile"
 	"github.com/lrsp/lrsp/dataset"
 	"github.com/lrsp/lrsp/method"
 	"github.com/lrsp/lrsp/model"
@@ -58,16 +59,18 @@ theta_0, the network), by the model's method and with the per-user options it wa
 			var users []model.User
 			if pack.IsPath(data) {
 				// Packed files may be larger than memory: stream them.
-				p, err := openPacked(data, cols.options(true))
+				p, err := datafile.OpenPacked(data, cols.options(true))
 				if err != nil {
 					return err
 				}
 				defer p.Close()
-				err = scanPackedChunks(c.Context(), c, p, "personalize "+data, packedChunkBytes, func(chunk *dataset.Dataset) error {
+				progress, done := usersProgress(c, "personalize "+data)
+				err = datafile.ForEachChunk(c.Context(), p, datafile.DefaultChunkBytes, progress, func(chunk *dataset.Dataset) error {
 					u, err := fit(chunk)
 					users = append(users, u...)
 					return err
 				})
+				done()
 				if err != nil {
 					return err
 				}

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"encoding/csv"
 	"io"
-	"strconv"
 
 	"github.com/spf13/cobra"
 
-	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/datafile"
 	"github.com/lrsp/lrsp/eval"
 	"github.com/lrsp/lrsp/internal/atomicfile"
 	"github.com/lrsp/lrsp/model"
@@ -42,7 +40,7 @@ and y when the input has the target. A user the model does not know is an error 
 			if err != nil {
 				return err
 			}
-			write := func(w io.Writer) error { return writePredictions(w, ds, pred) }
+			write := func(w io.Writer) error { return datafile.WritePredictions(w, ds, pred) }
 			if out == "" || out == "-" {
 				return write(c.OutOrStdout())
 			}
@@ -56,34 +54,4 @@ and y when the input has the target. A user the model does not know is an error 
 	cols.register(c)
 	c.MarkFlagRequired("model")
 	return c
-}
-
-func writePredictions(w io.Writer, ds *dataset.Dataset, pred []float64) error {
-	type ref struct{ u, j int }
-	order := make([]ref, len(pred))
-	for i := range ds.Users {
-		for j, r := range ds.Users[i].Rows {
-			order[r] = ref{i, j}
-		}
-	}
-	cw := csv.NewWriter(w)
-	head := []string{"user", "prediction"}
-	if ds.HasTarget {
-		head = append(head, "y")
-	}
-	cw.Write(head)
-	rec := make([]string, len(head))
-	for row, o := range order {
-		u := &ds.Users[o.u]
-		rec[0] = u.ID
-		rec[1] = strconv.FormatFloat(pred[row], 'g', -1, 64)
-		if ds.HasTarget {
-			rec[2] = strconv.FormatFloat(u.Y[o.j], 'g', -1, 64)
-		}
-		if err := cw.Write(rec); err != nil {
-			return err
-		}
-	}
-	cw.Flush()
-	return cw.Error()
 }

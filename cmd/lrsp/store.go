@@ -2,18 +2,15 @@ package main
 
 import (
 	"fmt"
-	"math"
-	"math/rand/v2"
-	"strconv"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-	"gonum.org/v1/gonum/mat"
 
 	"github.com/lrsp/lrsp/model"
 	"github.com/lrsp/lrsp/serve"
 	"github.com/lrsp/lrsp/store"
+	"github.com/lrsp/lrsp/synth"
 )
 
 func newStoreCmd() *cobra.Command {
@@ -153,9 +150,8 @@ numbers can stay in the file until compaction. The store must not be in use
 // newRandomModelCmd writes a model with random parameters, for load and
 // import measurements only.
 func newRandomModelCmd() *cobra.Command {
-	var out, loss string
-	var users, d, r, k, inputs int
-	var seed uint64
+	var out string
+	var o synth.RandomModelOptions
 	c := &cobra.Command{
 		Use:   "random-model",
 		Short: "Write a model with random parameters (for benchmarks)",
@@ -165,118 +161,24 @@ network from N inputs to the d features in front of it (method neural-lrs).`,
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if users < 0 || d <= 0 || r < 0 || r > d || k < 0 || k > d || inputs < 0 || inputs > 1<<14 {
-				return fmt.Errorf("bad sizes users=%d d=%d r=%d k=%d inputs=%d", users, d, r, k, inputs)
-			}
-			l, err := oneOf("loss", loss, model.LossSquared, model.LossLogistic)
-			if err != nil {
+			if _, err := oneOf("loss", o.Loss, model.LossSquared, model.LossLogistic); err != nil {
 				return err
 			}
-			m, err := randomModel(c, users, d, r, k, seed)
+			m, err := synth.RandomModel(c.Context(), o)
 			if err != nil {
 				return err
-			}
-			if l == 1 {
-				m.Loss = model.LossLogistic
-			}
-			if inputs > 0 {
-				addRandomNetwork(m, inputs, seed)
 			}
 			return model.Save(out, m)
 		},
 	}
 	c.Flags().StringVar(&out, "out", "", "model file to write (required)")
-	c.Flags().IntVar(&users, "users", 1000000, "number of users")
-	c.Flags().IntVar(&d, "dim", 100, "d")
-	c.Flags().IntVar(&r, "rank", 10, "r")
-	c.Flags().IntVar(&k, "sparsity", 10, "k")
-	c.Flags().Uint64Var(&seed, "seed", 1, "random seed")
-	c.Flags().StringVar(&loss, "loss", model.LossSquared, "training loss recorded in the model: squared or logistic")
-	c.Flags().IntVar(&inputs, "inputs", 0, "inputs of a random tanh network layer in front of the d features (0: none)")
+	c.Flags().IntVar(&o.Users, "users", 1000000, "number of users")
+	c.Flags().IntVar(&o.Dim, "dim", 100, "d")
+	c.Flags().IntVar(&o.Rank, "rank", 10, "r")
+	c.Flags().IntVar(&o.Sparsity, "sparsity", 10, "k")
+	c.Flags().Uint64Var(&o.Seed, "seed", 1, "random seed")
+	c.Flags().StringVar(&o.Loss, "loss", model.LossSquared, "training loss recorded in the model: squared or logistic")
+	c.Flags().IntVar(&o.Inputs, "inputs", 0, "inputs of a random tanh network layer in front of the d features (0: none)")
 	c.MarkFlagRequired("out")
 	return c
-}
-
-// addRandomNetwork puts a random inputs -> m.Dim tanh layer in front of m's
-// features (weights N(0, 1/inputs), biases N(0, 0.01)) and makes it a
-// neural-lrs model.
-func addRandomNetwork(m *model.Model, inputs int, seed uint64) {
-	rng := rand.New(rand.NewPCG(seed, 3))
-	n := &model.Network{Inputs: make([]string, inputs), Sizes: []int{inputs, m.Dim}, Activation: model.ActivationTanh}
-	for q := range n.Inputs {
-		n.Inputs[q] = "in" + strconv.Itoa(q)
-	}
-	layer := make([]float64, n.LayerLen(1))
-	for i := range layer {
-		scale := 1 / math.Sqrt(float64(inputs))
-		if i >= m.Dim*inputs {
-			scale = 0.1
-		}
-		layer[i] = scale * rng.NormFloat64()
-	}
-	n.Layers = [][]float64{layer}
-	m.Network, m.Method = n, model.MethodNeuralLRS
-	for j := range m.Features {
-		m.Features[j] = "h" + strconv.Itoa(j)
-	}
-}
-
-// randomModel draws an orthonormal U (QR of a Gaussian matrix), Gaussian w
-// and k-sparse Gaussian b for every user, IDs u0, u1, ...
-func randomModel(c *cobra.Command, users, d, r, k int, seed uint64) (*model.Model, error) {
-	rng := rand.New(rand.NewPCG(seed, 2))
-	m := &model.Model{Method: model.MethodLRS, Dim: d, Rank: r, Sparsity: k, Features: make([]string, d),
-		U: make([]float64, d*r), Config: model.Config{Version: model.ConfigVersion, Method: model.MethodLRS, Seed: seed,
-			Extra: map[string]string{"generator": "random-model"}}}
-	for j := range m.Features {
-		m.Features[j] = "x" + strconv.Itoa(j)
-	}
-	if r > 0 {
-		g := mat.NewDense(d, r, nil)
-		for j := 0; j < d; j++ {
-			for a := 0; a < r; a++ {
-				g.Set(j, a, rng.NormFloat64())
-			}
-		}
-		var qr mat.QR
-		qr.Factorize(g)
-		var q mat.Dense
-		qr.QTo(&q)
-		for j := 0; j < d; j++ {
-			for a := 0; a < r; a++ {
-				m.U[j*r+a] = q.At(j, a)
-			}
-		}
-	}
-	m.Users = make([]model.User, users)
-	w := make([]float64, users*r)
-	idx := make([]int32, users*k)
-	val := make([]float64, users*k)
-	mark := make([]bool, d)
-	for i := range m.Users {
-		if i%65536 == 0 && c.Context().Err() != nil {
-			return nil, c.Context().Err()
-		}
-		u := &m.Users[i]
-		u.ID = "u" + strconv.Itoa(i)
-		u.W = w[i*r : (i+1)*r : (i+1)*r]
-		for a := range u.W {
-			u.W[a] = rng.NormFloat64()
-		}
-		for n := 0; n < k; {
-			if j := rng.IntN(d); !mark[j] {
-				mark[j] = true
-				n++
-			}
-		}
-		u.Index, u.Value = idx[i*k:i*k:(i+1)*k], val[i*k:i*k:(i+1)*k]
-		for j := range mark {
-			if mark[j] {
-				mark[j] = false
-				u.Index = append(u.Index, int32(j))
-				u.Value = append(u.Value, rng.NormFloat64())
-			}
-		}
-	}
-	return m, nil
 }

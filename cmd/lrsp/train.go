@@ -8,8 +8,10 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/lrsp/lrsp/datafile"
 	"github.com/lrsp/lrsp/dataset"
 	"github.com/lrsp/lrsp/internal/fit"
+	"github.com/lrsp/lrsp/internal/memstat"
 	"github.com/lrsp/lrsp/logistic"
 	"github.com/lrsp/lrsp/method"
 	"github.com/lrsp/lrsp/model"
@@ -207,7 +209,7 @@ func newTrainCmd() *cobra.Command {
 // every format is read into memory. close releases a streamed file.
 func loadTraining(c *cobra.Command, f *trainFlags, stream bool) (src dataset.Source, samples int, close func(), err error) {
 	if stream && pack.IsPath(f.data) {
-		p, err := openPacked(f.data, f.cols.options(true))
+		p, err := datafile.OpenPacked(f.data, f.cols.options(true))
 		if err != nil {
 			return nil, 0, nil, err
 		}
@@ -258,7 +260,7 @@ func runTrain(c *cobra.Command, f *trainFlags, cfg method.Config, o method.Optio
 	printTrained(c, res, src.NumUsers(), samples, time.Since(start))
 	if p, ok := src.(*pack.File); ok {
 		fmt.Fprintf(c.OutOrStdout(), "streamed %s: %.3g GB of samples per pass; peak heap %.0f MB, peak RSS %.0f MB\n",
-			f.data, float64(p.DataBytes())/1e9, float64(peakHeap())/1e6, float64(peakRSS())/1e6)
+			f.data, float64(p.DataBytes())/1e9, float64(memstat.Heap())/1e6, float64(memstat.PeakRSS())/1e6)
 	}
 	fmt.Fprintf(c.OutOrStdout(), "wrote %s\n", f.out)
 	return nil

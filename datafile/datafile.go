@@ -1,0 +1,246 @@
+// Package datafile reads the data files that lrsp takes, whatever their
+// format, and predicts or writes predictions for them. The format follows
+// the path: a ".parquet" file or a directory of them is Parquet (package
+// dataset), a ".lrspd" file is packed (package pack), anything else CSV.
+//
+// Packed files may be larger than memory: Predict and ForEachChunk stream
+// them a chunk of users at a time, where Read loads every format whole.
+package datafile
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+
+	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/eval"
+	"github.com/lrsp/lrsp/model"
+	"github.com/lrsp/lrsp/pack"
+)
+
+// DefaultChunkBytes is the feature data that Predict holds at a time when
+// it streams a packed file and PredictOptions.ChunkBytes is 0.
+const DefaultChunkBytes = 64 << 20
+
+// Options configure Read. The zero value reads the columns by
+// dataset.CSVOptions' defaults and reports no progress.
+type Options struct {
+	// Columns selects the user, target and feature columns. A packed file
+	// fixes its columns: Columns.Features may only restate them, and
+	// Columns.RequireTarget requires the file to have targets.
+	Columns dataset.CSVOptions
+	// Bytes, when not nil, is called as a CSV file is read, with the bytes
+	// read so far and the file's size; nil reports nothing.
+	Bytes func(done, total int64)
+	// Rows, when not nil, is called as Parquet data are read, with the
+	// rows read so far and their total (see dataset.ParquetOptions); nil
+	// reports nothing.
+	Rows func(done, total int64)
+}
+
+// Read reads the data at path into memory, in the format its path names
+// (see the package comment).
+func Read(ctx context.Context, path string, o Options) (*dataset.Dataset, error) {
+	switch {
+	case dataset.IsParquetPath(path):
+		files, err := dataset.ParquetFiles(path)
+		if err != nil {
+			return nil, err
+		}
+		return dataset.ReadParquet(ctx, files, dataset.ParquetOptions{Columns: o.Columns, Progress: o.Rows})
+	case pack.IsPath(path):
+		p, err := OpenPacked(path, o.Columns)
+		if err != nil {
+			return nil, err
+		}
+		defer p.Close()
+		return p.ReadAll(ctx)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var r io.Reader = f
+	if o.Bytes != nil {
+		if st, err := f.Stat(); err == nil {
+			r = &countingReader{r: f, total: st.Size(), report: o.Bytes}
+		}
+	}
+	return dataset.ReadCSV(ctx, r, path, o.Columns)
+}
+
+// countingReader reports the bytes read through it.
+type countingReader struct {
+	r           io.Reader
+	done, total int64
+	report      func(done, total int64)
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.done += int64(n)
+	c.report(c.done, c.total)
+	return n, err
+}
+
+// OpenPacked opens the packed file at path, checking that its columns are
+// those cols asks for: cols.Features, when set, must equal the file's
+// features, and with cols.RequireTarget the file must have targets.
+func OpenPacked(path string, cols dataset.CSVOptions) (*pack.File, error) {
+	p, err := pack.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	if cols.Features != nil && !slices.Equal(cols.Features, p.FeatureNames()) {
+		p.Close()
+		return nil, fmt.Errorf("%s: --features cannot select columns of a packed file; it holds %s", path, Short(p.FeatureNames()))
+	}
+	if cols.RequireTarget && !p.HasTargets() {
+		p.Close()
+		return nil, fmt.Errorf("%s: the packed data have no targets", path)
+	}
+	return p, nil
+}
+
+// Short formats a list of names for a message: all of them when there are
+// at most eight, else the first eight and their number.
+func Short(names []string) string {
+	if len(names) > 8 {
+		return fmt.Sprint(names[:8], " ... (", len(names), ")")
+	}
+	return fmt.Sprint(names)
+}
+
+// ForEachChunk calls fn with the users of the packed file p, a chunk of
+// about chunkBytes of features at a time (see pack.File.Chunks for what fn
+// may keep), and, when progress is not nil, progress with the users done
+// and their total: once before the first chunk and after every chunk. It
+// stops at the first error of reading or of fn.
+func ForEachChunk(ctx context.Context, p *pack.File, chunkBytes int64, progress func(done, total int),
+	fn func(chunk *dataset.Dataset) error) error {
+	done := 0
+	if progress != nil {
+		progress(0, p.NumUsers())
+	}
+	for chunk, err := range p.Chunks(ctx, chunkBytes) {
+		if err != nil {
+			return err
+		}
+		if err := fn(chunk); err != nil {
+			return err
+		}
+		if done += len(chunk.Users); progress != nil {
+			progress(done, p.NumUsers())
+		}
+	}
+	return nil
+}
+
+// PredictOptions configure Predict. The zero value reads by Options' zero
+// value, refuses users the model does not know and streams packed files
+// DefaultChunkBytes at a time.
+type PredictOptions struct {
+	Options
+	// Unknown is the policy for users the model does not know.
+	Unknown eval.Unknown
+	// ChunkBytes bounds the features held at a time when a packed file is
+	// streamed; 0 means DefaultChunkBytes.
+	ChunkBytes int64
+	// Users, when not nil, reports the users predicted so far and their
+	// total as a packed file is streamed (see ForEachChunk).
+	Users func(done, total int)
+}
+
+// Predict reads the data at path and predicts every sample with m,
+// returning the data and the predictions indexed by sample row. A packed
+// file is streamed a chunk of users at a time, so that a file larger than
+// memory can be scored or predicted: Predict then holds every target, row
+// index and prediction (24 bytes a sample) but the features of one chunk
+// only, and returns the data without features, which is what eval.Score,
+// eval.Classify and WritePredictions read. Other formats are read whole.
+// Errors of prediction name path.
+func Predict(ctx context.Context, path string, m *model.Model, o PredictOptions) (*dataset.Dataset, []float64, error) {
+	if !pack.IsPath(path) {
+		ds, err := Read(ctx, path, o.Options)
+		if err != nil {
+			return nil, nil, err
+		}
+		pred, err := eval.Predict(m, ds, o.Unknown)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return ds, pred, nil
+	}
+	p, err := OpenPacked(path, o.Columns)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer p.Close()
+	scores := &dataset.Dataset{Features: p.FeatureNames(), HasTarget: p.HasTargets(),
+		Users: make([]dataset.User, 0, p.NumUsers())}
+	pred := make([]float64, 0, p.Samples())
+	pr := eval.NewPredictor(m, o.Unknown)
+	chunkBytes := o.ChunkBytes
+	if chunkBytes == 0 {
+		chunkBytes = DefaultChunkBytes
+	}
+	err = ForEachChunk(ctx, p, chunkBytes, o.Users, func(chunk *dataset.Dataset) error {
+		cp, err := pr.Predict(chunk)
+		if err != nil {
+			return err
+		}
+		for _, u := range chunk.Users {
+			rows := u.Rows // chunk rows -> rows of the whole file
+			for s := range rows {
+				rows[s] += len(pred)
+			}
+			scores.Users = append(scores.Users, dataset.User{ID: u.ID, Y: u.Y, Rows: rows})
+		}
+		pred = append(pred, cp...)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return scores, pred, nil
+}
+
+// WritePredictions writes the predictions pred of the samples of ds
+// (indexed by sample row, as Predict returns them) as CSV, one row per
+// sample in row order, with columns user and prediction, and y when ds has
+// targets. Numbers are written in the shortest form that reads back
+// exactly.
+func WritePredictions(w io.Writer, ds *dataset.Dataset, pred []float64) error {
+	type ref struct{ u, j int }
+	order := make([]ref, len(pred))
+	for i := range ds.Users {
+		for j, r := range ds.Users[i].Rows {
+			order[r] = ref{i, j}
+		}
+	}
+	cw := csv.NewWriter(w)
+	head := []string{"user", "prediction"}
+	if ds.HasTarget {
+		head = append(head, "y")
+	}
+	cw.Write(head)
+	rec := make([]string, len(head))
+	for row, o := range order {
+		u := &ds.Users[o.u]
+		rec[0] = u.ID
+		rec[1] = strconv.FormatFloat(pred[row], 'g', -1, 64)
+		if ds.HasTarget {
+			rec[2] = strconv.FormatFloat(u.Y[o.j], 'g', -1, 64)
+		}
+		if err := cw.Write(rec); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
