@@ -12,7 +12,6 @@ package amht
 import (
 	"fmt"
 	"math"
-	"runtime"
 
 	"github.com/lrsp/lrsp/internal/fit"
 )
@@ -87,7 +86,8 @@ type Options struct {
 	// the low-rank-only model theta_i = U w_i. A user with m_i samples gets
 	// at most (m_i - r)/2 non-zeros, so that its fit cannot interpolate.
 	Sparsity int
-	// Rounds bounds the number of alternating rounds; 0 means 50.
+	// Rounds bounds the number of alternating rounds; 0 means 50. At most
+	// fit.MaxRounds (1e6).
 	Rounds int
 	// Tolerance stops training when a round lowers the loss (the validation
 	// loss when Validation is set, else the training loss) by less than this
@@ -148,10 +148,25 @@ type Options struct {
 	Progress func(RoundStats)
 }
 
+// The defaults of Options.Rounds and Options.Patience.
+const (
+	defaultRounds   = 50
+	defaultPatience = 3
+)
+
+// schedule resolves Rounds, Tolerance and Patience with package fit,
+// which also checks them.
+func (o *Options) schedule() (fit.Schedule, error) {
+	return fit.Schedule{Rounds: o.Rounds, Tolerance: o.Tolerance, Patience: o.Patience}.Resolve(
+		defaultRounds, defaultPatience, fit.MaxRounds)
+}
+
+// withDefaults returns o with every zero option at its default; validate
+// reports invalid options, which it leaves as they are.
 func (o *Options) withDefaults() Options {
 	v := *o
-	if v.Rounds == 0 {
-		v.Rounds = 50
+	if s, err := v.schedule(); err == nil {
+		v.Rounds, v.Patience = s.Rounds, s.Patience
 	}
 	if v.CGIterations == 0 {
 		v.CGIterations = 3
@@ -159,17 +174,12 @@ func (o *Options) withDefaults() Options {
 	if v.StepSize == 0 {
 		v.StepSize = 1
 	}
-	if v.Workers <= 0 {
-		v.Workers = runtime.GOMAXPROCS(0)
-	}
+	v.Workers = fit.Workers(v.Workers, math.MaxInt)
 	if v.Refresh == 0 {
 		v.Refresh = 8
 	}
 	if v.TrimFactor == 0 {
 		v.TrimFactor = 10
-	}
-	if v.Patience == 0 {
-		v.Patience = 3
 	}
 	return v
 }
@@ -184,10 +194,6 @@ func (o *Options) validate(d int) error {
 		return fmt.Errorf("rank and sparsity are both 0: the model would be empty")
 	case o.Offset != nil && len(o.Offset) != d:
 		return fmt.Errorf("offset has %d entries, want %d", len(o.Offset), d)
-	case o.Rounds < 0:
-		return fmt.Errorf("rounds %d must not be negative", o.Rounds)
-	case !(o.Tolerance >= 0) || math.IsInf(o.Tolerance, 0):
-		return fmt.Errorf("tolerance %v must be finite and not negative", o.Tolerance)
 	case !(o.Ridge >= 0) || math.IsInf(o.Ridge, 0):
 		return fmt.Errorf("ridge %v must be finite and not negative", o.Ridge)
 	case o.Refresh < 0 || o.Refresh > 255:
@@ -196,6 +202,9 @@ func (o *Options) validate(d int) error {
 		return fmt.Errorf("cg iterations %d must not be negative", o.CGIterations)
 	case !(o.StepSize >= 0) || math.IsInf(o.StepSize, 0):
 		return fmt.Errorf("step size %v must not be negative", o.StepSize)
+	}
+	if _, err := o.schedule(); err != nil {
+		return err
 	}
 	for _, err := range []error{o.Init.Valid(), o.Update.Valid(), o.Threshold.Valid(), o.Pursuit.Valid()} {
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -297,11 +298,22 @@ func TestBadOptions(t *testing.T) {
 		{Rank: 1, Ridge: math.Inf(1)},
 		{Rank: 1, Pursuit: 3},
 		{Rank: 1, Tolerance: math.Inf(1)},
+		{Rank: 1, Rounds: -1},
+		{Rank: 1, Rounds: 1_000_001}, // above fit.MaxRounds
+		{Rank: 1, Patience: -1},
 	}
 	for _, o := range tests {
-		if _, err := amht.Train(context.Background(), data.Train, nil, o); err == nil {
+		_, err := amht.Train(context.Background(), data.Train, nil, o)
+		if err == nil {
 			t.Errorf("%+v: no error", o)
+			continue
 		}
+		checkPrefix(t, err, "amht: train: ")
+	}
+	// The largest number of rounds is accepted.
+	if _, err := amht.Train(context.Background(), data.Train, nil, amht.Options{Rank: 1, Rounds: 1_000_000,
+		Tolerance: 0.5}); err != nil {
+		t.Errorf("Rounds 1e6: %v", err)
 	}
 }
 
@@ -323,9 +335,22 @@ func TestPersonalizeBadOptions(t *testing.T) {
 	} {
 		if _, err := amht.Personalize(context.Background(), res.Model, data.New, o); err == nil {
 			t.Errorf("Personalize %+v: no error", o)
+		} else {
+			checkPrefix(t, err, "amht: personalize: ")
 		}
 		if _, err := amht.NewPersonalizer(res.Model, 10, o); err == nil {
 			t.Errorf("NewPersonalizer %+v: no error", o)
+		} else {
+			checkPrefix(t, err, "amht: personalize: ")
 		}
+	}
+}
+
+// checkPrefix fails t unless err's message starts with prefix and names
+// the package once.
+func checkPrefix(t *testing.T, err error, prefix string) {
+	t.Helper()
+	if msg := err.Error(); !strings.HasPrefix(msg, prefix) || strings.Count(msg, "amht: ") != 1 {
+		t.Errorf("error %q: want it to start with %q and name the package once", msg, prefix)
 	}
 }

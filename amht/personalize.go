@@ -32,10 +32,10 @@ type PersonalizeOptions struct {
 // non-negative ridge.
 func (o PersonalizeOptions) validate() error {
 	if err := o.Pursuit.Valid(); err != nil {
-		return fmt.Errorf("personalize: %w", err)
+		return fmt.Errorf("amht: personalize: %w", err)
 	}
 	if !(o.Ridge >= 0) || math.IsInf(o.Ridge, 0) {
-		return fmt.Errorf("personalize: ridge %v must be finite and not negative", o.Ridge)
+		return fmt.Errorf("amht: personalize: ridge %v must be finite and not negative", o.Ridge)
 	}
 	return nil
 }
@@ -57,10 +57,10 @@ func NewPersonalizer(m *model.Model, maxSamples int, opt PersonalizeOptions) (*P
 	switch m.Method {
 	case model.MethodLRS, model.MethodLowRank, model.MethodGlobalSparse:
 	default:
-		return nil, fmt.Errorf("personalize: a %q model has no low-rank + sparse personalization", m.Method)
+		return nil, fmt.Errorf("amht: personalize: a %q model has no low-rank + sparse personalization", m.Method)
 	}
 	if maxSamples <= 0 {
-		return nil, errors.New("personalize: maxSamples must be positive")
+		return nil, errors.New("amht: personalize: maxSamples must be positive")
 	}
 	if err := opt.validate(); err != nil {
 		return nil, err
@@ -76,12 +76,21 @@ func NewPersonalizer(m *model.Model, maxSamples int, opt PersonalizeOptions) (*P
 // rows of the model's dimension) and targets y, and the user's training
 // mean squared error.
 func (p *Personalizer) Fit(id string, x, y []float64) (model.User, float64, error) {
+	u, mse, err := p.fit(id, x, y)
+	if err != nil {
+		return u, mse, fmt.Errorf("amht: personalize: %w", err)
+	}
+	return u, mse, nil
+}
+
+// fit is Fit with errors that do not name the package.
+func (p *Personalizer) fit(id string, x, y []float64) (model.User, float64, error) {
 	m, d := len(y), p.m.Dim
 	if m == 0 || m > len(p.y) {
-		return model.User{}, 0, fmt.Errorf("personalize: %d samples, want 1..%d", m, len(p.y))
+		return model.User{}, 0, fmt.Errorf("%d samples, want 1..%d", m, len(p.y))
 	}
 	if len(x) != m*d {
-		return model.User{}, 0, fmt.Errorf("personalize: %d feature values for %d samples of dimension %d", len(x), m, d)
+		return model.User{}, 0, fmt.Errorf("%d feature values for %d samples of dimension %d", len(x), m, d)
 	}
 	t := p.y[:m]
 	copy(t, y)
@@ -99,7 +108,7 @@ func (p *Personalizer) Fit(id string, x, y []float64) (model.User, float64, erro
 // returns their parameters in the order of ds.Users. It does not change m.
 func Personalize(ctx context.Context, m *model.Model, ds *dataset.Dataset, opt PersonalizeOptions) ([]model.User, error) {
 	if !ds.HasTarget {
-		return nil, errors.New("personalize: the data have no target column")
+		return nil, errors.New("amht: personalize: the data have no target column")
 	}
 	if err := opt.validate(); err != nil {
 		return nil, err
@@ -119,8 +128,8 @@ func Personalize(ctx context.Context, m *model.Model, ds *dataset.Dataset, opt P
 	err := fit.ForEach(ctx, len(ds.Users), len(ps), func(k, i int) error {
 		u := &ds.Users[i]
 		var err error
-		if out[i], _, err = ps[k].Fit(u.ID, u.X, u.Y); err != nil {
-			return fmt.Errorf("user %q: %w", u.ID, err)
+		if out[i], _, err = ps[k].fit(u.ID, u.X, u.Y); err != nil {
+			return fmt.Errorf("amht: personalize: user %q: %w", u.ID, err)
 		}
 		return nil
 	})

@@ -531,22 +531,22 @@ func Train(ctx context.Context, ds *dataset.Dataset, validation *dataset.Dataset
 // chunks being processed in memory.
 func TrainSource(ctx context.Context, src dataset.Source, validation *dataset.Dataset, opt Options) (*Result, error) {
 	if !src.HasTargets() {
-		return nil, errors.New("train: the data have no target column")
+		return nil, errors.New("amht: train: the data have no target column")
 	}
 	if src.NumUsers() == 0 {
-		return nil, errors.New("train: no users")
+		return nil, errors.New("amht: train: no users")
 	}
 	if err := opt.validate(src.Dim()); err != nil {
-		return nil, fmt.Errorf("train: %w", err)
+		return nil, fmt.Errorf("amht: train: %w", err)
 	}
 	opt = opt.withDefaults()
 	tr := newTrainer(src, opt.Offset, opt)
 	scale, err := tr.stats()
 	if err != nil {
-		return nil, fmt.Errorf("train: %w", err)
+		return nil, fmt.Errorf("amht: train: %w", err)
 	}
 	if tr.u, err = tr.initialize(ctx); err != nil {
-		return nil, fmt.Errorf("train: init: %w", err)
+		return nil, fmt.Errorf("amht: train: init: %w", err)
 	}
 	var val *validator
 	if validation != nil {
@@ -566,12 +566,12 @@ func TrainSource(ctx context.Context, src dataset.Source, validation *dataset.Da
 		start := time.Now()
 		loss, err := tr.solveUsers(minAbs, round)
 		if err != nil {
-			return nil, fmt.Errorf("train: round %d: %w", round, err)
+			return nil, fmt.Errorf("amht: train: round %d: %w", round, err)
 		}
 		grad := append([]float64(nil), tr.total.acc...)
 		inlier, outliers, err := tr.trimOutliers(grad)
 		if err != nil {
-			return nil, fmt.Errorf("train: round %d: %w", round, err)
+			return nil, fmt.Errorf("amht: train: round %d: %w", round, err)
 		}
 		st := RoundStats{Round: round, TrainLoss: loss, InlierLoss: inlier, Outliers: outliers}
 		track := inlier
@@ -597,10 +597,10 @@ func TrainSource(ctx context.Context, src dataset.Source, validation *dataset.Da
 		}
 		if !stop && round < opt.Rounds && tr.r > 0 {
 			if err := tr.updateU(grad); err != nil {
-				return nil, fmt.Errorf("train: round %d: %w", round, err)
+				return nil, fmt.Errorf("amht: train: round %d: %w", round, err)
 			}
 			if err := tr.orthonormalize(); err != nil {
-				return nil, fmt.Errorf("train: round %d: %w", round, err)
+				return nil, fmt.Errorf("amht: train: round %d: %w", round, err)
 			}
 		}
 		prev = track
@@ -624,7 +624,7 @@ func TrainSource(ctx context.Context, src dataset.Source, validation *dataset.Da
 	}
 	// Final per-user solves for the U that is published.
 	if res.TrainLoss, err = tr.solveUsers(minAbs, 0); err != nil {
-		return nil, fmt.Errorf("train: %w", err)
+		return nil, fmt.Errorf("amht: train: %w", err)
 	}
 	res.Model = tr.model(model.MethodLRS)
 	res.Model.Config = opt.config()

@@ -108,14 +108,14 @@ func (o *Options) validate(d int) error {
 // and its options in Config. Cancelling ctx stops training with ctx's error.
 func Train(ctx context.Context, ds, validation *dataset.Dataset, opt Options) (*model.Model, error) {
 	if !ds.HasTarget {
-		return nil, errors.New("train: the data have no target column")
+		return nil, errors.New("baseline: train: the data have no target column")
 	}
 	if len(ds.Users) == 0 {
-		return nil, errors.New("train: no users")
+		return nil, errors.New("baseline: train: no users")
 	}
 	d := ds.Dim()
 	if err := opt.validate(d); err != nil {
-		return nil, fmt.Errorf("train: %w", err)
+		return nil, fmt.Errorf("baseline: train: %w", err)
 	}
 	opt.free = constantColumns(ds)
 	var m *model.Model
@@ -133,13 +133,13 @@ func Train(ctx context.Context, ds, validation *dataset.Dataset, opt Options) (*
 		m, err = trainLowRank(ctx, ds, validation, opt)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("train %s: %w", opt.Method, err)
+		return nil, fmt.Errorf("baseline: train %s: %w", opt.Method, err)
 	}
 	m.Method = opt.Method
 	m.Config.Version, m.Config.Method = model.ConfigVersion, opt.Method
 	m.Config.Unpenalized = freeColumns(opt.free)
 	if err := m.Validate(); err != nil {
-		return nil, fmt.Errorf("train %s: %w", opt.Method, err)
+		return nil, fmt.Errorf("baseline: train %s: %w", opt.Method, err)
 	}
 	return m, nil
 }

@@ -36,7 +36,7 @@ type CSVOptions struct {
 func ReadCSVFile(ctx context.Context, path string, opt CSVOptions) (*Dataset, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("dataset: %w", err)
 	}
 	defer f.Close()
 	return ReadCSV(ctx, f, path, opt)
@@ -47,6 +47,15 @@ func ReadCSVFile(ctx context.Context, path string, opt CSVOptions) (*Dataset, er
 // Empty input, duplicate or missing columns, ragged rows, unparsable numbers
 // and NaN or infinite values are errors; nothing is silently dropped.
 func ReadCSV(ctx context.Context, r io.Reader, name string, opt CSVOptions) (*Dataset, error) {
+	ds, err := readCSV(ctx, r, name, opt)
+	if err != nil {
+		return nil, fmt.Errorf("dataset: %w", err)
+	}
+	return ds, nil
+}
+
+// readCSV is ReadCSV with errors that do not name the package.
+func readCSV(ctx context.Context, r io.Reader, name string, opt CSVOptions) (*Dataset, error) {
 	userCol := opt.UserColumn
 	if userCol == "" {
 		userCol = "user"

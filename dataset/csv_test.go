@@ -90,8 +90,8 @@ func TestReadCSVErrors(t *testing.T) {
 			if err == nil {
 				t.Fatalf("ReadCSV accepted bad input, got %d users", len(ds.Users))
 			}
-			if !strings.HasPrefix(err.Error(), "data.csv") {
-				t.Errorf("error %q does not start with the file name", err)
+			if !strings.HasPrefix(err.Error(), "dataset: data.csv") {
+				t.Errorf("error %q does not start with the package and file name", err)
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {
@@ -172,7 +172,7 @@ func TestReadCSVCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err := dataset.ReadCSV(ctx, strings.NewReader("user,a,y\nu,1,2\n"), "data.csv", dataset.CSVOptions{})
-	if !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), "data.csv:2:") {
+	if !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), "dataset: data.csv:2:") {
 		t.Fatalf("err = %v, want context.Canceled at data.csv:2", err)
 	}
 }
@@ -184,7 +184,7 @@ func TestReadCSVFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := dataset.ReadCSVFile(context.Background(), path, dataset.CSVOptions{})
-	if err == nil || !strings.HasPrefix(err.Error(), path+":3:") {
+	if err == nil || !strings.HasPrefix(err.Error(), "dataset: "+path+":3:") {
 		t.Fatalf("err = %v, want an error at %s:3", err, path)
 	}
 	missing := filepath.Join(dir, "missing.csv")

@@ -140,7 +140,7 @@ func (b *Builder) Dataset() *Dataset {
 // nothing. The returned datasets share no memory with ds.
 func Split(ds *Dataset, fraction float64, seed uint64) (train, held *Dataset, err error) {
 	if !(fraction >= 0 && fraction < 1) {
-		return nil, nil, fmt.Errorf("split: fraction must be in [0, 1), got %v", fraction)
+		return nil, nil, fmt.Errorf("dataset: split: fraction must be in [0, 1), got %v", fraction)
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x6c727370))
 	d := ds.Dim()

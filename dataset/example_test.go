@@ -33,7 +33,7 @@ alice,32,2.6,1.3
 	// features: [age income]
 	// alice: 2 samples, x [31 2.5 32 2.6], y [1.2 1.3], input rows [0 2]
 	// bob: 1 samples, x [45 3.1], y [0.7], input rows [1]
-	// people.csv:3: column "age": bad number "forty"
+	// dataset: people.csv:3: column "age": bad number "forty"
 }
 
 func ExampleReadCSV_columns() {

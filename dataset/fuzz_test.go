@@ -33,7 +33,7 @@ func FuzzReadCSV(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		ds, err := dataset.ReadCSV(context.Background(), bytes.NewReader(in), "fuzz.csv", dataset.CSVOptions{MaxRows: 10000})
 		if err != nil {
-			if !strings.HasPrefix(err.Error(), "fuzz.csv") {
+			if !strings.HasPrefix(err.Error(), "dataset: fuzz.csv") {
 				t.Fatalf("error %q does not name the input", err)
 			}
 			return

@@ -50,6 +50,15 @@ func IsParquetPath(path string) bool {
 // that write directories of part files. A directory without Parquet files is
 // an error.
 func ParquetFiles(path string) ([]string, error) {
+	files, err := parquetFiles(path)
+	if err != nil {
+		return nil, fmt.Errorf("dataset: %w", err)
+	}
+	return files, nil
+}
+
+// parquetFiles is ParquetFiles with errors that do not name the package.
+func parquetFiles(path string) ([]string, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
@@ -79,11 +88,14 @@ func ParquetFiles(path string) ([]string, error) {
 // path (see ParquetFiles) with the column options of CSV input; see
 // ReadParquet.
 func ReadParquetFile(ctx context.Context, path string, opt CSVOptions) (*Dataset, error) {
-	files, err := ParquetFiles(path)
-	if err != nil {
-		return nil, err
+	files, err := parquetFiles(path)
+	if err == nil {
+		var ds *Dataset
+		if ds, err = readParquet(ctx, files, ParquetOptions{Columns: opt}); err == nil {
+			return ds, nil
+		}
 	}
-	return ReadParquet(ctx, files, ParquetOptions{Columns: opt})
+	return nil, fmt.Errorf("dataset: %w", err)
 }
 
 // ReadParquet reads per-user samples from Parquet files, taken in the given
@@ -108,6 +120,15 @@ func ReadParquetFile(ctx context.Context, path string, opt CSVOptions) (*Dataset
 // between batches. A panic inside the Parquet library on a malformed file is
 // returned as an error naming the file.
 func ReadParquet(ctx context.Context, files []string, opt ParquetOptions) (*Dataset, error) {
+	ds, err := readParquet(ctx, files, opt)
+	if err != nil {
+		return nil, fmt.Errorf("dataset: %w", err)
+	}
+	return ds, nil
+}
+
+// readParquet is ReadParquet with errors that do not name the package.
+func readParquet(ctx context.Context, files []string, opt ParquetOptions) (*Dataset, error) {
 	if len(files) == 0 {
 		return nil, errors.New("read parquet: no files")
 	}

@@ -55,10 +55,10 @@ func ExampleReadParquetFile() {
 		return
 	}
 	_, err = dataset.ReadParquetFile(context.Background(), path, dataset.CSVOptions{})
-	fmt.Println(strings.TrimPrefix(err.Error(), dir+string(filepath.Separator)))
+	fmt.Println(strings.Replace(err.Error(), dir+string(filepath.Separator), "", 1))
 	// Output:
 	// features: [age income]
 	// user 7: x [31 2.5 32 2.75], y [1.2 1.3], input rows [0 2]
 	// user 9: x [45 3.25], y [0.7], input rows [1]
-	// people.parquet: column "age": type STRING holds strings; feature and target columns must be numeric (INT32, INT64, FLOAT, DOUBLE or BOOLEAN)
+	// dataset: people.parquet: column "age": type STRING holds strings; feature and target columns must be numeric (INT32, INT64, FLOAT, DOUBLE or BOOLEAN)
 }

@@ -270,6 +270,7 @@ func TestInvalidParameters(t *testing.T) {
 		{"rank zero", func(o *Options) { o.Rank = 0 }, "rank"},
 		{"rank too large", func(o *Options) { o.Rank = 9 }, "rank"},
 		{"rounds negative", func(o *Options) { o.Rounds = -1 }, "rounds"},
+		{"rounds too many", func(o *Options) { o.Rounds = 1_000_001 }, "rounds 1000001 must be in [0, 1000000]"},
 		{"step negative", func(o *Options) { o.StepSize = -1 }, "step size"},
 		{"unknown init", func(o *Options) { o.Init = 7 }, "init"},
 		// Regression: an invalid pursuit trained for the whole run, then
@@ -284,6 +285,8 @@ func TestInvalidParameters(t *testing.T) {
 			_, err := Train(context.Background(), ds, o)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("Train error %v, want one mentioning %q", err, c.want)
+			} else if msg := err.Error(); !strings.HasPrefix(msg, "dp: ") || strings.Count(msg, "dp: ") != 1 {
+				t.Errorf("Train error %q: want it to start with \"dp: \" and name the package once", msg)
 			}
 		})
 	}
@@ -301,6 +304,11 @@ func TestInvalidParameters(t *testing.T) {
 		{"delta one", 1, 1, 1, "delta"},
 		{"sample rate above one", 1, 1e-5, 2, "sample rate"},
 		{"sample rate negative", 1, 1e-5, -0.1, "sample rate"},
+	}
+	for _, rounds := range []int{-1, 1_000_001} {
+		if _, err := Calibrate(1, 1e-5, Options{Rank: 1, Rounds: rounds}); err == nil || !strings.HasPrefix(err.Error(), "dp: rounds") {
+			t.Errorf("Calibrate with %d rounds: error %v, want one about the rounds", rounds, err)
+		}
 	}
 	for _, c := range calCases {
 		t.Run("calibrate/"+c.name, func(t *testing.T) {

@@ -3,10 +3,10 @@ package dp
 import (
 	"fmt"
 	"math"
-	"runtime"
 
 	"github.com/lrsp/lrsp/accountant"
 	"github.com/lrsp/lrsp/amht"
+	"github.com/lrsp/lrsp/internal/fit"
 )
 
 // Init selects how the private trainer initialises U.
@@ -51,7 +51,8 @@ type Options struct {
 	// Sparsity is the number k of non-zeros of each user's b_i; 0 trains
 	// the low-rank-only model theta_i = U w_i.
 	Sparsity int
-	// Rounds is the number of noisy U updates; 0 means DefaultRounds.
+	// Rounds is the number of noisy U updates; 0 means DefaultRounds, at
+	// most fit.MaxRounds (1e6).
 	// Training always runs exactly this many rounds (stopping early would
 	// depend on private data).
 	Rounds int
@@ -123,8 +124,8 @@ type RoundStats struct {
 // the rounds, plus one for a private initialisation.
 func Releases(opt Options) int {
 	n := opt.Rounds
-	if n == 0 {
-		n = DefaultRounds
+	if s, err := opt.schedule(); err == nil {
+		n = s.Rounds
 	}
 	if opt.Init == InitPrivate {
 		n++
@@ -145,8 +146,8 @@ func Calibrate(epsilon, delta float64, opt Options) (float64, error) {
 	if err := checkSampleRate(opt.SampleRate); err != nil {
 		return 0, err
 	}
-	if opt.Rounds < 0 {
-		return 0, fmt.Errorf("dp: rounds %d must not be negative", opt.Rounds)
+	if _, err := opt.schedule(); err != nil {
+		return 0, err
 	}
 	q := opt.SampleRate
 	if q == 0 {
@@ -179,10 +180,22 @@ func account(opt Options, releases int) (accountant.Result, error) {
 	return res, nil
 }
 
+// schedule resolves Rounds with package fit, which also checks it (private
+// training never stops early: it has no tolerance or patience).
+func (o *Options) schedule() (fit.Schedule, error) {
+	s, err := fit.Schedule{Rounds: o.Rounds}.Resolve(DefaultRounds, 0, fit.MaxRounds)
+	if err != nil {
+		return s, fmt.Errorf("dp: %w", err)
+	}
+	return s, nil
+}
+
+// withDefaults returns o with every zero option at its default; validate
+// reports invalid options, which it leaves as they are.
 func (o *Options) withDefaults() Options {
 	v := *o
-	if v.Rounds == 0 {
-		v.Rounds = DefaultRounds
+	if s, err := v.schedule(); err == nil {
+		v.Rounds = s.Rounds
 	}
 	if v.Clip == 0 {
 		v.Clip = DefaultClip
@@ -193,9 +206,7 @@ func (o *Options) withDefaults() Options {
 	if v.StepSize == 0 {
 		v.StepSize = DefaultStepSize
 	}
-	if v.Workers <= 0 {
-		v.Workers = runtime.GOMAXPROCS(0)
-	}
+	v.Workers = fit.Workers(v.Workers, math.MaxInt)
 	if v.noiseScale == 0 {
 		v.noiseScale = 1
 	}
@@ -209,8 +220,6 @@ func (o *Options) validate(d int) error {
 		return fmt.Errorf("dp: rank %d must be in [1, %d] (the number of features)", o.Rank, d)
 	case o.Sparsity < 0 || o.Sparsity > d:
 		return fmt.Errorf("dp: sparsity %d must be in [0, %d] (the number of features)", o.Sparsity, d)
-	case o.Rounds < 0:
-		return fmt.Errorf("dp: rounds %d must not be negative", o.Rounds)
 	case o.Clip != 0 && !(o.Clip > 0 && !math.IsInf(o.Clip, 1)):
 		return fmt.Errorf("dp: clip norm %v must be positive and finite", o.Clip)
 	case o.StepSize != 0 && !(o.StepSize > 0 && !math.IsInf(o.StepSize, 1)):
@@ -219,6 +228,9 @@ func (o *Options) validate(d int) error {
 		return fmt.Errorf("dp: ridge %v must be non-negative and finite", o.Ridge)
 	case o.Init != InitPrivate && o.Init != InitRandom:
 		return fmt.Errorf("dp: unknown init %d", o.Init)
+	}
+	if _, err := o.schedule(); err != nil {
+		return err
 	}
 	if err := o.Pursuit.Valid(); err != nil {
 		return fmt.Errorf("dp: %w", err)

@@ -55,7 +55,7 @@ type Classification struct {
 func Classify(ds *dataset.Dataset, prob []float64) (Classification, error) {
 	var c Classification
 	if !ds.HasTarget {
-		return c, errors.New("classify: the data have no target column")
+		return c, errors.New("eval: classify: the data have no target column")
 	}
 	const eps = 1e-15
 	var ll float64
@@ -72,10 +72,10 @@ func Classify(ds *dataset.Dataset, prob []float64) (Classification, error) {
 		for s, row := range u.Rows {
 			y, p := u.Y[s], prob[row]
 			if y != 0 && y != 1 {
-				return c, fmt.Errorf("classify: user %q, input row %d: target %v is not 0 or 1", u.ID, row+1, y)
+				return c, fmt.Errorf("eval: classify: user %q, input row %d: target %v is not 0 or 1", u.ID, row+1, y)
 			}
 			if !(p >= 0 && p <= 1) {
-				return c, fmt.Errorf("classify: user %q, input row %d: prediction %v is not a probability", u.ID, row+1, p)
+				return c, fmt.Errorf("eval: classify: user %q, input row %d: prediction %v is not a probability", u.ID, row+1, p)
 			}
 			q := math.Min(math.Max(p, eps), 1-eps)
 			if y == 1 {
@@ -98,7 +98,7 @@ func Classify(ds *dataset.Dataset, prob []float64) (Classification, error) {
 	}
 	c.Users = len(perLL)
 	if c.Samples == 0 {
-		return c, errors.New("classify: no samples")
+		return c, errors.New("eval: classify: no samples")
 	}
 	n := float64(c.Samples)
 	c.LogLoss = ll / n

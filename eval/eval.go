@@ -76,7 +76,7 @@ func (pr *Predictor) Predict(ds *dataset.Dataset) ([]float64, error) {
 		case m.Method == model.MethodGlobal || unknown == UnknownGlobal:
 			mu = &fb
 		default:
-			return nil, fmt.Errorf("predict: user %q (input row %d) is not in the model; personalize it first or use the global fallback", u.ID, u.Rows[0]+1)
+			return nil, fmt.Errorf("eval: predict: user %q (input row %d) is not in the model; personalize it first or use the global fallback", u.ID, u.Rows[0]+1)
 		}
 		m.Theta(mu, theta)
 		for s, row := range u.Rows {
@@ -98,7 +98,7 @@ func CheckFeatures(m *model.Model, ds *dataset.Dataset) error {
 		want = m.Network.Inputs
 	}
 	if !slices.Equal(want, ds.Features) {
-		return fmt.Errorf("features of the data (%d: %s) do not match the model's (%d: %s)",
+		return fmt.Errorf("eval: features of the data (%d: %s) do not match the model's (%d: %s)",
 			len(ds.Features), short(ds.Features), len(want), short(want))
 	}
 	return nil
@@ -143,10 +143,10 @@ type Quantiles struct {
 // Score compares predictions (indexed by input row) with ds's targets.
 func Score(ds *dataset.Dataset, pred []float64) (Errors, error) {
 	if !ds.HasTarget {
-		return Errors{}, errors.New("score: the data have no target column")
+		return Errors{}, errors.New("eval: score: the data have no target column")
 	}
 	if len(pred) < ds.Rows() {
-		return Errors{}, fmt.Errorf("score: %d predictions for %d input rows", len(pred), ds.Rows())
+		return Errors{}, fmt.Errorf("eval: score: %d predictions for %d input rows", len(pred), ds.Rows())
 	}
 	var e Errors
 	var sse, sae, sy, syy float64
@@ -220,7 +220,7 @@ type Recovery struct {
 func CompareTruth(m *model.Model, t *synth.Truth) (Recovery, error) {
 	var rec Recovery
 	if t.D != m.Dim {
-		return rec, fmt.Errorf("truth has d=%d, model has d=%d", t.D, m.Dim)
+		return rec, fmt.Errorf("eval: compare truth: truth has d=%d, model has d=%d", t.D, m.Dim)
 	}
 	d, r := m.Dim, m.Rank
 	theta := make([]float64, d)
@@ -231,7 +231,7 @@ func CompareTruth(m *model.Model, t *synth.Truth) (Recovery, error) {
 		u := &m.Users[i]
 		ts, err := t.Theta(u.ID)
 		if err != nil {
-			return rec, err
+			return rec, fmt.Errorf("eval: compare truth: %w", err)
 		}
 		m.Theta(u, theta)
 		var n, dd float64
@@ -249,7 +249,7 @@ func CompareTruth(m *model.Model, t *synth.Truth) (Recovery, error) {
 	}
 	rec.Users = len(per)
 	if rec.Users == 0 {
-		return rec, errors.New("no model user is in the truth")
+		return rec, errors.New("eval: compare truth: no model user is in the truth")
 	}
 	rec.ParamError = math.Sqrt(num / den)
 	rec.SupportRecovered = float64(supp) / float64(rec.Users)

@@ -49,10 +49,10 @@ func (o BaselineOptions) withDefaults() BaselineOptions {
 // on the user's samples alone. The model's method is model.MethodLocal.
 func Local(ctx context.Context, ds *dataset.Dataset, opt BaselineOptions) (*model.Model, error) {
 	opt = opt.withDefaults()
-	res, err := Train(ctx, ds, nil, Options{Sparsity: ds.Dim(), Rounds: 1, Ridge: opt.Ridge,
+	res, err := train(ctx, ds, nil, Options{Sparsity: ds.Dim(), Rounds: 1, Ridge: opt.Ridge,
 		NewtonSteps: opt.NewtonSteps, Workers: opt.Workers})
 	if err != nil {
-		return nil, fmt.Errorf("local: %w", err)
+		return nil, fmt.Errorf("logistic: local: %w", err)
 	}
 	m := res.Model
 	m.Method = model.MethodLocal
@@ -67,12 +67,12 @@ func Local(ctx context.Context, ds *dataset.Dataset, opt BaselineOptions) (*mode
 // their own.
 func Global(ctx context.Context, ds *dataset.Dataset, opt BaselineOptions) (*model.Model, error) {
 	if err := checkData(ds); err != nil {
-		return nil, fmt.Errorf("global: %w", err)
+		return nil, fmt.Errorf("logistic: global: %w", err)
 	}
 	opt = opt.withDefaults()
 	theta, err := sharedFit(ctx, ds, nil, opt.Ridge, opt.NewtonSteps)
 	if err != nil {
-		return nil, fmt.Errorf("global: %w", err)
+		return nil, fmt.Errorf("logistic: global: %w", err)
 	}
 	m := &model.Model{Method: model.MethodGlobal, Dim: ds.Dim(), Features: ds.Features, U: []float64{}, Theta0: theta,
 		Users: make([]model.User, len(ds.Users)), Loss: model.LossLogistic,
@@ -93,7 +93,7 @@ func Global(ctx context.Context, ds *dataset.Dataset, opt BaselineOptions) (*mod
 // numbers per user.
 func Finetune(ctx context.Context, ds *dataset.Dataset, opt BaselineOptions) (*model.Model, error) {
 	if err := checkData(ds); err != nil {
-		return nil, fmt.Errorf("finetune: %w", err)
+		return nil, fmt.Errorf("logistic: finetune: %w", err)
 	}
 	opt = opt.withDefaults()
 	shared := opt.SharedRidge
@@ -102,12 +102,12 @@ func Finetune(ctx context.Context, ds *dataset.Dataset, opt BaselineOptions) (*m
 	}
 	theta0, err := sharedFit(ctx, ds, nil, shared, opt.NewtonSteps)
 	if err != nil {
-		return nil, fmt.Errorf("finetune: %w", err)
+		return nil, fmt.Errorf("logistic: finetune: %w", err)
 	}
-	res, err := Train(ctx, ds, nil, Options{Sparsity: ds.Dim(), Rounds: 1, Ridge: opt.Ridge,
+	res, err := train(ctx, ds, nil, Options{Sparsity: ds.Dim(), Rounds: 1, Ridge: opt.Ridge,
 		NewtonSteps: opt.NewtonSteps, Workers: opt.Workers, Offset: theta0})
 	if err != nil {
-		return nil, fmt.Errorf("finetune: %w", err)
+		return nil, fmt.Errorf("logistic: finetune: %w", err)
 	}
 	m := res.Model
 	m.Method = model.MethodFinetune
@@ -130,23 +130,23 @@ const globalSparseRounds = 10
 // step. The model's method is model.MethodGlobalSparse.
 func GlobalSparse(ctx context.Context, ds, validation *dataset.Dataset, opt Options) (*Result, error) {
 	if err := checkData(ds); err != nil {
-		return nil, fmt.Errorf("global-sparse: %w", err)
+		return nil, fmt.Errorf("logistic: global-sparse: %w", err)
 	}
 	d := ds.Dim()
 	if opt.Rank != 0 {
-		return nil, fmt.Errorf("global-sparse: rank %d must be 0 (the model has no U)", opt.Rank)
+		return nil, fmt.Errorf("logistic: global-sparse: rank %d must be 0 (the model has no U)", opt.Rank)
 	}
 	if opt.Sparsity < 1 || opt.Sparsity > d {
-		return nil, fmt.Errorf("global-sparse: sparsity %d must be in [1, %d] (the number of features)", opt.Sparsity, d)
+		return nil, fmt.Errorf("logistic: global-sparse: sparsity %d must be in [1, %d] (the number of features)", opt.Sparsity, d)
 	}
 	if err := opt.validate(d); err != nil {
-		return nil, fmt.Errorf("global-sparse: %w", err)
+		return nil, fmt.Errorf("logistic: global-sparse: %w", err)
 	}
 	full := opt.withDefaults()
 	shared := full.sharedRidge(len(ds.Users))
 	theta0, err := sharedFit(ctx, ds, nil, shared, full.NewtonSteps)
 	if err != nil {
-		return nil, fmt.Errorf("global-sparse: theta_0: %w", err)
+		return nil, fmt.Errorf("logistic: global-sparse: theta_0: %w", err)
 	}
 	var best *Result
 	bestLoss := 0.0
@@ -154,9 +154,9 @@ func GlobalSparse(ctx context.Context, ds, validation *dataset.Dataset, opt Opti
 	for round := 0; round < globalSparseRounds; round++ {
 		o := opt
 		o.Offset, o.Center = theta0, false
-		res, err := Train(ctx, ds, validation, o)
+		res, err := train(ctx, ds, validation, o)
 		if err != nil {
-			return nil, fmt.Errorf("global-sparse: %w", err)
+			return nil, fmt.Errorf("logistic: global-sparse: %w", err)
 		}
 		loss := res.Rounds[len(res.Rounds)-1].TrainLoss
 		improved := best == nil || loss < bestLoss*(1-1e-6)
@@ -182,7 +182,7 @@ func GlobalSparse(ctx context.Context, ds, validation *dataset.Dataset, opt Opti
 			off[i] = o
 		}
 		if theta0, err = sharedFit(ctx, ds, off, shared, full.NewtonSteps); err != nil {
-			return nil, fmt.Errorf("global-sparse: theta_0: %w", err)
+			return nil, fmt.Errorf("logistic: global-sparse: theta_0: %w", err)
 		}
 	}
 	best.Model.Method = model.MethodGlobalSparse
@@ -202,7 +202,7 @@ func GlobalSparse(ctx context.Context, ds, validation *dataset.Dataset, opt Opti
 // than lrs and lowrank. The model's Config records the method.
 func TrainMethod(ctx context.Context, ds, validation *dataset.Dataset, method string, opt Options) (*Result, error) {
 	if opt.Center && method != model.MethodLRS && method != model.MethodLowRank {
-		return nil, fmt.Errorf("train %s: centring applies to lrs and lowrank only (%s has its own theta_0 or none)", method, method)
+		return nil, fmt.Errorf("logistic: train %s: centring applies to lrs and lowrank only (%s has its own theta_0 or none)", method, method)
 	}
 	bo := BaselineOptions{Ridge: opt.Ridge, SharedRidge: opt.SharedRidge, NewtonSteps: opt.NewtonSteps, Workers: opt.Workers}
 	var res *Result
@@ -224,7 +224,7 @@ func TrainMethod(ctx context.Context, ds, validation *dataset.Dataset, method st
 	case model.MethodLRS:
 		res, err = Train(ctx, ds, validation, opt)
 	default:
-		return nil, fmt.Errorf("train: unknown method %q: want one of %v", method, Methods)
+		return nil, fmt.Errorf("logistic: train: unknown method %q: want one of %v", method, Methods)
 	}
 	if err != nil {
 		return nil, err
@@ -235,14 +235,14 @@ func TrainMethod(ctx context.Context, ds, validation *dataset.Dataset, method st
 	res.Model.Method = method
 	res.Model.Config.Method = method
 	if err := res.Model.Validate(); err != nil {
-		return nil, fmt.Errorf("train %s: %w", method, err)
+		return nil, fmt.Errorf("logistic: train %s: %w", method, err)
 	}
 	return res, nil
 }
 
 // checkData checks that ds has users and 0/1 targets.
 func checkData(ds *dataset.Dataset) error {
-	if err := CheckTargets(ds); err != nil {
+	if err := checkTargets(ds); err != nil {
 		return err
 	}
 	if len(ds.Users) == 0 {

@@ -28,7 +28,6 @@ package logistic
 import (
 	"fmt"
 	"math"
-	"runtime"
 
 	"github.com/lrsp/lrsp/internal/fit"
 )
@@ -61,7 +60,8 @@ type Options struct {
 	// Sparsity is the largest number k of non-zeros of each b_i; 0 trains
 	// the low-rank-only model theta_i = U w_i.
 	Sparsity int
-	// Rounds bounds the number of alternating rounds; 0 means 30.
+	// Rounds bounds the number of alternating rounds; 0 means 30. At most
+	// fit.MaxRounds (1e6).
 	Rounds int
 	// Tolerance stops training when a round lowers the objective (the
 	// validation log loss when a validation set is given) by less than this
@@ -123,10 +123,25 @@ const DefaultRidge = 1e-3
 // InlierLoss equals it (no user is trimmed).
 type RoundStats = fit.RoundStats
 
+// The defaults of Options.Rounds and Options.Patience.
+const (
+	defaultRounds   = 30
+	defaultPatience = 3
+)
+
+// schedule resolves Rounds, Tolerance and Patience with package fit,
+// which also checks them.
+func (o *Options) schedule() (fit.Schedule, error) {
+	return fit.Schedule{Rounds: o.Rounds, Tolerance: o.Tolerance, Patience: o.Patience}.Resolve(
+		defaultRounds, defaultPatience, fit.MaxRounds)
+}
+
+// withDefaults returns o with every zero option at its default; validate
+// reports invalid options, which it leaves as they are.
 func (o *Options) withDefaults() Options {
 	v := *o
-	if v.Rounds == 0 {
-		v.Rounds = 30
+	if s, err := v.schedule(); err == nil {
+		v.Rounds, v.Patience = s.Rounds, s.Patience
 	}
 	if v.Ridge == 0 {
 		v.Ridge = DefaultRidge
@@ -137,12 +152,7 @@ func (o *Options) withDefaults() Options {
 	if v.CGIterations == 0 {
 		v.CGIterations = 5
 	}
-	if v.Workers <= 0 {
-		v.Workers = runtime.GOMAXPROCS(0)
-	}
-	if v.Patience == 0 {
-		v.Patience = 3
-	}
+	v.Workers = fit.Workers(v.Workers, math.MaxInt)
 	return v
 }
 
@@ -163,10 +173,6 @@ func (o *Options) validate(d int) error {
 		return fmt.Errorf("sparsity %d must be in [0, %d] (the number of features)", o.Sparsity, d)
 	case o.Rank == 0 && o.Sparsity == 0:
 		return fmt.Errorf("rank and sparsity are both 0: the model would be empty")
-	case o.Rounds < 0:
-		return fmt.Errorf("rounds %d must not be negative", o.Rounds)
-	case !(o.Tolerance >= 0):
-		return fmt.Errorf("tolerance %v must not be negative", o.Tolerance)
 	case !(o.Ridge >= 0) || math.IsInf(o.Ridge, 0):
 		return fmt.Errorf("ridge %v must be finite and not negative", o.Ridge)
 	case o.NewtonSteps < 0:
@@ -185,7 +191,8 @@ func (o *Options) validate(d int) error {
 			return fmt.Errorf("offset theta_0[%d] = %v is not finite", j, v)
 		}
 	}
-	return nil
+	_, err := o.schedule()
+	return err
 }
 
 // Sigmoid returns 1 / (1 + exp(-z)) without overflow.

@@ -280,12 +280,20 @@ func TestTrainMethodErrors(t *testing.T) {
 		{"offset length", model.MethodLRS, Options{Rank: 1, Offset: []float64{1}}, "offset"},
 		{"offset NaN", model.MethodLRS, Options{Rank: 1, Offset: []float64{0, 0, 0, math.NaN(), 0, 0, 0, 0}}, "not finite"},
 		{"shared ridge", model.MethodLRS, Options{Rank: 1, Center: true, SharedRidge: -1}, "shared ridge"},
+		{"negative rounds", model.MethodLRS, Options{Rank: 1, Rounds: -1}, "rounds -1"},
+		{"too many rounds", model.MethodLRS, Options{Rank: 1, Rounds: 1_000_001}, "rounds 1000001 must be in [0, 1000000]"},
+		{"infinite tolerance", model.MethodLowRank, Options{Rank: 1, Tolerance: math.Inf(1)}, "tolerance +Inf"},
+		{"negative patience", model.MethodLRS, Options{Rank: 1, Patience: -1}, "patience -1"},
+		{"global-sparse rounds", model.MethodGlobalSparse, Options{Sparsity: 1, Rounds: -1}, "rounds -1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := TrainMethod(ctx, data.Train, nil, tc.method, tc.opt)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+			if msg := err.Error(); !strings.HasPrefix(msg, "logistic: ") || strings.Count(msg, "logistic: ") != 1 {
+				t.Errorf("error %q: want it to start with \"logistic: \" and name the package once", msg)
 			}
 		})
 	}

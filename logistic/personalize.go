@@ -40,22 +40,22 @@ type PersonalizeOptions struct {
 // model's own training users reproduces their fits.
 func Personalize(ctx context.Context, m *model.Model, ds *dataset.Dataset, opt PersonalizeOptions) ([]model.User, error) {
 	if m.Loss != model.LossLogistic {
-		return nil, fmt.Errorf("personalize: the model was trained with the %q loss, not logistic", m.Loss)
+		return nil, fmt.Errorf("logistic: personalize: the model was trained with the %q loss, not logistic", m.Loss)
 	}
-	if err := CheckTargets(ds); err != nil {
-		return nil, fmt.Errorf("personalize: %w", err)
+	if err := checkTargets(ds); err != nil {
+		return nil, fmt.Errorf("logistic: personalize: %w", err)
 	}
 	if len(ds.Features) != m.Dim {
-		return nil, fmt.Errorf("personalize: the data have %d features, the model %d", len(ds.Features), m.Dim)
+		return nil, fmt.Errorf("logistic: personalize: the data have %d features, the model %d", len(ds.Features), m.Dim)
 	}
 	switch m.Method {
 	case model.MethodLRS, model.MethodLowRank, model.MethodLocal:
 	case model.MethodGlobal, model.MethodFinetune, model.MethodGlobalSparse:
 		if m.Theta0 == nil {
-			return nil, fmt.Errorf("personalize: the logistic %s model has no theta_0", m.Method)
+			return nil, fmt.Errorf("logistic: personalize: the logistic %s model has no theta_0", m.Method)
 		}
 	default:
-		return nil, fmt.Errorf("personalize: the logistic loss has no method %q", m.Method)
+		return nil, fmt.Errorf("logistic: personalize: the logistic loss has no method %q", m.Method)
 	}
 	if m.Method == model.MethodGlobal {
 		users := make([]model.User, len(ds.Users))
@@ -77,7 +77,7 @@ func Personalize(ctx context.Context, m *model.Model, ds *dataset.Dataset, opt P
 		}
 	}
 	if err := m.Config.Validate(m.Dim); err != nil {
-		return nil, fmt.Errorf("personalize: %w", err)
+		return nil, fmt.Errorf("logistic: personalize: %w", err)
 	}
 	d, r, k := m.Dim, m.Rank, m.Sparsity
 	maxM := 0

@@ -18,10 +18,10 @@ import (
 // sqrt(r + k), scale 1 gives scores of standard deviation about sqrt(r + k).
 func Generate(o synth.Options, scale float64) (*synth.Data, error) {
 	if o.Noise != 0 {
-		return nil, fmt.Errorf("logistic synth: noise %v must be 0 (the Bernoulli draw is the noise)", o.Noise)
+		return nil, fmt.Errorf("logistic: generate: noise %v must be 0 (the Bernoulli draw is the noise)", o.Noise)
 	}
 	if !(scale > 0) || math.IsInf(scale, 0) {
-		return nil, fmt.Errorf("logistic synth: scale %v must be positive and finite", scale)
+		return nil, fmt.Errorf("logistic: generate: scale %v must be positive and finite", scale)
 	}
 	data, err := synth.Generate(o)
 	if err != nil {

@@ -21,6 +21,14 @@ import (
 // first target that is not 0 or 1. Lines assume a CSV with one header
 // line: data row n (0-based) is line n+2.
 func CheckTargets(ds *dataset.Dataset) error {
+	if err := checkTargets(ds); err != nil {
+		return fmt.Errorf("logistic: %w", err)
+	}
+	return nil
+}
+
+// checkTargets is CheckTargets with errors that do not name the package.
+func checkTargets(ds *dataset.Dataset) error {
 	if !ds.HasTarget {
 		return errors.New("the data have no target column")
 	}
@@ -462,18 +470,28 @@ type Result struct {
 // round by log loss, and training keeps the U with the best validation
 // loss. Cancelling ctx stops training with ctx's error.
 func Train(ctx context.Context, ds *dataset.Dataset, validation *dataset.Dataset, opt Options) (*Result, error) {
-	if err := CheckTargets(ds); err != nil {
-		return nil, fmt.Errorf("train: %w", err)
+	res, err := train(ctx, ds, validation, opt)
+	if err != nil && err != ctx.Err() {
+		return nil, fmt.Errorf("logistic: train: %w", err)
+	}
+	return res, err
+}
+
+// train is Train with errors that do not name the package (ctx's error is
+// returned as it is).
+func train(ctx context.Context, ds *dataset.Dataset, validation *dataset.Dataset, opt Options) (*Result, error) {
+	if err := checkTargets(ds); err != nil {
+		return nil, err
 	}
 	if len(ds.Users) == 0 {
-		return nil, errors.New("train: no users")
+		return nil, errors.New("no users")
 	}
 	if err := opt.validate(ds.Dim()); err != nil {
-		return nil, fmt.Errorf("train: %w", err)
+		return nil, err
 	}
 	if validation != nil {
-		if err := CheckTargets(validation); err != nil {
-			return nil, fmt.Errorf("train: validation: %w", err)
+		if err := checkTargets(validation); err != nil {
+			return nil, fmt.Errorf("validation: %w", err)
 		}
 	}
 	opt = opt.withDefaults()
@@ -483,14 +501,14 @@ func Train(ctx context.Context, ds *dataset.Dataset, validation *dataset.Dataset
 	if opt.Center && opt.Offset == nil {
 		theta0, err := sharedFit(ctx, ds, nil, opt.SharedRidge, opt.NewtonSteps)
 		if err != nil {
-			return nil, fmt.Errorf("train: theta_0: %w", err)
+			return nil, fmt.Errorf("theta_0: %w", err)
 		}
 		opt.Offset = theta0
 	}
 	tr := newTrainer(ds, opt)
 	var err error
 	if tr.u, err = tr.initialize(ctx); err != nil {
-		return nil, fmt.Errorf("train: init: %w", err)
+		return nil, fmt.Errorf("init: %w", err)
 	}
 	res := &Result{Stopped: fit.StopRounds}
 	prev := math.Inf(1)
@@ -530,7 +548,7 @@ func Train(ctx context.Context, ds *dataset.Dataset, validation *dataset.Dataset
 			if !tr.updateU(grad, lossNow) {
 				stop, why = true, fit.StopStalled
 			} else if err := tr.orthonormalize(); err != nil {
-				return nil, fmt.Errorf("train: round %d: %w", round, err)
+				return nil, fmt.Errorf("round %d: %w", round, err)
 			}
 		}
 		prev = track

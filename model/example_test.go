@@ -44,8 +44,8 @@ func ExampleEncode() {
 	fmt.Println(err)
 	// Output:
 	// theta_alice = [3 4 -1] rounds 7
-	// checksum mismatch: the file is truncated or corrupted
-	// checksum mismatch: the file is truncated or corrupted
+	// model: checksum mismatch: the file is truncated or corrupted
+	// model: checksum mismatch: the file is truncated or corrupted
 }
 
 func ExampleSave() {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"strings"
 
 	"github.com/lrsp/lrsp/internal/atomicfile"
 )
@@ -31,7 +32,7 @@ const maxID = 4096
 
 // ErrChecksum reports a model file whose checksum does not match its content:
 // it was truncated or corrupted.
-var ErrChecksum = errors.New("checksum mismatch: the file is truncated or corrupted")
+var ErrChecksum = errors.New("model: checksum mismatch: the file is truncated or corrupted")
 
 // header is the JSON part of the file.
 type header struct {
@@ -92,7 +93,7 @@ func Encode(w io.Writer, m *Model) error {
 	}
 	hj, err := json.Marshal(h)
 	if err != nil {
-		return fmt.Errorf("encode header: %w", err)
+		return fmt.Errorf("model: encode: header: %w", err)
 	}
 	crc := crc32.New(castagnoli)
 	bw := bufio.NewWriterSize(io.MultiWriter(w, crc), 1<<16)
@@ -106,7 +107,7 @@ func Encode(w io.Writer, m *Model) error {
 	for i := range m.Users {
 		u := &m.Users[i]
 		if len(u.ID) > maxID {
-			return fmt.Errorf("encode: user ID of %d bytes exceeds %d", len(u.ID), maxID)
+			return fmt.Errorf("model: encode: user ID of %d bytes exceeds %d", len(u.ID), maxID)
 		}
 		bw.Write(buf[:binary.PutUvarint(buf[:], uint64(len(u.ID)))])
 		bw.WriteString(u.ID)
@@ -158,12 +159,12 @@ func uvarintLen(x uint64) int {
 func Decode(data []byte) (*Model, error) {
 	if len(data) < len(Magic)+12 || string(data[:len(Magic)]) != Magic {
 		if len(data) >= len(Magic) && string(data[:len(Magic)]) == Magic {
-			return nil, errors.New("truncated model file")
+			return nil, errors.New("model: truncated model file")
 		}
-		return nil, errors.New("not an lrsp model file (bad magic)")
+		return nil, errors.New("model: not an lrsp model file (bad magic)")
 	}
 	if v := binary.LittleEndian.Uint32(data[8:]); v != 1 && v != Version {
-		return nil, fmt.Errorf("model file format version %d, this lrsp reads versions 1 to %d", v, Version)
+		return nil, fmt.Errorf("model: file format version %d, this lrsp reads versions 1 to %d", v, Version)
 	}
 	body, sum := data[:len(data)-4], binary.LittleEndian.Uint32(data[len(data)-4:])
 	if crc32.Checksum(body, castagnoli) != sum {
@@ -172,20 +173,20 @@ func Decode(data []byte) (*Model, error) {
 	hlen := int(binary.LittleEndian.Uint32(data[12:]))
 	p := parser{b: body[16:]}
 	if hlen > MaxHeader || hlen > len(p.b) {
-		return nil, fmt.Errorf("model header of %d bytes is too long", hlen)
+		return nil, fmt.Errorf("model: header of %d bytes is too long", hlen)
 	}
 	var h header
 	if err := json.Unmarshal(p.b[:hlen], &h); err != nil {
-		return nil, fmt.Errorf("model header: %w", err)
+		return nil, fmt.Errorf("model: header: %w", err)
 	}
 	p.b = p.b[hlen:]
 	if h.Dim <= 0 || h.Rank < 0 || h.Rank > h.Dim || h.Users < 0 || h.Sparsity < 0 || h.Sparsity > h.Dim {
-		return nil, fmt.Errorf("model header: bad sizes d=%d r=%d k=%d users=%d", h.Dim, h.Rank, h.Sparsity, h.Users)
+		return nil, fmt.Errorf("model: header: bad sizes d=%d r=%d k=%d users=%d", h.Dim, h.Rank, h.Sparsity, h.Users)
 	}
 	// One name per feature bounds d by the header's size, so that the sizes
 	// below cannot overflow.
 	if len(h.Features) != h.Dim {
-		return nil, fmt.Errorf("model header: %d feature names for dimension %d", len(h.Features), h.Dim)
+		return nil, fmt.Errorf("model: header: %d feature names for dimension %d", len(h.Features), h.Dim)
 	}
 	m := &Model{Method: h.Method, Dim: h.Dim, Rank: h.Rank, Sparsity: h.Sparsity, Features: h.Features,
 		Privacy: h.Privacy, Loss: h.Loss}
@@ -198,7 +199,7 @@ func Decode(data []byte) (*Model, error) {
 	}
 	// Every user takes at least 2 bytes, which bounds the allocation.
 	if h.Users > len(p.b)/2+1 {
-		return nil, fmt.Errorf("model header claims %d users, the file holds fewer", h.Users)
+		return nil, fmt.Errorf("model: header claims %d users, the file holds fewer", h.Users)
 	}
 	m.Users = make([]User, h.Users)
 	for i := range m.Users {
@@ -221,7 +222,7 @@ func Decode(data []byte) (*Model, error) {
 			u.Value = p.floats(nnz)
 		}
 		if p.err != nil {
-			return nil, fmt.Errorf("model user %d: %w", i, p.err)
+			return nil, fmt.Errorf("model: user %d: %w", i, p.err)
 		}
 	}
 	if h.Network != nil {
@@ -233,15 +234,15 @@ func Decode(data []byte) (*Model, error) {
 			n.Layers = append(n.Layers, p.floats(n.LayerLen(l)))
 		}
 		if p.err != nil {
-			return nil, fmt.Errorf("model network: %w", p.err)
+			return nil, fmt.Errorf("model: network: %w", p.err)
 		}
 		m.Network = n
 	}
 	if p.err != nil {
-		return nil, p.err
+		return nil, fmt.Errorf("model: %w", p.err)
 	}
 	if len(p.b) != 0 {
-		return nil, fmt.Errorf("model file has %d unexpected trailing bytes", len(p.b))
+		return nil, fmt.Errorf("model: the file has %d unexpected trailing bytes", len(p.b))
 	}
 	if err := m.Validate(); err != nil {
 		return nil, err
@@ -329,14 +330,27 @@ func (p *parser) uvarint(max uint64) int {
 func Load(path string) (*Model, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("model: load: %w", err)
 	}
 	m, err := Decode(data)
 	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", path, err)
+		return nil, &loadError{path: path, err: err}
 	}
 	return m, nil
 }
+
+// loadError is an error of Decode for the file at path; its message names
+// the package once: "model: load path: ...".
+type loadError struct {
+	path string
+	err  error
+}
+
+func (e *loadError) Error() string {
+	return "model: load " + e.path + ": " + strings.TrimPrefix(e.err.Error(), "model: ")
+}
+
+func (e *loadError) Unwrap() error { return e.err }
 
 // Save writes m to path atomically: it writes a temporary file in the same
 // directory, syncs it, and renames it over path, so that a crash leaves

@@ -243,7 +243,7 @@ func TestDecodeErrors(t *testing.T) {
 			binary.LittleEndian.PutUint32(b[12:], 1<<30)
 			return withCRC(b)
 		}(), "header of 1073741824 bytes is too long"},
-		{"header not JSON", reheader(strings.Replace(header, "{", "[", 1)), "model header"},
+		{"header not JSON", reheader(strings.Replace(header, "{", "[", 1)), "model: header"},
 		{"header d = 0", reheader(strings.Replace(header, `"d":6`, `"d":0`, 1)), "bad sizes d=0"},
 		{"header r > d", reheader(strings.Replace(header, `"r":2`, `"r":7`, 1)), "bad sizes"},
 		{"header negative users", reheader(strings.Replace(header, `"users":4`, `"users":-1`, 1)), "bad sizes"},
@@ -366,6 +366,8 @@ func TestSaveLoad(t *testing.T) {
 	}
 	if _, err := Load(bad); err == nil || !strings.Contains(err.Error(), bad) || !errors.Is(err, ErrChecksum) {
 		t.Errorf("Load of a corrupted file: %v", err)
+	} else if want := "model: load " + bad + ": checksum mismatch"; !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("Load of a corrupted file: error %q, want it to start with %q", err, want)
 	}
 	if _, err := Load(filepath.Join(dir, "none.lrsp")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Load of a missing file: %v", err)

@@ -144,21 +144,21 @@ type networkHeader struct {
 // is allocated for its weights.
 func (h *networkHeader) check(d int) error {
 	if len(h.Sizes) < 2 {
-		return errors.New("model header: network with fewer than 2 layer sizes")
+		return errors.New("model: header: network with fewer than 2 layer sizes")
 	}
 	total := 0
 	for l, s := range h.Sizes {
 		if s <= 0 || s > MaxNetworkWeights {
-			return fmt.Errorf("model header: network layer %d has width %d", l, s)
+			return fmt.Errorf("model: header: network layer %d has width %d", l, s)
 		}
 		if l > 0 {
 			if total += s*h.Sizes[l-1] + s; total > MaxNetworkWeights {
-				return fmt.Errorf("model header: network has more than %d weights", MaxNetworkWeights)
+				return fmt.Errorf("model: header: network has more than %d weights", MaxNetworkWeights)
 			}
 		}
 	}
 	if h.Sizes[len(h.Sizes)-1] != d || len(h.Inputs) != h.Sizes[0] {
-		return fmt.Errorf("model header: network sizes %v do not fit %d input names and dimension %d", h.Sizes, len(h.Inputs), d)
+		return fmt.Errorf("model: header: network sizes %v do not fit %d input names and dimension %d", h.Sizes, len(h.Inputs), d)
 	}
 	return nil
 }

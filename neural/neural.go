@@ -31,7 +31,6 @@ package neural
 import (
 	"fmt"
 	"math"
-	"runtime"
 
 	"github.com/lrsp/lrsp/amht"
 	"github.com/lrsp/lrsp/internal/fit"
@@ -62,7 +61,7 @@ type Options struct {
 	// Global and Dense may be set.
 	Dense bool
 	// Rounds bounds the number of alternating rounds (each one pass of Adam
-	// over the users); 0 means 100.
+	// over the users); 0 means 100. At most fit.MaxRounds (1e6).
 	Rounds int
 	// Batch is the number of users per Adam mini-batch; 0 means 16.
 	Batch int
@@ -97,13 +96,27 @@ type Options struct {
 // (no user is trimmed).
 type RoundStats = fit.RoundStats
 
+// The defaults of Options.Rounds and Options.Patience.
+const (
+	defaultRounds   = 100
+	defaultPatience = 10
+)
+
+// schedule resolves Rounds and Patience with package fit, which also
+// checks them (the network trainer has no tolerance).
+func (o *Options) schedule() (fit.Schedule, error) {
+	return fit.Schedule{Rounds: o.Rounds, Patience: o.Patience}.Resolve(defaultRounds, defaultPatience, fit.MaxRounds)
+}
+
+// withDefaults returns o with every zero option at its default; validate
+// reports invalid options, which it leaves as they are.
 func (o *Options) withDefaults() Options {
 	v := *o
 	if v.Hidden == nil {
 		v.Hidden = []int{64, 32}
 	}
-	if v.Rounds == 0 {
-		v.Rounds = 100
+	if s, err := v.schedule(); err == nil {
+		v.Rounds, v.Patience = s.Rounds, s.Patience
 	}
 	if v.Batch == 0 {
 		v.Batch = 16
@@ -111,12 +124,7 @@ func (o *Options) withDefaults() Options {
 	if v.LearningRate == 0 {
 		v.LearningRate = 0.003
 	}
-	if v.Patience == 0 {
-		v.Patience = 10
-	}
-	if v.Workers <= 0 {
-		v.Workers = runtime.GOMAXPROCS(0)
-	}
+	v.Workers = fit.Workers(v.Workers, math.MaxInt)
 	if v.Global || v.Dense {
 		v.Rank, v.Sparsity = 0, 0
 	}
@@ -144,18 +152,15 @@ func (o *Options) validate() error {
 		return fmt.Errorf("rank %d must be in [1, %d] (the last hidden layer's width)", o.Rank, h)
 	case lrs && (o.Sparsity < 0 || o.Sparsity > h):
 		return fmt.Errorf("sparsity %d must be in [0, %d] (the last hidden layer's width)", o.Sparsity, h)
-	case o.Rounds < 0:
-		return fmt.Errorf("rounds %d must not be negative", o.Rounds)
 	case o.Batch < 0:
 		return fmt.Errorf("batch %d must not be negative", o.Batch)
 	case !(o.LearningRate >= 0) || math.IsInf(o.LearningRate, 0):
 		return fmt.Errorf("learning rate %v must be finite and not negative", o.LearningRate)
 	case !(o.Ridge >= 0) || math.IsInf(o.Ridge, 0):
 		return fmt.Errorf("ridge %v must be finite and not negative", o.Ridge)
-	case o.Patience < 0:
-		return fmt.Errorf("patience %d must not be negative", o.Patience)
 	case o.Pursuit < amht.PursuitSwap || o.Pursuit > amht.PursuitHTP:
 		return fmt.Errorf("unknown pursuit %d", o.Pursuit)
 	}
-	return nil
+	_, err := o.schedule()
+	return err
 }

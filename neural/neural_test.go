@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/lrsp/lrsp/amht"
@@ -161,11 +162,19 @@ func TestTrainErrors(t *testing.T) {
 		{"NaN ridge", data.Train, nil, func(o *Options) { o.Ridge = math.NaN() }},
 		{"no target", &noTarget, nil, func(*Options) {}},
 		{"unknown validation user", data.Train, stranger, func(*Options) {}},
+		{"negative rounds", data.Train, nil, func(o *Options) { o.Rounds = -1 }},
+		{"too many rounds", data.Train, nil, func(o *Options) { o.Rounds = 1_000_001 }},
+		{"negative patience", data.Train, nil, func(o *Options) { o.Patience = -1 }},
 	} {
 		opt := smallOptions()
 		tc.edit(&opt)
-		if _, err := Train(context.Background(), tc.ds, tc.held, opt); err == nil {
+		_, err := Train(context.Background(), tc.ds, tc.held, opt)
+		if err == nil {
 			t.Errorf("%s: Train succeeded", tc.name)
+			continue
+		}
+		if msg := err.Error(); !strings.HasPrefix(msg, "neural: ") || strings.Count(msg, "neural: ") != 1 {
+			t.Errorf("%s: error %q: want it to start with \"neural: \" and name the package once", tc.name, msg)
 		}
 	}
 }

@@ -29,7 +29,7 @@ type PersonalizeOptions struct {
 // config's ridge and pursuit).
 func ModelOptions(m *model.Model) (PersonalizeOptions, error) {
 	if err := m.Config.Validate(m.Dim); err != nil {
-		return PersonalizeOptions{}, fmt.Errorf("personalize: %w", err)
+		return PersonalizeOptions{}, fmt.Errorf("neural: personalize: %w", err)
 	}
 	o := PersonalizeOptions{Ridge: m.Config.Ridge, Pursuit: m.Config.Pursuit}
 	return o, nil
@@ -46,13 +46,13 @@ func ModelOptions(m *model.Model) (PersonalizeOptions, error) {
 func Personalize(ctx context.Context, m *model.Model, ds *dataset.Dataset, opt PersonalizeOptions) ([]model.User, error) {
 	n := m.Network
 	if n == nil {
-		return nil, errors.New("personalize: the model has no network")
+		return nil, errors.New("neural: personalize: the model has no network")
 	}
 	if !ds.HasTarget {
-		return nil, errors.New("personalize: the data have no target column")
+		return nil, errors.New("neural: personalize: the data have no target column")
 	}
 	if ds.Dim() != n.Sizes[0] {
-		return nil, fmt.Errorf("personalize: the data have %d features, the network %d inputs", ds.Dim(), n.Sizes[0])
+		return nil, fmt.Errorf("neural: personalize: the data have %d features, the network %d inputs", ds.Dim(), n.Sizes[0])
 	}
 	out := make([]model.User, len(ds.Users))
 	if m.Method == model.MethodGlobal {
@@ -92,7 +92,7 @@ func Personalize(ctx context.Context, m *model.Model, ds *dataset.Dataset, opt P
 			}, nil
 		}
 	default:
-		return nil, fmt.Errorf("personalize: a %q model with a network is not supported", m.Method)
+		return nil, fmt.Errorf("neural: personalize: a %q model with a network is not supported", m.Method)
 	}
 	d, h := n.Sizes[0], m.Dim
 	wmax := 0
@@ -110,7 +110,7 @@ func Personalize(ctx context.Context, m *model.Model, ds *dataset.Dataset, opt P
 		if work[k] == nil {
 			fit, err := newFit()
 			if err != nil {
-				return fmt.Errorf("personalize: %w", err)
+				return fmt.Errorf("neural: personalize: %w", err)
 			}
 			work[k] = &scratch{fit: fit, phi: make([]float64, maxM*h), sa: make([]float64, wmax), sb: make([]float64, wmax)}
 		}
@@ -121,7 +121,7 @@ func Personalize(ctx context.Context, m *model.Model, ds *dataset.Dataset, opt P
 		}
 		var err error
 		if out[i], err = w.fit(u.ID, w.phi[:u.Len()*h], u.Y); err != nil {
-			return fmt.Errorf("personalize: user %q: %w", u.ID, err)
+			return fmt.Errorf("neural: personalize: user %q: %w", u.ID, err)
 		}
 		return nil
 	})

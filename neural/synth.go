@@ -61,7 +61,7 @@ func Generate(o SynthOptions) (*synth.Data, error) {
 	if o.Users <= 0 || o.Samples <= 0 || o.Dim <= 0 || o.Latent <= 0 || o.Rank <= 0 || o.Rank > o.Latent ||
 		o.Sparsity < 0 || o.Sparsity > o.Latent || o.NewUsers < 0 || o.NewSamples < 0 || o.TestSamples < 0 ||
 		!(o.Noise >= 0) || math.IsInf(o.Noise, 0) || !(o.Scale > 0) || math.IsInf(o.Scale, 0) {
-		return nil, fmt.Errorf("neural synth: invalid options %+v", o)
+		return nil, fmt.Errorf("neural: generate: invalid options %+v", o)
 	}
 	rng := rand.New(rand.NewPCG(o.Seed, 0x6e736e74))
 	d, p, r := o.Dim, o.Latent, o.Rank

@@ -72,7 +72,7 @@ func (p *File) Chunks(ctx context.Context, maxBytes int64) iter.Seq2[*dataset.Da
 			}
 			chunk.Users = chunk.Users[:0]
 			if err := p.Scan(lo, hi, &sc, visit); err != nil {
-				yield(nil, fmt.Errorf("pack: %w", err))
+				yield(nil, err) // Scan's errors name the package; visit has none
 				return
 			}
 			if !yield(chunk, nil) {

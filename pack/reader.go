@@ -40,12 +40,12 @@ type File struct {
 func Open(path string) (*File, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("pack: %w", err)
 	}
 	pf, err := open(f, path)
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, fmt.Errorf("pack: open %s: %w", path, err)
 	}
 	return pf, nil
 }
@@ -242,14 +242,14 @@ func (p *File) Scan(lo, hi int, sc *dataset.Scratch, fn func(i int, x, y []float
 	}
 	buf := sc.Bytes[:n]
 	if _, err := p.f.ReadAt(buf, p.dataStart+start); err != nil {
-		return fmt.Errorf("read %s: %w", p.path, err)
+		return fmt.Errorf("pack: read %s: %w", p.path, err)
 	}
 	d := p.d
 	for i := lo; i < hi; i++ {
 		m := p.m[i]
 		b := buf[p.off[i]-start : p.off[i]-start+p.size(m)]
 		if crc32.Checksum(b, castagnoli) != p.crc[i] {
-			return fmt.Errorf("read %s: user %q: checksum mismatch: the file is corrupted", p.path, p.ids[i])
+			return fmt.Errorf("pack: read %s: user %q: checksum mismatch: the file is corrupted", p.path, p.ids[i])
 		}
 		var y []float64
 		if p.target {

@@ -48,7 +48,7 @@ func Create(path string, features []string, target bool, prec Precision) (*Write
 	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
-		return nil, fmt.Errorf("create %s: %w", path, err)
+		return nil, fmt.Errorf("pack: create %s: %w", path, err)
 	}
 	w := &Writer{path: path, f: f, bw: bufio.NewWriterSize(f, 1<<20), crc: crc32.New(castagnoli),
 		d: len(features), prec: prec, target: target, ids: map[string]bool{}}
@@ -206,7 +206,7 @@ func (w *Writer) Close() (err error) {
 		return err
 	}
 	if err := os.Rename(w.f.Name(), w.path); err != nil {
-		return fmt.Errorf("write %s: %w", w.path, err)
+		return fmt.Errorf("pack: write %s: %w", w.path, err)
 	}
 	return nil
 }

@@ -39,6 +39,11 @@ func (s StopReason) MarshalText() ([]byte, error) { return stops.marshal(int(s))
 // UnmarshalText sets s from its text form.
 func (s *StopReason) UnmarshalText(b []byte) error { return stops.unmarshal(b, (*int)(s)) }
 
+// MaxRounds is the largest number of rounds a trainer accepts: far beyond
+// any useful run, it catches a mistyped or overflowed count before it
+// sizes the per-round statistics.
+const MaxRounds = 1_000_000
+
 // Schedule holds the options that decide how long a trainer runs, shared by
 // every trainer that can stop early. The zero value of each field is
 // documented on Resolve.
@@ -57,7 +62,10 @@ type Schedule struct {
 
 // Resolve returns s with zero Rounds and Patience replaced by the given
 // defaults, after checking it: negative counts, a negative or non-finite
-// tolerance, and Rounds above maxRounds are errors.
+// tolerance, and Rounds above maxRounds are errors (trainers pass
+// MaxRounds). Trainers without early stopping pass a zero Tolerance and
+// Patience and a patience default of 0. The errors name the option, not
+// the package: callers add their prefix.
 func (s Schedule) Resolve(rounds, patience, maxRounds int) (Schedule, error) {
 	switch {
 	case s.Rounds < 0 || s.Rounds > maxRounds:

@@ -1,0 +1,57 @@
+package fit
+
+import (
+	"math"
+	"strings"
+	"testing"
+)
+
+func TestScheduleResolve(t *testing.T) {
+	const rounds, patience = 50, 3
+	for _, c := range []struct {
+		name string
+		in   Schedule
+		max  int
+		want Schedule
+		err  string // a substring of the error; "" for none
+	}{
+		{"zero takes the defaults", Schedule{}, MaxRounds, Schedule{Rounds: rounds, Patience: patience}, ""},
+		{"set values are kept", Schedule{Rounds: 7, Tolerance: 1e-4, Patience: 2}, MaxRounds,
+			Schedule{Rounds: 7, Tolerance: 1e-4, Patience: 2}, ""},
+		{"one round", Schedule{Rounds: 1}, MaxRounds, Schedule{Rounds: 1, Patience: patience}, ""},
+		{"rounds at the bound", Schedule{Rounds: MaxRounds}, MaxRounds, Schedule{Rounds: MaxRounds, Patience: patience}, ""},
+		{"rounds at a smaller bound", Schedule{Rounds: 10}, 10, Schedule{Rounds: 10, Patience: patience}, ""},
+		{"rounds above the bound", Schedule{Rounds: MaxRounds + 1}, MaxRounds, Schedule{}, "rounds 1000001 must be in [0, 1000000]"},
+		{"rounds above a smaller bound", Schedule{Rounds: 11}, 10, Schedule{}, "rounds 11 must be in [0, 10]"},
+		{"huge rounds", Schedule{Rounds: math.MaxInt}, MaxRounds, Schedule{}, "must be in [0, 1000000]"},
+		{"negative rounds", Schedule{Rounds: -1}, MaxRounds, Schedule{}, "rounds -1 must be in [0, 1000000]"},
+		{"negative tolerance", Schedule{Tolerance: -1e-9}, MaxRounds, Schedule{}, "tolerance -1e-09 must be finite and not negative"},
+		{"NaN tolerance", Schedule{Tolerance: math.NaN()}, MaxRounds, Schedule{}, "tolerance NaN"},
+		{"infinite tolerance", Schedule{Tolerance: math.Inf(1)}, MaxRounds, Schedule{}, "tolerance +Inf"},
+		{"negative patience", Schedule{Patience: -2}, MaxRounds, Schedule{}, "patience -2 must not be negative"},
+		{"rounds checked first", Schedule{Rounds: -1, Tolerance: -1, Patience: -1}, MaxRounds, Schedule{}, "rounds -1"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := c.in.Resolve(rounds, patience, c.max)
+			switch {
+			case c.err == "" && err != nil:
+				t.Fatalf("Resolve(%+v) failed: %v", c.in, err)
+			case c.err != "" && err == nil:
+				t.Fatalf("Resolve(%+v) = %+v, want an error with %q", c.in, got, c.err)
+			case c.err != "" && !strings.Contains(err.Error(), c.err):
+				t.Fatalf("Resolve(%+v) error %q, want %q in it", c.in, err, c.err)
+			case c.err == "" && got != c.want:
+				t.Errorf("Resolve(%+v) = %+v, want %+v", c.in, got, c.want)
+			}
+		})
+	}
+}
+
+// A trainer without early stopping (dp) passes a patience default of 0:
+// its schedule stays without patience.
+func TestScheduleResolveNoPatience(t *testing.T) {
+	got, err := Schedule{}.Resolve(10, 0, MaxRounds)
+	if err != nil || got != (Schedule{Rounds: 10}) {
+		t.Errorf("Resolve = %+v, %v; want {Rounds: 10}", got, err)
+	}
+}
