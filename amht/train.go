@@ -557,8 +557,8 @@ func TrainSource(ctx context.Context, src dataset.Source, validation *dataset.Da
 	if opt.Threshold == ThresholdValue {
 		minAbs = math.Sqrt(scale)
 	}
-	prev := math.Inf(1)
-	bestVal, bestRound, bestU := math.Inf(1), 0, []float64(nil)
+	mon := fit.Schedule{Rounds: opt.Rounds, Tolerance: opt.Tolerance, Patience: opt.Patience}.Monitor(val != nil)
+	var bestU []float64
 	for round := 1; round <= opt.Rounds; round++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -579,21 +579,10 @@ func TrainSource(ctx context.Context, src dataset.Source, validation *dataset.Da
 			v := val.loss(tr)
 			st.ValidationLoss = &v
 			track = v
-			if v < bestVal {
-				bestVal, bestRound = v, round
-				bestU = append(bestU[:0], tr.u...)
-			}
 		}
-		stop, why := true, fit.StopRounds
-		switch {
-		case inlier <= 1e-28*scale:
-			why = fit.StopExact
-		case val != nil && round-bestRound >= opt.Patience:
-			why = fit.StopEarly
-		case opt.Tolerance > 0 && prev-track < opt.Tolerance*prev:
-			why = fit.StopTolerance
-		default:
-			stop = false
+		best, stop, why := mon.Observe(round, track, inlier <= 1e-28*scale)
+		if best {
+			bestU = append(bestU[:0], tr.u...)
 		}
 		if !stop && round < opt.Rounds && tr.r > 0 {
 			if err := tr.updateU(grad); err != nil {
@@ -603,13 +592,8 @@ func TrainSource(ctx context.Context, src dataset.Source, validation *dataset.Da
 				return nil, fmt.Errorf("amht: train: round %d: %w", round, err)
 			}
 		}
-		prev = track
 		minAbs /= 2
-		st.Seconds = time.Since(start).Seconds()
-		res.Rounds = append(res.Rounds, st)
-		if opt.Progress != nil {
-			opt.Progress(st)
-		}
+		res.Rounds = fit.Record(res.Rounds, st, start, opt.Progress)
 		if stop {
 			res.Stopped = why
 			break

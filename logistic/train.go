@@ -511,8 +511,7 @@ func train(ctx context.Context, ds *dataset.Dataset, validation *dataset.Dataset
 		return nil, fmt.Errorf("init: %w", err)
 	}
 	res := &Result{Stopped: fit.StopRounds}
-	prev := math.Inf(1)
-	bestVal, bestRound := math.Inf(1), 0
+	mon := fit.Schedule{Rounds: opt.Rounds, Tolerance: opt.Tolerance, Patience: opt.Patience}.Monitor(validation != nil)
 	var bestU []float64
 	for round := 1; round <= opt.Rounds; round++ {
 		if err := ctx.Err(); err != nil {
@@ -526,19 +525,10 @@ func train(ctx context.Context, ds *dataset.Dataset, validation *dataset.Dataset
 			v := logLoss(tr.model(), validation)
 			st.ValidationLoss = &v
 			track = v
-			if v < bestVal {
-				bestVal, bestRound = v, round
-				bestU = append(bestU[:0], tr.u...)
-			}
 		}
-		stop, why := true, fit.StopRounds
-		switch {
-		case validation != nil && round-bestRound >= opt.Patience:
-			why = fit.StopEarly
-		case opt.Tolerance > 0 && prev-track < opt.Tolerance*math.Abs(prev):
-			why = fit.StopTolerance
-		default:
-			stop = false
+		best, stop, why := mon.Observe(round, track, false)
+		if best {
+			bestU = append(bestU[:0], tr.u...)
 		}
 		if !stop && round < opt.Rounds && tr.r > 0 {
 			if err := ctx.Err(); err != nil {
@@ -551,12 +541,7 @@ func train(ctx context.Context, ds *dataset.Dataset, validation *dataset.Dataset
 				return nil, fmt.Errorf("round %d: %w", round, err)
 			}
 		}
-		prev = track
-		st.Seconds = time.Since(start).Seconds()
-		res.Rounds = append(res.Rounds, st)
-		if opt.Progress != nil {
-			opt.Progress(st)
-		}
+		res.Rounds = fit.Record(res.Rounds, st, start, opt.Progress)
 		if stop {
 			res.Stopped = why
 			break

@@ -3,6 +3,7 @@ package fit
 import (
 	"fmt"
 	"math"
+	"time"
 )
 
 var stops = enum{"stop reason", []string{"rounds", "tolerance", "exact", "early-stopping", "stalled", "closed-form"}}
@@ -82,4 +83,57 @@ func (s Schedule) Resolve(rounds, patience, maxRounds int) (Schedule, error) {
 		s.Patience = patience
 	}
 	return s, nil
+}
+
+// Monitor decides after every round whether training stops, the same way
+// for every trainer that can stop early: at an exact fit, after Patience
+// rounds without a better validation loss, or when a round lowers the
+// monitored loss by less than Tolerance of itself. The zero value is not
+// usable; see Schedule.Monitor.
+type Monitor struct {
+	s         Schedule
+	validated bool
+	prev      float64
+	best      float64
+	bestRound int
+}
+
+// Monitor returns a Monitor for the resolved schedule s. validated says
+// whether the monitored loss is a validation loss: only then does Patience
+// apply and does Observe report the best round.
+func (s Schedule) Monitor(validated bool) *Monitor {
+	return &Monitor{s: s, validated: validated, prev: math.Inf(1), best: math.Inf(1)}
+}
+
+// Observe records the monitored loss of round (counted from 1) and whether
+// the fit is exact. It reports whether this round has the best validation
+// loss so far (the caller keeps its parameters), and whether training
+// stops after it and why; a round that does not stop reports StopRounds.
+func (m *Monitor) Observe(round int, loss float64, exact bool) (best, stop bool, why StopReason) {
+	if m.validated && loss < m.best {
+		m.best, m.bestRound, best = loss, round, true
+	}
+	stop, why = true, StopRounds
+	switch {
+	case exact:
+		why = StopExact
+	case m.validated && round-m.bestRound >= m.s.Patience:
+		why = StopEarly
+	case m.s.Tolerance > 0 && m.prev-loss < m.s.Tolerance*math.Abs(m.prev):
+		why = StopTolerance
+	default:
+		stop = false
+	}
+	m.prev = loss
+	return best, stop, why
+}
+
+// Record appends st, timed from start, to rounds, reports it to progress
+// when progress is not nil, and returns the longer slice.
+func Record(rounds []RoundStats, st RoundStats, start time.Time, progress func(RoundStats)) []RoundStats {
+	st.Seconds = time.Since(start).Seconds()
+	if progress != nil {
+		progress(st)
+	}
+	return append(rounds, st)
 }

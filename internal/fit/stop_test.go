@@ -55,3 +55,43 @@ func TestScheduleResolveNoPatience(t *testing.T) {
 		t.Errorf("Resolve = %+v, %v; want {Rounds: 10}", got, err)
 	}
 }
+
+// TestMonitor checks the stopping rules on sequences of monitored losses.
+func TestMonitor(t *testing.T) {
+	tests := []struct {
+		name      string
+		s         Schedule
+		validated bool
+		losses    []float64
+		exact     int // round with an exact fit, or 0
+		want      StopReason
+		round     int // round after which training stops, or 0 for none
+		best      int // last round reported best
+	}{
+		{"runs on", Schedule{Rounds: 5, Patience: 2}, false, []float64{4, 3, 2, 1, 0.5}, 0, StopRounds, 0, 0},
+		{"tolerance", Schedule{Rounds: 9, Tolerance: 0.1, Patience: 2}, false, []float64{4, 2, 1.95, 1}, 0, StopTolerance, 3, 0},
+		{"exact first", Schedule{Rounds: 9, Tolerance: 0.1, Patience: 1}, true, []float64{4, 4, 4}, 2, StopExact, 2, 1},
+		{"patience", Schedule{Rounds: 9, Patience: 2}, true, []float64{3, 2, 2.5, 2.1, 1}, 0, StopEarly, 4, 2},
+		{"no patience without validation", Schedule{Rounds: 9, Patience: 1}, false, []float64{3, 3, 3, 3}, 0, StopRounds, 0, 0},
+		{"negative losses", Schedule{Rounds: 9, Tolerance: 0.1}, false, []float64{-1, -1.5, -1.51}, 0, StopTolerance, 3, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := tc.s.Monitor(tc.validated)
+			best, round, why := 0, 0, StopRounds
+			for i, l := range tc.losses {
+				b, stop, w := m.Observe(i+1, l, i+1 == tc.exact)
+				if b {
+					best = i + 1
+				}
+				if stop {
+					round, why = i+1, w
+					break
+				}
+			}
+			if round != tc.round || why != tc.want || best != tc.best {
+				t.Fatalf("stopped after round %d (%s), best %d; want %d (%s), best %d", round, why, best, tc.round, tc.want, tc.best)
+			}
+		})
+	}
+}
