@@ -2,10 +2,8 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -137,7 +135,9 @@ func runTune(c *cobra.Command, f *trainFlags, cfg method.Config) error {
 	}
 	w := c.OutOrStdout()
 	if res != nil {
-		printScores(w, cfg.Method, res)
+		if err := res.WriteTable(w, cfg.Method); err != nil {
+			return err
+		}
 	}
 	if err != nil {
 		return err
@@ -150,24 +150,4 @@ func runTune(c *cobra.Command, f *trainFlags, cfg method.Config) error {
 	printTrained(c, &method.Result{Model: m}, len(ds.Users), ds.Samples(), time.Since(start))
 	fmt.Fprintf(w, "wrote %s\n", f.out)
 	return nil
-}
-
-// printScores writes the validation score of every candidate, marking the
-// winner.
-func printScores(w io.Writer, name string, res *tune.Result) {
-	fmt.Fprintf(w, "model selection for %s (validation %s on held-out samples of every user; ridge scale %.4g):\n", name, res.Criterion, res.RidgeScale)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "rank\tsparsity\tridge\tcenter\tvalidation %s\tseconds\t\t\n", res.Criterion)
-	for i, s := range res.Scores {
-		mark := ""
-		if i == res.BestIndex {
-			mark = "<- best"
-		}
-		score := strconv.FormatFloat(s.Criterion(), 'g', 6, 64)
-		if s.Err != "" {
-			score = "failed"
-		}
-		fmt.Fprintf(tw, "%d\t%d\t%.4g\t%v\t%s\t%.2f\t%s\t\n", s.Rank, s.Sparsity, s.Ridge, s.Center, score, s.Seconds, mark)
-	}
-	tw.Flush()
 }
