@@ -52,14 +52,14 @@ func TestPrivacyErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"privacy", "--epsilon", "0", "--delta", "1e-5", "--rounds", "5"}, "--epsilon 0 must be positive"},
+		{[]string{"privacy", "--epsilon", "0", "--delta", "1e-5", "--rounds", "5"}, "accountant: epsilon 0 must be positive"},
 		{[]string{"privacy", "--epsilon", "-1", "--delta", "1e-5", "--rounds", "5"}, "must be positive"},
 		{[]string{"privacy", "--epsilon", "1", "--delta", "0", "--rounds", "5"}, "delta 0 must be in (0, 1)"},
 		{[]string{"privacy", "--epsilon", "1", "--delta", "1", "--rounds", "5"}, "delta 1 must be in (0, 1)"},
 		{[]string{"privacy", "--epsilon", "1", "--delta", "1e-5", "--rounds", "5", "--sample-rate", "0"}, "sample rate 0 must be in (0, 1]"},
 		{[]string{"privacy", "--epsilon", "1", "--delta", "1e-5", "--rounds", "5", "--sample-rate", "1.5"}, "sample rate 1.5"},
 		{[]string{"privacy", "--epsilon", "1", "--delta", "1e-5", "--rounds", "0"}, "rounds 0 must be at least 1"},
-		{[]string{"privacy", "--noise-multiplier", "0", "--delta", "1e-5", "--rounds", "5"}, "--noise-multiplier 0 must be positive"},
+		{[]string{"privacy", "--noise-multiplier", "0", "--delta", "1e-5", "--rounds", "5"}, "accountant: noise multiplier 0 must be positive"},
 		{[]string{"privacy", "--epsilon", "1", "--noise-multiplier", "2", "--delta", "1e-5", "--rounds", "5"}, "exactly one of"},
 		{[]string{"privacy", "--epsilon", "1", "--rounds", "5"}, "--delta is required"},
 		{[]string{"train", "--data", data, "--dp-epsilon", "0", "--dp-delta", "1e-5"}, "--dp-epsilon 0 must be positive"},
