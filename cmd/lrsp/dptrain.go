@@ -126,20 +126,15 @@ func trainPrivate(c *cobra.Command, f *trainFlags, cfg method.Config) error {
 			f.dp.delta, 1/float64(len(ds.Users)))
 	}
 	o := method.Options{Workers: f.workers}
-	if isTerminal(c.ErrOrStderr()) {
-		releases := cfg.Rounds
-		if cfg.DP.Init == "private" {
-			releases++
-		}
-		bar := progressbar.NewOptions(releases, progressbar.OptionSetWriter(c.ErrOrStderr()),
-			progressbar.OptionSetDescription("private train"), progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
-		defer bar.Finish()
-		n := 0
-		o.Release = func(st dp.RoundStats) {
-			n++
-			bar.Describe(fmt.Sprintf("private train: epsilon spent %.3g", *st.Epsilon))
-			bar.Set(n)
-		}
+	releases := cfg.Rounds
+	if cfg.DP.Init == "private" {
+		releases++
+	}
+	p, n := newProgress(c, progressbar.OptionSetDescription("private train"), progressbar.OptionShowCount()), int64(0)
+	defer p.finish()
+	o.Release = func(st dp.RoundStats) {
+		n++
+		p.step(n, int64(releases), fmt.Sprintf("private train: epsilon spent %.3g", *st.Epsilon), "")
 	}
 	res, err := method.Train(c.Context(), ds, cfg, o)
 	if err != nil {

@@ -121,18 +121,14 @@ func runTune(c *cobra.Command, f *trainFlags, cfg method.Config) error {
 	topt := tune.Options{Base: cfg, Rank: mf.autoRank, Sparsity: mf.autoSparsity, Ridge: mf.autoRidge,
 		Center: mf.center == "auto", Holdout: mf.tuneHoldout, Repeats: mf.tuneRepeats, Seed: cfg.Seed,
 		Workers: f.workers, Patience: f.options(c).Patience}
-	errw := c.ErrOrStderr()
-	if isTerminal(errw) {
-		topt.Progress = func(s tune.Score) {
-			fmt.Fprintf(errw, "\r\033[Ktune %s: r=%d k=%d ridge=%.3g center=%v: validation %.5g",
-				cfg.Method, s.Rank, s.Sparsity, s.Ridge, s.Center, s.Criterion())
-		}
+	p := newProgress(c)
+	topt.Progress = func(s tune.Score) {
+		p.status(fmt.Sprintf("tune %s: r=%d k=%d ridge=%.3g center=%v: validation %.5g",
+			cfg.Method, s.Rank, s.Sparsity, s.Ridge, s.Center, s.Criterion()))
 	}
 	start := time.Now()
 	m, res, err := tune.Train(c.Context(), ds, topt)
-	if isTerminal(errw) {
-		fmt.Fprint(errw, "\r\033[K")
-	}
+	p.status("")
 	w := c.OutOrStdout()
 	if res != nil {
 		if err := res.WriteTable(w, cfg.Method); err != nil {
