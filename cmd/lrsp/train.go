@@ -115,29 +115,19 @@ func (f *trainFlags) config(c *cobra.Command) (method.Config, error) {
 	case s.Network:
 		n := &f.neural
 		cfg.Hidden, cfg.Batch, cfg.LearningRate = n.hidden, n.batch, n.rate
-		if err := n.check(cfg); err != nil {
+		if err := checkNetworkFlags(n.hidden, n.batch, n.rate); err != nil {
 			return cfg, err
 		}
 		if s.Name != model.MethodNeuralLRS {
 			cfg.Rank, cfg.Sparsity = 0, 0
 		}
 	case s.Loss == model.LossLogistic:
-		if _, err := oneOf("init", f.init, "moments", "random"); err != nil {
-			return cfg, fmt.Errorf("%w (with --loss logistic)", err)
-		}
 		cfg.Init = f.init
 		if fl.Changed("cg-iterations") {
 			cfg.CGIterations = f.cgIterations
 		}
 	case slices.Contains(params, "update"):
-		for _, e := range []struct {
-			flag, v string
-			want    []string
-		}{{"init", f.init, fit.Inits()}, {"update", f.update, fit.Updates()}, {"threshold", f.threshold, fit.Thresholds()}} {
-			if _, err := oneOf(e.flag, e.v, e.want...); err != nil {
-				return cfg, err
-			}
-		}
+		// package method checks the names of init, update and threshold.
 		cfg.Init, cfg.Update, cfg.Threshold = f.init, f.update, f.threshold
 		cfg.CGIterations, cfg.Refresh = f.cgIterations, f.refresh
 		if f.cgIterations < 1 {
