@@ -92,6 +92,10 @@ func (s Spec) Restrict(c Config) Config {
 
 func checkNone(*Config, int) error { return nil }
 
+// checkNames checks only the text-valued options (see checkEnums), for
+// the methods without a rank or sparsity to bound.
+func checkNames(c *Config, _ int) error { return checkEnums(c) }
+
 // checkLowRank checks lrs and lowrank: rank in [1, d], sparsity in [0, d]
 // (0 for lowrank), and AMHT's enumerations.
 func checkLowRank(c *Config, d int) error {

@@ -171,6 +171,8 @@ func TestValidate(t *testing.T) {
 		{method.Config{Method: "lrs", Rank: 1, Init: "svd"}, `init "svd"`},
 		{method.Config{Method: "lrs", Loss: lg, Rank: 1, Init: "ridge-svd"}, `init "ridge-svd"`},
 		{method.Config{Method: "global", Loss: lg, Center: true}, "center does not apply"},
+		{method.Config{Method: "global", Loss: lg, Init: "foo"}, `init "foo": want moments, random`},
+		{method.Config{Method: "local", Loss: lg, Init: "random"}, ""},
 		{method.Config{Method: "lrs", Loss: lg, Rank: 1, Pursuit: 2}, "pursuit does not apply"},
 		{method.Config{Method: "neural-lrs", Loss: sq, Rank: 40, Hidden: []int{8}}, "rank 40 must be in [1, 8]"},
 		{method.Config{Method: "neural-lrs", Rank: 3}, ""},

@@ -369,9 +369,9 @@ func TestCLIErrors(t *testing.T) {
 	}{
 		{"train without --data", []string{"train", "--out", p("x.lrsp")}, []string{"--data is required"}},
 		{"predict without --data", []string{"predict", "--model", p("m.lrsp")}, []string{"--data is required"}},
-		{"bad --init", []string{"train", "--data", data, "--init", "svd"}, []string{`--init "svd"`, "moments, ridge-svd, random"}},
-		{"bad --update", []string{"train", "--data", data, "--update", "newton"}, []string{`--update "newton"`}},
-		{"bad --threshold", []string{"train", "--data", data, "--threshold", "soft"}, []string{`--threshold "soft"`}},
+		{"bad --init", []string{"train", "--data", data, "--rank", "1", "--sparsity", "1", "--init", "svd"}, []string{`init "svd": want moments, ridge-svd, random`}},
+		{"bad --update", []string{"train", "--data", data, "--rank", "1", "--sparsity", "1", "--update", "newton"}, []string{`update "newton": want`}},
+		{"bad --threshold", []string{"train", "--data", data, "--rank", "1", "--sparsity", "1", "--threshold", "soft"}, []string{`threshold "soft": want`}},
 		{"bad --rounds", []string{"train", "--data", data, "--rounds", "0"}, []string{"--rounds 0"}},
 		{"bad --validation", []string{"train", "--data", data, "--validation", "1"}, []string{"--validation 1"}},
 		{"bad --unknown", []string{"predict", "--model", p("m.lrsp"), "--data", data, "--unknown", "zero"}, []string{`--unknown "zero"`}},

@@ -155,8 +155,7 @@ func runCompare(c *cobra.Command, f *compareFlags) error {
 // tuning candidates of the linear methods on a terminal, and the training
 // rounds of the network methods (see roundProgress).
 func compareProgress(c *cobra.Command, f *compareFlags) func(compare.Event) {
-	errw := c.ErrOrStderr()
-	term := isTerminal(errw)
+	p := newProgress(c)
 	label, name := "", "RMSE"
 	if f.loss == model.LossLogistic {
 		label, name = "logistic ", "log loss"
@@ -170,19 +169,17 @@ func compareProgress(c *cobra.Command, f *compareFlags) func(compare.Event) {
 				show, done = roundProgress(c, f.neural.rounds, e.Method+" MSE")
 			}
 		case e.Candidate != nil:
-			if term {
-				s := e.Candidate
-				fmt.Fprintf(errw, "\r\033[Kcompare %s%s: r=%d k=%d ridge=%.3g center=%v: validation %s %.5g",
-					label, e.Method, s.Rank, s.Sparsity, s.Ridge, s.Center, name, s.Criterion())
-			}
+			s := e.Candidate
+			p.status(fmt.Sprintf("compare %s%s: r=%d k=%d ridge=%.3g center=%v: validation %s %.5g",
+				label, e.Method, s.Rank, s.Sparsity, s.Ridge, s.Center, name, s.Criterion()))
 		case e.Round != nil && show != nil:
 			show(*e.Round)
 		case e.Done:
 			if done != nil {
 				done()
 				show, done = nil, nil
-			} else if term && !isNetwork(e.Method) {
-				fmt.Fprint(errw, "\r\033[K")
+			} else if !isNetwork(e.Method) {
+				p.status("")
 			}
 		}
 	}

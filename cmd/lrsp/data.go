@@ -3,13 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/lrsp/lrsp/datafile"
 	"github.com/lrsp/lrsp/dataset"
@@ -48,43 +45,21 @@ func readData(ctx context.Context, c *cobra.Command, path string, opt dataset.CS
 // and, on a terminal, a progress bar for a CSV file larger than 4 MB or
 // Parquet data of a million rows or more; done ends the bar.
 func readOptions(c *cobra.Command, path string, opt dataset.CSVOptions) (o datafile.Options, done func()) {
+	desc := progressbar.OptionSetDescription("read " + path)
+	bytes := newProgress(c, desc, progressbar.OptionShowBytes(true))
+	rows := newProgress(c, desc, progressbar.OptionSetItsString("rows"), progressbar.OptionShowIts(), progressbar.OptionShowCount())
 	o.Columns = opt
-	errw := c.ErrOrStderr()
-	if !isTerminal(errw) {
-		return o, func() {}
-	}
-	var bar *progressbar.ProgressBar
 	o.Bytes = func(n, total int64) {
-		if bar == nil && total > 4<<20 {
-			bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(errw),
-				progressbar.OptionSetDescription("read "+path), progressbar.OptionShowBytes(true),
-				progressbar.OptionClearOnFinish())
-		}
-		if bar != nil {
-			bar.Set64(n)
+		if total > 4<<20 {
+			bytes.step(n, total, "", "")
 		}
 	}
 	o.Rows = func(n, total int64) {
-		if bar == nil && total >= 1<<20 {
-			bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(errw),
-				progressbar.OptionSetDescription("read "+path), progressbar.OptionSetItsString("rows"),
-				progressbar.OptionShowIts(), progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
-		}
-		if bar != nil {
-			bar.Set64(n)
+		if total >= 1<<20 {
+			rows.step(n, total, "", "")
 		}
 	}
-	return o, func() {
-		if bar != nil {
-			bar.Finish()
-		}
-	}
-}
-
-// isTerminal reports whether w is a terminal, for progress display.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
+	return o, func() { bytes.finish(); rows.finish() }
 }
 
 // oneOf returns the position of v in choices, or an error naming the flag.

@@ -55,22 +55,14 @@ func (d *dpFlags) config(c *cobra.Command, cfg *method.Config) error {
 		return fmt.Errorf("private training needs exactly one of --dp-epsilon and --dp-noise-multiplier")
 	case !fl.Changed("dp-delta"):
 		return fmt.Errorf("private training needs --dp-delta")
-	case hasEps && (!(d.epsilon > 0) || math.IsInf(d.epsilon, 1)):
-		return fmt.Errorf("--dp-epsilon %v must be positive and finite", d.epsilon)
 	case hasNoise && (!(d.noise > 0) || math.IsInf(d.noise, 1)):
 		return fmt.Errorf("--dp-noise-multiplier %v must be positive and finite", d.noise)
-	case !(d.delta > 0 && d.delta < 1):
-		return fmt.Errorf("--dp-delta %v must be in (0, 1)", d.delta)
 	case !(d.sampleRate > 0 && d.sampleRate <= 1):
 		return fmt.Errorf("--dp-sample-rate %v must be in (0, 1]", d.sampleRate)
 	case !(d.clip > 0) || math.IsInf(d.clip, 1):
 		return fmt.Errorf("--dp-clip %v must be positive and finite", d.clip)
 	case !(d.step > 0) || math.IsInf(d.step, 1):
 		return fmt.Errorf("--dp-step %v must be positive and finite", d.step)
-	}
-	i, err := oneOf("dp-init", d.init, "private", "random")
-	if err != nil {
-		return err
 	}
 	if !fl.Changed("rounds") {
 		cfg.Rounds = dp.DefaultRounds
@@ -79,7 +71,13 @@ func (d *dpFlags) config(c *cobra.Command, cfg *method.Config) error {
 	cfg.DP = &model.DPConfig{Init: d.init, Clip: d.clip, SampleRate: d.sampleRate, Delta: d.delta, StepSize: d.step,
 		NoiseMultiplier: d.noise}
 	if hasEps {
-		o := dp.Options{Rounds: cfg.Rounds, Init: dp.Init(i), SampleRate: d.sampleRate}
+		// dp.Calibrate checks epsilon and delta; package method checks
+		// the other values and the name of the initialisation.
+		o := dp.Options{Rounds: cfg.Rounds, Init: dp.InitPrivate, SampleRate: d.sampleRate}
+		if d.init == dp.InitRandom.String() {
+			o.Init = dp.InitRandom
+		}
+		var err error
 		if cfg.DP.NoiseMultiplier, err = dp.Calibrate(d.epsilon, d.delta, o); err != nil {
 			return err
 		}
@@ -126,20 +124,15 @@ func trainPrivate(c *cobra.Command, f *trainFlags, cfg method.Config) error {
 			f.dp.delta, 1/float64(len(ds.Users)))
 	}
 	o := method.Options{Workers: f.workers}
-	if isTerminal(c.ErrOrStderr()) {
-		releases := cfg.Rounds
-		if cfg.DP.Init == "private" {
-			releases++
-		}
-		bar := progressbar.NewOptions(releases, progressbar.OptionSetWriter(c.ErrOrStderr()),
-			progressbar.OptionSetDescription("private train"), progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
-		defer bar.Finish()
-		n := 0
-		o.Release = func(st dp.RoundStats) {
-			n++
-			bar.Describe(fmt.Sprintf("private train: epsilon spent %.3g", *st.Epsilon))
-			bar.Set(n)
-		}
+	releases := cfg.Rounds
+	if cfg.DP.Init == "private" {
+		releases++
+	}
+	p, n := newProgress(c, progressbar.OptionSetDescription("private train"), progressbar.OptionShowCount()), int64(0)
+	defer p.finish()
+	o.Release = func(st dp.RoundStats) {
+		n++
+		p.step(n, int64(releases), fmt.Sprintf("private train: epsilon spent %.3g", *st.Epsilon), "")
 	}
 	res, err := method.Train(c.Context(), ds, cfg, o)
 	if err != nil {

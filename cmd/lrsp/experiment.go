@@ -39,33 +39,6 @@ func (f *experimentFlags) prepare() error {
 	return nil
 }
 
-// experimentProgress returns a progress callback: a progress bar on a
-// terminal, else one line per finished run on stderr. The returned finish
-// function clears the bar.
-func experimentProgress(c *cobra.Command, name string) (func(experiment.Step), func()) {
-	w := c.ErrOrStderr()
-	if !isTerminal(w) {
-		return func(s experiment.Step) {
-			fmt.Fprintf(w, "%s [%d/%d] %s\n", name, s.Done, s.Total, s.What)
-		}, func() {}
-	}
-	var bar *progressbar.ProgressBar
-	return func(s experiment.Step) {
-			if bar == nil {
-				bar = progressbar.NewOptions(s.Total, progressbar.OptionSetWriter(w),
-					progressbar.OptionSetDescription(name), progressbar.OptionShowCount(),
-					progressbar.OptionSetElapsedTime(true), progressbar.OptionSetPredictTime(true),
-					progressbar.OptionClearOnFinish())
-			}
-			bar.Describe(name + ": " + s.What)
-			_ = bar.Set(s.Done)
-		}, func() {
-			if bar != nil {
-				_ = bar.Finish()
-			}
-		}
-}
-
 // run checks the flags, runs an experiment with a progress display and
 // writes its result into --out, listing the files written. exp runs the
 // experiment with the given progress callback and returns the result's
@@ -75,9 +48,12 @@ func (f *experimentFlags) run(c *cobra.Command, name string,
 	if err := f.prepare(); err != nil {
 		return err
 	}
-	progress, finish := experimentProgress(c, name)
-	write, err := exp(c.Context(), progress)
-	finish()
+	p := newProgress(c, progressbar.OptionSetDescription(name), progressbar.OptionShowCount(),
+		progressbar.OptionSetElapsedTime(true), progressbar.OptionSetPredictTime(true))
+	write, err := exp(c.Context(), func(s experiment.Step) {
+		p.step(int64(s.Done), int64(s.Total), name+": "+s.What, fmt.Sprintf("%s [%d/%d] %s", name, s.Done, s.Total, s.What))
+	})
+	p.finish()
 	if err != nil {
 		return err
 	}

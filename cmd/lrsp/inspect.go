@@ -6,33 +6,12 @@ import (
 	"maps"
 	"os"
 	"slices"
-	"strconv"
 
 	"github.com/spf13/cobra"
 
 	"github.com/lrsp/lrsp/datafile"
 	"github.com/lrsp/lrsp/model"
 )
-
-// inspectDump is the JSON of lrsp inspect --json: the layout of truth.json
-// plus the model's metadata.
-type inspectDump struct {
-	Method   string                     `json:"method"`
-	D        int                        `json:"d"`
-	R        int                        `json:"r"`
-	K        int                        `json:"k"`
-	Features []string                   `json:"features"`
-	U        [][]float64                `json:"U"`
-	Theta0   []float64                  `json:"theta0,omitempty"`
-	Users    map[string]inspectUserDump `json:"users"`
-	Config   *model.Config              `json:"config,omitempty"`
-	Privacy  *model.Ledger              `json:"privacy,omitempty"`
-}
-
-type inspectUserDump struct {
-	W []float64          `json:"w"`
-	B map[string]float64 `json:"b"`
-}
 
 func newInspectCmd() *cobra.Command {
 	var in string
@@ -50,7 +29,7 @@ func newInspectCmd() *cobra.Command {
 			w := c.OutOrStdout()
 			if asJSON {
 				enc := json.NewEncoder(w)
-				return enc.Encode(dump(m))
+				return enc.Encode(m.Dump())
 			}
 			st, err := os.Stat(in)
 			if err != nil {
@@ -63,7 +42,7 @@ func newInspectCmd() *cobra.Command {
 			fmt.Fprintf(w, "bytes/user  %.1f (r + k numbers and k indices; a dense theta_i would be %d)\n", m.BytesPerUser(), 8*m.Dim)
 			fmt.Fprintf(w, "features    %s\n", datafile.Short(m.Features))
 			if !m.Config.IsZero() {
-				cfg, err := configFields(m.Config)
+				cfg, err := m.Config.Fields()
 				if err != nil {
 					return err
 				}
@@ -84,41 +63,4 @@ func newInspectCmd() *cobra.Command {
 	c.Flags().BoolVar(&asJSON, "json", false, "dump U and every user's w and b as JSON, in the layout of truth.json")
 	c.MarkFlagRequired("model")
 	return c
-}
-
-func dump(m *model.Model) inspectDump {
-	d := inspectDump{Method: m.Method, D: m.Dim, R: m.Rank, K: m.Sparsity, Features: m.Features, Theta0: m.Theta0,
-		U: make([][]float64, m.Dim), Users: make(map[string]inspectUserDump, len(m.Users)), Privacy: m.Privacy}
-	if !m.Config.IsZero() {
-		d.Config = &m.Config
-	}
-	for j := range d.U {
-		d.U[j] = m.U[j*m.Rank : (j+1)*m.Rank]
-	}
-	for _, u := range m.Users {
-		b := make(map[string]float64, len(u.Index))
-		for p, j := range u.Index {
-			b[strconv.Itoa(int(j))] = u.Value[p]
-		}
-		d.Users[u.ID] = inspectUserDump{W: u.W, B: b}
-	}
-	return d
-}
-
-// configFields returns the fields of a configuration as their JSON texts,
-// by JSON name.
-func configFields(c model.Config) (map[string]string, error) {
-	b, err := json.Marshal(c)
-	if err != nil {
-		return nil, err
-	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(b, &raw); err != nil {
-		return nil, err
-	}
-	out := make(map[string]string, len(raw))
-	for k, v := range raw {
-		out[k] = string(v)
-	}
-	return out, nil
 }

@@ -2,10 +2,8 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -123,21 +121,19 @@ func runTune(c *cobra.Command, f *trainFlags, cfg method.Config) error {
 	topt := tune.Options{Base: cfg, Rank: mf.autoRank, Sparsity: mf.autoSparsity, Ridge: mf.autoRidge,
 		Center: mf.center == "auto", Holdout: mf.tuneHoldout, Repeats: mf.tuneRepeats, Seed: cfg.Seed,
 		Workers: f.workers, Patience: f.options(c).Patience}
-	errw := c.ErrOrStderr()
-	if isTerminal(errw) {
-		topt.Progress = func(s tune.Score) {
-			fmt.Fprintf(errw, "\r\033[Ktune %s: r=%d k=%d ridge=%.3g center=%v: validation %.5g",
-				cfg.Method, s.Rank, s.Sparsity, s.Ridge, s.Center, s.Criterion())
-		}
+	p := newProgress(c)
+	topt.Progress = func(s tune.Score) {
+		p.status(fmt.Sprintf("tune %s: r=%d k=%d ridge=%.3g center=%v: validation %.5g",
+			cfg.Method, s.Rank, s.Sparsity, s.Ridge, s.Center, s.Criterion()))
 	}
 	start := time.Now()
 	m, res, err := tune.Train(c.Context(), ds, topt)
-	if isTerminal(errw) {
-		fmt.Fprint(errw, "\r\033[K")
-	}
+	p.status("")
 	w := c.OutOrStdout()
 	if res != nil {
-		printScores(w, cfg.Method, res)
+		if err := res.WriteTable(w, cfg.Method); err != nil {
+			return err
+		}
 	}
 	if err != nil {
 		return err
@@ -150,24 +146,4 @@ func runTune(c *cobra.Command, f *trainFlags, cfg method.Config) error {
 	printTrained(c, &method.Result{Model: m}, len(ds.Users), ds.Samples(), time.Since(start))
 	fmt.Fprintf(w, "wrote %s\n", f.out)
 	return nil
-}
-
-// printScores writes the validation score of every candidate, marking the
-// winner.
-func printScores(w io.Writer, name string, res *tune.Result) {
-	fmt.Fprintf(w, "model selection for %s (validation %s on held-out samples of every user; ridge scale %.4g):\n", name, res.Criterion, res.RidgeScale)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "rank\tsparsity\tridge\tcenter\tvalidation %s\tseconds\t\t\n", res.Criterion)
-	for i, s := range res.Scores {
-		mark := ""
-		if i == res.BestIndex {
-			mark = "<- best"
-		}
-		score := strconv.FormatFloat(s.Criterion(), 'g', 6, 64)
-		if s.Err != "" {
-			score = "failed"
-		}
-		fmt.Fprintf(tw, "%d\t%d\t%.4g\t%v\t%s\t%.2f\t%s\t\n", s.Rank, s.Sparsity, s.Ridge, s.Center, score, s.Seconds, mark)
-	}
-	tw.Flush()
 }

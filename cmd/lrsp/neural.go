@@ -6,8 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/lrsp/lrsp/method"
-	"github.com/lrsp/lrsp/model"
 	"github.com/lrsp/lrsp/neural"
 	"github.com/lrsp/lrsp/synth"
 )
@@ -28,18 +26,6 @@ func (n *neuralFlags) register(c *cobra.Command) {
 	fl.IntSliceVar(&n.hidden, "hidden", []int{64, 32}, "neural-lrs, neural-dense, neural-global: hidden layer widths (the last is the dimension of theta_i)")
 	fl.IntVar(&n.batch, "batch", 16, "neural-lrs, neural-dense, neural-global: users per Adam mini-batch")
 	fl.Float64Var(&n.rate, "learning-rate", 0.003, "neural-lrs, neural-dense, neural-global: Adam step size")
-}
-
-// check checks the network flags of cfg before any data are read.
-func (n *neuralFlags) check(cfg method.Config) error {
-	if err := checkNetworkFlags(n.hidden, n.batch, n.rate); err != nil {
-		return err
-	}
-	last := n.hidden[len(n.hidden)-1]
-	if cfg.Method == model.MethodNeuralLRS && (cfg.Rank < 1 || cfg.Rank > last || cfg.Sparsity > last) {
-		return fmt.Errorf("--rank %d must be in [1, %d] and --sparsity %d at most %d (the last hidden width)", cfg.Rank, last, cfg.Sparsity, last)
-	}
-	return nil
 }
 
 // checkNetworkFlags checks --hidden, --batch and --learning-rate, shared

@@ -49,7 +49,7 @@ func TestNeuralCLI(t *testing.T) {
 		t.Errorf("predict wrote %d rows of new users, want %d", len(recs), 30*20)
 	}
 	// The data of a network model are its inputs, not its hidden features.
-	wantErr(t, []string{"train", "--method", "neural-lrs", "--data", p("nl.csv"), "--hidden", "4", "--rank", "5", "--out", p("x.lrsp")}, "--rank 5")
+	wantErr(t, []string{"train", "--method", "neural-lrs", "--data", p("nl.csv"), "--hidden", "4", "--rank", "5", "--out", p("x.lrsp")}, "rank 5 must be in [1, 4]")
 	wantErr(t, []string{"train", "--method", "neural-lrs", "--data", p("nl.csv"), "--init", "random", "--out", p("x.lrsp")}, "--init")
 	wantErr(t, []string{"train", "--method", "neural-lrs", "--loss", "logistic", "--data", p("nl.csv"), "--out", p("x.lrsp")}, "neural-lrs")
 	wantErr(t, []string{"train", "--method", "neural-lrs", "--data", p("nl.csv"), "--hidden", "0", "--out", p("x.lrsp")}, "--hidden")

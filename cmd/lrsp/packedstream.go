@@ -15,23 +15,10 @@ import (
 
 // usersProgress returns a progress callback for users streamed from a
 // packed file (see datafile.ForEachChunk): a bar described by what on a
-// terminal, else nil; done ends the bar.
+// terminal; done ends the bar.
 func usersProgress(c *cobra.Command, what string) (progress func(done, total int), done func()) {
-	if !isTerminal(c.ErrOrStderr()) {
-		return nil, func() {}
-	}
-	var bar *progressbar.ProgressBar
-	return func(n, total int) {
-			if bar == nil {
-				bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(c.ErrOrStderr()),
-					progressbar.OptionSetDescription(what), progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
-			}
-			bar.Set(n)
-		}, func() {
-			if bar != nil {
-				bar.Finish()
-			}
-		}
+	p := newProgress(c, progressbar.OptionSetDescription(what), progressbar.OptionShowCount())
+	return func(n, total int) { p.step(int64(n), int64(total), "", "") }, p.finish
 }
 
 // predictData reads the data at path and predicts every sample with m (see

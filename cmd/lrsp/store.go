@@ -50,13 +50,9 @@ leaves it as it was).`,
 			}
 			loaded := time.Since(start)
 			opt := store.ImportOptions{BatchSize: batch}
-			if isTerminal(c.ErrOrStderr()) {
-				bar := progressbar.NewOptions(len(m.Users), progressbar.OptionSetWriter(c.ErrOrStderr()),
-					progressbar.OptionSetDescription("import users"), progressbar.OptionShowCount(),
-					progressbar.OptionClearOnFinish())
-				defer bar.Finish()
-				opt.Progress = func(done, _ int) { bar.Set(done) }
-			}
+			p := newProgress(c, progressbar.OptionSetDescription("import users"), progressbar.OptionShowCount())
+			defer p.finish()
+			opt.Progress = func(done, _ int) { p.step(int64(done), int64(len(m.Users)), "", "") }
 			if err := store.Import(c.Context(), path, m, opt); err != nil {
 				return err
 			}

@@ -115,29 +115,19 @@ func (f *trainFlags) config(c *cobra.Command) (method.Config, error) {
 	case s.Network:
 		n := &f.neural
 		cfg.Hidden, cfg.Batch, cfg.LearningRate = n.hidden, n.batch, n.rate
-		if err := n.check(cfg); err != nil {
+		if err := checkNetworkFlags(n.hidden, n.batch, n.rate); err != nil {
 			return cfg, err
 		}
 		if s.Name != model.MethodNeuralLRS {
 			cfg.Rank, cfg.Sparsity = 0, 0
 		}
 	case s.Loss == model.LossLogistic:
-		if _, err := oneOf("init", f.init, "moments", "random"); err != nil {
-			return cfg, fmt.Errorf("%w (with --loss logistic)", err)
-		}
 		cfg.Init = f.init
 		if fl.Changed("cg-iterations") {
 			cfg.CGIterations = f.cgIterations
 		}
 	case slices.Contains(params, "update"):
-		for _, e := range []struct {
-			flag, v string
-			want    []string
-		}{{"init", f.init, fit.Inits()}, {"update", f.update, fit.Updates()}, {"threshold", f.threshold, fit.Thresholds()}} {
-			if _, err := oneOf(e.flag, e.v, e.want...); err != nil {
-				return cfg, err
-			}
-		}
+		// package method checks the names of init, update and threshold.
 		cfg.Init, cfg.Update, cfg.Threshold = f.init, f.update, f.threshold
 		cfg.CGIterations, cfg.Refresh = f.cgIterations, f.refresh
 		if f.cgIterations < 1 {
@@ -290,34 +280,23 @@ func printTrained(c *cobra.Command, res *method.Result, users, samples int, took
 }
 
 // roundProgress returns a progress callback for training rounds and a
-// function that ends it: a bar on a terminal; off a terminal (a log file,
-// a batch job) one line per round with the elapsed time, so that long runs
-// can be followed with tail -f.
+// function that ends it: a bar on a terminal, else one line per round with
+// the elapsed time (see progress).
 func roundProgress(c *cobra.Command, rounds int, label string) (func(fit.RoundStats), func()) {
-	errw := c.ErrOrStderr()
-	if !isTerminal(errw) {
-		start := time.Now()
-		return func(st fit.RoundStats) {
-			line := fmt.Sprintf("round %d/%d: train %s %.6g", st.Round, rounds, label, st.TrainLoss)
-			if st.Outliers > 0 {
-				line += fmt.Sprintf(", inliers %.6g (%d outliers)", st.InlierLoss, st.Outliers)
-			}
-			if st.ValidationLoss != nil {
-				line += fmt.Sprintf(", validation %.6g", *st.ValidationLoss)
-			}
-			fmt.Fprintf(errw, "%s (%.1f s)\n", line, time.Since(start).Seconds())
-		}, func() {}
-	}
-	bar := progressbar.NewOptions(max(rounds, 1), progressbar.OptionSetWriter(errw),
-		progressbar.OptionSetDescription("train"), progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
+	p := newProgress(c, progressbar.OptionSetDescription("train"), progressbar.OptionShowCount())
+	start := time.Now()
 	return func(st fit.RoundStats) {
 		desc := fmt.Sprintf("train: %s %.4g", label, st.TrainLoss)
+		line := fmt.Sprintf("round %d/%d: train %s %.6g", st.Round, rounds, label, st.TrainLoss)
+		if st.Outliers > 0 {
+			line += fmt.Sprintf(", inliers %.6g (%d outliers)", st.InlierLoss, st.Outliers)
+		}
 		if st.ValidationLoss != nil {
 			desc += fmt.Sprintf(" val %.4g", *st.ValidationLoss)
+			line += fmt.Sprintf(", validation %.6g", *st.ValidationLoss)
 		}
-		bar.Describe(desc)
-		bar.Set(st.Round)
-	}, func() { bar.Finish() }
+		p.step(int64(st.Round), int64(max(rounds, 1)), desc, fmt.Sprintf("%s (%.1f s)", line, time.Since(start).Seconds()))
+	}, p.finish
 }
 
 // warnFewSamples tells the user when most users have too few samples for
