@@ -8,77 +8,11 @@ import (
 	"testing"
 
 	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/internal/modeltest"
 	"github.com/lrsp/lrsp/model"
 	"github.com/lrsp/lrsp/pack"
 	"github.com/lrsp/lrsp/synth"
 )
-
-// sameBits reports whether a and b hold the same float64 values bit for
-// bit (so NaN equals NaN), and where they differ first.
-func sameBits(a, b []float64) (int, bool) {
-	if len(a) != len(b) {
-		return -1, false
-	}
-	for j := range a {
-		if math.Float64bits(a[j]) != math.Float64bits(b[j]) {
-			return j, false
-		}
-	}
-	return 0, true
-}
-
-// sameModel reports the first difference between two models' parameters.
-func sameModel(a, b *model.Model) error {
-	if j, ok := sameBits(a.U, b.U); !ok {
-		diff := 0
-		for j := range min(len(a.U), len(b.U)) {
-			if a.U[j] != b.U[j] {
-				diff++
-			}
-		}
-		return fmt.Errorf("U differs in %d of %d entries, first U[%d] = %v vs %v", diff, len(a.U), j, a.U[max(j, 0)], b.U[max(j, 0)])
-	}
-	if _, ok := sameBits(a.Theta0, b.Theta0); !ok {
-		return fmt.Errorf("Theta0 differs")
-	}
-	if len(a.Users) != len(b.Users) {
-		return fmt.Errorf("%d vs %d users", len(a.Users), len(b.Users))
-	}
-	for i := range a.Users {
-		ua, ub := &a.Users[i], &b.Users[i]
-		_, w := sameBits(ua.W, ub.W)
-		_, v := sameBits(ua.Value, ub.Value)
-		if ua.ID != ub.ID || !w || !v || fmt.Sprint(ua.Index) != fmt.Sprint(ub.Index) {
-			return fmt.Errorf("user %q differs: %+v vs %+v", ua.ID, *ua, *ub)
-		}
-	}
-	return nil
-}
-
-// sameStats reports the first difference between two runs' statistics,
-// ignoring the wall times.
-func sameStats(a, b *Result) error {
-	if a.Stopped != b.Stopped || len(a.Rounds) != len(b.Rounds) || a.TrainLoss != b.TrainLoss {
-		return fmt.Errorf("stopped %q after %d rounds at loss %v vs %q after %d at %v",
-			a.Stopped, len(a.Rounds), a.TrainLoss, b.Stopped, len(b.Rounds), b.TrainLoss)
-	}
-	for k := range a.Rounds {
-		ra, rb := a.Rounds[k], b.Rounds[k]
-		ra.Seconds, rb.Seconds = 0, 0
-		va, vb := math.NaN(), math.NaN()
-		if ra.ValidationLoss != nil {
-			va = *ra.ValidationLoss
-		}
-		if rb.ValidationLoss != nil {
-			vb = *rb.ValidationLoss
-		}
-		ra.ValidationLoss, rb.ValidationLoss = nil, nil
-		if ra != rb || math.Float64bits(va) != math.Float64bits(vb) {
-			return fmt.Errorf("round %d: %+v (validation %v) vs %+v (validation %v)", k+1, ra, va, rb, vb)
-		}
-	}
-	return nil
-}
 
 // TestWorkersDeterministic checks that training gives bit-identical models
 // and statistics for any number of workers: every parallel sum is reduced
@@ -133,7 +67,7 @@ func TestWorkersDeterministic(t *testing.T) {
 					first = res
 					continue
 				}
-				if err := sameModel(first.Model, res.Model); err != nil {
+				if err := modeltest.Diff(first.Model, res.Model); err != nil {
 					t.Errorf("workers 1 vs %d: %v", workers, err)
 				}
 				if err := sameStats(first, res); err != nil {
@@ -159,9 +93,18 @@ func TestWorkersDeterministic(t *testing.T) {
 			}
 			a, b := *res.Model, *res.Model
 			a.Users, b.Users = first, users
-			if err := sameModel(&a, &b); err != nil {
+			if err := modeltest.Diff(&a, &b); err != nil {
 				t.Errorf("workers 1 vs %d: %v", workers, err)
 			}
 		}
 	})
+}
+
+// sameStats reports the first difference between two runs' statistics,
+// ignoring the wall times.
+func sameStats(a, b *Result) error {
+	if a.Stopped != b.Stopped || math.Float64bits(a.TrainLoss) != math.Float64bits(b.TrainLoss) {
+		return fmt.Errorf("stopped %s at loss %v vs %s at %v", a.Stopped, a.TrainLoss, b.Stopped, b.TrainLoss)
+	}
+	return modeltest.DiffRounds(a.Rounds, b.Rounds)
 }

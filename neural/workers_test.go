@@ -3,10 +3,10 @@ package neural
 import (
 	"context"
 	"fmt"
-	"math"
 	"testing"
 
 	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/internal/modeltest"
 	"github.com/lrsp/lrsp/model"
 )
 
@@ -59,7 +59,7 @@ func TestWorkersDeterministic(t *testing.T) {
 					firstUsers = users
 					continue
 				}
-				if err := sameModel(first.Model, res.Model); err != nil {
+				if err := modeltest.Diff(first.Model, res.Model); err != nil {
 					t.Errorf("workers 1 vs %d: %v", workers, err)
 				}
 				if err := sameStats(first, res); err != nil {
@@ -67,7 +67,7 @@ func TestWorkersDeterministic(t *testing.T) {
 				}
 				a, b := *first.Model, *first.Model
 				a.Users, b.Users = firstUsers, users
-				if err := sameModel(&a, &b); err != nil {
+				if err := modeltest.Diff(&a, &b); err != nil {
 					t.Errorf("personalize, workers 1 vs %d: %v", workers, err)
 				}
 			}
@@ -78,77 +78,8 @@ func TestWorkersDeterministic(t *testing.T) {
 // sameStats reports the first difference between two runs' statistics,
 // ignoring the wall times.
 func sameStats(a, b *Result) error {
-	if a.Stopped != b.Stopped || len(a.Rounds) != len(b.Rounds) {
-		return fmt.Errorf("stopped %q after %d rounds vs %q after %d", a.Stopped, len(a.Rounds), b.Stopped, len(b.Rounds))
+	if a.Stopped != b.Stopped {
+		return fmt.Errorf("stopped %s vs %s", a.Stopped, b.Stopped)
 	}
-	for k := range a.Rounds {
-		ra, rb := a.Rounds[k], b.Rounds[k]
-		va, vb := math.NaN(), math.NaN()
-		if ra.ValidationLoss != nil {
-			va = *ra.ValidationLoss
-		}
-		if rb.ValidationLoss != nil {
-			vb = *rb.ValidationLoss
-		}
-		if math.Float64bits(ra.TrainLoss) != math.Float64bits(rb.TrainLoss) || math.Float64bits(va) != math.Float64bits(vb) {
-			return fmt.Errorf("round %d: train loss %v, validation %v vs %v, %v", k+1, ra.TrainLoss, va, rb.TrainLoss, vb)
-		}
-	}
-	return nil
-}
-
-// sameBits reports whether a and b hold the same float64 values bit for
-// bit (so NaN equals NaN), and the first index where they differ.
-func sameBits(a, b []float64) (int, bool) {
-	if len(a) != len(b) {
-		return -1, false
-	}
-	for j := range a {
-		if math.Float64bits(a[j]) != math.Float64bits(b[j]) {
-			return j, false
-		}
-	}
-	return 0, true
-}
-
-// sameModel reports the first difference between two models' parameters.
-func sameModel(a, b *model.Model) error {
-	if j, ok := sameBits(a.U, b.U); !ok {
-		diff := 0
-		for j := range min(len(a.U), len(b.U)) {
-			if a.U[j] != b.U[j] {
-				diff++
-			}
-		}
-		j = max(j, 0)
-		return fmt.Errorf("U differs in %d of %d entries, first U[%d] = %v vs %v", diff, len(a.U), j, a.U[j], b.U[j])
-	}
-	if _, ok := sameBits(a.Theta0, b.Theta0); !ok {
-		return fmt.Errorf("Theta0 differs")
-	}
-	if (a.Network == nil) != (b.Network == nil) {
-		return fmt.Errorf("one model has no network")
-	}
-	if a.Network != nil {
-		if len(a.Network.Layers) != len(b.Network.Layers) {
-			return fmt.Errorf("%d vs %d layers", len(a.Network.Layers), len(b.Network.Layers))
-		}
-		for l := range a.Network.Layers {
-			if j, ok := sameBits(a.Network.Layers[l], b.Network.Layers[l]); !ok {
-				return fmt.Errorf("network layer %d differs first at %d: %v vs %v", l, j, a.Network.Layers[l][max(j, 0)], b.Network.Layers[l][max(j, 0)])
-			}
-		}
-	}
-	if len(a.Users) != len(b.Users) {
-		return fmt.Errorf("%d vs %d users", len(a.Users), len(b.Users))
-	}
-	for i := range a.Users {
-		ua, ub := &a.Users[i], &b.Users[i]
-		_, w := sameBits(ua.W, ub.W)
-		_, v := sameBits(ua.Value, ub.Value)
-		if ua.ID != ub.ID || !w || !v || fmt.Sprint(ua.Index) != fmt.Sprint(ub.Index) {
-			return fmt.Errorf("user %q differs: %+v vs %+v", ua.ID, *ua, *ub)
-		}
-	}
-	return nil
+	return modeltest.DiffRounds(a.Rounds, b.Rounds)
 }
