@@ -39,9 +39,9 @@ func Diff(a, b *model.Model) error {
 			}
 		}
 		if j < 0 {
-			return fmt.Errorf("U has %d vs %d entries", len(a.U), len(b.U))
+			return fmt.Errorf("u has %d vs %d entries", len(a.U), len(b.U))
 		}
-		return fmt.Errorf("U differs in %d of %d entries, first U[%d] = %v vs %v", diff, len(a.U), j, a.U[j], b.U[j])
+		return fmt.Errorf("the U entries differ in %d of %d, first U[%d] = %v vs %v", diff, len(a.U), j, a.U[j], b.U[j])
 	}
 	if _, ok := SameBits(a.Theta0, b.Theta0); !ok {
 		return fmt.Errorf("theta_0 differs")
