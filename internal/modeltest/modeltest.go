@@ -39,7 +39,7 @@ func Diff(a, b *model.Model) error {
 			}
 		}
 		if j < 0 {
-			return fmt.Errorf("u has %d vs %d entries", len(a.U), len(b.U))
+			return fmt.Errorf("unequal sizes of U: %d vs %d entries", len(a.U), len(b.U))
 		}
 		return fmt.Errorf("the U entries differ in %d of %d, first U[%d] = %v vs %v", diff, len(a.U), j, a.U[j], b.U[j])
 	}

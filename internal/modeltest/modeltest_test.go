@@ -22,7 +22,7 @@ func TestDiff(t *testing.T) {
 	}{
 		{"same, NaN equal to NaN", func(*model.Model) {}, ""},
 		{"U", func(m *model.Model) { m.U[1] = math.Nextafter(2, 3) }, "differ in 1 of 2"},
-		{"U length", func(m *model.Model) { m.U = m.U[:1] }, "has 2 vs 1"},
+		{"U length", func(m *model.Model) { m.U = m.U[:1] }, "sizes of U: 2 vs 1"},
 		{"negative zero", func(m *model.Model) { m.Theta0[0] = math.Copysign(0, -1) }, "theta_0"},
 		{"layer", func(m *model.Model) { m.Network.Layers[0][1] = 3 }, "layer 0 differs at 1"},
 		{"no network", func(m *model.Model) { m.Network = nil }, "no network"},
