@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -81,7 +82,11 @@ func (f *trainFlags) config(c *cobra.Command) (method.Config, error) {
 		return method.Config{}, err
 	}
 	params := s.Params()
-	for flag, field := range flagParams {
+	if _, err := oneOf("center", f.method.center, "false", "true", "auto"); err != nil {
+		return method.Config{}, err
+	}
+	for _, flag := range slices.Sorted(maps.Keys(flagParams)) {
+		field := flagParams[flag]
 		// auto values of dimensions a method lacks are ignored, as
 		// package tune does.
 		if fl.Changed(flag) && fl.Lookup(flag).Value.String() != "auto" && !slices.Contains(params, field) {
