@@ -56,7 +56,7 @@ func TestWorkersDeterministic(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var first *Result
-			for _, workers := range []int{1, 2, 3, 7} {
+			for _, workers := range modeltest.WorkerCounts() {
 				opt := tt.opt
 				opt.Rank, opt.Sparsity, opt.Rounds, opt.Seed, opt.Workers = 2, 2, 4, 1, workers
 				res, err := TrainSource(context.Background(), tt.src, tt.validation, opt)
@@ -82,7 +82,7 @@ func TestWorkersDeterministic(t *testing.T) {
 			t.Fatal(err)
 		}
 		var first []model.User
-		for _, workers := range []int{1, 2, 3, 7} {
+		for _, workers := range modeltest.WorkerCounts() {
 			users, err := Personalize(context.Background(), res.Model, data.New, PersonalizeOptions{Workers: workers})
 			if err != nil {
 				t.Fatal(err)

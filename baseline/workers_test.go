@@ -32,7 +32,7 @@ func TestWorkersDeterministic(t *testing.T) {
 		t.Run(tt.Method, func(t *testing.T) {
 			var first *model.Model
 			var firstUsers []model.User
-			for _, workers := range []int{1, 2, 3, 7} {
+			for _, workers := range modeltest.WorkerCounts() {
 				opt := tt
 				opt.AMHT = amht.Options{Rounds: 3, Seed: 1, Workers: workers, Pursuit: amht.PursuitGreedy}
 				m, err := Train(context.Background(), data.Train, nil, opt)

@@ -23,7 +23,7 @@ func TestWorkersDeterministic(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var first *Result
-			for _, workers := range []int{1, 2, 3, 7} {
+			for _, workers := range modeltest.WorkerCounts() {
 				opt := tt.opt
 				opt.Rank, opt.Sparsity, opt.Rounds, opt.SampleRate, opt.Workers, opt.Seed = 2, 1, 2, 0.7, workers, 3
 				if !opt.Noiseless {

@@ -31,7 +31,7 @@ func TestWorkersDeterministic(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var first *Result
 			var firstUsers []model.User
-			for _, workers := range []int{1, 2, 3, 7} {
+			for _, workers := range modeltest.WorkerCounts() {
 				opt := tt.opt
 				opt.Rank, opt.Sparsity, opt.Rounds, opt.Seed, opt.Workers = 2, 1, 4, 1, workers
 				val := data.Test

@@ -36,7 +36,7 @@ func TestWorkersDeterministic(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var first *Result
 			var firstUsers []model.User
-			for _, workers := range []int{1, 2, 3, 7} {
+			for _, workers := range modeltest.WorkerCounts() {
 				opt := tt.opt
 				opt.Hidden, opt.Rounds, opt.Batch, opt.Seed, opt.Workers = []int{6}, 3, 8, 1, workers
 				val := held

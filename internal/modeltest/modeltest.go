@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"testing"
 
 	"github.com/lrsp/lrsp/internal/fit"
 	"github.com/lrsp/lrsp/model"
@@ -96,4 +97,14 @@ func DiffRounds(a, b []fit.RoundStats) error {
 		}
 	}
 	return nil
+}
+
+// WorkerCounts returns the numbers of workers a determinism test compares:
+// 1, 2, 3 and 7, or 1 and 3 with -short (as the race detector's CI step
+// runs them, where every run is several times slower).
+func WorkerCounts() []int {
+	if testing.Short() {
+		return []int{1, 3}
+	}
+	return []int{1, 2, 3, 7}
 }
