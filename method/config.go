@@ -2,6 +2,7 @@ package method
 
 import (
 	"fmt"
+	"iter"
 	"reflect"
 	"slices"
 	"strings"
@@ -57,15 +58,11 @@ func Validate(c Config, d int) error {
 	if err := c.Validate(d); err != nil {
 		return err
 	}
-	v := reflect.ValueOf(c)
-	t := v.Type()
-	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-		if v.Field(i).IsZero() || slices.Contains(alwaysAllowed, name) || slices.Contains(s.params, name) {
-			continue
+	for name, f := range foreign(s, &c) {
+		if !f.IsZero() {
+			return fmt.Errorf("method: config %s does not apply to %s (%s loss), which uses %s", name, s.Name, s.Loss,
+				strings.Join(s.params, ", "))
 		}
-		return fmt.Errorf("method: config %s does not apply to %s (%s loss), which uses %s", name, s.Name, s.Loss,
-			strings.Join(s.params, ", "))
 	}
 	if err := s.check(&c, d); err != nil {
 		return fmt.Errorf("method: %s: %w", s.Name, err)
@@ -78,16 +75,26 @@ func Validate(c Config, d int) error {
 // configuration can seed several methods (as tune and compare do).
 func (s Spec) Restrict(c Config) Config {
 	c = c.Clone()
-	v := reflect.ValueOf(&c).Elem()
-	t := v.Type()
-	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-		if !slices.Contains(alwaysAllowed, name) && !slices.Contains(s.params, name) {
-			v.Field(i).SetZero()
-		}
+	for _, f := range foreign(s, &c) {
+		f.SetZero()
 	}
 	c.Method, c.Loss = s.Name, s.Loss
 	return c
+}
+
+// foreign yields the fields of *c, by JSON name, that the method s does
+// not use and that not every method may set.
+func foreign(s Spec, c *Config) iter.Seq2[string, reflect.Value] {
+	return func(yield func(string, reflect.Value) bool) {
+		v := reflect.ValueOf(c).Elem()
+		t := v.Type()
+		for i := range t.NumField() {
+			name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+			if !slices.Contains(alwaysAllowed, name) && !slices.Contains(s.params, name) && !yield(name, v.Field(i)) {
+				return
+			}
+		}
+	}
 }
 
 func checkNone(*Config, int) error { return nil }
