@@ -53,7 +53,9 @@ func (m *Model) Dump() Dump {
 }
 
 // Fields returns the fields of c that its JSON encoding holds, by JSON
-// name, each as its JSON text (a string field keeps its quotes).
+// name, each as its JSON text (a string field keeps its quotes). The
+// version is c.Version as read (1 for a configuration read from a file of
+// an earlier release), not the version the encoding would write.
 func (c Config) Fields() (map[string]string, error) {
 	b, err := json.Marshal(c)
 	if err != nil {
@@ -67,5 +69,6 @@ func (c Config) Fields() (map[string]string, error) {
 	for k, v := range raw {
 		out[k] = string(v)
 	}
+	out["version"] = strconv.Itoa(c.Version)
 	return out, nil
 }

@@ -358,3 +358,18 @@ func (e *loadError) Unwrap() error { return e.err }
 func Save(path string, m *Model) error {
 	return atomicfile.Write(path, func(w io.Writer) error { return Encode(w, m) })
 }
+
+// FileVersion returns the format version of the model file at path, read
+// from its first bytes without decoding the rest.
+func FileVersion(path string) (uint32, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, fmt.Errorf("model: %w", err)
+	}
+	defer f.Close()
+	var b [len(Magic) + 4]byte
+	if _, err := io.ReadFull(f, b[:]); err != nil || string(b[:len(Magic)]) != Magic {
+		return 0, fmt.Errorf("model: %s is not an lrsp model file", path)
+	}
+	return binary.LittleEndian.Uint32(b[len(Magic):]), nil
+}

@@ -490,3 +490,21 @@ func TestDecodeHostileSizes(t *testing.T) {
 }
 
 func uvarint(x uint64) []byte { return binary.AppendUvarint(nil, x) }
+
+func TestFileVersion(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "m.lrsp")
+	if err := Save(path, testModels()["lrs"]); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := FileVersion(path); err != nil || v != Version {
+		t.Fatalf("FileVersion = %d, %v; want %d", v, err, Version)
+	}
+	bad := filepath.Join(dir, "bad")
+	if err := os.WriteFile(bad, []byte("LRSP"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := FileVersion(bad); err == nil {
+		t.Fatal("FileVersion accepted a truncated file")
+	}
+}

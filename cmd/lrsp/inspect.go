@@ -35,7 +35,11 @@ func newInspectCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(w, "file        %s (%d bytes, format version %d)\n", in, st.Size(), model.Version)
+			version, err := model.FileVersion(in)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "file        %s (%d bytes, format version %d)\n", in, st.Size(), version)
 			fmt.Fprintf(w, "method      %s\n", m.Method)
 			fmt.Fprintf(w, "d, r, k     %d, %d, %d\n", m.Dim, m.Rank, m.Sparsity)
 			fmt.Fprintf(w, "users       %d\n", len(m.Users))
