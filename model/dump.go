@@ -55,7 +55,8 @@ func (m *Model) Dump() Dump {
 // Fields returns the fields of c that its JSON encoding holds, by JSON
 // name, each as its JSON text (a string field keeps its quotes). The
 // version is c.Version as read (1 for a configuration read from a file of
-// an earlier release), not the version the encoding would write.
+// an earlier release) rather than the version the encoding would write,
+// unless c.Version is 0.
 func (c Config) Fields() (map[string]string, error) {
 	b, err := json.Marshal(c)
 	if err != nil {
@@ -69,6 +70,8 @@ func (c Config) Fields() (map[string]string, error) {
 	for k, v := range raw {
 		out[k] = string(v)
 	}
-	out["version"] = strconv.Itoa(c.Version)
+	if c.Version != 0 {
+		out["version"] = strconv.Itoa(c.Version)
+	}
 	return out, nil
 }
