@@ -101,11 +101,11 @@ support and ||theta_i - theta_i*|| / ||theta_i*|| below --tolerance. With severa
 		RunE: func(c *cobra.Command, _ []string) error {
 			o.Pursuits = nil
 			for _, p := range pursuits {
-				i, err := oneOf("pursuit", p, "swap", "greedy", "htp")
-				if err != nil {
-					return err
+				var v amht.Pursuit
+				if err := v.UnmarshalText([]byte(p)); err != nil {
+					return fmt.Errorf("--pursuit: %w", err)
 				}
-				o.Pursuits = append(o.Pursuits, amht.Pursuit(i))
+				o.Pursuits = append(o.Pursuits, v)
 			}
 			return ef.run(c, "phase", func(ctx context.Context, progress func(experiment.Step)) (func(string) ([]string, error), error) {
 				o.Seed, o.Parallel, o.Progress = ef.seed, ef.parallel, progress

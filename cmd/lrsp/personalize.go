@@ -3,11 +3,13 @@ package main
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/lrsp/lrsp/datafile"
 	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/internal/fit"
 	"github.com/lrsp/lrsp/method"
 	"github.com/lrsp/lrsp/model"
 	"github.com/lrsp/lrsp/pack"
@@ -101,7 +103,7 @@ theta_0, the network), by the model's method and with the per-user options it wa
 	c.Flags().StringVar(&in, "model", "", "model file (required)")
 	c.Flags().StringVar(&data, "data", "", "the users' samples: CSV, Parquet or .lrspd (required)")
 	c.Flags().StringVar(&out, "out", "", "model file to write (may equal --model)")
-	c.Flags().StringVar(&pursuit, "pursuit", "swap", "support search for b: swap, greedy or htp (default: the model's)")
+	c.Flags().StringVar(&pursuit, "pursuit", "swap", "support search for b: "+strings.Join(fit.Pursuits(), ", ")+" (default: the model's)")
 	c.Flags().Float64Var(&ridge, "ridge", 0, "per-user ridge penalty (default: the model's)")
 	c.Flags().IntVar(&workers, "workers", 0, "parallel workers (0: one per CPU); the users do not depend on it")
 	cols.register(c)

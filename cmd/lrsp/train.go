@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -46,7 +47,7 @@ func (f *trainFlags) register(c *cobra.Command) {
 	fl.StringVar(&f.init, "init", "moments", "initialisation of U: moments, ridge-svd or random")
 	fl.StringVar(&f.update, "update", "cg", "U update: cg (least squares by conjugate gradient) or gradient (one step)")
 	fl.StringVar(&f.threshold, "threshold", "topk", "hard thresholding of b: topk or value (shrinking threshold)")
-	fl.StringVar(&f.pursuit, "pursuit", "swap", "support search for b: swap, greedy or htp")
+	fl.StringVar(&f.pursuit, "pursuit", "swap", "support search for b: "+strings.Join(fit.Pursuits(), ", ")+"")
 	fl.IntVar(&f.cgIterations, "cg-iterations", 3, "conjugate-gradient iterations per round")
 	fl.IntVar(&f.refresh, "refresh", 8, "most rounds between full support searches of a user (1: every round); in between a user keeps its support while it is a hard-thresholding fixed point")
 	fl.IntVar(&f.workers, "workers", 0, "parallel workers (0: one per CPU); the model does not depend on it")

@@ -39,6 +39,7 @@ import (
 
 	"github.com/lrsp/lrsp/beam/amhtbeam"
 	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/internal/fit"
 	"github.com/lrsp/lrsp/method"
 	"github.com/lrsp/lrsp/model"
 	"github.com/lrsp/lrsp/pack"
@@ -78,7 +79,7 @@ func (f *trainFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&f.cfg.Tolerance, "tolerance", 1e-6, "stop when a round improves the training loss by less than this fraction (0 runs all rounds)")
 	fs.Uint64Var(&f.cfg.Seed, "seed", 1, "random seed")
 	fs.StringVar(&f.init, "init", "moments", "initialisation of U: moments or random")
-	fs.StringVar(&f.pursuit, "pursuit", "swap", "support search for b: swap, greedy or htp")
+	fs.StringVar(&f.pursuit, "pursuit", "swap", "support search for b: "+strings.Join(fit.Pursuits(), ", ")+"")
 	fs.Float64Var(&f.cfg.Ridge, "ridge", 0, "per-user ridge penalty")
 	fs.Float64Var(&f.stepSize, "step-size", 1, "scale of the U step")
 	fs.StringVar(&f.userCol, "user-column", "user", "name of the user column")
