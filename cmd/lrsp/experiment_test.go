@@ -47,7 +47,7 @@ func TestExperimentErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"experiment", "phase"}, "--out is required"},
-		{[]string{"experiment", "phase", "--out", dir, "--pursuit", "magic"}, `--pursuit "magic"`},
+		{[]string{"experiment", "phase", "--out", dir, "--pursuit", "magic"}, `unknown pursuit "magic"`},
 		{[]string{"experiment", "phase", "--out", dir, "--rank", "0"}, "rank"},
 		{[]string{"experiment", "rounds", "--out", dir, "--noise", "-1"}, "noise -1"},
 		{[]string{"experiment", "sparsity", "--out", dir, "--k", "500"}, "sparsities [500]"},
