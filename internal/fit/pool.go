@@ -1,14 +1,3 @@
-// Package fit holds the scaffolding shared by lrsp's trainers: a worker
-// pool that runs per-user (or per-chunk) work on a bounded number of
-// goroutines, and an ordered variant of it for sums whose result must not
-// depend on the number of workers.
-//
-// Floating-point addition is not associative, so a sum computed as one
-// partial sum per worker, added up in worker order, changes in the last bits
-// with the number of workers and with scheduling. ForEachOrdered instead
-// lets each item accumulate its own contribution and adds the items'
-// contributions in item order: with items whose boundaries depend only on
-// the data, the sum is bit-identical for any number of workers.
 package fit
 
 import (
