@@ -68,13 +68,29 @@
 // sampled Gaussian mechanism with sampling. [Calibrate] inverts it with
 // [accountant.NoiseMultiplier].
 //
+// The guarantee needs delta well below 1/t: a mechanism that publishes
+// the data of a random user outright is (0, 1/t)-DP. [Train] refuses a
+// delta of 1/t or more unless Options.AllowLargeDelta is set, and
+// [CheckDelta] is the rule for callers (the lrsp commands) that check it
+// before training.
+//
+// # Secret randomness
+//
+// The Gaussian noise and the Poisson sampling of users are drawn from a
+// secret seed: 32 bytes from crypto/rand, never stored or published, from
+// which each purpose gets its own math/rand/v2 ChaCha8 stream. Options.Seed,
+// which the model's configuration records and the HTTP API serves, seeds
+// only the data-independent random initialisation, never the sampling:
+// anyone who knew the participants of a round could learn from U about
+// them. Options.NoiseSeed fixes the secret seed for reproducible
+// experiments only; a known seed voids the guarantee, so such a run makes
+// no claim: its model has no ledger and its configuration records why
+// (model.Config.NotPrivate, which lrsp inspect prints).
+//
 // # Caveats
 //
-// The Gaussian noise is drawn with math/rand/v2's ChaCha8 generator, seeded
-// from crypto/rand unless Options.NoiseSeed is set (set it only for
-// reproducible experiments: a known seed voids the guarantee). Like most
-// DP libraries, the noise is sampled in floating point, which is known to
-// leak through the low-order bits in theory (Mironov, "On Significance of
+// Like most DP libraries, the noise is sampled in floating point, which is
+// known to leak through the low-order bits in theory (Mironov, "On Significance of
 // the Least Significant Bits for Differential Privacy", CCS 2012); a
 // discrete or snapped Gaussian would remove that gap. The privacy of
 // sampling also requires that the server does not reveal which users took

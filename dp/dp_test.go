@@ -332,7 +332,7 @@ func TestLedger(t *testing.T) {
 		init Init
 		q    float64
 	}{{InitRandom, 0}, {InitPrivate, 0}, {InitRandom, 0.5}, {InitPrivate, 0.3}} {
-		opt := Options{Rank: 2, Sparsity: 1, Rounds: 4, Init: c.init, SampleRate: c.q, Delta: 1e-5, NoiseSeed: 1}
+		opt := Options{Rank: 2, Sparsity: 1, Rounds: 4, Init: c.init, SampleRate: c.q, Delta: 1e-5}
 		sigma, err := Calibrate(2, 1e-5, opt)
 		if err != nil {
 			t.Fatal(err)

@@ -1,6 +1,7 @@
 package dp
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
@@ -89,11 +90,21 @@ type Options struct {
 	// with fixed seeds any number of workers gives a bit-identical model
 	// and statistics.
 	Workers int
-	// Seed seeds the user sampling and the random initialisation.
+	// Delta is checked against the number n of users: Train refuses a
+	// Delta of 1/n or more (see CheckDelta) unless AllowLargeDelta is set.
+	AllowLargeDelta bool
+	// Seed seeds the random initialisation (InitRandom) and nothing else.
+	// It is public: the model's configuration records it. Nothing that
+	// depends on private data, such as which users take part in a release,
+	// is drawn from it.
 	Seed uint64
-	// NoiseSeed, when not 0, seeds the Gaussian noise, for reproducible
-	// experiments only: anyone who knows it can remove the noise. 0 draws a
-	// fresh seed from crypto/rand.
+	// NoiseSeed, when not 0, seeds the secret randomness, that is the
+	// Gaussian noise and the sampling of users, for reproducible
+	// experiments only: anyone who knows it can remove the noise and knows
+	// every release's participants. Such a run is not private: its model
+	// has no ledger and its configuration says why (see
+	// model.Config.NotPrivate). 0 draws a fresh secret seed from
+	// crypto/rand, which is never stored or published.
 	NoiseSeed uint64
 	// Progress, when not nil, is called after every release.
 	Progress func(RoundStats)
@@ -114,7 +125,8 @@ type RoundStats struct {
 	// re-orthonormalisation (for the initialisation: of the noisy sum).
 	StepNorm float64 `json:"step_norm"`
 	// Epsilon is the privacy spent by the releases so far, at
-	// Options.Delta, or nil when Noiseless (no guarantee).
+	// Options.Delta, or nil when there is no guarantee (Noiseless, or
+	// NoiseSeed set).
 	Epsilon *float64 `json:"epsilon"`
 	// Seconds is the wall time of this release.
 	Seconds float64 `json:"seconds"`
@@ -260,6 +272,30 @@ func checkEpsilon(eps float64) error {
 func checkDelta(delta float64) error {
 	if !(delta > 0 && delta < 1) {
 		return fmt.Errorf("dp: delta %v must be in (0, 1)", delta)
+	}
+	return nil
+}
+
+// ErrLargeDelta is wrapped by the error CheckDelta returns for a delta of
+// 1/users or more.
+var ErrLargeDelta = errors.New("dp: delta is not below 1/users")
+
+// CheckDelta checks the delta of a guarantee for a run on the given number
+// of users. Delta must be in (0, 1). When users is positive, a delta of
+// 1/users or more is refused unless allowLarge is set: such a delta admits
+// mechanisms that publish some user's data outright. A users of 0 means
+// that the number of users is not known, and only the range is checked.
+// The error wraps ErrLargeDelta when delta is too large.
+func CheckDelta(delta float64, users int, allowLarge bool) error {
+	if err := checkDelta(delta); err != nil {
+		return err
+	}
+	switch {
+	case users < 0:
+		return fmt.Errorf("dp: number of users %d must not be negative", users)
+	case users > 0 && !allowLarge && delta >= 1/float64(users):
+		return fmt.Errorf("%w: delta %g >= 1/%d = %.3g; such a delta allows publishing some user's data outright "+
+			"(choose delta well below 1/users, or override explicitly)", ErrLargeDelta, delta, users, 1/float64(users))
 	}
 	return nil
 }

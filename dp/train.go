@@ -3,6 +3,7 @@ package dp
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -28,12 +29,13 @@ const Mechanism = "gaussian, user-level add/remove, billboard (only U published)
 type Result struct {
 	// Model holds the published U and, as each user's local state, every
 	// user's (w_i, b_i) fitted against the final U. Model.Privacy is the
-	// ledger (nil when Options.Noiseless).
+	// ledger (nil when Options.Noiseless, or when Options.NoiseSeed is set:
+	// Model.Config.NotPrivate then says why).
 	Model *model.Model
 	// Rounds reports every release in order.
 	Rounds []RoundStats
 	// Guarantee is the accountant's result for the whole run (zero when
-	// Options.Noiseless).
+	// Options.Noiseless or Options.NoiseSeed is set: no guarantee).
 	Guarantee accountant.Result
 	// NonFinite counts the user-rounds whose contribution was left out
 	// (treated as zero) because forming it overflowed; it can only happen
@@ -58,17 +60,37 @@ func newTrainer(ds *dataset.Dataset, opt Options) (*trainer, error) {
 	for i := range ds.Users {
 		tr.maxM = max(tr.maxM, ds.Users[i].Len())
 	}
-	tr.sample = mrand.New(mrand.NewPCG(opt.Seed, 0x64702d73616d70))
-	var seed [32]byte
+	// The secret seed: from crypto/rand, or from NoiseSeed (not private).
+	// It is never stored or published, and Options.Seed plays no part.
+	var secret [32]byte
 	if opt.NoiseSeed != 0 {
-		binary.LittleEndian.PutUint64(seed[:], opt.NoiseSeed)
-		copy(seed[8:], "lrsp dp noise seed")
-	} else if _, err := rand.Read(seed[:]); err != nil {
+		binary.LittleEndian.PutUint64(secret[:], opt.NoiseSeed)
+		copy(secret[8:], "lrsp dp noise seed")
+	} else if _, err := rand.Read(secret[:]); err != nil {
 		return nil, fmt.Errorf("dp: seed the noise: %w", err)
 	}
-	tr.noise = mrand.New(mrand.NewChaCha8(seed))
+	// One ChaCha8 stream per purpose. The noise keeps the secret itself as
+	// its key (so runs with a NoiseSeed add the same noise as before the
+	// sampling stream existed); the sampling key is a one-way function of
+	// the secret.
+	tr.noise = mrand.New(mrand.NewChaCha8(secret))
+	tr.sample = mrand.New(mrand.NewChaCha8(streamKey(secret, "sampling")))
 	return tr, nil
 }
+
+// streamKey derives the key of the secret stream for purpose from the
+// secret seed: SHA-256 of a domain label, purpose and the secret.
+func streamKey(secret [32]byte, purpose string) [32]byte {
+	h := sha256.New()
+	h.Write([]byte("lrsp dp stream\x00" + purpose + "\x00"))
+	h.Write(secret[:])
+	return [32]byte(h.Sum(nil))
+}
+
+// NotPrivateFixedSeed is the reason recorded in the configuration of a
+// model trained with a fixed noise seed (see model.Config.NotPrivate).
+const NotPrivateFixedSeed = "trained with a fixed noise seed (--dp-noise-seed, NoiseSeed), for reproducible experiments: " +
+	"anyone who knows the seed can remove the noise, so there is no (epsilon, delta) guarantee"
 
 // Train trains a low-rank + sparse model on ds with user-level differential
 // privacy for the published U (see the package documentation). It runs
@@ -84,7 +106,14 @@ func Train(ctx context.Context, ds *dataset.Dataset, opt Options) (*Result, erro
 	if err := opt.validate(ds.Dim()); err != nil {
 		return nil, err
 	}
+	if !opt.Noiseless {
+		if err := CheckDelta(opt.Delta, len(ds.Users), opt.AllowLargeDelta); err != nil {
+			return nil, err
+		}
+	}
 	opt = opt.withDefaults()
+	// A known noise seed voids the guarantee: no epsilon is reported.
+	private := !opt.Noiseless && opt.NoiseSeed == 0
 	for i := range ds.Users {
 		if ds.Users[i].Len() == 0 {
 			return nil, fmt.Errorf("dp: train: user %q has no samples", ds.Users[i].ID)
@@ -98,7 +127,7 @@ func Train(ctx context.Context, ds *dataset.Dataset, opt Options) (*Result, erro
 	release := 0
 	report := func(st RoundStats) error {
 		release++
-		if !opt.Noiseless {
+		if private {
 			g, err := account(opt, release)
 			if err != nil {
 				return err
@@ -163,7 +192,10 @@ func Train(ctx context.Context, ds *dataset.Dataset, opt Options) (*Result, erro
 	m := tr.model()
 	m.Users = users
 	m.Config = opt.config()
-	if !opt.Noiseless {
+	if opt.NoiseSeed != 0 {
+		m.Config.SetNotPrivate(NotPrivateFixedSeed)
+	}
+	if private {
 		g, err := account(opt, Releases(opt))
 		if err != nil {
 			return nil, err
@@ -209,7 +241,8 @@ func (tr *trainer) model() *model.Model {
 }
 
 // sampleUsers returns the users taking part in one release: each
-// independently with probability SampleRate.
+// independently with probability SampleRate, drawn from the secret
+// sampling stream (never from the public Options.Seed).
 func (tr *trainer) sampleUsers() []int {
 	n := len(tr.ds.Users)
 	out := make([]int, 0, n)

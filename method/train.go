@@ -39,9 +39,14 @@ type Options struct {
 	// Release, when not nil, is called after every noisy release of
 	// private training; it carries only public quantities.
 	Release func(dp.RoundStats)
-	// NoiseSeed, when not 0, seeds private training's noise: for
-	// reproducible experiments only (see dp.Options.NoiseSeed).
+	// NoiseSeed, when not 0, seeds private training's secret randomness
+	// (noise and sampling): for reproducible experiments only. The model is
+	// then not private: it has no ledger, and Config.NotPrivate says why
+	// (see dp.Options.NoiseSeed).
 	NoiseSeed uint64
+	// AllowLargeDelta lets private training use a delta of 1/users or more,
+	// which it otherwise refuses (see dp.CheckDelta).
+	AllowLargeDelta bool
 }
 
 // Result is a trained model with the statistics of its training.
@@ -272,7 +277,8 @@ func trainPrivate(ctx context.Context, ds *dataset.Dataset, c Config, o Options)
 	p := c.DP
 	do := dp.Options{Rank: c.Rank, Sparsity: c.Sparsity, Rounds: c.Rounds, Clip: p.Clip, NoiseMultiplier: p.NoiseMultiplier,
 		Noiseless: p.Noiseless, SampleRate: p.SampleRate, Delta: p.Delta, StepSize: p.StepSize, Pursuit: c.Pursuit,
-		Ridge: c.Ridge, Workers: o.Workers, Seed: c.Seed, NoiseSeed: o.NoiseSeed, Progress: o.Release}
+		Ridge: c.Ridge, Workers: o.Workers, Seed: c.Seed, NoiseSeed: o.NoiseSeed, AllowLargeDelta: o.AllowLargeDelta,
+		Progress: o.Release}
 	if p.Init == dp.InitRandom.String() {
 		do.Init = dp.InitRandom
 	}

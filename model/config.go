@@ -164,6 +164,26 @@ func (c *Config) Validate(d int) error {
 	return nil
 }
 
+// NotPrivateKey is the key of Config.Extra under which a model trained by
+// a private trainer without a privacy guarantee (with a fixed noise seed,
+// for instance) records why it is not private. Such a model has no ledger
+// (Model.Privacy is nil). The note is kept in Extra, which every release
+// reads, so that no reader takes the model for a private one.
+const NotPrivateKey = "dp_not_private"
+
+// NotPrivate returns the reason recorded by SetNotPrivate, or "" when c
+// records none.
+func (c *Config) NotPrivate() string { return c.Extra[NotPrivateKey] }
+
+// SetNotPrivate records in c that the model is not differentially private,
+// and why.
+func (c *Config) SetNotPrivate(reason string) {
+	if c.Extra == nil {
+		c.Extra = map[string]string{}
+	}
+	c.Extra[NotPrivateKey] = reason
+}
+
 // IsZero reports whether c is the zero Config: no configuration recorded.
 func (c *Config) IsZero() bool { return reflect.ValueOf(c).Elem().IsZero() }
 

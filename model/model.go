@@ -73,7 +73,8 @@ type Model struct {
 	// LossSquared.
 	Loss string
 	// Privacy is the differential-privacy ledger, or nil for a model trained
-	// without a privacy guarantee.
+	// without a privacy guarantee (Config.NotPrivate then says why when a
+	// private trainer made it without its guarantee).
 	Privacy *Ledger
 	// Network, when not nil, is a shared network that maps input samples to
 	// the Dim features named by Features (see MethodNeuralLRS); the data
@@ -82,7 +83,10 @@ type Model struct {
 }
 
 // Ledger records the differential-privacy guarantee of the published parts
-// of a model (U and theta_0).
+// of a model (U and theta_0). A model with a ledger claims its (Epsilon,
+// Delta); a run of a private trainer that cannot claim it (a fixed noise
+// seed) leaves Model.Privacy nil and records the reason with
+// Config.SetNotPrivate.
 type Ledger struct {
 	Mechanism       string  `json:"mechanism"`
 	Clip            float64 `json:"clip"`

@@ -2,6 +2,7 @@ package amhtbeam
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"io"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
 	"github.com/lrsp/lrsp/amht"
+	"github.com/lrsp/lrsp/dp"
 	"github.com/lrsp/lrsp/eval"
 	"github.com/lrsp/lrsp/model"
 	"github.com/lrsp/lrsp/pack"
@@ -122,8 +124,10 @@ func TestPrismMatchesInProcess(t *testing.T) {
 			if du > 1e-9 || dw > 1e-9 || db > 1e-9 {
 				t.Errorf("Beam and in-process models differ by more than summation order: dU %g, dw %g, db %g", du, dw, db)
 			}
-			if (tc.privacy == nil) != (dist.Model.Privacy == nil) {
-				t.Errorf("privacy ledger: %+v", dist.Model.Privacy)
+			// A fixed noise seed voids the guarantee: no ledger, a note.
+			seeded := tc.privacy != nil && tc.privacy.NoiseSeed != 0
+			if (tc.privacy != nil && !seeded) != (dist.Model.Privacy != nil) || seeded != (dist.Model.Config.NotPrivate() != "") {
+				t.Errorf("privacy ledger: %+v, note %q", dist.Model.Privacy, dist.Model.Config.NotPrivate())
 			}
 			rec, err := eval.CompareTruth(dist.Model, data.Truth)
 			if err != nil {
@@ -209,5 +213,48 @@ func TestPackInput(t *testing.T) {
 	}
 	if len(fits) != 100 {
 		t.Errorf("%d fits in the shards, want 100", len(fits))
+	}
+}
+
+// TestPrivateClaims checks, with the in-process engine, that private
+// training refuses delta >= 1/users unless allowed, and that a fixed noise
+// seed gives no ledger but a note saying why.
+func TestPrivateClaims(t *testing.T) {
+	data := tinyData(t, 2) // 100 users
+	info := Info(data.Train)
+	for _, tc := range []struct {
+		name    string
+		privacy Privacy
+		ledger  bool
+		large   bool
+	}{
+		{"secret seed", Privacy{NoiseMultiplier: 1, Delta: 1e-5}, true, false},
+		{"fixed seed", Privacy{NoiseMultiplier: 1, Delta: 1e-5, NoiseSeed: 3}, false, false},
+		{"delta 1/users", Privacy{NoiseMultiplier: 1, Delta: 0.01}, false, true},
+		{"large delta allowed", Privacy{NoiseMultiplier: 1, Delta: 0.5, AllowLargeDelta: true}, true, false},
+		{"noiseless", Privacy{Noiseless: true}, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := tc.privacy
+			opt := Options{Rank: 2, Sparsity: 2, Rounds: 2, Seed: 1, Privacy: &p}
+			res, err := Train(context.Background(), &InProcess{Source: data.Train}, info, opt)
+			if tc.large {
+				if !errors.Is(err, dp.ErrLargeDelta) {
+					t.Fatalf("error %v, want dp.ErrLargeDelta", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := res.Model
+			wantNote := ""
+			if p.NoiseSeed != 0 {
+				wantNote = dp.NotPrivateFixedSeed
+			}
+			if (m.Privacy != nil) != tc.ledger || m.Config.NotPrivate() != wantNote {
+				t.Errorf("ledger %+v, note %q; want a ledger: %v, note %q", m.Privacy, m.Config.NotPrivate(), tc.ledger, wantNote)
+			}
+		})
 	}
 }

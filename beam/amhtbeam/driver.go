@@ -62,6 +62,11 @@ func Train(ctx context.Context, engine Engine, info DataInfo, opt Options) (*Res
 	if err := opt.validate(d); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
+	if p := opt.Privacy; p != nil && !p.Noiseless {
+		if err := dp.CheckDelta(p.Delta, info.Users, p.AllowLargeDelta); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+	}
 	opt = opt.withDefaults()
 	r, k := opt.Rank, opt.Sparsity
 	base := StepConfig{D: d, R: r, K: k, Pursuit: int(opt.Pursuit), Ridge: opt.Ridge}
@@ -218,7 +223,8 @@ func finish(res *Result, engine Engine, info DataInfo, opt Options, u []float64,
 	}
 	m.Config = Config(opt)
 	m.Config.Engine, m.Config.Stopped = engine.Name(), res.Stopped.String()
-	if p := opt.Privacy; p != nil && !p.Noiseless {
+	// A fixed noise seed voids the guarantee: no ledger (Config says why).
+	if p := opt.Privacy; p != nil && !p.Noiseless && p.NoiseSeed == 0 {
 		g, err := accountant.Epsilon(accountant.Params{NoiseMultiplier: p.NoiseMultiplier, Rounds: opt.Rounds, Delta: p.Delta})
 		if err != nil {
 			return nil, fmt.Errorf("train: accounting: %w", err)

@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/lrsp/lrsp/amht"
+	"github.com/lrsp/lrsp/dp"
 	"github.com/lrsp/lrsp/internal/fit"
 	"github.com/lrsp/lrsp/method"
 	"github.com/lrsp/lrsp/model"
@@ -75,9 +76,13 @@ type Privacy struct {
 	// Noiseless.
 	Delta float64
 	// NoiseSeed, when not 0, seeds the noise, for reproducible experiments
-	// only (a known seed voids the guarantee); 0 draws a seed from
-	// crypto/rand.
+	// only: a known seed voids the guarantee, so the model then has no
+	// ledger and its configuration says why (model.Config.NotPrivate). 0
+	// draws a seed from crypto/rand.
 	NoiseSeed uint64
+	// AllowLargeDelta accepts a Delta of 1/users or more, which Train
+	// otherwise refuses (see dp.CheckDelta).
+	AllowLargeDelta bool
 }
 
 // RoundStats reports one pass.
@@ -162,13 +167,17 @@ func Config(opt Options) method.Config {
 		c.Tolerance, c.Update, c.Init = 0, "", ""
 		c.DP = &model.DPConfig{Clip: p.Clip, StepSize: opt.StepSize, SampleRate: 1, NoiseMultiplier: p.NoiseMultiplier,
 			Noiseless: p.Noiseless, Delta: p.Delta, Init: "random"}
+		if p.NoiseSeed != 0 {
+			c.SetNotPrivate(dp.NotPrivateFixedSeed)
+		}
 	}
 	return c
 }
 
 // FromConfig returns the options of a configuration of lrs or lowrank with
 // the squared loss, validated by package method for data of dimension d;
-// Progress and the privacy noise seed are left for the caller. The Beam
+// Progress, the privacy noise seed and AllowLargeDelta are left for the
+// caller. The Beam
 // trainer takes one gradient step per round (update "gradient") and
 // initialises U from moments or at random.
 func FromConfig(c method.Config, d int) (Options, error) {

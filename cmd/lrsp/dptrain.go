@@ -17,16 +17,19 @@ import (
 type dpFlags struct {
 	epsilon, delta, clip, sampleRate, noise, step float64
 	init                                          string
+	allowLargeDelta                               bool
 }
 
 // dpFlagNames lists the flags that switch lrsp train to private training.
-var dpFlagNames = []string{"dp-epsilon", "dp-delta", "dp-clip", "dp-sample-rate", "dp-noise-multiplier", "dp-init", "dp-step"}
+var dpFlagNames = []string{"dp-epsilon", "dp-delta", "dp-clip", "dp-sample-rate", "dp-noise-multiplier", "dp-init", "dp-step",
+	"dp-allow-large-delta"}
 
 func (d *dpFlags) register(c *cobra.Command) {
 	c.Long = strings.TrimSpace(c.Long + "\n\n" + dpHelp)
 	fl := c.Flags()
 	fl.Float64Var(&d.epsilon, "dp-epsilon", 0, "train with user-level (epsilon, delta)-DP for the published U: the target epsilon (see lrsp help train)")
-	fl.Float64Var(&d.delta, "dp-delta", 0, "DP: target delta, in (0, 1); well below 1/users")
+	fl.Float64Var(&d.delta, "dp-delta", 0, "DP: target delta, in (0, 1) and below 1/users (see --dp-allow-large-delta)")
+	fl.BoolVar(&d.allowLargeDelta, "dp-allow-large-delta", false, "DP: accept a --dp-delta of 1/users or more, which is otherwise refused")
 	fl.Float64Var(&d.clip, "dp-clip", dp.DefaultClip, "DP: clip norm C of each user's (dimensionless) U-update")
 	fl.Float64Var(&d.sampleRate, "dp-sample-rate", 1, "DP: probability that a user takes part in a round, in (0, 1] (Poisson sampling)")
 	fl.Float64Var(&d.noise, "dp-noise-multiplier", 0, "DP, instead of --dp-epsilon: the noise multiplier (noise sd / clip); the epsilon it gives is reported")
@@ -119,11 +122,14 @@ func trainPrivate(c *cobra.Command, f *trainFlags, cfg method.Config) error {
 	if err != nil {
 		return err
 	}
+	if err := dp.CheckDelta(f.dp.delta, len(ds.Users), f.dp.allowLargeDelta); err != nil {
+		return fmt.Errorf("--dp-delta: %w; --dp-allow-large-delta overrides", err)
+	}
 	if f.dp.delta >= 1/float64(len(ds.Users)) {
 		fmt.Fprintf(c.ErrOrStderr(), "warning: --dp-delta %g is not below 1/users = %.3g; such a delta allows publishing some user's data outright\n",
 			f.dp.delta, 1/float64(len(ds.Users)))
 	}
-	o := method.Options{Workers: f.workers}
+	o := method.Options{Workers: f.workers, AllowLargeDelta: f.dp.allowLargeDelta}
 	releases := cfg.Rounds
 	if cfg.DP.Init == "private" {
 		releases++
@@ -132,7 +138,11 @@ func trainPrivate(c *cobra.Command, f *trainFlags, cfg method.Config) error {
 	defer p.finish()
 	o.Release = func(st dp.RoundStats) {
 		n++
-		p.step(n, int64(releases), fmt.Sprintf("private train: epsilon spent %.3g", *st.Epsilon), "")
+		msg := "private train: no guarantee"
+		if st.Epsilon != nil {
+			msg = fmt.Sprintf("private train: epsilon spent %.3g", *st.Epsilon)
+		}
+		p.step(n, int64(releases), msg, "")
 	}
 	res, err := method.Train(c.Context(), ds, cfg, o)
 	if err != nil {
@@ -150,9 +160,13 @@ func trainPrivate(c *cobra.Command, f *trainFlags, cfg method.Config) error {
 	w := c.OutOrStdout()
 	fmt.Fprintf(w, "trained %s privately on %d users, %d samples (d=%d, r=%d, k=%d): %d rounds\n",
 		res.Model.Method, len(ds.Users), ds.Samples(), ds.Dim(), res.Model.Rank, res.Model.Sparsity, cfg.Rounds)
-	fmt.Fprintf(w, "privacy: the published U is (%.4g, %.3g)-DP at the user level; noise multiplier %.4g, clip %g, %d releases, sample rate %g, init %s\n",
-		l.Epsilon, l.Delta, l.NoiseMultiplier, l.Clip, l.Rounds, l.SampleRate, cfg.DP.Init)
-	fmt.Fprintf(w, "accountant: %s\n", l.Accountant)
+	if l != nil {
+		fmt.Fprintf(w, "privacy: the published U is (%.4g, %.3g)-DP at the user level; noise multiplier %.4g, clip %g, %d releases, sample rate %g, init %s\n",
+			l.Epsilon, l.Delta, l.NoiseMultiplier, l.Clip, l.Rounds, l.SampleRate, cfg.DP.Init)
+		fmt.Fprintf(w, "accountant: %s\n", l.Accountant)
+	} else {
+		fmt.Fprintf(w, "privacy: NOT PRIVATE: %s\n", res.Model.Config.NotPrivate())
+	}
 	fmt.Fprintf(w, "note: %s also holds every user's (w, b), each user's own local state in deployment; publish only U\n", f.out)
 	if res.NonFinite > 0 {
 		fmt.Fprintf(w, "warning: %d user-rounds overflowed and contributed nothing (data values near 1e150 or beyond); rescale the data\n", res.NonFinite)
@@ -170,4 +184,6 @@ each (sampled) user's update for U is clipped to --dp-clip and the server adds
 Gaussian noise of standard deviation noise_multiplier * clip to their sum. Give
 --dp-epsilon to calibrate the noise multiplier (every release counted: --rounds,
 default 10 with DP, plus one for --dp-init private) or --dp-noise-multiplier
-to be told the epsilon. The model records the ledger; see lrsp inspect.`)
+to be told the epsilon. --dp-delta must be below 1/users (a delta of 1/users
+allows publishing some user's data outright); --dp-allow-large-delta overrides
+that. The model records the ledger; see lrsp inspect.`)

@@ -7,12 +7,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lrsp/lrsp/accountant"
+	"github.com/lrsp/lrsp/dp"
 )
 
 // privacyFlags are the flags of lrsp privacy.
 type privacyFlags struct {
-	q      accountant.Query
-	asJSON bool
+	q          accountant.Query
+	users      int
+	allowLarge bool
+	asJSON     bool
 }
 
 // query checks that the flags of c ask one question and returns it;
@@ -27,6 +30,12 @@ func (f *privacyFlags) query(c *cobra.Command) (accountant.Query, error) {
 		return f.q, fmt.Errorf("--delta is required")
 	case !fl.Changed("rounds"):
 		return f.q, fmt.Errorf("--rounds is required")
+	case fl.Changed("users") && f.users < 1:
+		return f.q, fmt.Errorf("--users %d must be positive", f.users)
+	case fl.Changed("users"):
+		if err := dp.CheckDelta(f.q.Delta, f.users, f.allowLarge); err != nil {
+			return f.q, fmt.Errorf("--delta: %w; --allow-large-delta overrides", err)
+		}
 	}
 	return f.q, nil
 }
@@ -47,8 +56,12 @@ the exact Gaussian accountant is used, with sampling the Renyi-DP accountant
 of the sampled Gaussian mechanism.
 
 For "lrsp train --dp-init private" the number of releases is --rounds + 1
-(the private initialisation is one more release).`,
-		Example: `  lrsp privacy --epsilon 1 --delta 1e-5 --rounds 20
+(the private initialisation is one more release).
+
+With --users N, a --delta of 1/N or more is refused, as lrsp train refuses
+it (such a delta allows publishing some user's data outright), unless
+--allow-large-delta is given.`,
+		Example: `  lrsp privacy --epsilon 1 --delta 1e-5 --rounds 20 --users 5000
   lrsp privacy --noise-multiplier 1.1 --delta 1e-5 --rounds 1000 --sample-rate 0.01 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -78,6 +91,8 @@ For "lrsp train --dp-init private" the number of releases is --rounds + 1
 	fl.Float64Var(&f.q.Delta, "delta", 0, "target delta, in (0, 1) (required)")
 	fl.IntVar(&f.q.Rounds, "rounds", 0, "number of noisy releases (required)")
 	fl.Float64Var(&f.q.SampleRate, "sample-rate", 1, "probability that a user takes part in a release, in (0, 1]")
+	fl.IntVar(&f.users, "users", 0, "number of users: refuse a --delta of 1/users or more")
+	fl.BoolVar(&f.allowLarge, "allow-large-delta", false, "with --users, accept a --delta of 1/users or more")
 	fl.BoolVar(&f.asJSON, "json", false, "print one JSON object with epsilon, delta, noise_multiplier, rounds, sample_rate")
 	return c
 }

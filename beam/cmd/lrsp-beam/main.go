@@ -39,6 +39,7 @@ import (
 
 	"github.com/lrsp/lrsp/beam/amhtbeam"
 	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/dp"
 	"github.com/lrsp/lrsp/internal/fit"
 	"github.com/lrsp/lrsp/method"
 	"github.com/lrsp/lrsp/model"
@@ -66,6 +67,7 @@ type trainFlags struct {
 	stepSize                 float64
 	dpNoise, dpClip, dpDelta float64
 	dpNoiseless              bool
+	dpLargeDelta             bool
 	dpNoiseSeed              uint64
 	verbose                  bool
 }
@@ -96,9 +98,10 @@ func (f *trainFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.rangeUsers, "range-users", 1024, "users per work item when reading a packed file")
 	fs.Float64Var(&f.dpNoise, "dp-noise-multiplier", 0, "train with user-level differential privacy at this noise multiplier (0: no privacy)")
 	fs.Float64Var(&f.dpClip, "dp-clip", 1, "clip norm of each user's contribution (with privacy)")
-	fs.Float64Var(&f.dpDelta, "dp-delta", 1e-6, "delta of the reported guarantee (with privacy)")
+	fs.Float64Var(&f.dpDelta, "dp-delta", 1e-6, "delta of the reported guarantee (with privacy), below 1/users")
+	fs.BoolVar(&f.dpLargeDelta, "dp-allow-large-delta", false, "accept a --dp-delta of 1/users or more, which is otherwise refused")
 	fs.BoolVar(&f.dpNoiseless, "dp-noiseless", false, "run the private algorithm without noise and without a guarantee")
-	fs.Uint64Var(&f.dpNoiseSeed, "dp-noise-seed", 0, "seed of the noise, for reproducible experiments only (0: from crypto/rand)")
+	fs.Uint64Var(&f.dpNoiseSeed, "dp-noise-seed", 0, "seed of the noise, for reproducible experiments only: the model is then not private (0: from crypto/rand)")
 }
 
 func main() {
@@ -192,7 +195,12 @@ func run(ctx context.Context, f *trainFlags, stderr io.Writer) error {
 	}
 	opt.StepSize, opt.Progress = f.stepSize, progress
 	if opt.Privacy != nil {
-		opt.Privacy.NoiseSeed = f.dpNoiseSeed
+		opt.Privacy.NoiseSeed, opt.Privacy.AllowLargeDelta = f.dpNoiseSeed, f.dpLargeDelta
+		if !opt.Privacy.Noiseless {
+			if err := dp.CheckDelta(f.dpDelta, info.Users, f.dpLargeDelta); err != nil {
+				return fmt.Errorf("--dp-delta: %w; --dp-allow-large-delta overrides", err)
+			}
+		}
 	}
 
 	var engine amhtbeam.Engine
@@ -240,6 +248,8 @@ func run(ctx context.Context, f *trainFlags, stderr io.Writer) error {
 		f.out, res.Model.Method, len(res.Model.Users), len(res.Rounds), engine.Name(), res.Stopped)
 	if p := res.Model.Privacy; p != nil {
 		fmt.Fprintf(stderr, "privacy of U: (%.4g, %g)-DP (%s)\n", p.Epsilon, p.Delta, p.Accountant)
+	} else if why := res.Model.Config.NotPrivate(); why != "" {
+		fmt.Fprintf(stderr, "privacy of U: NOT PRIVATE: %s\n", why)
 	}
 	return nil
 }
