@@ -77,7 +77,7 @@ func audit(t *testing.T, opt Options, runs int) auditResult {
 	score := func(ds *dataset.Dataset, run int) float64 {
 		o := opt
 		o.NoiseSeed = uint64(run + 1)
-		o.Seed = uint64(run + 1) // fresh sampling each run too
+		o.Seed = uint64(run + 1) // a fresh random initialisation; NoiseSeed keys the sampling too
 		o.Workers = 1
 		res, err := Train(context.Background(), ds, o)
 		if err != nil {
