@@ -112,11 +112,15 @@ type Options struct {
 	// noiseScale multiplies the noise actually added (1 when 0); the audit
 	// test sets it below 1 to check that the audit detects broken noise.
 	noiseScale float64
+	// onRelease, when not nil, is called after every release with the
+	// published U (d x r, row-major; valid only during the call): the
+	// per-round audit's view of the billboard.
+	onRelease func(u []float64)
 }
 
 // RoundStats reports one release. It holds only public quantities (derived
 // from the published U and the accounting), never statistics of private
-// data such as training losses.
+// data such as training losses, participant counts or timings.
 type RoundStats struct {
 	// Round is the round number, 1..Options.Rounds, or 0 for the release of
 	// the private initialisation.
@@ -128,8 +132,8 @@ type RoundStats struct {
 	// Options.Delta, or nil when there is no guarantee (Noiseless, or
 	// NoiseSeed set).
 	Epsilon *float64 `json:"epsilon"`
-	// Seconds is the wall time of this release.
-	Seconds float64 `json:"seconds"`
+	// There is deliberately no wall time: the time of a release grows with
+	// the number of sampled users and their samples, which are private.
 }
 
 // Releases returns the number of noisy releases a run with opt makes:

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
-	"time"
 
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/mat"
@@ -135,6 +134,9 @@ func Train(ctx context.Context, ds *dataset.Dataset, opt Options) (*Result, erro
 			st.Epsilon = &g.Epsilon
 		}
 		res.Rounds = append(res.Rounds, st)
+		if opt.onRelease != nil {
+			opt.onRelease(tr.u)
+		}
 		if opt.Progress != nil {
 			opt.Progress(st)
 		}
@@ -146,12 +148,11 @@ func Train(ctx context.Context, ds *dataset.Dataset, opt Options) (*Result, erro
 	case InitRandom:
 		tr.u = linalg.RandomBasis(tr.d, tr.r, mrand.New(mrand.NewPCG(opt.Seed, 0x64702d696e6974)))
 	case InitPrivate:
-		start := time.Now()
 		norm, err := tr.privateInit(ctx, tr.sampleUsers(), &res.NonFinite)
 		if err != nil {
 			return nil, fmt.Errorf("dp: train: init: %w", err)
 		}
-		if err := report(RoundStats{Round: 0, StepNorm: norm, Seconds: time.Since(start).Seconds()}); err != nil {
+		if err := report(RoundStats{Round: 0, StepNorm: norm}); err != nil {
 			return nil, err
 		}
 	}
@@ -163,7 +164,6 @@ func Train(ctx context.Context, ds *dataset.Dataset, opt Options) (*Result, erro
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		start := time.Now()
 		sum, nonFinite, err := tr.sumClipped(ctx, tr.sampleUsers())
 		if err != nil {
 			return nil, fmt.Errorf("dp: train: round %d: %w", round, err)
@@ -177,8 +177,7 @@ func Train(ctx context.Context, ds *dataset.Dataset, opt Options) (*Result, erro
 		if !orthonormalize(tr.d, tr.r, tr.u) {
 			return nil, fmt.Errorf("dp: train: round %d: the noisy update lost rank; lower the step size", round)
 		}
-		st := RoundStats{Round: round, StepNorm: blas64.Nrm2(blas64.Vector{N: len(step), Inc: 1, Data: step}),
-			Seconds: time.Since(start).Seconds()}
+		st := RoundStats{Round: round, StepNorm: blas64.Nrm2(blas64.Vector{N: len(step), Inc: 1, Data: step})}
 		if err := report(st); err != nil {
 			return nil, err
 		}

@@ -21,9 +21,24 @@ const (
 	// UnknownError makes an unknown user an error.
 	UnknownError Unknown = iota
 	// UnknownGlobal predicts with the model's fallback parameters (see
-	// model.Model.Fallback).
+	// model.Model.Fallback). It is refused for a differentially private
+	// model (see CheckUnknown).
 	UnknownGlobal
 )
+
+// CheckUnknown reports an error when the policy unknown cannot be used with
+// m: UnknownGlobal for a model trained with differential privacy, whose
+// fallback is an un-noised average of the users' private parameters (see
+// model.Model.CheckFallback). The error wraps model.ErrPrivateFallback.
+func CheckUnknown(m *model.Model, unknown Unknown) error {
+	if unknown != UnknownGlobal || m.Method == model.MethodGlobal {
+		return nil
+	}
+	if err := m.CheckFallback(); err != nil {
+		return fmt.Errorf("eval: unknown users: %w", err)
+	}
+	return nil
+}
 
 // Predict returns one prediction per sample of ds, indexed by input row:
 // the score <x, theta_i>, or for a model with the logistic loss the
@@ -41,17 +56,26 @@ type Predictor struct {
 	unknown Unknown
 	idx     map[string]int
 	fb      model.User
+	err     error // the policy cannot be used with the model (see CheckUnknown)
 }
 
 // NewPredictor returns a Predictor for m that treats users not in m as
-// unknown says.
+// unknown says. When CheckUnknown refuses the policy for m, every call of
+// Predict returns its error.
 func NewPredictor(m *model.Model, unknown Unknown) *Predictor {
-	return &Predictor{m: m, unknown: unknown, idx: m.Index(), fb: m.Fallback()}
+	pr := &Predictor{m: m, unknown: unknown, idx: m.Index(), err: CheckUnknown(m, unknown)}
+	if pr.err == nil && (unknown == UnknownGlobal || m.Method == model.MethodGlobal) {
+		pr.fb = m.Fallback()
+	}
+	return pr
 }
 
 // Predict is the package-level Predict with the Predictor's model and
 // policy for unknown users.
 func (pr *Predictor) Predict(ds *dataset.Dataset) ([]float64, error) {
+	if pr.err != nil {
+		return nil, pr.err
+	}
 	m, unknown, idx, fb := pr.m, pr.unknown, pr.idx, pr.fb
 	if err := CheckFeatures(m, ds); err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package eval_test
 
 import (
+	"errors"
 	"math"
 	"strconv"
 	"strings"
@@ -326,5 +327,29 @@ func TestCompareTruthSynthetic(t *testing.T) {
 	}
 	if rec, _ = eval.CompareTruth(m, data.Truth); rec.SupportRecovered != 48.0/50 {
 		t.Errorf("two users lost a non-zero: support %v, want 0.96", rec.SupportRecovered)
+	}
+}
+
+// TestPrivateFallbackRefused checks that UnknownGlobal is refused for a
+// model with a privacy ledger or a DP configuration, even when every user
+// is known, and that UnknownError still predicts.
+func TestPrivateFallbackRefused(t *testing.T) {
+	ds := rowsData(true, row{"q", [2]float64{1, 0}, 0}, row{"p", [2]float64{1, 1}, 0})
+	ledger, cfg := testModel(), testModel()
+	ledger.Privacy = &model.Ledger{Epsilon: 1, Delta: 1e-6}
+	cfg.Config.DP = &model.DPConfig{Noiseless: true}
+	for _, m := range []*model.Model{ledger, cfg} {
+		if err := eval.CheckUnknown(m, eval.UnknownGlobal); !errors.Is(err, model.ErrPrivateFallback) {
+			t.Errorf("CheckUnknown: %v, want model.ErrPrivateFallback", err)
+		}
+		if _, err := eval.Predict(m, ds, eval.UnknownGlobal); !errors.Is(err, model.ErrPrivateFallback) || !strings.HasPrefix(err.Error(), "eval: ") {
+			t.Errorf("Predict with UnknownGlobal: %v, want an eval error wrapping model.ErrPrivateFallback", err)
+		}
+		if _, err := eval.Predict(m, ds, eval.UnknownError); err != nil {
+			t.Errorf("Predict with UnknownError: %v", err)
+		}
+	}
+	if err := eval.CheckUnknown(testModel(), eval.UnknownGlobal); err != nil {
+		t.Errorf("CheckUnknown on a non-private model: %v", err)
 	}
 }

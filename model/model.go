@@ -131,9 +131,32 @@ func (m *Model) Theta(u *User, dst []float64) []float64 {
 	return dst
 }
 
+// ErrPrivateFallback is wrapped by the error CheckFallback returns for a
+// model trained with differential privacy.
+var ErrPrivateFallback = errors.New("model: the global fallback for unknown users is not available for a differentially private model")
+
+// CheckFallback reports whether the fallback for unknown users (see
+// Fallback) may be used with m. It returns an error wrapping
+// ErrPrivateFallback when m was trained by a private trainer (it has a
+// privacy ledger or a DP configuration): the fallback U * mean(w_i) is an
+// unclipped, un-noised average of every user's private w_i, which is not
+// covered by the ledger (only U is), and in the billboard model the w_i
+// never leave their users, so no server could compute it. Predicting for an
+// unknown user of such a model needs the user's own fit against the
+// published U (lrsp personalize, or PUT /v1/users/{id} in lrsp serve).
+func (m *Model) CheckFallback() error {
+	if m.Privacy != nil || m.Config.DP != nil {
+		return fmt.Errorf("%w: the mean of the users' w is an un-noised average of private data that the privacy "+
+			"ledger does not cover (only U is published); personalize the user against U instead", ErrPrivateFallback)
+	}
+	return nil
+}
+
 // Fallback returns the parameters used for users the model does not know
 // when the caller asks for a fallback: theta_0 plus U times the mean of the
 // users' w, with no sparse part. For the global method this is theta_0.
+// It is not private: callers must check CheckFallback before publishing
+// anything computed from it.
 func (m *Model) Fallback() User {
 	w := make([]float64, m.Rank)
 	if m.Rank > 0 && len(m.Users) > 0 {

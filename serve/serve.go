@@ -53,7 +53,8 @@ import (
 type Options struct {
 	// Unknown selects what predict does for users the store does not hold:
 	// eval.UnknownError answers 404, eval.UnknownGlobal predicts with the
-	// store's fallback (theta_0 + U * mean w).
+	// store's fallback (theta_0 + U * mean w), which New refuses for a
+	// differentially private model.
 	Unknown eval.Unknown
 	// AuthToken, when not empty, is the bearer token that PUT and DELETE
 	// requests must present.
@@ -127,9 +128,17 @@ type scratch struct {
 
 // New returns a Server for st. The caller keeps ownership of st and closes
 // it after the server has stopped.
+//
+// New refuses opt.Unknown == eval.UnknownGlobal for a model trained with
+// differential privacy: its fallback, U times the mean of every stored
+// user's w, is an un-noised average of private data that the model's
+// privacy ledger does not cover (see model.Model.CheckFallback).
 func New(st *store.Store, opt Options) (*Server, error) {
 	opt.defaults()
 	m := st.Model()
+	if err := eval.CheckUnknown(m, opt.Unknown); err != nil {
+		return nil, fmt.Errorf("serve: refusing the global fallback for unknown users (--unknown global): %w", err)
+	}
 	inputs := m.Features
 	if m.Network != nil {
 		inputs = m.Network.Inputs

@@ -149,6 +149,8 @@ func trainPrivate(c *cobra.Command, f *trainFlags, cfg method.Config) error {
 		return err
 	}
 	if f.metricsOut != "" {
+		// Public quantities only (see dpOutputs): per release its number,
+		// the norm of the noisy step and the epsilon spent; the ledger.
 		if err := writeJSON(f.metricsOut, map[string]any{"rounds": res.Releases, "privacy": res.Model.Privacy}); err != nil {
 			return err
 		}
@@ -158,8 +160,10 @@ func trainPrivate(c *cobra.Command, f *trainFlags, cfg method.Config) error {
 	}
 	l := res.Model.Privacy
 	w := c.OutOrStdout()
-	fmt.Fprintf(w, "trained %s privately on %d users, %d samples (d=%d, r=%d, k=%d): %d rounds\n",
-		res.Model.Method, len(ds.Users), ds.Samples(), ds.Dim(), res.Model.Rank, res.Model.Sparsity, cfg.Rounds)
+	// The number of users is public (the server divides by it); the number
+	// of samples is not, and is not printed.
+	fmt.Fprintf(w, "trained %s privately on %d users (d=%d, r=%d, k=%d): %d rounds\n",
+		res.Model.Method, len(ds.Users), ds.Dim(), res.Model.Rank, res.Model.Sparsity, cfg.Rounds)
 	if l != nil {
 		fmt.Fprintf(w, "privacy: the published U is (%.4g, %.3g)-DP at the user level; noise multiplier %.4g, clip %g, %d releases, sample rate %g, init %s\n",
 			l.Epsilon, l.Delta, l.NoiseMultiplier, l.Clip, l.Rounds, l.SampleRate, cfg.DP.Init)
@@ -169,7 +173,10 @@ func trainPrivate(c *cobra.Command, f *trainFlags, cfg method.Config) error {
 	}
 	fmt.Fprintf(w, "note: %s also holds every user's (w, b), each user's own local state in deployment; publish only U\n", f.out)
 	if res.NonFinite > 0 {
-		fmt.Fprintf(w, "warning: %d user-rounds overflowed and contributed nothing (data values near 1e150 or beyond); rescale the data\n", res.NonFinite)
+		// A count of private data: a local diagnostic for the operator on
+		// stderr, never on stdout or in a written output.
+		fmt.Fprintf(c.ErrOrStderr(), "local diagnostic (PRIVATE: computed from the users' data, not covered by the guarantee; do not publish): "+
+			"%d user-rounds overflowed and contributed nothing (data values near 1e150 or beyond); rescale the data\n", res.NonFinite)
 	}
 	fmt.Fprintf(w, "wrote %s\n", f.out)
 	return nil
@@ -186,4 +193,14 @@ Gaussian noise of standard deviation noise_multiplier * clip to their sum. Give
 default 10 with DP, plus one for --dp-init private) or --dp-noise-multiplier
 to be told the epsilon. --dp-delta must be below 1/users (a delta of 1/users
 allows publishing some user's data outright); --dp-allow-large-delta overrides
-that. The model records the ledger; see lrsp inspect.`)
+that. The model records the ledger; see lrsp inspect.
+
+Outputs of a private run: the model file holds the published U, the ledger
+and the configuration, and also every user's (w, b), which in deployment is
+each user's own local state: publish only U. --metrics-out holds, per
+release, its number, the norm of the noisy step and the epsilon spent so
+far, and the ledger; all of them are post-processing of the published U or
+public settings. No training losses, sample or participant counts or
+timings are written or printed. The number of users is treated as public.
+A model trained with --dp-* cannot be used with --unknown global (predict,
+eval, serve): the average user's w is not private.`)

@@ -41,6 +41,9 @@ func newEvalCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := checkUnknown(m, policy); err != nil {
+				return err
+			}
 			var rep evalReport
 			if data != "" {
 				ds, pred, err := predictData(c.Context(), c, data, cols.options(true), m, policy)
@@ -84,7 +87,7 @@ func newEvalCmd() *cobra.Command {
 	c.Flags().StringVar(&in, "model", "", "model file (required)")
 	c.Flags().StringVar(&data, "data", "", "data with targets to score (CSV, Parquet or .lrspd)")
 	c.Flags().StringVar(&truth, "truth", "", "truth JSON of synthetic data")
-	c.Flags().StringVar(&unknown, "unknown", "error", "unknown users: error, or global (the average user)")
+	c.Flags().StringVar(&unknown, "unknown", "error", "unknown users: error, or global (the average user; refused for a model trained with --dp-*)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cols.register(c)
 	c.MarkFlagRequired("model")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
@@ -16,6 +17,15 @@ func unknownPolicy(s string) (eval.Unknown, error) {
 	return eval.Unknown(i), err
 }
 
+// checkUnknown refuses --unknown global for a model trained with
+// differential privacy (see eval.CheckUnknown).
+func checkUnknown(m *model.Model, policy eval.Unknown) error {
+	if err := eval.CheckUnknown(m, policy); err != nil {
+		return fmt.Errorf("--unknown global: %w", err)
+	}
+	return nil
+}
+
 func newPredictCmd() *cobra.Command {
 	var data, in, out, unknown string
 	var cols dataFlags
@@ -24,7 +34,9 @@ func newPredictCmd() *cobra.Command {
 		Short: "Predict every row of a data file",
 		Long: `predict writes one row per input row, in input order, with columns user,prediction
 and y when the input has the target. A user the model does not know is an error unless
---unknown global is given, which predicts with theta_0 + U * mean(w_i), the average user.`,
+--unknown global is given, which predicts with theta_0 + U * mean(w_i), the average user.
+--unknown global is refused for a model trained with --dp-*: the mean of the users' w is
+an un-noised average of private data that the privacy ledger does not cover.`,
 		Example: "  lrsp predict --model model.lrsp --data test.csv --out predictions.csv",
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -34,6 +46,9 @@ and y when the input has the target. A user the model does not know is an error 
 			}
 			m, err := model.Load(in)
 			if err != nil {
+				return err
+			}
+			if err := checkUnknown(m, policy); err != nil {
 				return err
 			}
 			ds, pred, err := predictData(c.Context(), c, data, cols.options(false), m, policy)
@@ -50,7 +65,7 @@ and y when the input has the target. A user the model does not know is an error 
 	c.Flags().StringVar(&in, "model", "", "model file (required)")
 	c.Flags().StringVar(&data, "data", "", "data to predict: CSV, Parquet or .lrspd (required)")
 	c.Flags().StringVar(&out, "out", "-", "predictions CSV to write (- for standard output)")
-	c.Flags().StringVar(&unknown, "unknown", "error", "unknown users: error, or global (the average user)")
+	c.Flags().StringVar(&unknown, "unknown", "error", "unknown users: error, or global (the average user; refused for a model trained with --dp-*)")
 	cols.register(c)
 	c.MarkFlagRequired("model")
 	return c

@@ -92,7 +92,7 @@ the store.`,
 	f.StringVar(&addr, "addr", "127.0.0.1:8080", "listen address")
 	f.StringVar(&tokenFile, "auth-token-file", "", "file holding the bearer token required by PUT and DELETE")
 	f.BoolVar(&insecure, "insecure", false, "allow a non-loopback --addr without --auth-token-file")
-	f.StringVar(&unknown, "unknown", "error", "unknown users on predict: error (404), or global (the average user)")
+	f.StringVar(&unknown, "unknown", "error", "unknown users on predict: error (404), or global (the average user; refused for a model trained with --dp-*)")
 	f.Int64Var(&opt.MaxBodyBytes, "max-body", 32<<20, "largest request body in bytes")
 	f.IntVar(&opt.MaxBatch, "max-batch", 10000, "largest number of items in a batch predict")
 	f.IntVar(&opt.MaxSamples, "max-samples", 1000, "largest number of samples in a personalization")
