@@ -46,12 +46,28 @@
 //
 // With Options.Privacy set, the rounds follow the billboard mechanism of
 // package dp: each user's contribution is its update
-// G_i = (1/m) X^T e w^T / ||w||^2 clipped to Frobenius norm Clip; the
-// driver adds Gaussian noise N(0, (NoiseMultiplier*Clip)^2) to every entry
-// of the combined sum, once per round, steps U <- QR(U + StepSize*sum/t)
-// and discards R. U starts at random (no privacy cost), there is no
-// preconditioner, no statistics pass and no early stopping; Rounds noisy
-// updates are followed by one pass that fits and writes the users.
+// G_i = (1/m) X^T e w^T / ||w||^2 clipped to Frobenius norm Clip; Gaussian
+// noise N(0, (NoiseMultiplier*Clip)^2) is added to every entry of the
+// combined sum, once per round, and the driver steps
+// U <- QR(U + StepSize*sum/t) and discards R. U starts at random (no privacy
+// cost), there is no preconditioner, no statistics pass and no early
+// stopping; Rounds noisy updates are followed by one pass that fits and
+// writes the users.
+//
+// The noise is added where the sum is formed, not by the driver: the
+// pipeline's CombineFn adds it in ExtractOutput (see [AddNoise]), from 32
+// bytes of crypto/rand drawn on the worker, so the only sum that leaves the
+// combine and is written to TempDir is the noisy one, and no noise key is
+// in the pipeline's definition. Two caveats: the partial sums of the
+// combine (un-noised) still pass through the runner's shuffle, which the
+// runner may keep on its own storage, so the runner is trusted as the
+// server is; and a runner that retries the extracting bundle draws fresh
+// noise, so an observer of TempDir who saw both attempts' files would see
+// the same sum twice with independent noise (the file is replaced
+// atomically, and the driver reads one). The private path also writes no
+// per-user training loss (Fit.MSE is omitted) and reports none
+// (RoundStats.TrainLoss is NaN). The user shards hold every user's (w_i,
+// b_i), which in the billboard model is each user's own local state.
 //
 // # Engines and equivalence
 //

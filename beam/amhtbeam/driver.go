@@ -37,7 +37,10 @@ type Pass struct {
 type Engine interface {
 	// Run runs the per-user step of pass over every user and returns the
 	// sum of the users' contribution vectors and, when
-	// pass.Config.WriteFit is set, every user's fit (in any order).
+	// pass.Config.WriteFit is set, every user's fit (in any order). For a
+	// private pass (pass.Config.Private) the sum must hold the pass's noise,
+	// added with AddNoise where the sum is formed, before it is stored or
+	// sent anywhere.
 	Run(ctx context.Context, pass Pass) (sum []float64, fits []Fit, err error)
 	// Name names the engine in the model's Config.
 	Name() string
@@ -136,14 +139,12 @@ func Train(ctx context.Context, engine Engine, info DataInfo, opt Options) (*Res
 	cfg := base
 	cfg.Kind = passRound
 	if p := opt.Privacy; p != nil {
-		rng, err := noiseSource(p.NoiseSeed)
-		if err != nil {
-			return nil, fmt.Errorf("train: %w", err)
-		}
-		cfg.Private, cfg.Clip = true, p.Clip
-		sd := p.NoiseMultiplier * p.Clip
+		// The engine adds the noise where it forms the sum (see Engine.Run
+		// and AddNoise): the driver only ever sees the noisy sum.
+		cfg.Private, cfg.Clip, cfg.NoiseSeed = true, p.Clip, p.NoiseSeed
+		cfg.NoiseSD = p.NoiseMultiplier * p.Clip
 		if p.Noiseless {
-			sd = 0
+			cfg.NoiseSD = 0
 		}
 		for round := 1; round <= opt.Rounds; round++ {
 			if err := ctx.Err(); err != nil {
@@ -155,13 +156,16 @@ func Train(ctx context.Context, engine Engine, info DataInfo, opt Options) (*Res
 			}
 			step := opt.StepSize / float64(info.Users)
 			for j := range u {
-				u[j] += step * (sum[j] + sd*rng.NormFloat64())
+				u[j] += step * sum[j]
 			}
 			if _, ok := linalg.ThinQR(d, r, u); !ok {
 				return nil, fmt.Errorf("train: round %d: the U update lost rank", round)
 			}
 		}
+		// The last pass only writes the users: its sum is not used, and it
+		// is noised like the others all the same.
 		cfg.WriteFit = true
+		var err error
 		_, fits, err = run(opt.Rounds+1, cfg, u)
 		if err != nil {
 			return nil, err
@@ -314,16 +318,34 @@ func randomBasis(d, r int, seed uint64) []float64 {
 	return u
 }
 
-// noiseSource returns the Gaussian noise generator: ChaCha8 seeded from
-// seed, or from crypto/rand when seed is 0.
-func noiseSource(seed uint64) (*rand.Rand, error) {
-	var key [32]byte
-	if seed == 0 {
-		if _, err := crand.Read(key[:]); err != nil {
-			return nil, fmt.Errorf("noise seed: %w", err)
-		}
-	} else {
-		binary.LittleEndian.PutUint64(key[:], seed)
+// AddNoise adds the Gaussian noise of a private pass to sum, the combined
+// contribution vector of pass: N(0, pass.Config.NoiseSD^2) independently
+// to each of the D*R entries of the U-update, nothing to the user count
+// (public: every user takes part in every pass). It does nothing for a
+// pass that is not private or has NoiseSD 0 (Noiseless), or when sum is
+// empty (no users: the driver rejects the count).
+//
+// With Config.NoiseSeed 0 (the private case) the noise comes from a ChaCha8
+// stream keyed by 32 bytes of crypto/rand drawn here, in the process that
+// formed the sum, and never stored. A fixed NoiseSeed (not private) keys it
+// with the seed and the pass's Round, so that every engine adds the same
+// noise to the same pass.
+func AddNoise(sum []float64, pass Pass) {
+	cfg := pass.Config
+	n := cfg.D * cfg.R
+	if !cfg.Private || cfg.NoiseSD == 0 || len(sum) < n {
+		return
 	}
-	return rand.New(rand.NewChaCha8(key)), nil
+	var key [32]byte
+	if cfg.NoiseSeed == 0 {
+		_, _ = crand.Read(key[:]) // crashes the program rather than fail
+	} else {
+		binary.LittleEndian.PutUint64(key[:], cfg.NoiseSeed)
+		binary.LittleEndian.PutUint64(key[8:], uint64(pass.Round))
+		copy(key[16:], "lrsp-beam noise")
+	}
+	rng := rand.New(rand.NewChaCha8(key))
+	for j := range sum[:n] {
+		sum[j] += cfg.NoiseSD * rng.NormFloat64()
+	}
 }

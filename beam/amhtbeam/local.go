@@ -54,5 +54,6 @@ func (e *InProcess) Run(ctx context.Context, pass Pass) ([]float64, []Fit, error
 	if err != nil {
 		return nil, nil, err
 	}
+	AddNoise(sum, pass)
 	return sum, fits, nil
 }

@@ -29,6 +29,7 @@ func init() {
 	register.DoFn3x1[context.Context, int, func(*string) bool, error](&writeShardFn{})
 	register.DoFn2x1[context.Context, []float64, error](&writeSumFn{})
 	register.Combiner1[[]float64](&sumFn{})
+	register.Combiner1[[]float64](&noisySumFn{})
 	register.Emitter1[[]float64]()
 	register.Emitter1[Fit]()
 	register.Emitter1[Record]()
@@ -143,7 +144,14 @@ func (e *Pipeline) Run(ctx context.Context, pass Pass) ([]float64, []Fit, error)
 			beam.ParDo0(s, &writeShardFn{Prefix: e.UsersPrefix, Shards: e.shards()}, beam.GroupByKey(s, keyed))
 		}
 	}
-	total := beam.Combine(s, &sumFn{}, contrib)
+	var total beam.PCollection
+	if cfg.Private {
+		// The noise is added inside the combine, so the only sum that
+		// leaves it, and the only one written to TempDir, is the noisy one.
+		total = beam.Combine(s, &noisySumFn{Pass: Pass{Round: pass.Round, Config: cfg}}, contrib)
+	} else {
+		total = beam.Combine(s, &sumFn{}, contrib)
+	}
 	beam.ParDo0(s, &writeSumFn{Path: sumPath}, total)
 
 	if _, err := beam.Run(ctx, e.runner(), p); err != nil {
@@ -270,6 +278,26 @@ func (sumFn) AddInput(acc, v []float64) []float64 { return addInto(acc, v) }
 func (sumFn) MergeAccumulators(a, b []float64) []float64 { return addInto(a, b) }
 
 func (sumFn) ExtractOutput(acc []float64) []float64 { return acc }
+
+// noisySumFn is the CombineFn of a private pass: it sums like sumFn and
+// adds the pass's Gaussian noise to the U-update in ExtractOutput (see
+// AddNoise), so that the un-noised sum never leaves the combine. The noise
+// of a private pass (NoiseSeed 0) is drawn from crypto/rand by the worker
+// that extracts the output; no key is in the pipeline's definition.
+type noisySumFn struct {
+	Pass Pass
+}
+
+func (noisySumFn) CreateAccumulator() []float64 { return nil }
+
+func (noisySumFn) AddInput(acc, v []float64) []float64 { return addInto(acc, v) }
+
+func (noisySumFn) MergeAccumulators(a, b []float64) []float64 { return addInto(a, b) }
+
+func (f *noisySumFn) ExtractOutput(acc []float64) []float64 {
+	AddNoise(acc, f.Pass)
+	return acc
+}
 
 // addInto returns acc + v, reusing acc; a nil or empty acc is replaced by a
 // copy of v. Vectors of different lengths are a programming error: their

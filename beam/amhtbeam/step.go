@@ -30,8 +30,10 @@ type Fit struct {
 	W     []float64 `json:"w"`
 	Index []int32   `json:"index"`
 	Value []float64 `json:"value"`
-	// MSE is the user's training mean squared error.
-	MSE float64 `json:"mse"`
+	// MSE is the user's training mean squared error. It is left out (zero,
+	// and omitted from the per-user output) in a private pass: a user's loss
+	// is private and is not written to shared storage.
+	MSE float64 `json:"mse,omitempty"`
 }
 
 // State is the driver's state broadcast to the workers as a side input.
@@ -57,6 +59,12 @@ type StepConfig struct {
 	Private  bool
 	Clip     float64
 	WriteFit bool
+	// NoiseSD is the standard deviation of the Gaussian noise that a
+	// private pass adds to every entry of the combined U-update (0 for
+	// none), and NoiseSeed seeds it (see AddNoise): 0, the private case,
+	// draws it from crypto/rand where the sum is formed.
+	NoiseSD   float64
+	NoiseSeed uint64
 }
 
 // size returns the length of a user's contribution vector.
@@ -183,7 +191,11 @@ func (s *stepper) round(rec *Record, out []float64) (Fit, error) {
 		out[d*r+r*r] = mse
 		out[d*r+r*r+1] = 1
 	}
-	return Fit{ID: u.ID, W: u.W, Index: u.Index, Value: u.Value, MSE: mse}, nil
+	f := Fit{ID: u.ID, W: u.W, Index: u.Index, Value: u.Value}
+	if !s.cfg.Private {
+		f.MSE = mse
+	}
+	return f, nil
 }
 
 // clipMargin keeps clipped norms strictly below the clip bound despite
