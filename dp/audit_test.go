@@ -49,20 +49,17 @@ func empiricalEpsilon(fp, fn, n int, delta, alpha float64) float64 {
 	return best
 }
 
-// audit trains runs models with and without a planted canary user (each
-// run with fresh noise), scores each model by how far U leans towards the
-// canary's direction, picks the threshold that maximises the empirical
-// epsilon on the first half of the runs and evaluates it on the second
-// half.
-func audit(t *testing.T, opt Options, runs int) auditResult {
+// canaryData returns the audits' data without and with the planted canary,
+// and the canary's direction v.
+func canaryData(t *testing.T) (base, with *dataset.Dataset, v []float64) {
 	t.Helper()
-	base := smallData(t, 20, 21).Train
+	base = smallData(t, 20, 21).Train
 	d := base.Dim()
 	// The canary: targets 1e3 <x, v> with v a dense unit vector (which a
 	// k-sparse b cannot absorb), so its clipped update has norm C and pulls
 	// U towards v.
 	m := 10
-	v := make([]float64, d)
+	v = make([]float64, d)
 	for j := range v {
 		v[j] = float64(1-2*(j%2)) / math.Sqrt(float64(d))
 	}
@@ -73,7 +70,18 @@ func audit(t *testing.T, opt Options, runs int) auditResult {
 			y[s] += 1e3 * x[s*d+j] * v[j]
 		}
 	}
-	with := withUser(base, "canary", x, y)
+	return base, withUser(base, "canary", x, y), v
+}
+
+// audit trains runs models with and without a planted canary user (each
+// run with fresh noise), scores each model by how far U leans towards the
+// canary's direction, picks the threshold that maximises the empirical
+// epsilon on the first half of the runs and evaluates it on the second
+// half.
+func audit(t *testing.T, opt Options, runs int) auditResult {
+	t.Helper()
+	base, with, v := canaryData(t)
+	d := base.Dim()
 	score := func(ds *dataset.Dataset, run int) float64 {
 		o := opt
 		o.NoiseSeed = uint64(run + 1)
@@ -100,9 +108,16 @@ func audit(t *testing.T, opt Options, runs int) auditResult {
 		in[k] = score(with, k)
 		out[k] = score(base, runs+k)
 	}
+	return judge(in, out, opt.Delta)
+}
+
+// judge turns the attack's scores of the runs with (in) and without (out)
+// the canary into an audit result: it picks the threshold ("canary present"
+// when the score exceeds it) that maximises the empirical epsilon on the
+// first half of the runs and evaluates it on the second half.
+func judge(in, out []float64, delta float64) auditResult {
+	runs := len(in)
 	half := runs / 2
-	// Choose the threshold on the first half: "canary present" when the
-	// score exceeds it.
 	cands := slices.Concat(in[:half], out[:half])
 	best := auditResult{epsLower: -1}
 	for _, th := range cands {
@@ -115,7 +130,7 @@ func audit(t *testing.T, opt Options, runs int) auditResult {
 				fn++
 			}
 		}
-		if e := empiricalEpsilon(fp, fn, half, opt.Delta, 0.05); e > best.epsLower {
+		if e := empiricalEpsilon(fp, fn, half, delta, 0.05); e > best.epsLower {
 			best = auditResult{threshold: th, epsLower: e}
 		}
 	}
@@ -130,8 +145,23 @@ func audit(t *testing.T, opt Options, runs int) auditResult {
 		}
 	}
 	best.fpr, best.fnr = float64(fp)/float64(n), float64(fn)/float64(n)
-	best.epsLower = empiricalEpsilon(fp, fn, n, opt.Delta, 0.05)
+	best.epsLower = empiricalEpsilon(fp, fn, n, delta, 0.05)
 	return best
+}
+
+// auditRuns returns the number of runs per side: LRSP_DP_AUDIT_RUNS when
+// set, else def.
+func auditRuns(t *testing.T, def int) int {
+	t.Helper()
+	s := os.Getenv("LRSP_DP_AUDIT_RUNS")
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 10 {
+		t.Fatalf("LRSP_DP_AUDIT_RUNS=%q: want an integer >= 10", s)
+	}
+	return n
 }
 
 // TestCanaryAudit checks empirically that the privacy claim is not
@@ -144,14 +174,7 @@ func audit(t *testing.T, opt Options, runs int) auditResult {
 // LRSP_DP_AUDIT_RUNS sets the number of runs per side (default 150; the
 // documented result uses 2000).
 func TestCanaryAudit(t *testing.T) {
-	runs := 150
-	if s := os.Getenv("LRSP_DP_AUDIT_RUNS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 10 {
-			t.Fatalf("LRSP_DP_AUDIT_RUNS=%q: want an integer >= 10", s)
-		}
-		runs = n
-	}
+	runs := auditRuns(t, 150)
 	const claimed, delta = 2.0, 1e-5
 	opt := Options{Rank: 1, Sparsity: 1, Rounds: 2, Delta: delta}
 	sigma, err := Calibrate(claimed, delta, opt)

@@ -6,13 +6,17 @@ import (
 	mrand "math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/lrsp/lrsp/dataset"
 )
 
 // draws returns the participants of the given number of releases of a
 // trainer for opt, one list per release.
-func draws(t *testing.T, opt Options, releases int) [][]int {
+func draws(t *testing.T, ds *dataset.Dataset, opt Options, releases int) [][]int {
 	t.Helper()
-	ds := smallData(t, 200, 1).Train
+	if ds == nil {
+		ds = smallData(t, 200, 1).Train
+	}
 	opt = opt.withDefaults()
 	tr, err := newTrainer(ds, opt)
 	if err != nil {
@@ -37,16 +41,16 @@ func TestSamplingSecret(t *testing.T) {
 		return o
 	}
 	eq := func(a, b [][]int) bool { return slices.EqualFunc(a, b, slices.Equal) }
-	if eq(draws(t, with(1, 0), 5), draws(t, with(1, 0), 5)) {
+	if eq(draws(t, nil, with(1, 0), 5), draws(t, nil, with(1, 0), 5)) {
 		t.Error("two runs with the same Seed and no noise seed drew the same participants: the sampling is not secret")
 	}
-	if !eq(draws(t, with(1, 7), 5), draws(t, with(2, 7), 5)) {
+	if !eq(draws(t, nil, with(1, 7), 5), draws(t, nil, with(2, 7), 5)) {
 		t.Error("the participants depend on the public Seed")
 	}
-	if !eq(draws(t, with(1, 7), 5), draws(t, with(1, 7), 5)) {
+	if !eq(draws(t, nil, with(1, 7), 5), draws(t, nil, with(1, 7), 5)) {
 		t.Error("a noise seed does not make the sampling reproducible")
 	}
-	if eq(draws(t, with(1, 7), 5), draws(t, with(1, 8), 5)) {
+	if eq(draws(t, nil, with(1, 7), 5), draws(t, nil, with(1, 8), 5)) {
 		t.Error("the participants do not depend on the noise seed")
 	}
 }
@@ -57,7 +61,7 @@ func TestSamplingSecret(t *testing.T) {
 func TestSamplingNotPredictable(t *testing.T) {
 	const releases, q = 20, 0.5
 	for _, seed := range []uint64{1, 2} {
-		got := draws(t, Options{Rank: 2, SampleRate: q, NoiseMultiplier: 1, Delta: 1e-5, Seed: seed}, releases)
+		got := draws(t, nil, Options{Rank: 2, SampleRate: q, NoiseMultiplier: 1, Delta: 1e-5, Seed: seed}, releases)
 		attacker := mrand.New(mrand.NewPCG(seed, 0x64702d73616d70))
 		agree, n := 0, 0
 		for _, part := range got {
