@@ -83,14 +83,6 @@ func (a *attacker) everyone() []int {
 	return out
 }
 
-func dot(a, b []float64) float64 {
-	s := 0.0
-	for j, x := range a {
-		s += x * b[j]
-	}
-	return s
-}
-
 // canaryIndex returns the position of the canary among ds's users.
 func canaryIndex(t *testing.T, ds *dataset.Dataset) int {
 	t.Helper()
