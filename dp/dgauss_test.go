@@ -4,8 +4,8 @@ import (
 	"errors"
 	"math"
 	"math/big"
-	"slices"
 	mrand "math/rand/v2"
+	"slices"
 	"testing"
 )
 
