@@ -33,7 +33,7 @@ func sqNormExceeds(v []int64, c float64) bool {
 func TestGridRound(t *testing.T) {
 	for _, dim := range []int{1, 7, 100, 5000} {
 		for _, tc := range []struct{ sigma, clip float64 }{{1, 1}, {0.3, 2}, {5, 0.01}} {
-			g, err := newGrid(tc.sigma, tc.clip, dim, 10, mrand.NewChaCha8([32]byte{}))
+			g, err := NewGrid(tc.sigma, tc.clip, dim, 10, mrand.NewChaCha8([32]byte{}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -54,7 +54,7 @@ func TestGridRound(t *testing.T) {
 			}
 			v := adversarial(g.Clip())
 			acc := make([]int64, dim)
-			if err := g.round(acc, v); err != nil || sqNormExceeds(acc, c) {
+			if err := g.Round(acc, v); err != nil || sqNormExceeds(acc, c) {
 				t.Errorf("d %d sigma %v clip %v: rounded contribution exceeds the clip norm (%v)", dim, tc.sigma, tc.clip, err)
 			}
 			// Random directions.
@@ -68,13 +68,13 @@ func TestGridRound(t *testing.T) {
 					v[j] *= g.Clip() * (1 - 1e-12) / n
 				}
 				clear(acc)
-				if err := g.round(acc, v); err != nil || sqNormExceeds(acc, c) {
+				if err := g.Round(acc, v); err != nil || sqNormExceeds(acc, c) {
 					t.Fatalf("d %d: random contribution exceeds the clip norm after rounding (%v)", dim, err)
 				}
 			}
 			// A contribution beyond the clip norm is refused.
 			clear(acc)
-			if err := g.round(acc, adversarial(tc.clip*(1+1e-3))); err == nil || !sqNormExceeds(acc, c) {
+			if err := g.Round(acc, adversarial(tc.clip*(1+1e-3))); err == nil || !sqNormExceeds(acc, c) {
 				t.Errorf("d %d: a contribution beyond the clip norm passed the check", dim)
 			}
 		}
@@ -131,14 +131,14 @@ func TestGridSensitivity(t *testing.T) {
 	// The initialisation's contributions: the upper triangle of a unit
 	// outer product, scaled and rounded.
 	for name, xy := range extremeUsers(d) {
-		g, err := newGrid(0.7, 1, d*(d+1)/2, 10, mrand.NewChaCha8([32]byte{}))
+		g, err := NewGrid(0.7, 1, d*(d+1)/2, 10, mrand.NewChaCha8([32]byte{}))
 		if err != nil {
 			t.Fatal(err)
 		}
 		tri := make([]float64, d*(d+1)/2)
 		acc := make([]int64, len(tri))
 		if initUpper(tri, xy[0], xy[1], g.Clip()*(1-clipMargin), newScratch(d, len(xy[1]))) {
-			if err := g.round(acc, tri); err != nil || sqNormExceeds(acc, math.Ldexp(1, -g.e)) {
+			if err := g.Round(acc, tri); err != nil || sqNormExceeds(acc, math.Ldexp(1, -g.e)) {
 				t.Errorf("%s: init contribution exceeds 1 after rounding (%v)", name, err)
 			}
 		}
@@ -150,11 +150,11 @@ func TestGridSensitivity(t *testing.T) {
 func TestDiscreteNoiseScale(t *testing.T) {
 	for _, sigma := range []float64{0.5, 2.5, 1e6} {
 		const clip = 3
-		g, err := newGrid(sigma, clip, 1, 10, mrand.NewChaCha8([32]byte{5}))
+		g, err := NewGrid(sigma, clip, 1, 10, mrand.NewChaCha8([32]byte{5}))
 		if err != nil {
 			t.Fatal(err)
 		}
-		v := g.noisy(make([]int64, 20000))
+		v := g.Noisy(make([]int64, 20000))
 		mean, ss := 0.0, 0.0
 		for _, x := range v {
 			if k := math.Ldexp(x, -g.e); k != math.Trunc(k) {

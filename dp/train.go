@@ -56,7 +56,7 @@ type trainer struct {
 	noise  *mrand.Rand
 	// With the discrete noise (and not Noiseless), the grids and samplers
 	// of the rounds and of the private initialisation.
-	roundGrid, initGrid *grid
+	roundGrid, initGrid *Grid
 }
 
 func newTrainer(ds *dataset.Dataset, opt Options) (*trainer, error) {
@@ -83,11 +83,11 @@ func newTrainer(ds *dataset.Dataset, opt Options) (*trainer, error) {
 		// Both samplers read the noise stream, each its own words.
 		sigma, n := opt.NoiseMultiplier*opt.noiseScale, len(ds.Users)
 		var err error
-		if tr.roundGrid, err = newGrid(sigma, opt.Clip, tr.d*tr.r, n, tr.noise); err != nil {
+		if tr.roundGrid, err = NewGrid(sigma, opt.Clip, tr.d*tr.r, n, tr.noise); err != nil {
 			return nil, err
 		}
 		if opt.Init == InitPrivate {
-			if tr.initGrid, err = newGrid(sigma, 1, tr.d*(tr.d+1)/2, n, tr.noise); err != nil {
+			if tr.initGrid, err = NewGrid(sigma, 1, tr.d*(tr.d+1)/2, n, tr.noise); err != nil {
 				return nil, err
 			}
 		}
@@ -358,7 +358,7 @@ func (tr *trainer) noisySum(ctx context.Context, users []int) ([]float64, int, e
 		return nil, 0, err
 	}
 	if isum != nil {
-		return tr.roundGrid.noisy(isum), nonFinite, nil
+		return tr.roundGrid.Noisy(isum), nonFinite, nil
 	}
 	tr.addNoise(sum, tr.opt.Clip)
 	return sum, nonFinite, nil
@@ -401,7 +401,7 @@ func (tr *trainer) sumClipped(ctx context.Context, users []int) ([]float64, []in
 				continue
 			}
 			if gr != nil {
-				if err := gr.round(iacc, g); err != nil {
+				if err := gr.Round(iacc, g); err != nil {
 					return err
 				}
 				continue
@@ -465,7 +465,7 @@ func (tr *trainer) privateInit(ctx context.Context, users []int, nonFinite *int)
 					bad[c]++
 					continue
 				}
-				if err := gr.round(iacc, tri); err != nil {
+				if err := gr.Round(iacc, tri); err != nil {
 					return err
 				}
 			}
@@ -498,7 +498,7 @@ func (tr *trainer) privateInit(ctx context.Context, users []int, nonFinite *int)
 				isum[j] += v
 			}
 		}
-		upper = gr.noisy(isum)
+		upper = gr.Noisy(isum)
 	} else {
 		upper = make([]float64, 0, d*(d+1)/2)
 		for a := 0; a < d; a++ {
