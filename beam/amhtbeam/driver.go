@@ -50,6 +50,8 @@ type Result struct {
 	// Stopped says why training ended: fit.StopRounds, fit.StopTolerance
 	// or fit.StopExact.
 	Stopped fit.StopReason
+
+	grid int // the exponent of the discrete noise's grid
 }
 
 // Train runs AMHT-LRS on the users described by info (dimension, feature
@@ -145,6 +147,21 @@ func Train(ctx context.Context, engine Engine, info DataInfo, opt Options) (*Res
 		if p.Noiseless {
 			sd = 0
 		}
+		var grid *dp.Grid
+		if !p.Noiseless && p.Noise == dp.NoiseDiscrete {
+			if grid, err = dp.NewGrid(p.NoiseMultiplier, p.Clip, d*r, info.Users, rng); err != nil {
+				return nil, fmt.Errorf("train: %w", err)
+			}
+			e := grid.Exponent()
+			sens := math.Ldexp(p.Clip, -e)
+			// The engine adds the users' grid values in float64: exact,
+			// in any order, while every partial sum stays below 2^53 steps.
+			if float64(info.Users)*(sens+1) >= 1<<52 {
+				return nil, fmt.Errorf("train: %d users of %g grid steps each overflow the exact sum of the discrete noise", info.Users, sens)
+			}
+			cfg.Discrete, cfg.Grid, cfg.GridSens, cfg.Clip = true, e, sens, grid.Clip()
+			res.grid = e
+		}
 		for round := 1; round <= opt.Rounds; round++ {
 			if err := ctx.Err(); err != nil {
 				return nil, err
@@ -154,8 +171,18 @@ func Train(ctx context.Context, engine Engine, info DataInfo, opt Options) (*Res
 				return nil, err
 			}
 			step := opt.StepSize / float64(info.Users)
-			for j := range u {
-				u[j] += step * (sum[j] + sd*rng.NormFloat64())
+			if grid != nil {
+				noisy, err := noisyGridSum(grid, sum[:d*r])
+				if err != nil {
+					return nil, fmt.Errorf("train: round %d: %w", round, err)
+				}
+				for j := range u {
+					u[j] += step * noisy[j]
+				}
+			} else {
+				for j := range u {
+					u[j] += step * (sum[j] + sd*rng.NormFloat64())
+				}
 			}
 			if _, ok := linalg.ThinQR(d, r, u); !ok {
 				return nil, fmt.Errorf("train: round %d: the U update lost rank", round)
@@ -229,7 +256,11 @@ func finish(res *Result, engine Engine, info DataInfo, opt Options, u []float64,
 		if err != nil {
 			return nil, fmt.Errorf("train: accounting: %w", err)
 		}
-		m.Privacy = &model.Ledger{Mechanism: dp.Mechanism, Clip: p.Clip, NoiseMultiplier: p.NoiseMultiplier,
+		mech := dp.Mechanism
+		if p.Noise == dp.NoiseDiscrete {
+			mech = dp.MechanismDiscrete(res.grid)
+		}
+		m.Privacy = &model.Ledger{Mechanism: mech, Clip: p.Clip, NoiseMultiplier: p.NoiseMultiplier,
 			Rounds: opt.Rounds, SampleRate: 1, Epsilon: g.Epsilon, Delta: g.Delta, Accountant: g.Accountant,
 			Init: "random (data-independent, no privacy cost)"}
 	}
@@ -312,6 +343,22 @@ func randomBasis(d, r int, seed uint64) []float64 {
 	}
 	linalg.ThinQR(d, r, u)
 	return u
+}
+
+// noisyGridSum returns the noisy release of the sum (in float64) of the
+// users' contributions rounded to the grid: the sum is an exact multiple of
+// the grid step (see Train), converted to integers, noised with the
+// discrete Gaussian and scaled back.
+func noisyGridSum(g *dp.Grid, sum []float64) ([]float64, error) {
+	isum := make([]int64, len(sum))
+	for j, v := range sum {
+		k := math.Ldexp(v, -g.Exponent())
+		if k != math.Trunc(k) || !(math.Abs(k) < 1<<53) {
+			return nil, fmt.Errorf("the sum of grid values %v is not on the grid 2^%d", v, g.Exponent())
+		}
+		isum[j] = int64(k)
+	}
+	return g.Noisy(isum), nil
 }
 
 // noiseSource returns the Gaussian noise generator: ChaCha8 seeded from
