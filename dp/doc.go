@@ -36,7 +36,8 @@
 // residual direction, and it is dimensionless (it does not change when y is
 // rescaled), so a clip norm of about 1 suits any data scale. The server
 // adds independent Gaussian noise N(0, (NoiseMultiplier*C)^2) to every
-// entry of the sum of the clipped G_i, sets
+// entry of the sum of the clipped G_i (by default the exact discrete
+// Gaussian on a fine grid: see "Discrete noise" below), sets
 //
 //	U <- QR(U + StepSize * noisy_sum / (q t))
 //
