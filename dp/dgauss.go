@@ -162,9 +162,8 @@ func (b *bitReader) bernoulli(num, den *big.Int, x, tmp *big.Int) bool {
 
 // exactSampler holds the state and scratch of the exact samplers.
 type exactSampler struct {
-	r                bitReader
-	kden, x, tmp, q  big.Int
-	rem, num1, den1k big.Int
+	r                    bitReader
+	kden, x, tmp, q, rem big.Int
 }
 
 // bernoulliExp1 returns true with probability exp(-num/den), for
