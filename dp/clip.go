@@ -79,22 +79,52 @@ func clippedUpdate(dst, x, y, u, w []float64, idx []int32, val []float64, clip f
 // norm is 1, and reports false (adding nothing) when X^T y overflows. A
 // zero X^T y adds nothing.
 func initContribution(acc, x, y []float64, s *scratch) bool {
+	n, ok := initUnit(x, y, s)
+	if !ok || n == 0 {
+		return ok
+	}
+	d := len(s.g)
+	blas64.Syr(1, blas64.Vector{N: d, Inc: 1, Data: s.g}, blas64.Symmetric{N: d, Stride: d, Data: acc, Uplo: blas.Upper})
+	return true
+}
+
+// initUpper writes into tri (d(d+1)/2) the upper triangle, row by row, of
+// scale * v v^T for the unit vector v = X^T y / ||X^T y||, whose norm is at
+// most scale * (1 + a few ulps); tri is zero when X^T y is zero, and
+// initUpper reports false (tri zero) when X^T y overflows.
+func initUpper(tri, x, y []float64, scale float64, s *scratch) bool {
+	clear(tri)
+	n, ok := initUnit(x, y, s)
+	if !ok || n == 0 {
+		return ok
+	}
+	p := 0
+	for a, va := range s.g {
+		for _, vc := range s.g[a:] {
+			tri[p] = scale * va * vc
+			p++
+		}
+	}
+	return true
+}
+
+// initUnit sets s.g to X^T y / ||X^T y|| and returns ||X^T y|| (s.g is
+// then unscaled when it is 0), and false when it is not finite.
+func initUnit(x, y []float64, s *scratch) (float64, bool) {
 	d, m := len(s.g), len(y)
 	X := blas64.General{Rows: m, Cols: d, Stride: d, Data: x}
 	v := blas64.Vector{N: d, Inc: 1, Data: s.g}
 	blas64.Gemv(blas.Trans, 1, X, blas64.Vector{N: m, Inc: 1, Data: y}, 0, v)
 	n := blas64.Nrm2(v)
 	if !isFinite(n) {
-		return false
+		return n, false
 	}
-	if n == 0 {
-		return true
+	if n != 0 {
+		for j := range s.g {
+			s.g[j] /= n
+		}
 	}
-	for j := range s.g {
-		s.g[j] /= n
-	}
-	blas64.Syr(1, v, blas64.Symmetric{N: d, Stride: d, Data: acc, Uplo: blas.Upper})
-	return true
+	return n, true
 }
 
 func isFinite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

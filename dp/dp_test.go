@@ -111,7 +111,7 @@ func TestSensitivity(t *testing.T) {
 							users = append(users, i)
 						}
 					}
-					s, _, err := tr.sumClipped(ctx, users)
+					s, _, _, err := tr.sumClipped(ctx, users)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -359,7 +359,7 @@ func TestLedger(t *testing.T) {
 		}
 		if l == nil || l.Rounds != releases || l.Epsilon != want.Epsilon || l.Epsilon > 2 || l.Epsilon < 1.99 ||
 			l.NoiseMultiplier != sigma || l.SampleRate != q || l.Clip != DefaultClip || l.Delta != 1e-5 ||
-			l.Accountant != want.Accountant || l.Init != opt.initDescription() {
+			l.Accountant != want.Accountant || !strings.HasPrefix(l.Init, opt.initDescription()) {
 			t.Errorf("init %v q %v: ledger %+v, want %d releases and epsilon %v", c.init, c.q, l, releases, want.Epsilon)
 		}
 		if len(seen) != releases || len(res.Rounds) != releases || *res.Rounds[releases-1].Epsilon != l.Epsilon {

@@ -80,6 +80,11 @@ type Options struct {
 	StepSize float64
 	// Init selects the initialisation; the zero value is InitPrivate.
 	Init Init
+	// Noise selects the noise sampler; the zero value is NoiseDiscrete,
+	// the exact discrete Gaussian on a fine grid (see the package
+	// documentation). NoiseContinuous is the floating-point Gaussian, for
+	// comparison. Noiseless runs ignore it.
+	Noise Noise
 	// Pursuit and Ridge configure the users' local fits of (w_i, b_i), as
 	// in amht.PersonalizeOptions.
 	Pursuit amht.Pursuit
@@ -244,6 +249,8 @@ func (o *Options) validate(d int) error {
 		return fmt.Errorf("dp: ridge %v must be non-negative and finite", o.Ridge)
 	case o.Init != InitPrivate && o.Init != InitRandom:
 		return fmt.Errorf("dp: unknown init %d", o.Init)
+	case o.Noise != NoiseDiscrete && o.Noise != NoiseContinuous:
+		return fmt.Errorf("dp: unknown noise %d", o.Noise)
 	}
 	if _, err := o.schedule(); err != nil {
 		return err

@@ -50,11 +50,11 @@ func newAttacker(t *testing.T, with *dataset.Dataset, opt Options) *attacker {
 // users the attacker believes took part (the canary excluded).
 func (a *attacker) stat(prev, next []float64, others []int) float64 {
 	a.tr.u = prev
-	base, _, err := a.tr.sumClipped(context.Background(), others)
+	base, _, _, err := a.tr.sumClipped(context.Background(), others)
 	if err != nil {
 		a.t.Fatal(err)
 	}
-	g, _, err := a.tr.sumClipped(context.Background(), []int{a.canary})
+	g, _, _, err := a.tr.sumClipped(context.Background(), []int{a.canary})
 	if err != nil {
 		a.t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	mrand "math/rand/v2"
 
 	"gonum.org/v1/gonum/blas/blas64"
@@ -52,6 +53,9 @@ type trainer struct {
 	u      []float64 // d x r, the published basis
 	sample *mrand.Rand
 	noise  *mrand.Rand
+	// With the discrete noise (and not Noiseless), the grids and samplers
+	// of the rounds and of the private initialisation.
+	roundGrid, initGrid *Grid
 }
 
 func newTrainer(ds *dataset.Dataset, opt Options) (*trainer, error) {
@@ -74,6 +78,19 @@ func newTrainer(ds *dataset.Dataset, opt Options) (*trainer, error) {
 	// the secret.
 	tr.noise = mrand.New(mrand.NewChaCha8(secret))
 	tr.sample = mrand.New(mrand.NewChaCha8(streamKey(secret, "sampling")))
+	if opt.Noise == NoiseDiscrete && !opt.Noiseless {
+		// Both samplers read the noise stream, each its own words.
+		sigma, n := opt.NoiseMultiplier*opt.noiseScale, len(ds.Users)
+		var err error
+		if tr.roundGrid, err = NewGrid(sigma, opt.Clip, tr.d*tr.r, n, tr.noise); err != nil {
+			return nil, err
+		}
+		if opt.Init == InitPrivate {
+			if tr.initGrid, err = NewGrid(sigma, 1, tr.d*(tr.d+1)/2, n, tr.noise); err != nil {
+				return nil, err
+			}
+		}
+	}
 	return tr, nil
 }
 
@@ -164,12 +181,11 @@ func Train(ctx context.Context, ds *dataset.Dataset, opt Options) (*Result, erro
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		sum, nonFinite, err := tr.sumClipped(ctx, tr.sampleUsers())
+		sum, nonFinite, err := tr.noisySum(ctx, tr.sampleUsers())
 		if err != nil {
 			return nil, fmt.Errorf("dp: train: round %d: %w", round, err)
 		}
 		res.NonFinite += nonFinite
-		tr.addNoise(sum, opt.Clip)
 		for j, v := range sum {
 			step[j] = opt.StepSize / denom * v
 			tr.u[j] += step[j]
@@ -200,15 +216,15 @@ func Train(ctx context.Context, ds *dataset.Dataset, opt Options) (*Result, erro
 			return nil, err
 		}
 		res.Guarantee = g
-		m.Privacy = &model.Ledger{Mechanism: Mechanism, Clip: opt.Clip, NoiseMultiplier: opt.NoiseMultiplier,
+		m.Privacy = &model.Ledger{Mechanism: tr.mechanism(), Clip: opt.Clip, NoiseMultiplier: opt.NoiseMultiplier,
 			Rounds: Releases(opt), SampleRate: opt.SampleRate, Epsilon: g.Epsilon, Delta: g.Delta,
-			Accountant: g.Accountant, Init: opt.initDescription()}
+			Accountant: g.Accountant, Init: tr.initDescription()}
 	}
 	res.Model = m
 	return res, nil
 }
 
-// initDescription is the ledger's Init entry.
+// initDescription is the ledger's Init entry without the noise.
 func (o *Options) initDescription() string {
 	if o.Init == InitPrivate {
 		return "private: noisy sum of unit outer products v v^T, v = X^T y/||X^T y|| (sensitivity 1, noise multiplier " +
@@ -217,11 +233,38 @@ func (o *Options) initDescription() string {
 	return "random (data-independent, no privacy cost)"
 }
 
+// initDescription is the ledger's Init entry.
+func (tr *trainer) initDescription() string {
+	s := tr.opt.initDescription()
+	if g := tr.initGrid; g != nil {
+		s += fmt.Sprintf("; discrete Gaussian noise on the grid 2^%d, v v^T scaled to norm %.17g before rounding", g.e, g.Clip())
+	}
+	return s
+}
+
+// mechanism is the ledger's Mechanism entry.
+func (tr *trainer) mechanism() string {
+	if g := tr.roundGrid; g != nil {
+		return MechanismDiscrete(g.e)
+	}
+	return Mechanism
+}
+
+// MechanismDiscrete describes the mechanism with the discrete noise on the
+// grid 2^e (see the package documentation).
+func MechanismDiscrete(e int) string {
+	return fmt.Sprintf("discrete gaussian (Canonne-Kamath-Steinke 2020, exact integer sampler) on the grid 2^%d, "+
+		"contributions clipped to C - sqrt(D) 2^%d/2 and rounded to the grid; ", e, e) + Mechanism
+}
+
 func (o *Options) config() model.Config {
 	c := model.Config{Version: model.ConfigVersion, Method: model.MethodLRS, Rank: o.Rank, Sparsity: o.Sparsity,
 		Rounds: o.Rounds, Ridge: o.Ridge, Seed: o.Seed, Pursuit: o.Pursuit,
 		DP: &model.DPConfig{Clip: o.Clip, StepSize: o.StepSize, Init: o.Init.String(), SampleRate: o.SampleRate,
 			NoiseMultiplier: o.NoiseMultiplier, Noiseless: o.Noiseless, Delta: o.Delta}}
+	if !o.Noiseless {
+		c.DP.Noise = o.Noise.String()
+	}
 	if o.Sparsity == 0 {
 		c.Method = model.MethodLowRank
 	}
@@ -302,15 +345,38 @@ func (tr *trainer) personalizers(pub *model.Model) func(k int) (*amht.Personaliz
 	}
 }
 
-// sumClipped returns the sum over the given users of their clipped
+// noisySum returns the noisy sum over the given users of their clipped
 // U-updates for the current U (d x r), and the number of users whose
 // update overflowed and was left out. Each user fits its (w, b) against
-// the current U first, as it would locally.
-func (tr *trainer) sumClipped(ctx context.Context, users []int) ([]float64, int, error) {
+// the current U first, as it would locally. With the discrete noise, the
+// updates are clipped to the grid's reduced norm and rounded to the grid,
+// and the sum is exact in integers.
+func (tr *trainer) noisySum(ctx context.Context, users []int) ([]float64, int, error) {
+	sum, isum, nonFinite, err := tr.sumClipped(ctx, users)
+	if err != nil {
+		return nil, 0, err
+	}
+	if isum != nil {
+		return tr.roundGrid.Noisy(isum), nonFinite, nil
+	}
+	tr.addNoise(sum, tr.opt.Clip)
+	return sum, nonFinite, nil
+}
+
+// sumClipped returns the sum of noisySum before the noise: with the
+// discrete noise, also in grid steps (the float sum is then 2^e times the
+// integer one, rounded when it exceeds 2^53 steps).
+func (tr *trainer) sumClipped(ctx context.Context, users []int) ([]float64, []int64, int, error) {
 	d, r := tr.d, tr.r
 	pub := tr.model()
 	get := tr.personalizers(pub)
+	gr := tr.roundGrid
+	clip := tr.opt.Clip
+	if gr != nil {
+		clip = gr.Clip()
+	}
 	accs := make([][]float64, chunks(len(users)))
+	iaccs := make([][]int64, len(accs))
 	bad := make([]int, len(accs))
 	err := tr.parallel(ctx, users, func(k, c int, chunk []int) error {
 		p, s, err := get(k)
@@ -318,6 +384,10 @@ func (tr *trainer) sumClipped(ctx context.Context, users []int) ([]float64, int,
 			return err
 		}
 		acc := make([]float64, d*r)
+		var iacc []int64
+		if gr != nil {
+			iacc = make([]int64, d*r)
+		}
 		g := make([]float64, d*r)
 		for _, i := range chunk {
 			u := &tr.ds.Users[i]
@@ -325,41 +395,81 @@ func (tr *trainer) sumClipped(ctx context.Context, users []int) ([]float64, int,
 			if err != nil {
 				return fmt.Errorf("user %q: %w", u.ID, err)
 			}
-			if !clippedUpdate(g, u.X, u.Y, pub.U, fit.W, fit.Index, fit.Value, tr.opt.Clip, s) {
+			if !clippedUpdate(g, u.X, u.Y, pub.U, fit.W, fit.Index, fit.Value, clip, s) {
 				bad[c]++
+				continue
+			}
+			if gr != nil {
+				if err := gr.Round(iacc, g); err != nil {
+					return err
+				}
 				continue
 			}
 			for j, v := range g {
 				acc[j] += v
 			}
 		}
-		accs[c] = acc
+		accs[c], iaccs[c] = acc, iacc
 		return nil
 	})
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
+	}
+	nonFinite := 0
+	for c := range accs {
+		nonFinite += bad[c]
 	}
 	sum := make([]float64, d*r)
-	nonFinite := 0
-	for c, acc := range accs {
+	if gr != nil {
+		isum := make([]int64, d*r)
+		for _, acc := range iaccs {
+			for j, v := range acc {
+				isum[j] += v
+			}
+		}
+		for j, v := range isum {
+			sum[j] = math.Ldexp(float64(v), gr.e)
+		}
+		return sum, isum, nonFinite, nil
+	}
+	for _, acc := range accs {
 		for j, v := range acc {
 			sum[j] += v
 		}
-		nonFinite += bad[c]
 	}
-	return sum, nonFinite, nil
+	return sum, nil, nonFinite, nil
 }
 
 // privateInit sets tr.u from the noisy sum of the given users' unit outer
 // products and returns the Frobenius norm of the noisy upper triangle.
 func (tr *trainer) privateInit(ctx context.Context, users []int, nonFinite *int) (float64, error) {
 	d := tr.d
+	gr := tr.initGrid
 	accs := make([][]float64, chunks(len(users)))
+	iaccs := make([][]int64, len(accs))
 	bad := make([]int, len(accs))
 	ss := make([]*scratch, tr.opt.Workers)
 	err := tr.parallel(ctx, users, func(k, c int, chunk []int) error {
 		if ss[k] == nil {
 			ss[k] = newScratch(d, tr.maxM)
+		}
+		if gr != nil {
+			// Discrete noise: each user's upper triangle, scaled to norm
+			// at most the grid's reduced clip norm, rounded to the grid.
+			iacc := make([]int64, d*(d+1)/2)
+			tri := make([]float64, len(iacc))
+			for _, i := range chunk {
+				u := &tr.ds.Users[i]
+				if !initUpper(tri, u.X, u.Y, gr.Clip()*(1-clipMargin), ss[k]) {
+					bad[c]++
+					continue
+				}
+				if err := gr.Round(iacc, tri); err != nil {
+					return err
+				}
+			}
+			iaccs[c] = iacc
+			return nil
 		}
 		acc := make([]float64, d*d)
 		for _, i := range chunk {
@@ -374,22 +484,33 @@ func (tr *trainer) privateInit(ctx context.Context, users []int, nonFinite *int)
 	if err != nil {
 		return 0, err
 	}
-	// The released vector is the upper triangle (diagonal included) of the
-	// sum: one user changes its L2 norm by at most ||v v^T||_F = 1.
-	upper := make([]float64, 0, d*(d+1)/2)
-	for a := 0; a < d; a++ {
-		for c := a; c < d; c++ {
-			s := 0.0
-			for _, acc := range accs {
-				s += acc[a*d+c]
-			}
-			upper = append(upper, s)
-		}
-	}
 	for _, b := range bad {
 		*nonFinite += b
 	}
-	tr.addNoise(upper, 1)
+	// The released vector is the upper triangle (diagonal included) of the
+	// sum: one user changes its L2 norm by at most ||v v^T||_F = 1.
+	var upper []float64
+	if gr != nil {
+		isum := make([]int64, d*(d+1)/2)
+		for _, acc := range iaccs {
+			for j, v := range acc {
+				isum[j] += v
+			}
+		}
+		upper = gr.Noisy(isum)
+	} else {
+		upper = make([]float64, 0, d*(d+1)/2)
+		for a := 0; a < d; a++ {
+			for c := a; c < d; c++ {
+				s := 0.0
+				for _, acc := range accs {
+					s += acc[a*d+c]
+				}
+				upper = append(upper, s)
+			}
+		}
+		tr.addNoise(upper, 1)
+	}
 	sym := mat.NewSymDense(d, nil)
 	p := 0
 	for a := 0; a < d; a++ {

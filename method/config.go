@@ -142,6 +142,9 @@ func checkEnums(c *Config) error {
 		if c.DP.Init != "private" && c.DP.Init != "random" {
 			return fmt.Errorf("dp init %q: want private or random", c.DP.Init)
 		}
+		if c.DP.Noise != "" && c.DP.Noise != "discrete" && c.DP.Noise != "continuous" {
+			return fmt.Errorf("dp noise %q: want discrete or continuous", c.DP.Noise)
+		}
 		return nil
 	}
 	for _, e := range []struct {

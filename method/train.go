@@ -282,6 +282,11 @@ func trainPrivate(ctx context.Context, ds *dataset.Dataset, c Config, o Options)
 	if p.Init == dp.InitRandom.String() {
 		do.Init = dp.InitRandom
 	}
+	noise, err := dp.ParseNoise(p.Noise)
+	if err != nil {
+		return nil, err
+	}
+	do.Noise = noise
 	if c.Method == model.MethodLowRank {
 		do.Sparsity = 0
 	}

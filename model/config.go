@@ -102,6 +102,11 @@ type DPConfig struct {
 	Noiseless       bool    `json:"noiseless,omitempty"`
 	Delta           float64 `json:"delta,omitempty"`
 	Init            string  `json:"init"`
+	// Noise names the noise sampler: "discrete" (the exact discrete
+	// Gaussian, the default) or "continuous". Empty in files written
+	// before the discrete sampler existed, whose noise was continuous;
+	// as an option, empty means the default.
+	Noise string `json:"noise,omitempty"`
 }
 
 // maxHidden bounds the number of hidden layers a configuration may name.

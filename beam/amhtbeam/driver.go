@@ -53,6 +53,8 @@ type Result struct {
 	// Stopped says why training ended: fit.StopRounds, fit.StopTolerance
 	// or fit.StopExact.
 	Stopped fit.StopReason
+
+	grid int // the exponent of the discrete noise's grid
 }
 
 // Train runs AMHT-LRS on the users described by info (dimension, feature
@@ -146,6 +148,24 @@ func Train(ctx context.Context, engine Engine, info DataInfo, opt Options) (*Res
 		if p.Noiseless {
 			cfg.NoiseSD = 0
 		}
+		if !p.Noiseless && p.Noise == dp.NoiseDiscrete {
+			// The grid's sampler is not used here: the engine adds the
+			// noise (AddNoise), from its own secret stream.
+			grid, err := dp.NewGrid(p.NoiseMultiplier, p.Clip, d*r, info.Users, rand.New(rand.NewPCG(0, 0)))
+			if err != nil {
+				return nil, fmt.Errorf("train: %w", err)
+			}
+			e := grid.Exponent()
+			sens := math.Ldexp(p.Clip, -e)
+			// The engine adds the users' grid values in float64: exact,
+			// in any order, while every partial sum stays below 2^53 steps.
+			if float64(info.Users)*(sens+1) >= 1<<52 {
+				return nil, fmt.Errorf("train: %d users of %g grid steps each overflow the exact sum of the discrete noise", info.Users, sens)
+			}
+			cfg.Discrete, cfg.Grid, cfg.GridSens, cfg.Clip = true, e, sens, grid.Clip()
+			cfg.Sigma, cfg.NoiseClip = p.NoiseMultiplier, p.Clip
+			res.grid = e
+		}
 		for round := 1; round <= opt.Rounds; round++ {
 			if err := ctx.Err(); err != nil {
 				return nil, err
@@ -233,7 +253,11 @@ func finish(res *Result, engine Engine, info DataInfo, opt Options, u []float64,
 		if err != nil {
 			return nil, fmt.Errorf("train: accounting: %w", err)
 		}
-		m.Privacy = &model.Ledger{Mechanism: dp.Mechanism, Clip: p.Clip, NoiseMultiplier: p.NoiseMultiplier,
+		mech := dp.Mechanism
+		if p.Noise == dp.NoiseDiscrete {
+			mech = dp.MechanismDiscrete(res.grid)
+		}
+		m.Privacy = &model.Ledger{Mechanism: mech, Clip: p.Clip, NoiseMultiplier: p.NoiseMultiplier,
 			Rounds: opt.Rounds, SampleRate: 1, Epsilon: g.Epsilon, Delta: g.Delta, Accountant: g.Accountant,
 			Init: "random (data-independent, no privacy cost)"}
 	}
@@ -318,12 +342,16 @@ func randomBasis(d, r int, seed uint64) []float64 {
 	return u
 }
 
-// AddNoise adds the Gaussian noise of a private pass to sum, the combined
-// contribution vector of pass: N(0, pass.Config.NoiseSD^2) independently
-// to each of the D*R entries of the U-update, nothing to the user count
-// (public: every user takes part in every pass). It does nothing for a
-// pass that is not private or has NoiseSD 0 (Noiseless), or when sum is
-// empty (no users: the driver rejects the count).
+// AddNoise adds the noise of a private pass to sum, the combined
+// contribution vector of pass, independently to each of the D*R entries of
+// the U-update and nothing to the user count (public: every user takes
+// part in every pass): with Config.Discrete the discrete Gaussian of noise
+// multiplier Sigma on the grid 2^Grid (package dp; the entries must be on
+// the grid, as the per-user step leaves them), else N(0, NoiseSD^2) from
+// floating point. It does nothing for a pass that is not private or has
+// NoiseSD 0 (Noiseless), or when sum is empty (no users: the driver rejects
+// the count). A sum it cannot noise gets a NaN count, which the driver
+// rejects.
 //
 // With Config.NoiseSeed 0 (the private case) the noise comes from a ChaCha8
 // stream keyed by 32 bytes of crypto/rand drawn here, in the process that
@@ -345,7 +373,34 @@ func AddNoise(sum []float64, pass Pass) {
 		copy(key[16:], "lrsp-beam noise")
 	}
 	rng := rand.New(rand.NewChaCha8(key))
-	for j := range sum[:n] {
-		sum[j] += cfg.NoiseSD * rng.NormFloat64()
+	if !cfg.Discrete {
+		for j := range sum[:n] {
+			sum[j] += cfg.NoiseSD * rng.NormFloat64()
+		}
+		return
 	}
+	g, err := dp.NewGrid(cfg.Sigma, cfg.NoiseClip, n, 0, rng)
+	if err == nil {
+		err = noisyGridSum(g, sum[:n])
+	}
+	if err != nil {
+		sum[len(sum)-1] = math.NaN()
+	}
+}
+
+// noisyGridSum replaces sum, the sum of the users' contributions rounded
+// to g's grid (an exact multiple of the grid step in every entry), by its
+// noisy release: converted to integers, noised with the discrete Gaussian
+// and scaled back.
+func noisyGridSum(g *dp.Grid, sum []float64) error {
+	isum := make([]int64, len(sum))
+	for j, v := range sum {
+		k := math.Ldexp(v, -g.Exponent())
+		if k != math.Trunc(k) || !(math.Abs(k) < 1<<53) {
+			return fmt.Errorf("the sum of grid values %v is not on the grid 2^%d", v, g.Exponent())
+		}
+		isum[j] = int64(k)
+	}
+	copy(sum, g.Noisy(isum))
+	return nil
 }

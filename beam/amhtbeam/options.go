@@ -83,6 +83,11 @@ type Privacy struct {
 	// AllowLargeDelta accepts a Delta of 1/users or more, which Train
 	// otherwise refuses (see dp.CheckDelta).
 	AllowLargeDelta bool
+	// Noise selects the noise sampler, as dp.Options.Noise: the zero value
+	// is the exact discrete Gaussian on a fine grid (each user rounds its
+	// clipped contribution to the grid; the sums of grid values are exact
+	// in float64, and the driver adds the noise in integers).
+	Noise dp.Noise
 }
 
 // RoundStats reports one pass.
@@ -144,6 +149,8 @@ func (o *Options) validate(d int) error {
 		switch {
 		case !(p.Clip >= 0) || math.IsInf(p.Clip, 1):
 			return fmt.Errorf("clip %v must be finite and not negative", p.Clip)
+		case p.Noise != dp.NoiseDiscrete && p.Noise != dp.NoiseContinuous:
+			return fmt.Errorf("unknown noise %d", p.Noise)
 		case p.Noiseless:
 		case !(p.NoiseMultiplier > 0) || math.IsInf(p.NoiseMultiplier, 1):
 			return fmt.Errorf("noise multiplier %v must be positive and finite", p.NoiseMultiplier)
@@ -167,6 +174,9 @@ func Config(opt Options) method.Config {
 		c.Tolerance, c.Update, c.Init = 0, "", ""
 		c.DP = &model.DPConfig{Clip: p.Clip, StepSize: opt.StepSize, SampleRate: 1, NoiseMultiplier: p.NoiseMultiplier,
 			Noiseless: p.Noiseless, Delta: p.Delta, Init: "random"}
+		if !p.Noiseless {
+			c.DP.Noise = p.Noise.String()
+		}
 		if p.NoiseSeed != 0 {
 			c.SetNotPrivate(dp.NotPrivateFixedSeed)
 		}
@@ -199,7 +209,12 @@ func FromConfig(c method.Config, d int) (Options, error) {
 	}
 	if p := c.DP; p != nil {
 		o.StepSize = p.StepSize
-		o.Privacy = &Privacy{Clip: p.Clip, NoiseMultiplier: p.NoiseMultiplier, Noiseless: p.Noiseless, Delta: p.Delta}
+		noise, err := dp.ParseNoise(p.Noise)
+		if err != nil {
+			return Options{}, err
+		}
+		o.Privacy = &Privacy{Clip: p.Clip, NoiseMultiplier: p.NoiseMultiplier, Noiseless: p.Noiseless, Delta: p.Delta,
+			Noise: noise}
 	}
 	return o, nil
 }

@@ -8,6 +8,7 @@ import (
 	"gonum.org/v1/gonum/blas/blas64"
 
 	"github.com/lrsp/lrsp/amht"
+	"github.com/lrsp/lrsp/dp"
 	"github.com/lrsp/lrsp/model"
 )
 
@@ -65,6 +66,15 @@ type StepConfig struct {
 	// draws it from crypto/rand where the sum is formed.
 	NoiseSD   float64
 	NoiseSeed uint64
+	// Discrete rounds each private contribution (clipped to Clip) to the
+	// grid 2^Grid and checks that it stays within GridSens grid steps in
+	// L2 norm (see dp.Grid); AddNoise then adds discrete Gaussian noise of
+	// noise multiplier Sigma for the clip norm NoiseClip on that grid.
+	Discrete  bool
+	Grid      int
+	GridSens  float64
+	Sigma     float64
+	NoiseClip float64
 }
 
 // size returns the length of a user's contribution vector.
@@ -184,6 +194,11 @@ func (s *stepper) round(rec *Record, out []float64) (Fit, error) {
 	wv := blas64.Vector{N: r, Inc: 1, Data: u.W}
 	if s.cfg.Private {
 		clipped(out[:d*r], s.g, u.W, s.cfg.Clip)
+		if s.cfg.Discrete {
+			if err := dp.RoundToGrid(out[:d*r], s.cfg.Grid, s.cfg.GridSens); err != nil {
+				return Fit{}, fmt.Errorf("user %q: %w", rec.ID, err)
+			}
+		}
 		out[d*r] = 1
 	} else {
 		blas64.Ger(1, g, wv, G)

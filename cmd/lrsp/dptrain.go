@@ -16,13 +16,13 @@ import (
 // dpFlags are the --dp-* flags of lrsp train.
 type dpFlags struct {
 	epsilon, delta, clip, sampleRate, noise, step float64
-	init                                          string
+	init, noiseKind                               string
 	allowLargeDelta                               bool
 }
 
 // dpFlagNames lists the flags that switch lrsp train to private training.
 var dpFlagNames = []string{"dp-epsilon", "dp-delta", "dp-clip", "dp-sample-rate", "dp-noise-multiplier", "dp-init", "dp-step",
-	"dp-allow-large-delta"}
+	"dp-allow-large-delta", "dp-noise"}
 
 func (d *dpFlags) register(c *cobra.Command) {
 	c.Long = strings.TrimSpace(c.Long + "\n\n" + dpHelp)
@@ -35,6 +35,7 @@ func (d *dpFlags) register(c *cobra.Command) {
 	fl.Float64Var(&d.noise, "dp-noise-multiplier", 0, "DP, instead of --dp-epsilon: the noise multiplier (noise sd / clip); the epsilon it gives is reported")
 	fl.StringVar(&d.init, "dp-init", "private", "DP: initialisation of U: private (one accounted noisy release) or random (no privacy cost)")
 	fl.Float64Var(&d.step, "dp-step", dp.DefaultStepSize, "DP: step size of the U update")
+	fl.StringVar(&d.noiseKind, "dp-noise", dp.NoiseDiscrete.String(), "DP: noise sampler: discrete (exact discrete Gaussian on a fine grid) or continuous (floating point, for comparison)")
 }
 
 // enabled reports whether any --dp-* flag was given.
@@ -72,7 +73,7 @@ func (d *dpFlags) config(c *cobra.Command, cfg *method.Config) error {
 	}
 	cfg.Tolerance, cfg.Init, cfg.Update, cfg.Threshold, cfg.CGIterations, cfg.Refresh = 0, "", "", "", 0, 0
 	cfg.DP = &model.DPConfig{Init: d.init, Clip: d.clip, SampleRate: d.sampleRate, Delta: d.delta, StepSize: d.step,
-		NoiseMultiplier: d.noise}
+		NoiseMultiplier: d.noise, Noise: d.noiseKind}
 	if hasEps {
 		// dp.Calibrate checks epsilon and delta; package method checks
 		// the other values and the name of the initialisation.

@@ -69,6 +69,7 @@ type trainFlags struct {
 	dpNoiseless              bool
 	dpLargeDelta             bool
 	dpNoiseSeed              uint64
+	dpNoiseKind              string
 	verbose                  bool
 }
 
@@ -101,6 +102,7 @@ func (f *trainFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&f.dpDelta, "dp-delta", 1e-6, "delta of the reported guarantee (with privacy), below 1/users")
 	fs.BoolVar(&f.dpLargeDelta, "dp-allow-large-delta", false, "accept a --dp-delta of 1/users or more, which is otherwise refused")
 	fs.BoolVar(&f.dpNoiseless, "dp-noiseless", false, "run the private algorithm without noise and without a guarantee")
+	fs.StringVar(&f.dpNoiseKind, "dp-noise", dp.NoiseDiscrete.String(), "noise sampler (with privacy): discrete (exact discrete Gaussian on a fine grid) or continuous (floating point, for comparison)")
 	fs.Uint64Var(&f.dpNoiseSeed, "dp-noise-seed", 0, "seed of the noise, for reproducible experiments only: the model is then not private (0: from crypto/rand)")
 }
 
@@ -165,7 +167,7 @@ func run(ctx context.Context, f *trainFlags, stderr io.Writer) error {
 	if f.dpNoise != 0 || f.dpNoiseless {
 		cfg.Tolerance, cfg.Update, cfg.Init = 0, "", ""
 		cfg.DP = &model.DPConfig{Clip: f.dpClip, StepSize: f.stepSize, SampleRate: 1, NoiseMultiplier: f.dpNoise,
-			Noiseless: f.dpNoiseless, Delta: f.dpDelta, Init: "random"}
+			Noiseless: f.dpNoiseless, Delta: f.dpDelta, Init: "random", Noise: f.dpNoiseKind}
 	}
 	progress := func(st amhtbeam.RoundStats) {
 		loss := ""
