@@ -28,8 +28,13 @@ type Params struct {
 
 	// Orders are the Renyi orders over which the RDP accountant optimises
 	// when SampleRate is in (0, 1). Nil or empty means [DefaultOrders]().
-	// Orders are ignored without sampling.
+	// Orders are ignored without sampling and by the PLD accountant.
 	Orders []float64
+
+	// Accountant selects the accountant used with sampling: "pld" (or
+	// empty, the default) for the privacy loss distribution accountant
+	// [PLDEpsilon], "rdp" for the Renyi-DP accountant. See [Epsilon].
+	Accountant string
 }
 
 // Result is a privacy guarantee computed by [Epsilon]: the training run is
@@ -59,6 +64,11 @@ type Result struct {
 	// Accountant names the method that produced Epsilon, with references,
 	// for inclusion in reports.
 	Accountant string
+
+	// Warning is empty unless the bound may be needlessly loose; the RDP
+	// accountant sets it when the best order is at the edge of the order
+	// grid.
+	Warning string
 }
 
 // Accountant names reported in Result.Accountant.
@@ -67,30 +77,47 @@ const (
 	methodRDPSampled    = "rdp-sampled-gaussian (Mironov-Talwar-Zhang 2019), conversion Balle et al. 2020"
 )
 
+// Accountant names accepted by Params.Accountant.
+const (
+	// AccountantPLD selects the privacy loss distribution accountant
+	// ([PLDEpsilon]); it is the default.
+	AccountantPLD = "pld"
+	// AccountantRDP selects the Renyi-DP accountant ([RDPSampledGaussian]
+	// and [RDPToEpsilon]).
+	AccountantRDP = "rdp"
+)
+
+// Accountants returns the accepted values of Params.Accountant, default
+// first.
+func Accountants() []string { return []string{AccountantPLD, AccountantRDP} }
+
+// CheckAccountant returns an error unless name is "" or one of
+// [Accountants].
+func CheckAccountant(name string) error {
+	switch name {
+	case "", AccountantPLD, AccountantRDP:
+		return nil
+	}
+	return errorf("unknown accountant %q (want %s or %s)", name, AccountantPLD, AccountantRDP)
+}
+
 // Epsilon returns the (epsilon, delta) guarantee of the training run
 // described by p.
 //
 // Without sampling (SampleRate 0 or 1) it returns the exact epsilon of the
-// composed Gaussian mechanism (see [ZCDPEpsilon]). With sampling it
+// composed Gaussian mechanism (see [ZCDPEpsilon]), whatever p.Accountant
+// says. With sampling it uses the accountant named by p.Accountant: the
+// privacy loss distribution accountant [PLDEpsilon] with default options
+// ("pld" or "", the default), or the Renyi-DP accountant ("rdp"), which
 // composes [RDPSampledGaussian] over p.Rounds at every order and converts
 // with [RDPToEpsilon]. Because ignoring the sampling is also valid, with
-// sampling it returns the smaller of that RDP bound and the exact bound
-// without sampling; the latter only wins when the sampling rate is close to
-// 1. Result.Accountant records which method was used.
+// sampling it returns the smaller of that bound and the exact bound without
+// sampling; the latter only wins when the sampling rate is close to 1.
+// Result.Accountant records which method was used; Result.Warning is set
+// when the RDP optimum lies at the edge of the order grid.
 func Epsilon(p Params) (Result, error) {
-	if err := checkSigma(p.NoiseMultiplier); err != nil {
+	if err := checkParams(p); err != nil {
 		return Result{}, err
-	}
-	if err := checkRounds(p.Rounds); err != nil {
-		return Result{}, err
-	}
-	if err := checkDelta(p.Delta); err != nil {
-		return Result{}, err
-	}
-	if p.SampleRate != 0 {
-		if err := checkSampleRate(p.SampleRate); err != nil {
-			return Result{}, err
-		}
 	}
 	exact := gaussianEpsilon(gaussianMu(p.NoiseMultiplier, p.Rounds), p.Delta)
 	res := Result{
@@ -104,15 +131,67 @@ func Epsilon(p Params) (Result, error) {
 	if p.SampleRate == 0 || p.SampleRate == 1 {
 		return res, nil
 	}
+	var (
+		sub Result
+		err error
+	)
+	if p.Accountant == AccountantRDP {
+		sub, err = rdpEpsilon(p)
+	} else {
+		sub, err = PLDEpsilon(p, PLDOptions{})
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	if sub.Epsilon <= exact {
+		return sub, nil
+	}
 	res.SampleRate = p.SampleRate
+	res.Accountant = methodGaussianExact + ", sampling ignored (tighter than " + p.accountantName() + " here)"
+	return res, nil
+}
 
+// accountantName returns the accountant p selects.
+func (p Params) accountantName() string {
+	if p.Accountant == "" {
+		return AccountantPLD
+	}
+	return p.Accountant
+}
+
+// checkParams validates p for Epsilon and PLDEpsilon.
+func checkParams(p Params) error {
+	if err := checkSigma(p.NoiseMultiplier); err != nil {
+		return err
+	}
+	if err := checkRounds(p.Rounds); err != nil {
+		return err
+	}
+	if err := checkDelta(p.Delta); err != nil {
+		return err
+	}
+	if p.SampleRate != 0 {
+		if err := checkSampleRate(p.SampleRate); err != nil {
+			return err
+		}
+	}
+	return CheckAccountant(p.Accountant)
+}
+
+// rdpEpsilon returns the RDP bound for p (sampling rate in (0, 1]; 0 means
+// 1), with a warning when the best order is at the edge of the grid.
+func rdpEpsilon(p Params) (Result, error) {
+	q := p.SampleRate
+	if q == 0 {
+		q = 1
+	}
 	orders := p.Orders
 	if len(orders) == 0 {
 		orders = DefaultOrders()
 	}
 	rdp := make([]float64, len(orders))
 	for k, a := range orders {
-		r, err := RDPSampledGaussian(p.SampleRate, p.NoiseMultiplier, a)
+		r, err := RDPSampledGaussian(q, p.NoiseMultiplier, a)
 		if err != nil {
 			return Result{}, err
 		}
@@ -122,12 +201,21 @@ func Epsilon(p Params) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if eps <= exact {
-		res.Epsilon = eps
-		res.Order = order
-		res.Accountant = fmt.Sprintf("%s, order %g", methodRDPSampled, order)
-	} else {
-		res.Accountant = methodGaussianExact + ", sampling ignored (tighter than RDP here)"
+	res := Result{
+		Epsilon:         eps,
+		Delta:           p.Delta,
+		NoiseMultiplier: p.NoiseMultiplier,
+		Rounds:          p.Rounds,
+		SampleRate:      q,
+		Order:           order,
+		Accountant:      fmt.Sprintf("%s, order %g", methodRDPSampled, order),
+	}
+	lo, hi := orders[0], orders[0]
+	for _, a := range orders {
+		lo, hi = math.Min(lo, a), math.Max(hi, a)
+	}
+	if eps > 0 && (order == lo || order == hi) {
+		res.Warning = fmt.Sprintf("accountant: best Renyi order %g is at the edge of the order grid [%g, %g]; the RDP epsilon may be loose", order, lo, hi)
 	}
 	return res, nil
 }
