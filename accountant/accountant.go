@@ -223,13 +223,24 @@ func rdpEpsilon(p Params) (Result, error) {
 // NoiseMultiplier returns the smallest noise multiplier for which rounds
 // rounds of the Gaussian mechanism, with users sampled at rate sampleRate,
 // are (epsilon, delta)-differentially private according to [Epsilon] with
-// default orders. Use sampleRate 1 for no sampling.
-//
-// Epsilon is decreasing in the noise multiplier, so NoiseMultiplier brackets
-// the solution and bisects to a relative precision of 1e-6. It returns the
-// upper end of the final bracket, so the returned noise multiplier always
-// meets the target: Epsilon reports at most epsilon for it.
+// the default accountant and options. Use sampleRate 1 for no sampling. See
+// [NoiseMultiplierFor].
 func NoiseMultiplier(epsilon, delta float64, rounds int, sampleRate float64) (float64, error) {
+	return NoiseMultiplierFor(epsilon, Params{Delta: delta, Rounds: rounds, SampleRate: sampleRate})
+}
+
+// NoiseMultiplierFor returns the smallest noise multiplier for which the
+// run described by p (its SampleRate, which must be in (0, 1], Rounds,
+// Delta, Orders and Accountant; p.NoiseMultiplier is ignored) is (epsilon,
+// p.Delta)-differentially private according to [Epsilon].
+//
+// Epsilon is decreasing in the noise multiplier, so NoiseMultiplierFor
+// brackets the solution and bisects to a relative precision of 1e-6. It
+// returns the upper end of the final bracket, so the returned noise
+// multiplier always meets the target: Epsilon reports at most epsilon for
+// it.
+func NoiseMultiplierFor(epsilon float64, p Params) (float64, error) {
+	delta, rounds, sampleRate := p.Delta, p.Rounds, p.SampleRate
 	if !(epsilon > 0) || math.IsInf(epsilon, 1) {
 		return 0, errorf("epsilon must be positive and finite, got %v", epsilon)
 	}
@@ -242,9 +253,13 @@ func NoiseMultiplier(epsilon, delta float64, rounds int, sampleRate float64) (fl
 	if err := checkSampleRate(sampleRate); err != nil {
 		return 0, err
 	}
+	if err := CheckAccountant(p.Accountant); err != nil {
+		return 0, err
+	}
 	// meets reports whether noise multiplier sigma achieves the target.
 	meets := func(sigma float64) (bool, error) {
-		r, err := Epsilon(Params{NoiseMultiplier: sigma, SampleRate: sampleRate, Rounds: rounds, Delta: delta})
+		p.NoiseMultiplier = sigma
+		r, err := Epsilon(p)
 		if err != nil {
 			return false, err
 		}
@@ -255,6 +270,15 @@ func NoiseMultiplier(epsilon, delta float64, rounds int, sampleRate float64) (fl
 		sigmaMax = 1e12
 	)
 	lo, hi := 1.0, 1.0
+	if sampleRate < 1 && p.accountantName() == AccountantPLD {
+		// Start from the RDP calibration, which is cheap and usually
+		// within 20% of the PLD one.
+		rp := p
+		rp.Accountant = AccountantRDP
+		if s, err := NoiseMultiplierFor(epsilon, rp); err == nil {
+			lo, hi = s, s
+		}
+	}
 	ok, err := meets(hi)
 	if err != nil {
 		return 0, err
@@ -262,7 +286,7 @@ func NoiseMultiplier(epsilon, delta float64, rounds int, sampleRate float64) (fl
 	if ok {
 		// Shrink until the target is missed.
 		for {
-			lo = hi / 2
+			lo = hi * 0.8
 			if lo < sigmaMin {
 				return 0, errorf("epsilon %v is reachable with noise multiplier below %v; no meaningful minimum", epsilon, sigmaMin)
 			}
