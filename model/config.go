@@ -102,6 +102,9 @@ type DPConfig struct {
 	Noiseless       bool    `json:"noiseless,omitempty"`
 	Delta           float64 `json:"delta,omitempty"`
 	Init            string  `json:"init"`
+	// Accountant is the privacy accountant used with sampling: "pld"
+	// (empty: the default) or "rdp"; see package accountant.
+	Accountant string `json:"accountant,omitempty"`
 }
 
 // maxHidden bounds the number of hidden layers a configuration may name.

@@ -8,6 +8,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/lrsp/lrsp/accountant"
 	"github.com/lrsp/lrsp/dp"
 	"github.com/lrsp/lrsp/method"
 	"github.com/lrsp/lrsp/model"
@@ -16,13 +17,13 @@ import (
 // dpFlags are the --dp-* flags of lrsp train.
 type dpFlags struct {
 	epsilon, delta, clip, sampleRate, noise, step float64
-	init                                          string
+	init, accountant                              string
 	allowLargeDelta                               bool
 }
 
 // dpFlagNames lists the flags that switch lrsp train to private training.
 var dpFlagNames = []string{"dp-epsilon", "dp-delta", "dp-clip", "dp-sample-rate", "dp-noise-multiplier", "dp-init", "dp-step",
-	"dp-allow-large-delta"}
+	"dp-allow-large-delta", "dp-accountant"}
 
 func (d *dpFlags) register(c *cobra.Command) {
 	c.Long = strings.TrimSpace(c.Long + "\n\n" + dpHelp)
@@ -35,6 +36,7 @@ func (d *dpFlags) register(c *cobra.Command) {
 	fl.Float64Var(&d.noise, "dp-noise-multiplier", 0, "DP, instead of --dp-epsilon: the noise multiplier (noise sd / clip); the epsilon it gives is reported")
 	fl.StringVar(&d.init, "dp-init", "private", "DP: initialisation of U: private (one accounted noisy release) or random (no privacy cost)")
 	fl.Float64Var(&d.step, "dp-step", dp.DefaultStepSize, "DP: step size of the U update")
+	fl.StringVar(&d.accountant, "dp-accountant", accountant.AccountantPLD, "DP: privacy accountant with sampling: pld (privacy loss distribution, tighter) or rdp (Renyi DP)")
 }
 
 // enabled reports whether any --dp-* flag was given.
@@ -66,17 +68,19 @@ func (d *dpFlags) config(c *cobra.Command, cfg *method.Config) error {
 		return fmt.Errorf("--dp-clip %v must be positive and finite", d.clip)
 	case !(d.step > 0) || math.IsInf(d.step, 1):
 		return fmt.Errorf("--dp-step %v must be positive and finite", d.step)
+	case accountant.CheckAccountant(d.accountant) != nil:
+		return fmt.Errorf("--dp-accountant %q: want pld or rdp", d.accountant)
 	}
 	if !fl.Changed("rounds") {
 		cfg.Rounds = dp.DefaultRounds
 	}
 	cfg.Tolerance, cfg.Init, cfg.Update, cfg.Threshold, cfg.CGIterations, cfg.Refresh = 0, "", "", "", 0, 0
 	cfg.DP = &model.DPConfig{Init: d.init, Clip: d.clip, SampleRate: d.sampleRate, Delta: d.delta, StepSize: d.step,
-		NoiseMultiplier: d.noise}
+		NoiseMultiplier: d.noise, Accountant: d.accountant}
 	if hasEps {
 		// dp.Calibrate checks epsilon and delta; package method checks
 		// the other values and the name of the initialisation.
-		o := dp.Options{Rounds: cfg.Rounds, Init: dp.InitPrivate, SampleRate: d.sampleRate}
+		o := dp.Options{Rounds: cfg.Rounds, Init: dp.InitPrivate, SampleRate: d.sampleRate, Accountant: d.accountant}
 		if d.init == dp.InitRandom.String() {
 			o.Init = dp.InitRandom
 		}
