@@ -631,7 +631,8 @@ func TestNoiseMultiplierRoundTrip(t *testing.T) {
 func TestMonotonicity(t *testing.T) {
 	eps := func(sigma, q float64, rounds int) float64 {
 		t.Helper()
-		r, err := Epsilon(Params{NoiseMultiplier: sigma, SampleRate: q, Rounds: rounds, Delta: 1e-5})
+		// RDP here; TestPLDMonotone covers the PLD accountant.
+		r, err := Epsilon(Params{NoiseMultiplier: sigma, SampleRate: q, Rounds: rounds, Delta: 1e-5, Accountant: AccountantRDP})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -46,7 +46,7 @@ func Example() {
 	fmt.Printf("rdp noise multiplier: %.4f\n", rdpSigma)
 	// Output:
 	// noise multiplier: 1.3463
-	// epsilon: 8.0000 at delta 1e-05
+	// epsilon: 7.9994 at delta 1e-05
 	// accountant: pld-sampled-
 	// rdp noise multiplier: 1.4196
 }

@@ -16,7 +16,8 @@ type PLDOptions struct {
 	// ("connect the dots"); the result dominates the true pair, so the
 	// returned epsilon is an upper bound. Its error is at most T*h, and in
 	// practice about T*h^2. Zero means automatic: a power of 2 near
-	// sqrt(DefaultPLDRelativeError*epsilon/T), in [2^-17, 2^-5], with
+	// sqrt(DefaultPLDRelativeError*epsilon/T), and at most a tenth of the
+	// standard deviation of the one-round loss, in [2^-20, 2^-5], with
 	// epsilon first taken from the RDP accountant and then, if that gives a
 	// finer grid, from a first PLD pass.
 	Interval float64
@@ -80,7 +81,7 @@ func PLDEpsilon(p Params, opt PLDOptions) (Result, error) {
 		if err != nil {
 			return Result{}, err
 		}
-		h = autoInterval(r.Epsilon, p.Rounds)
+		h = autoInterval(r.Epsilon, p.Rounds, q, p.NoiseMultiplier)
 	}
 	if !(h > 0) || math.IsInf(h, 1) {
 		return Result{}, errorf("PLD interval must be positive and finite, got %v", opt.Interval)
@@ -99,7 +100,7 @@ func PLDEpsilon(p Params, opt PLDOptions) (Result, error) {
 	// The interval chosen from the RDP epsilon can be too coarse when the
 	// RDP bound is loose (few rounds, small q); refine it once from the
 	// PLD epsilon itself.
-	if h1 := autoInterval(eps, p.Rounds); auto && h1 < h {
+	if h1 := autoInterval(eps, p.Rounds, q, p.NoiseMultiplier); auto && h1 < h {
 		h = h1
 		if eps, err = pldEpsilon(q, p.NoiseMultiplier, h, tail, p.Rounds, p.Delta); err != nil {
 			return Result{}, err
@@ -115,16 +116,21 @@ func PLDEpsilon(p Params, opt PLDOptions) (Result, error) {
 	}, nil
 }
 
-// autoInterval returns the default interval for a run of t rounds whose
-// epsilon is about eps: the power of 2 nearest below
-// sqrt(DefaultPLDRelativeError*eps/t), clamped to [2^-17, 2^-5]. The
-// connect-the-dots discretisation overstates the composed loss by about
-// t*h^2, so this keeps the error near DefaultPLDRelativeError*eps; powers
-// of 2 make nearby runs use the same grid.
-func autoInterval(eps float64, t int) float64 {
+// autoInterval returns the default interval for a run of t rounds with
+// sampling rate q and noise multiplier sigma whose epsilon is about eps:
+// the power of 2 nearest below the smaller of
+// sqrt(DefaultPLDRelativeError*eps/t) and s/10, where
+// s = q*sqrt(exp(1/sigma^2)-1) is about the standard deviation of the
+// one-round privacy loss, clamped to [2^-20, 2^-5]. The connect-the-dots
+// discretisation overstates the composed loss by about t*h^2 and its
+// variance by about t*h^2/4; the two bounds keep both effects near
+// DefaultPLDRelativeError*eps. Powers of 2 make nearby runs use the same
+// grid.
+func autoInterval(eps float64, t int, q, sigma float64) float64 {
 	h := math.Sqrt(DefaultPLDRelativeError * eps / float64(t))
+	h = math.Min(h, 0.1*q*math.Sqrt(math.Expm1(1/(sigma*sigma))))
 	h = math.Exp2(math.Floor(math.Log2(h)))
-	return math.Min(math.Exp2(-5), math.Max(math.Exp2(-17), h))
+	return math.Min(math.Exp2(-5), math.Max(math.Exp2(-20), h))
 }
 
 // pldEpsilon returns the larger of the PLD epsilons of removal and

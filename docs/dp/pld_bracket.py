@@ -8,8 +8,8 @@ orders of the pair, the worse taken), this computes
   upper: pessimistic discretisation (every loss rounded UP; the upper tail
          put at +infinity; the lower tail rounded up to the grid's start),
          plus Chernoff bounds on the composed mass outside the FFT window.
-Both use a grid interval h with T*h at most 0.5% of epsilon, so the bracket
-is at most about 0.5% wide, and compose by the T-th power of the FFT on a
+Both use a grid interval h with T*h at most 1% of epsilon, so the bracket
+is at most about 1% wide, and compose by the T-th power of the FFT on a
 circular window. It shares no code with the Go accountant (numpy/scipy
 only). Output: JSON on stdout. Needs python3-numpy and python3-scipy; used
 only to regenerate accountant/testdata/pld_bracket.json, never by CI.
@@ -73,7 +73,7 @@ def compose(i0, pmf, T, h, logtail):
     l = (i0 + np.arange(len(pmf))) * h
     nz = pmf > 0
     lp, ll = np.log(pmf[nz]), l[nz]
-    lams = np.geomspace(1e-3, 1e4, 120)
+    lams = np.geomspace(1e-2, 1e4, 36)
     hiL = min((T * logsumexp(lp + lam * ll) - logtail) / lam for lam in lams)
     loL = max(-(T * logsumexp(lp - lam * ll) - logtail) / lam for lam in lams)
     hiL, loL = min(hiL, T * ll[-1]), max(loL, T * ll[0])
@@ -109,7 +109,7 @@ def eps_of(offset, pmf, h, inf, delta):
 
 
 def bracket(q, s, T, delta, eps_guess):
-    h = 0.005 * eps_guess / T
+    h = 0.01 * eps_guess / T
     tail = 1e-4 * delta
     lowers, uppers = [], []
     for remove in (True, False):
@@ -138,7 +138,7 @@ def main():
     json.dump(dict(
         description="Independent bracket [lower, upper] on the epsilon of the Poisson-subsampled Gaussian "
                     "mechanism under add/remove adjacency, computed by docs/dp/pld_bracket.py "
-                    "(numpy/scipy: optimistic and pessimistic discretisation at interval h, T*h <= 0.5% of epsilon).",
+                    "(numpy/scipy: optimistic and pessimistic discretisation at interval h, T*h <= 1% of epsilon).",
         settings=rows), sys.stdout, indent=1)
     print()
 
