@@ -2,10 +2,12 @@ package accountant
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestPLDBracket checks PLDEpsilon against the independent bracket of
@@ -135,5 +137,48 @@ func TestRDPEdgeWarning(t *testing.T) {
 	}
 	if r.Warning != "" {
 		t.Errorf("unexpected warning %q", r.Warning)
+	}
+}
+
+// TestPLDTable prints the table of docs/dp/accountant.md (each accountant
+// timed once) when LRSP_PLD_TABLE is set.
+func TestPLDTable(t *testing.T) {
+	if os.Getenv("LRSP_PLD_TABLE") == "" {
+		t.Skip("set LRSP_PLD_TABLE=1 to print the table of docs/dp/accountant.md")
+	}
+	b, err := os.ReadFile("testdata/pld_bracket.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fx struct {
+		Settings []struct {
+			Q, Sigma     float64
+			Rounds       int
+			Delta        float64
+			Lower, Upper float64
+			Seconds      float64
+		}
+	}
+	if err := json.Unmarshal(b, &fx); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range fx.Settings {
+		p := Params{NoiseMultiplier: s.Sigma, SampleRate: s.Q, Rounds: s.Rounds, Delta: s.Delta}
+		t0 := time.Now()
+		r, err := PLDEpsilon(p, PLDOptions{})
+		dp := time.Since(t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t0 = time.Now()
+		p.Accountant = AccountantRDP
+		rr, err := rdpEpsilon(p)
+		dr := time.Since(t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Printf("| %g | %g | %d | %g | [%.4f, %.4f] | %.0f s | %.4f | %+.2f%% | %.0f ms | %.4f | %+.1f%% | %.0f ms |\n",
+			s.Q, s.Sigma, s.Rounds, s.Delta, s.Lower, s.Upper, s.Seconds, r.Epsilon, 100*(r.Epsilon/s.Upper-1),
+			float64(dp.Microseconds())/1000, rr.Epsilon, 100*(rr.Epsilon/s.Upper-1), float64(dr.Microseconds())/1000)
 	}
 }
