@@ -182,3 +182,28 @@ func TestPLDTable(t *testing.T) {
 			float64(dp.Microseconds())/1000, rr.Epsilon, 100*(rr.Epsilon/s.Upper-1), float64(dr.Microseconds())/1000)
 	}
 }
+
+// TestPLDEpsilonInversion checks that the epsilon read off a composed
+// distribution has hockey-stick divergence at most delta, and that a
+// slightly smaller epsilon exceeds it.
+func TestPLDEpsilonInversion(t *testing.T) {
+	for _, remove := range []bool{true, false} {
+		one, err := discretiseSampledGaussian(0.05, 1, 1e-3, 1e-12, remove)
+		if err != nil {
+			t.Fatal(err)
+		}
+		comp, err := one.compose(100, 1e-9)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, delta := range []float64{1e-5, 1e-8} {
+			e := comp.epsilon(delta)
+			if d := comp.delta(e); !(d <= delta*(1+1e-9)) {
+				t.Errorf("remove=%v: delta(%v) = %v > %v", remove, e, d, delta)
+			}
+			if d := comp.delta(e * (1 - 1e-6)); !(d > delta) {
+				t.Errorf("remove=%v: delta(%v) = %v <= %v: epsilon not minimal", remove, e*(1-1e-6), d, delta)
+			}
+		}
+	}
+}

@@ -188,6 +188,8 @@ each (sampled) user's update for U is clipped to --dp-clip and the server adds
 Gaussian noise of standard deviation noise_multiplier * clip to their sum. Give
 --dp-epsilon to calibrate the noise multiplier (every release counted: --rounds,
 default 10 with DP, plus one for --dp-init private) or --dp-noise-multiplier
-to be told the epsilon. --dp-delta must be below 1/users (a delta of 1/users
+to be told the epsilon. With --dp-sample-rate below 1, --dp-accountant pld (the
+default, privacy loss distribution) or rdp (Renyi DP, looser) does the
+accounting. --dp-delta must be below 1/users (a delta of 1/users
 allows publishing some user's data outright); --dp-allow-large-delta overrides
 that. The model records the ledger; see lrsp inspect.`)

@@ -79,6 +79,7 @@ func TestPrivacyErrors(t *testing.T) {
 		{[]string{"train", "--data", data, "--dp-epsilon", "0", "--dp-delta", "1e-5"}, "dp: epsilon 0 must be positive"},
 		{[]string{"train", "--data", data, "--dp-epsilon", "-2", "--dp-delta", "1e-5"}, "dp: epsilon -2 must be positive"},
 		{[]string{"train", "--data", data, "--dp-epsilon", "1", "--dp-delta", "0"}, "dp: delta 0 must be in (0, 1)"},
+		{[]string{"train", "--data", data, "--dp-epsilon", "1", "--dp-delta", "1e-3", "--dp-accountant", "moments"}, "--dp-accountant \"moments\": want pld or rdp"},
 		{[]string{"train", "--data", data, "--dp-epsilon", "1", "--dp-delta", "1.5"}, "dp: delta 1.5 must be in (0, 1)"},
 		{[]string{"train", "--data", data, "--dp-epsilon", "1"}, "needs --dp-delta"},
 		{[]string{"train", "--data", data, "--dp-epsilon", "1", "--dp-delta", "1e-5", "--dp-sample-rate", "0"}, "--dp-sample-rate 0 must be in (0, 1]"},
