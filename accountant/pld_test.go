@@ -87,7 +87,7 @@ func TestPLDMonotone(t *testing.T) {
 	}
 	for _, q := range []float64{0.001, 0.05, 0.5} {
 		prev := 0.0
-		for _, rounds := range []int{1, 3, 10, 100, 1000} {
+		for _, rounds := range []int{1, 10, 100, 1000} {
 			if q == 0.5 && rounds == 1000 {
 				continue // slow, and covered by the fixture
 			}
@@ -98,7 +98,7 @@ func TestPLDMonotone(t *testing.T) {
 			}
 		}
 		prev = math.Inf(1)
-		for _, sigma := range []float64{0.5, 1, 2, 20} {
+		for _, sigma := range []float64{0.5, 2, 20} {
 			if e := eps(sigma, q, 30); !(e <= prev) {
 				t.Errorf("q=%v: epsilon %v at sigma %v above %v at less noise", q, e, sigma, prev)
 			} else {
