@@ -344,7 +344,7 @@ func TestEpsilonOpacus(t *testing.T) {
 	// multiplier 1.5, sample rate 0.04, int(90/0.04) = 2250 steps, delta
 	// 1e-5, default alphas, Balle et al. 2020 conversion:
 	// assertAlmostEqual(epsilon, 7.32911117143) (7 decimal places).
-	res, err := Epsilon(Params{NoiseMultiplier: 1.5, SampleRate: 0.04, Rounds: 2250, Delta: 1e-5, Orders: opacusOrders()})
+	res, err := Epsilon(Params{NoiseMultiplier: 1.5, SampleRate: 0.04, Rounds: 2250, Delta: 1e-5, Orders: opacusOrders(), Accountant: AccountantRDP})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -567,7 +567,7 @@ func TestEpsilonMethodSelection(t *testing.T) {
 	}
 	// A sampling rate close to 1 with a single round: RDP conversion is
 	// looser than the exact unsampled bound, which is then reported.
-	res, err := Epsilon(Params{NoiseMultiplier: 1, SampleRate: 0.999, Rounds: 1, Delta: 1e-5})
+	res, err := Epsilon(Params{NoiseMultiplier: 1, SampleRate: 0.999, Rounds: 1, Delta: 1e-5, Accountant: AccountantRDP})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -592,12 +592,14 @@ func TestNoiseMultiplierRoundTrip(t *testing.T) {
 		{1, 1e-9, 1000000, 1e-4},
 	}
 	for _, tc := range tests {
-		sigma, err := NoiseMultiplier(tc.eps, tc.delta, tc.rounds, tc.q)
+		// The RDP accountant: the round trip is about the bisection, and
+		// some rows are far outside the PLD's range (10^6 rounds).
+		sigma, err := NoiseMultiplierFor(tc.eps, Params{Delta: tc.delta, Rounds: tc.rounds, SampleRate: tc.q, Accountant: AccountantRDP})
 		if err != nil {
 			t.Fatalf("NoiseMultiplier(%+v): %v", tc, err)
 		}
 		at := func(s float64) float64 {
-			r, err := Epsilon(Params{NoiseMultiplier: s, SampleRate: tc.q, Rounds: tc.rounds, Delta: tc.delta})
+			r, err := Epsilon(Params{NoiseMultiplier: s, SampleRate: tc.q, Rounds: tc.rounds, Delta: tc.delta, Accountant: AccountantRDP})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -617,7 +619,7 @@ func TestNoiseMultiplierRoundTrip(t *testing.T) {
 	// epsilon 8, delta 1e-5, sample rate 0.04, 90 epochs gives 1.425307617.
 	// Opacus bisects only to an absolute 0.01 and returns the midpoint,
 	// and uses different orders, so agreement is expected to 0.01.
-	sigma, err := NoiseMultiplier(8, 1e-5, 2250, 0.04)
+	sigma, err := NoiseMultiplierFor(8, Params{Delta: 1e-5, Rounds: 2250, SampleRate: 0.04, Accountant: AccountantRDP})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -629,7 +631,8 @@ func TestNoiseMultiplierRoundTrip(t *testing.T) {
 func TestMonotonicity(t *testing.T) {
 	eps := func(sigma, q float64, rounds int) float64 {
 		t.Helper()
-		r, err := Epsilon(Params{NoiseMultiplier: sigma, SampleRate: q, Rounds: rounds, Delta: 1e-5})
+		// RDP here; TestPLDMonotone covers the PLD accountant.
+		r, err := Epsilon(Params{NoiseMultiplier: sigma, SampleRate: q, Rounds: rounds, Delta: 1e-5, Accountant: AccountantRDP})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -30,14 +30,39 @@
 // [ZCDPLooseEpsilon] (Bun and Steinke, TCC 2016), are provided for comparison
 // and for mechanisms that are only known to satisfy rho-zCDP.
 //
-// With sampling, [RDPSampledGaussian] computes the Renyi differential privacy
+// With sampling, the default accountant is the privacy loss distribution
+// (PLD) accountant [PLDEpsilon], the method of Google's dp_accounting and of
+// Opacus' PRV accountant (Koskela, Jalko and Honkela, AISTATS 2020;
+// Doroshenko, Ghazi, Kamath, Kumar and Manurangsi, "Connect the Dots",
+// PoPETs 2022). For removal and for addition of a user, the privacy loss of
+// one round of the sampled Gaussian mechanism is discretised on a grid of
+// interval h: the mass between two grid points is split between them so
+// that both distributions keep their mass, which yields a pair of
+// distributions that dominates the true pair; mass in the far tails is moved
+// to +Inf (upper) or to the lowest grid point (lower). The T-fold
+// composition is the T-th power of the FFT of the discretised distribution
+// on a circular grid whose ends are chosen by Chernoff bounds, the mass
+// beyond them being added to delta. Epsilon is the smallest value at which
+// the hockey-stick divergence of the result is at most delta, and the larger
+// of the removal and addition values is returned. It is therefore a
+// certified upper bound (up to floating-point rounding), and the default
+// interval (see [PLDOptions]) keeps it within about 0.5% of the true
+// epsilon for sampling rates 1e-3..1, noise multipliers 0.5..20, 1..10^4
+// rounds and delta 1e-5..1e-8; docs/dp/accountant.md compares it with an
+// independent numerical bracket and with RDP. It takes 10 to 300 ms.
+//
+// The Renyi-DP accountant remains available (Params.Accountant = "rdp"):
+// [RDPSampledGaussian] computes the Renyi differential privacy
 // of the sampled Gaussian mechanism (Mironov, Talwar and Zhang, "Renyi
 // Differential Privacy of the Sampled Gaussian Mechanism", 2019), which
 // composes additively over rounds, and [RDPToEpsilon] converts it to
 // (epsilon, delta) with the conversion of Balle, Barthe, Gaboardi, Hsu and
 // Sato ("Hypothesis Testing Interpretations and Renyi Differential Privacy",
-// AISTATS 2020, Theorem 21). [Epsilon] and [NoiseMultiplier] select the right
-// method from a [Params] value.
+// AISTATS 2020, Theorem 21), over the orders of [DefaultOrders]; the result
+// carries a warning when the best order is at the edge of the grid. It is
+// looser than the PLD accountant (typically 5-15% larger epsilon) but needs
+// no discretisation. [Epsilon], [NoiseMultiplier] and [NoiseMultiplierFor]
+// select the right method from a [Params] value.
 //
 // Every epsilon returned by this package is an upper bound, up to
 // floating-point rounding: numerical searches and series truncations stop on

@@ -34,11 +34,21 @@ func Example() {
 		return
 	}
 	fmt.Printf("epsilon: %.4f at delta %g\n", res.Epsilon, res.Delta)
-	fmt.Println("accountant:", res.Accountant)
+	fmt.Println("accountant:", res.Accountant[:12])
+
+	// The Renyi-DP accountant needs more noise for the same target.
+	rdpSigma, err := accountant.NoiseMultiplierFor(epsilon, accountant.Params{
+		Delta: delta, Rounds: rounds, SampleRate: sampleRate, Accountant: accountant.AccountantRDP})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("rdp noise multiplier: %.4f\n", rdpSigma)
 	// Output:
-	// noise multiplier: 1.4196
-	// epsilon: 8.0000 at delta 1e-05
-	// accountant: rdp-sampled-gaussian (Mironov-Talwar-Zhang 2019), conversion Balle et al. 2020, order 3.5
+	// noise multiplier: 1.3463
+	// epsilon: 7.9994 at delta 1e-05
+	// accountant: pld-sampled-
+	// rdp noise multiplier: 1.4196
 }
 
 // Without sampling, the exact accountant for the Gaussian mechanism is used.

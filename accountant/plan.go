@@ -26,6 +26,9 @@ type Query struct {
 	SampleRate float64
 	// Rounds is the number of releases, at least 1.
 	Rounds int
+	// Accountant selects the accountant used with sampling: "pld" (or
+	// empty, the default) or "rdp"; see [Params].
+	Accountant string
 }
 
 // Report answers a Query: the noise multiplier (calibrated or given) and
@@ -38,6 +41,7 @@ type Report struct {
 	Rounds          int     `json:"rounds"`
 	SampleRate      float64 `json:"sample_rate"`
 	Accountant      string  `json:"accountant"`
+	Warning         string  `json:"warning,omitempty"`
 }
 
 // Answer validates q and answers it: it calibrates the noise multiplier
@@ -56,26 +60,30 @@ func Answer(q Query) (Report, error) {
 	case !q.Calibrate && (!(q.NoiseMultiplier > 0) || math.IsInf(q.NoiseMultiplier, 1)):
 		return Report{}, fmt.Errorf("accountant: noise multiplier %v must be positive and finite", q.NoiseMultiplier)
 	}
+	if err := CheckAccountant(q.Accountant); err != nil {
+		return Report{}, err
+	}
 	r := Report{Delta: q.Delta, Rounds: q.Rounds, SampleRate: q.SampleRate, NoiseMultiplier: q.NoiseMultiplier}
 	if q.Calibrate {
-		sigma, err := NoiseMultiplier(q.Epsilon, q.Delta, q.Rounds, q.SampleRate)
+		sigma, err := NoiseMultiplierFor(q.Epsilon, Params{Delta: q.Delta, Rounds: q.Rounds, SampleRate: q.SampleRate, Accountant: q.Accountant})
 		if err != nil {
 			return r, err
 		}
 		r.NoiseMultiplier = sigma
 	}
-	res, err := Epsilon(Params{NoiseMultiplier: r.NoiseMultiplier, SampleRate: q.SampleRate, Rounds: q.Rounds, Delta: q.Delta})
+	res, err := Epsilon(Params{NoiseMultiplier: r.NoiseMultiplier, SampleRate: q.SampleRate, Rounds: q.Rounds, Delta: q.Delta,
+		Accountant: q.Accountant})
 	if err != nil {
 		return r, err
 	}
-	r.Epsilon, r.Accountant = res.Epsilon, res.Accountant
+	r.Epsilon, r.Accountant, r.Warning = res.Epsilon, res.Accountant, res.Warning
 	return r, nil
 }
 
 // Rows returns r as the label and value of each line of lrsp privacy's
 // text output, in order.
 func (r Report) Rows() [][2]string {
-	return [][2]string{
+	rows := [][2]string{
 		{"noise multiplier", fmt.Sprintf("%.6g", r.NoiseMultiplier)},
 		{"epsilon", fmt.Sprintf("%.6g", r.Epsilon)},
 		{"delta", fmt.Sprintf("%.3g", r.Delta)},
@@ -83,4 +91,8 @@ func (r Report) Rows() [][2]string {
 		{"sample rate", fmt.Sprintf("%g", r.SampleRate)},
 		{"accountant", r.Accountant},
 	}
+	if r.Warning != "" {
+		rows = append(rows, [2]string{"warning", r.Warning})
+	}
+	return rows
 }

@@ -11,23 +11,39 @@ const maxSeriesTerms = 5000
 // use the series for fractional orders, which also holds for integers.
 const maxIntegerOrder = 100_000
 
-// DefaultOrders returns the Renyi orders used by [Epsilon] and
-// [NoiseMultiplier] when no orders are given:
+// DefaultOrders returns the Renyi orders used by the RDP accountant of
+// [Epsilon] and [NoiseMultiplier] when no orders are given:
 //
-//	1.1, 1.25, 1.5, 1.75, 2, 2.25, 2.5, 2.75, 3, 3.5, 4, 4.5, ..., 11.5, 12,
-//	14, 16, 20, 24, 28, 32, 48, 64, 128, 256, 512, 1024.
+//	1.01, 1.02, 1.05, 1.1, 1.15, 1.2, 1.3, 1.4, ..., 1.9, 2, 2.5, ..., 12
+//	(steps of 0.5), 13, 14, ..., 20, 22, 24, ..., 32, 36, 40, ..., 64,
+//	72, 80, 96, 112, 128, 160, 192, 256,
+//	320, 384, 512, 768, 1024, 1536, 2048, 4096.
 //
 // The fine grid near 1 serves large epsilon (few rounds, little noise); the
 // large orders serve small epsilon (many rounds, much noise, small sampling
-// rates). The set is similar to the defaults of Opacus and TensorFlow
-// Privacy. Using more orders can only decrease the reported epsilon. The
-// returned slice is newly allocated on every call, so callers may modify it.
+// rates). The grid is finer than the defaults of Opacus and TensorFlow
+// Privacy; [Epsilon] sets Result.Warning when the best order is the
+// smallest or the largest. Using more orders can only decrease the reported
+// epsilon. The returned slice is newly allocated on every call, so callers
+// may modify it.
 func DefaultOrders() []float64 {
-	orders := []float64{1.1, 1.25, 1.5, 1.75, 2, 2.25, 2.5, 2.75}
-	for a := 3.0; a <= 12; a += 0.5 {
+	orders := []float64{1.01, 1.02, 1.05, 1.1, 1.15, 1.2}
+	for k := 3; k < 10; k++ {
+		orders = append(orders, 1+float64(k)/10)
+	}
+	for k := 4; k <= 24; k++ {
+		orders = append(orders, float64(k)/2)
+	}
+	for a := 13.0; a <= 20; a++ {
 		orders = append(orders, a)
 	}
-	return append(orders, 14, 16, 20, 24, 28, 32, 48, 64, 128, 256, 512, 1024)
+	for a := 22.0; a <= 32; a += 2 {
+		orders = append(orders, a)
+	}
+	for a := 36.0; a <= 64; a += 4 {
+		orders = append(orders, a)
+	}
+	return append(orders, 72, 80, 96, 112, 128, 160, 192, 256, 320, 384, 512, 768, 1024, 1536, 2048, 4096)
 }
 
 // RDPSampledGaussian returns the Renyi differential privacy, at order alpha,

@@ -73,6 +73,10 @@ type Options struct {
 	// each release (Poisson sampling). 0 means 1: every user, every round.
 	// Otherwise it must be in (0, 1].
 	SampleRate float64
+	// Accountant selects the privacy accountant used with sampling:
+	// accountant.AccountantPLD (empty: the default) or
+	// accountant.AccountantRDP; see accountant.Params.
+	Accountant string
 	// Delta is the delta of the reported guarantee; it must be in (0, 1)
 	// unless Noiseless is set.
 	Delta float64
@@ -174,7 +178,8 @@ func Calibrate(epsilon, delta float64, opt Options) (float64, error) {
 	if q == 0 {
 		q = 1
 	}
-	sigma, err := accountant.NoiseMultiplier(epsilon, delta, Releases(opt), q)
+	sigma, err := accountant.NoiseMultiplierFor(epsilon, accountant.Params{Delta: delta, Rounds: Releases(opt), SampleRate: q,
+		Accountant: opt.Accountant})
 	if err != nil {
 		return 0, fmt.Errorf("dp: calibrate: %w", err)
 	}
@@ -194,7 +199,7 @@ func Account(opt Options) (accountant.Result, error) {
 
 func account(opt Options, releases int) (accountant.Result, error) {
 	res, err := accountant.Epsilon(accountant.Params{NoiseMultiplier: opt.NoiseMultiplier, SampleRate: opt.SampleRate,
-		Rounds: releases, Delta: opt.Delta})
+		Rounds: releases, Delta: opt.Delta, Accountant: opt.Accountant})
 	if err != nil {
 		return res, fmt.Errorf("dp: account: %w", err)
 	}

@@ -278,7 +278,7 @@ func trainPrivate(ctx context.Context, ds *dataset.Dataset, c Config, o Options)
 	do := dp.Options{Rank: c.Rank, Sparsity: c.Sparsity, Rounds: c.Rounds, Clip: p.Clip, NoiseMultiplier: p.NoiseMultiplier,
 		Noiseless: p.Noiseless, SampleRate: p.SampleRate, Delta: p.Delta, StepSize: p.StepSize, Pursuit: c.Pursuit,
 		Ridge: c.Ridge, Workers: o.Workers, Seed: c.Seed, NoiseSeed: o.NoiseSeed, AllowLargeDelta: o.AllowLargeDelta,
-		Progress: o.Release}
+		Progress: o.Release, Accountant: p.Accountant}
 	if p.Init == dp.InitRandom.String() {
 		do.Init = dp.InitRandom
 	}

@@ -107,6 +107,9 @@ type DPConfig struct {
 	// before the discrete sampler existed, whose noise was continuous;
 	// as an option, empty means the default.
 	Noise string `json:"noise,omitempty"`
+	// Accountant is the privacy accountant used with sampling: "pld"
+	// (empty: the default) or "rdp"; see package accountant.
+	Accountant string `json:"accountant,omitempty"`
 }
 
 // maxHidden bounds the number of hidden layers a configuration may name.

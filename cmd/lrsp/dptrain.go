@@ -8,6 +8,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/lrsp/lrsp/accountant"
 	"github.com/lrsp/lrsp/dp"
 	"github.com/lrsp/lrsp/method"
 	"github.com/lrsp/lrsp/model"
@@ -16,13 +17,13 @@ import (
 // dpFlags are the --dp-* flags of lrsp train.
 type dpFlags struct {
 	epsilon, delta, clip, sampleRate, noise, step float64
-	init, noiseKind                               string
+	init, noiseKind, accountant                   string
 	allowLargeDelta                               bool
 }
 
 // dpFlagNames lists the flags that switch lrsp train to private training.
 var dpFlagNames = []string{"dp-epsilon", "dp-delta", "dp-clip", "dp-sample-rate", "dp-noise-multiplier", "dp-init", "dp-step",
-	"dp-allow-large-delta", "dp-noise"}
+	"dp-allow-large-delta", "dp-noise", "dp-accountant"}
 
 func (d *dpFlags) register(c *cobra.Command) {
 	c.Long = strings.TrimSpace(c.Long + "\n\n" + dpHelp)
@@ -36,6 +37,7 @@ func (d *dpFlags) register(c *cobra.Command) {
 	fl.StringVar(&d.init, "dp-init", "private", "DP: initialisation of U: private (one accounted noisy release) or random (no privacy cost)")
 	fl.Float64Var(&d.step, "dp-step", dp.DefaultStepSize, "DP: step size of the U update")
 	fl.StringVar(&d.noiseKind, "dp-noise", dp.NoiseDiscrete.String(), "DP: noise sampler: discrete (exact discrete Gaussian on a fine grid) or continuous (floating point, for comparison)")
+	fl.StringVar(&d.accountant, "dp-accountant", accountant.AccountantPLD, "DP: privacy accountant with sampling: pld (privacy loss distribution, tighter) or rdp (Renyi DP)")
 }
 
 // enabled reports whether any --dp-* flag was given.
@@ -67,17 +69,19 @@ func (d *dpFlags) config(c *cobra.Command, cfg *method.Config) error {
 		return fmt.Errorf("--dp-clip %v must be positive and finite", d.clip)
 	case !(d.step > 0) || math.IsInf(d.step, 1):
 		return fmt.Errorf("--dp-step %v must be positive and finite", d.step)
+	case accountant.CheckAccountant(d.accountant) != nil:
+		return fmt.Errorf("--dp-accountant %q: want pld or rdp", d.accountant)
 	}
 	if !fl.Changed("rounds") {
 		cfg.Rounds = dp.DefaultRounds
 	}
 	cfg.Tolerance, cfg.Init, cfg.Update, cfg.Threshold, cfg.CGIterations, cfg.Refresh = 0, "", "", "", 0, 0
 	cfg.DP = &model.DPConfig{Init: d.init, Clip: d.clip, SampleRate: d.sampleRate, Delta: d.delta, StepSize: d.step,
-		NoiseMultiplier: d.noise, Noise: d.noiseKind}
+		NoiseMultiplier: d.noise, Noise: d.noiseKind, Accountant: d.accountant}
 	if hasEps {
 		// dp.Calibrate checks epsilon and delta; package method checks
 		// the other values and the name of the initialisation.
-		o := dp.Options{Rounds: cfg.Rounds, Init: dp.InitPrivate, SampleRate: d.sampleRate}
+		o := dp.Options{Rounds: cfg.Rounds, Init: dp.InitPrivate, SampleRate: d.sampleRate, Accountant: d.accountant}
 		if d.init == dp.InitRandom.String() {
 			o.Init = dp.InitRandom
 		}
@@ -192,7 +196,9 @@ each (sampled) user's update for U is clipped to --dp-clip and the server adds
 Gaussian noise of standard deviation noise_multiplier * clip to their sum. Give
 --dp-epsilon to calibrate the noise multiplier (every release counted: --rounds,
 default 10 with DP, plus one for --dp-init private) or --dp-noise-multiplier
-to be told the epsilon. --dp-delta must be below 1/users (a delta of 1/users
+to be told the epsilon. With --dp-sample-rate below 1, --dp-accountant pld (the
+default, privacy loss distribution) or rdp (Renyi DP, looser) does the
+accounting. --dp-delta must be below 1/users (a delta of 1/users
 allows publishing some user's data outright); --dp-allow-large-delta overrides
 that. The model records the ledger; see lrsp inspect.
 

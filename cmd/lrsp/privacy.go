@@ -52,8 +52,11 @@ release with probability --sample-rate (Poisson sampling; 1 = every user).
 
 With --epsilon it prints the smallest noise multiplier that meets (epsilon,
 delta); with --noise-multiplier it prints the epsilon spent. Without sampling
-the exact Gaussian accountant is used, with sampling the Renyi-DP accountant
-of the sampled Gaussian mechanism.
+the exact Gaussian accountant is used; with sampling, --accountant pld (the
+default) uses the privacy loss distribution of the sampled Gaussian mechanism
+(a certified upper bound within about 1% of the exact epsilon) and
+--accountant rdp the looser Renyi-DP accountant. The JSON names the
+accountant used.
 
 For "lrsp train --dp-init private" the number of releases is --rounds + 1
 (the private initialisation is one more release).
@@ -93,6 +96,7 @@ it (such a delta allows publishing some user's data outright), unless
 	fl.Float64Var(&f.q.SampleRate, "sample-rate", 1, "probability that a user takes part in a release, in (0, 1]")
 	fl.IntVar(&f.users, "users", 0, "number of users: refuse a --delta of 1/users or more")
 	fl.BoolVar(&f.allowLarge, "allow-large-delta", false, "with --users, accept a --delta of 1/users or more")
+	fl.StringVar(&f.q.Accountant, "accountant", accountant.AccountantPLD, "accountant with sampling: pld (privacy loss distribution, tighter) or rdp (Renyi DP)")
 	fl.BoolVar(&f.asJSON, "json", false, "print one JSON object with epsilon, delta, noise_multiplier, rounds, sample_rate")
 	return c
 }

@@ -40,6 +40,20 @@ func TestPrivacyCommand(t *testing.T) {
 	if want := fmt.Sprintf("epsilon           %.6g\n", res.Epsilon); !strings.Contains(out, want) {
 		t.Errorf("output\n%s\nlacks %q", out, want)
 	}
+	// --accountant selects the accountant; the JSON names it and keeps
+	// its keys. PLD is the default and tighter than RDP here.
+	rdpOut := mustRun(t, "privacy", "--noise-multiplier", "1.1", "--delta", "1e-5", "--rounds", "1000", "--sample-rate", "0.01",
+		"--accountant", "rdp", "--json")
+	var rdp map[string]any
+	if err := json.Unmarshal([]byte(rdpOut), &rdp); err != nil {
+		t.Fatalf("%v\n%s", err, rdpOut)
+	}
+	if a, _ := rdp["accountant"].(string); !strings.HasPrefix(a, "rdp-") || !(rdp["epsilon"].(float64) > res.Epsilon) ||
+		!strings.HasPrefix(res.Accountant, "pld-") {
+		t.Errorf("rdp report %v; pld epsilon %v (%s)", rdp, res.Epsilon, res.Accountant)
+	}
+	wantErr(t, []string{"privacy", "--noise-multiplier", "1.1", "--delta", "1e-5", "--rounds", "10", "--sample-rate", "0.01",
+		"--accountant", "moments"}, "accountant: unknown accountant")
 }
 
 // TestPrivacyErrors checks that invalid privacy parameters are clear
@@ -65,6 +79,7 @@ func TestPrivacyErrors(t *testing.T) {
 		{[]string{"train", "--data", data, "--dp-epsilon", "0", "--dp-delta", "1e-5"}, "dp: epsilon 0 must be positive"},
 		{[]string{"train", "--data", data, "--dp-epsilon", "-2", "--dp-delta", "1e-5"}, "dp: epsilon -2 must be positive"},
 		{[]string{"train", "--data", data, "--dp-epsilon", "1", "--dp-delta", "0"}, "dp: delta 0 must be in (0, 1)"},
+		{[]string{"train", "--data", data, "--dp-epsilon", "1", "--dp-delta", "1e-3", "--dp-accountant", "moments"}, "--dp-accountant \"moments\": want pld or rdp"},
 		{[]string{"train", "--data", data, "--dp-epsilon", "1", "--dp-delta", "1.5"}, "dp: delta 1.5 must be in (0, 1)"},
 		{[]string{"train", "--data", data, "--dp-epsilon", "1"}, "needs --dp-delta"},
 		{[]string{"train", "--data", data, "--dp-epsilon", "1", "--dp-delta", "1e-5", "--dp-sample-rate", "0"}, "--dp-sample-rate 0 must be in (0, 1]"},
