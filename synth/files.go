@@ -71,7 +71,7 @@ func WriteFiles(d *Data, f Files) error {
 	if d.Test != nil {
 		test, newTest := d.Test, (*dataset.Dataset)(nil)
 		if f.NewTest != "" {
-			test, newTest = SplitUsers(d.Test, d.Train)
+			test, newTest = dataset.SplitUsers(d.Test, d.Train)
 		}
 		if err := writeCSV(f.Test, test); err != nil {
 			return err
@@ -86,22 +86,6 @@ func WriteFiles(d *Data, f Files) error {
 		return writeJSON(f.Truth, d.Truth)
 	}
 	return nil
-}
-
-// SplitUsers returns the users of ds that are in known and the others, in
-// the order of ds and sharing their samples with it.
-func SplitUsers(ds, known *dataset.Dataset) (in, out *dataset.Dataset) {
-	idx := known.Index()
-	in = &dataset.Dataset{Features: ds.Features, HasTarget: ds.HasTarget}
-	out = &dataset.Dataset{Features: ds.Features, HasTarget: ds.HasTarget}
-	for _, u := range ds.Users {
-		if _, ok := idx[u.ID]; ok {
-			in.Users = append(in.Users, u)
-		} else {
-			out.Users = append(out.Users, u)
-		}
-	}
-	return in, out
 }
 
 // writeCSV writes ds to the CSV file at path atomically.

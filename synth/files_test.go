@@ -38,24 +38,6 @@ func TestFilesWithDefaults(t *testing.T) {
 	}
 }
 
-func TestSplitUsers(t *testing.T) {
-	data := generate(t, synth.Options{Users: 4, Samples: 3, Dim: 3, Rank: 1, Sparsity: 1, NewUsers: 2, TestSamples: 2, Seed: 1})
-	in, out := synth.SplitUsers(data.Test, data.Train)
-	var ids []string
-	for _, u := range in.Users {
-		ids = append(ids, u.ID)
-	}
-	for _, u := range out.Users {
-		ids = append(ids, u.ID)
-	}
-	if want := []string{"u0", "u1", "u2", "u3", "n0", "n1"}; !slices.Equal(ids, want) {
-		t.Errorf("SplitUsers: users %v, want %v", ids, want)
-	}
-	if !slices.Equal(in.Features, data.Test.Features) || !in.HasTarget || !out.HasTarget {
-		t.Errorf("SplitUsers: columns not kept")
-	}
-}
-
 // readCSV reads a CSV file written by WriteFiles.
 func readCSV(t *testing.T, path string) *dataset.Dataset {
 	t.Helper()
