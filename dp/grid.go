@@ -3,7 +3,6 @@ package dp
 import (
 	"fmt"
 	"math"
-	"math/big"
 	"math/bits"
 )
 
@@ -93,14 +92,40 @@ func checkRounded(v []float64, e int, sens float64) error {
 		hi, carry = bits.Add64(hi, h, carry)
 		overflow = overflow || carry != 0
 	}
-	sq := new(big.Int).SetUint64(hi)
-	sq.Lsh(sq, 64).Or(sq, new(big.Int).SetUint64(lo))
-	bound := new(big.Float).SetPrec(128).SetFloat64(sens)
-	bound.Mul(bound, bound) // exact: 106 bits suffice
-	if overflow || new(big.Float).SetPrec(128).SetInt(sq).Cmp(bound) > 0 {
+	bhi, blo, ok := sqFloor(sens)
+	if overflow || !ok || hi > bhi || (hi == bhi && lo > blo) {
 		return fmt.Errorf("dp: internal error: a contribution rounded to the grid 2^%d exceeds the clip norm", e)
 	}
 	return nil
+}
+
+// sqFloor returns floor(s^2) as the 128-bit integer hi*2^64 + lo, exactly
+// and without allocating (an integer sum of squares is at most s^2 exactly
+// when it is at most floor(s^2)); a square of 2^128 or more saturates to
+// 2^128 - 1. ok is false when s is negative or not finite.
+func sqFloor(s float64) (hi, lo uint64, ok bool) {
+	if !(s >= 0) || math.IsInf(s, 0) {
+		return 0, 0, false
+	}
+	if s == 0 {
+		return 0, 0, true
+	}
+	frac, exp := math.Frexp(s)
+	m := uint64(math.Ldexp(frac, 53)) // s = m 2^(exp-53), m < 2^53
+	hi, lo = bits.Mul64(m, m)         // m^2 < 2^106
+	switch sh := 2 * (exp - 53); {
+	case sh >= 64 || (sh > 0 && hi>>(64-sh) != 0):
+		return math.MaxUint64, math.MaxUint64, true
+	case sh > 0:
+		return hi<<sh | lo>>(64-sh), lo << sh, true
+	case sh <= -128:
+		return 0, 0, true
+	case sh <= -64:
+		return 0, hi >> (-sh - 64), true
+	case sh < 0:
+		return hi >> -sh, lo>>-sh | hi<<(64+sh), true
+	}
+	return hi, lo, true
 }
 
 // Noisy returns 2^e (sum_j + Z_j) for independent Z_j from the discrete

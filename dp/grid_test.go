@@ -217,3 +217,36 @@ func TestNoiseChoice(t *testing.T) {
 		}
 	}
 }
+
+// TestSqFloor checks the allocation-free floor(s^2) against math/big.
+func TestSqFloor(t *testing.T) {
+	rng := mrand.New(mrand.NewPCG(7, 7))
+	cases := []float64{0, 0.5, 1, 1.5, 3, math.Ldexp(1, 20) + 0.25, math.Ldexp(1, 63), math.Ldexp(1.5, 70), 1e-300,
+		math.Nextafter(1, 2), math.Ldexp(1, 64), math.Ldexp(1, 70)}
+	for range 2000 {
+		cases = append(cases, math.Ldexp(rng.Float64(), rng.IntN(160)-80))
+	}
+	max128 := new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 128), big.NewInt(1))
+	for _, s := range cases {
+		hi, lo, ok := sqFloor(s)
+		if !ok {
+			t.Fatalf("sqFloor(%v) not ok", s)
+		}
+		r := new(big.Rat).SetFloat64(s)
+		r.Mul(r, r)
+		want := new(big.Int).Quo(r.Num(), r.Denom())
+		if want.Cmp(max128) > 0 {
+			want = max128
+		}
+		got := new(big.Int).Lsh(new(big.Int).SetUint64(hi), 64)
+		got.Or(got, new(big.Int).SetUint64(lo))
+		if got.Cmp(want) != 0 {
+			t.Fatalf("sqFloor(%v) = %v, want %v", s, got, want)
+		}
+	}
+	for _, s := range []float64{-1, math.NaN(), math.Inf(1)} {
+		if _, _, ok := sqFloor(s); ok {
+			t.Errorf("sqFloor(%v) ok", s)
+		}
+	}
+}

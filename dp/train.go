@@ -383,10 +383,13 @@ func (tr *trainer) sumClipped(ctx context.Context, users []int) ([]float64, []in
 		if err != nil {
 			return err
 		}
-		acc := make([]float64, d*r)
+		// One accumulator per chunk: integers on the grid, else floats.
+		var acc []float64
 		var iacc []int64
 		if gr != nil {
 			iacc = make([]int64, d*r)
+		} else {
+			acc = make([]float64, d*r)
 		}
 		g := make([]float64, d*r)
 		for _, i := range chunk {
