@@ -269,82 +269,74 @@ func (c *Config) UnmarshalJSON(b []byte) error {
 // Known keys are parsed (an unparsable value is an error naming the key);
 // unknown keys are kept in Extra.
 func ParseLegacyConfig(m map[string]string) (Config, error) {
-	c := Config{Version: 1}
 	if len(m) == 0 {
 		return Config{}, nil
 	}
+	c := Config{Version: 1}
+	known := map[string]bool{}
 	var errs []error
-	num := func(key string, dst *float64) {
-		if s, ok := m[key]; ok {
-			v, err := strconv.ParseFloat(s, 64)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("model: config %s = %q is not a number", key, s))
-			}
-			*dst = v
+	// take marks key as read and, when m holds it, calls set with its
+	// value; a failure is reported as not being want (or as set's error).
+	take := func(key, want string, set func(string) error) {
+		known[key] = true
+		v, ok := m[key]
+		if !ok {
+			return
 		}
+		if err := set(v); err != nil && want != "" {
+			errs = append(errs, fmt.Errorf("model: config %s = %q is not %s", key, v, want))
+		} else if err != nil {
+			errs = append(errs, fmt.Errorf("model: config %s: %w", key, err))
+		}
+	}
+	num := func(key string, dst *float64) {
+		take(key, "a number", func(v string) (err error) { *dst, err = strconv.ParseFloat(v, 64); return err })
 	}
 	integer := func(key string, dst *int) {
-		if s, ok := m[key]; ok {
-			v, err := strconv.Atoi(s)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("model: config %s = %q is not an integer", key, s))
-			}
-			*dst = v
-		}
-	}
-	ints := func(key string, dst *[]int) {
-		if s := m[key]; s != "" {
-			for _, f := range strings.Split(s, ",") {
-				v, err := strconv.Atoi(f)
-				if err != nil {
-					errs = append(errs, fmt.Errorf("model: config %s = %q is not a list of integers", key, s))
-					return
-				}
-				*dst = append(*dst, v)
-			}
-		}
+		take(key, "an integer", func(v string) (err error) { *dst, err = strconv.Atoi(v); return err })
 	}
 	boolean := func(key string, dst *bool) {
-		if s, ok := m[key]; ok {
-			v, err := strconv.ParseBool(s)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("model: config %s = %q is not true or false", key, s))
+		take(key, "true or false", func(v string) (err error) { *dst, err = strconv.ParseBool(v); return err })
+	}
+	str := func(key string, dst *string) { take(key, "", func(v string) error { *dst = v; return nil }) }
+	ints := func(key string, dst *[]int) {
+		take(key, "a list of integers", func(v string) error {
+			for f := range strings.SplitSeq(v, ",") {
+				if v == "" {
+					break
+				}
+				n, err := strconv.Atoi(f)
+				if err != nil {
+					return err
+				}
+				*dst = append(*dst, n)
 			}
-			*dst = v
-		}
+			return nil
+		})
 	}
-	known := map[string]bool{}
-	str := func(key string, dst *string) {
-		*dst = m[key]
-	}
-	c.Method, c.Loss = m["method"], m["loss"]
+	str("method", &c.Method)
+	str("loss", &c.Loss)
 	integer("rank", &c.Rank)
 	integer("sparsity", &c.Sparsity)
 	num("ridge", &c.Ridge)
-	if s, ok := m["pursuit"]; ok {
-		if err := c.Pursuit.UnmarshalText([]byte(s)); err != nil {
-			errs = append(errs, fmt.Errorf("model: config pursuit: %w", err))
-		}
-	}
+	take("pursuit", "", func(v string) error { return c.Pursuit.UnmarshalText([]byte(v)) })
 	boolean("center", &c.Center)
 	num("theta0_ridge", &c.Theta0Ridge)
 	ints("unpenalized", &c.Unpenalized)
 	integer("newton_steps", &c.NewtonSteps)
-	if s, ok := m["dense_ridge"]; ok && !strings.HasPrefix(s, "leave-one-out") {
-		num("dense_ridge", &c.DenseRidge)
-	}
+	take("dense_ridge", "a number", func(v string) (err error) {
+		if strings.HasPrefix(v, "leave-one-out") { // the per-user choice: DenseRidge 0
+			return nil
+		}
+		c.DenseRidge, err = strconv.ParseFloat(v, 64)
+		return err
+	})
 	ints("hidden", &c.Hidden)
 	integer("batch", &c.Batch)
 	num("learning_rate", &c.LearningRate)
 	integer("rounds", &c.Rounds)
 	num("tolerance", &c.Tolerance)
-	if s, ok := m["seed"]; ok {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("model: config seed = %q is not an unsigned integer", s))
-		}
-		c.Seed = v
-	}
+	take("seed", "an unsigned integer", func(v string) (err error) { c.Seed, err = strconv.ParseUint(v, 10, 64); return err })
 	str("init", &c.Init)
 	str("update", &c.Update)
 	str("threshold", &c.Threshold)
@@ -353,11 +345,6 @@ func ParseLegacyConfig(m map[string]string) (Config, error) {
 	str("engine", &c.Engine)
 	str("stopped", &c.Stopped)
 	str("selected_by", &c.SelectedBy)
-	for _, k := range []string{"method", "loss", "rank", "sparsity", "ridge", "pursuit", "center", "theta0_ridge",
-		"unpenalized", "newton_steps", "dense_ridge", "hidden", "batch", "learning_rate", "rounds", "tolerance", "seed",
-		"init", "update", "threshold", "refresh", "cg_iterations", "engine", "stopped", "selected_by"} {
-		known[k] = true
-	}
 	if _, ok := m["dp-clip"]; ok {
 		dp := &DPConfig{}
 		num("dp-clip", &dp.Clip)
@@ -365,11 +352,8 @@ func ParseLegacyConfig(m map[string]string) (Config, error) {
 		num("dp-sample-rate", &dp.SampleRate)
 		num("dp-noise-multiplier", &dp.NoiseMultiplier)
 		boolean("dp-noiseless", &dp.Noiseless)
-		dp.Init = m["dp-init"]
+		str("dp-init", &dp.Init)
 		c.DP = dp
-		for _, k := range []string{"dp-clip", "dp-step", "dp-sample-rate", "dp-noise-multiplier", "dp-noiseless", "dp-init"} {
-			known[k] = true
-		}
 	}
 	for k, v := range m {
 		if !known[k] {
