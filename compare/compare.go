@@ -45,12 +45,6 @@ const (
 // the logistic loss Run accepts the linear ones.
 func Methods() []string { return method.Names() }
 
-// isNetwork reports whether name is a network method.
-func isNetwork(name string) bool {
-	s, err := method.Lookup(name, model.LossSquared)
-	return err == nil && s.Network
-}
-
 // Options configure Run. The zero value compares the linear methods of
 // package baseline by the squared loss on all training samples, with no
 // new users, seed 0 and the training packages' defaults.
@@ -240,15 +234,15 @@ func Run(ctx context.Context, train, test *dataset.Dataset, opt Options) (*Resul
 	if d.fresh != nil {
 		res.NewUsers = len(d.fresh.Users)
 	}
-	for _, method := range opt.Methods {
+	for _, name := range opt.Methods {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("compare: %w", err)
 		}
-		row, scale, err := opt.compare(ctx, method, &d)
+		row, scale, err := opt.compare(ctx, name, &d)
 		if err != nil {
-			return nil, fmt.Errorf("compare: %s: %w", method, err)
+			return nil, fmt.Errorf("compare: %s: %w", name, err)
 		}
-		if !isNetwork(method) {
+		if !method.IsNetwork(name) {
 			res.RidgeScale = scale
 		}
 		res.Rows = append(res.Rows, row)
@@ -258,17 +252,17 @@ func Run(ctx context.Context, train, test *dataset.Dataset, opt Options) (*Resul
 
 // compare compares one method and tells opt.Progress when it starts and
 // when it is done.
-func (opt *Options) compare(ctx context.Context, method string, d *data) (Row, float64, error) {
-	opt.report(Event{Method: method, Start: true})
-	defer opt.report(Event{Method: method, Done: true})
+func (opt *Options) compare(ctx context.Context, name string, d *data) (Row, float64, error) {
+	opt.report(Event{Method: name, Start: true})
+	defer opt.report(Event{Method: name, Done: true})
 	switch {
-	case isNetwork(method):
-		row, err := opt.network(ctx, method, d)
+	case method.IsNetwork(name):
+		row, err := opt.network(ctx, name, d)
 		return row, 0, err
 	case opt.Loss == model.LossLogistic:
-		return opt.logistic(ctx, method, d)
+		return opt.logistic(ctx, name, d)
 	default:
-		return opt.linear(ctx, method, d)
+		return opt.linear(ctx, name, d)
 	}
 }
 
@@ -308,7 +302,7 @@ func (opt *Options) check() error {
 		if !slices.Contains(valid, m) {
 			return fmt.Errorf("compare: unknown method %q with the %s loss: want one of %v", m, opt.Loss, valid)
 		}
-		network = network || isNetwork(m)
+		network = network || method.IsNetwork(m)
 	}
 	switch {
 	case opt.Shots < 0:

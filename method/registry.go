@@ -131,6 +131,13 @@ func Names() []string {
 	return names
 }
 
+// IsNetwork reports whether name is a method that trains a network (so
+// that its data are the network's inputs).
+func IsNetwork(name string) bool {
+	s, err := Lookup(name, model.LossSquared)
+	return err == nil && s.Network
+}
+
 // Lookup returns the method called name trained with loss ("" means
 // model.LossSquared). Its error lists the methods there are.
 func Lookup(name, loss string) (Spec, error) {

@@ -110,7 +110,7 @@ func runCompare(c *cobra.Command, f *compareFlags) error {
 	opt := compare.Options{Methods: f.methods, Loss: f.loss, Shots: f.shots, NewUsers: f.newUsers, Seed: f.seed,
 		Holdout: f.holdout, Repeats: f.repeats, Rounds: f.rounds, Tolerance: f.tolerance, Workers: f.workers,
 		TrainName: f.data, TestName: f.test, Progress: compareProgress(c, f)}
-	if slices.ContainsFunc(f.methods, isNetwork) {
+	if slices.ContainsFunc(f.methods, method.IsNetwork) {
 		var err error
 		if opt.Neural, err = f.neural.options(slices.Contains(f.methods, model.MethodNeuralLRS)); err != nil {
 			return err
@@ -165,7 +165,7 @@ func compareProgress(c *cobra.Command, f *compareFlags) func(compare.Event) {
 	return func(e compare.Event) {
 		switch {
 		case e.Start:
-			if isNetwork(e.Method) {
+			if method.IsNetwork(e.Method) {
 				show, done = roundProgress(c, f.neural.rounds, e.Method+" MSE")
 			}
 		case e.Candidate != nil:
@@ -178,15 +178,9 @@ func compareProgress(c *cobra.Command, f *compareFlags) func(compare.Event) {
 			if done != nil {
 				done()
 				show, done = nil, nil
-			} else if !isNetwork(e.Method) {
+			} else if !method.IsNetwork(e.Method) {
 				p.status("")
 			}
 		}
 	}
-}
-
-// isNetwork reports whether name is a method that trains a network.
-func isNetwork(name string) bool {
-	s, err := method.Lookup(name, model.LossSquared)
-	return err == nil && s.Network
 }
