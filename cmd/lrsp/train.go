@@ -103,17 +103,10 @@ func (f *trainFlags) config(c *cobra.Command) (method.Config, error) {
 	if !(f.validation >= 0 && f.validation < 1) {
 		return method.Config{}, fmt.Errorf("--validation %v must be in [0, 1)", f.validation)
 	}
-	cfg := method.Config{Version: model.ConfigVersion, Method: s.Name, Loss: s.Loss, Rounds: f.rounds, Seed: f.seed}
-	set := func(field string, apply func()) {
-		if slices.Contains(params, field) {
-			apply()
-		}
-	}
-	set("rank", func() { cfg.Rank = f.rank })
-	set("sparsity", func() { cfg.Sparsity = f.sparsity })
-	set("ridge", func() { cfg.Ridge = f.ridge })
-	set("tolerance", func() { cfg.Tolerance = f.tolerance })
-	set("center", func() { cfg.Center = f.method.center == "true" })
+	// Every flag goes into the configuration; Restrict then drops the
+	// fields the method does not use.
+	cfg := method.Config{Version: model.ConfigVersion, Method: s.Name, Loss: s.Loss, Rounds: f.rounds, Seed: f.seed,
+		Rank: f.rank, Sparsity: f.sparsity, Ridge: f.ridge, Tolerance: f.tolerance, Center: f.method.center == "true"}
 	if err := f.pursuitConfig(&cfg, params); err != nil {
 		return cfg, err
 	}
@@ -151,7 +144,7 @@ func (f *trainFlags) config(c *cobra.Command) (method.Config, error) {
 	case model.MethodGlobalSparse:
 		cfg.Rank = 0
 	}
-	return cfg, nil
+	return s.Restrict(cfg), nil
 }
 
 // pursuitConfig sets cfg.Pursuit from --pursuit for the methods that
