@@ -40,10 +40,14 @@ const (
 	NeuralGlobal = model.MethodNeuralGlobal
 )
 
+// Auto is the row that lrsp train's default makes: the method and its
+// settings chosen by tune.Auto among tune.AutoMethods.
+const Auto = "auto"
+
 // Methods returns the methods that Run accepts with the squared loss (those
-// of package method): the linear methods, then the network methods. With
-// the logistic loss Run accepts the linear ones.
-func Methods() []string { return method.Names() }
+// of package method, and Auto): the linear methods, then the network
+// methods. With the logistic loss Run accepts the linear ones.
+func Methods() []string { return append(method.Names(), Auto) }
 
 // Options configure Run. The zero value compares the linear methods of
 // package baseline by the squared loss on all training samples, with no

@@ -18,6 +18,9 @@ import (
 // of known, and records the seconds and candidates in row.
 func (opt *Options) tuneAndFit(ctx context.Context, name, loss string, known *dataset.Dataset,
 	row *Row) (*model.Model, *tune.Result, error) {
+	if name == Auto || name == model.MethodMixed || name == model.MethodMixedLRS {
+		return opt.auto(ctx, name, known, row)
+	}
 	base := method.Config{Method: name, Loss: loss, Rounds: opt.Rounds, Tolerance: opt.Tolerance, Seed: opt.Seed}
 	topt := tune.Options{Base: base, Rank: true, Sparsity: true, Ridge: true, Center: true, Holdout: opt.Holdout,
 		Repeats: opt.Repeats, Seed: opt.Seed, Workers: opt.Workers}
@@ -26,6 +29,33 @@ func (opt *Options) tuneAndFit(ctx context.Context, name, loss string, known *da
 	}
 	start := time.Now()
 	res, err := tune.Select(ctx, known, topt)
+	if err != nil {
+		return nil, nil, err
+	}
+	row.TuneSeconds = time.Since(start).Seconds()
+	row.Candidates = len(res.Scores)
+	start = time.Now()
+	fitted, err := method.Train(ctx, known, res.Best, method.Options{Workers: opt.Workers})
+	if err != nil {
+		return nil, nil, err
+	}
+	row.TrainSeconds = time.Since(start).Seconds()
+	return fitted.Model, res, nil
+}
+
+// auto chooses by tune.Auto: among every method of tune.AutoMethods for
+// Auto, or the settings of the mixed methods, whose shrinkage is fitted
+// rather than tuned.
+func (opt *Options) auto(ctx context.Context, name string, known *dataset.Dataset, row *Row) (*model.Model, *tune.Result, error) {
+	aopt := tune.AutoOptions{Repeats: opt.Repeats, Seed: opt.Seed, Workers: opt.Workers}
+	if name != Auto {
+		aopt.Methods = []string{name}
+	}
+	if opt.Progress != nil {
+		aopt.Progress = func(s tune.Score) { opt.Progress(Event{Method: name, Candidate: &s}) }
+	}
+	start := time.Now()
+	res, err := tune.Auto(ctx, known, aopt)
 	if err != nil {
 		return nil, nil, err
 	}

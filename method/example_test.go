@@ -61,4 +61,6 @@ func ExampleMethods() {
 	// local         personal=true  private=false [ridge unpenalized]
 	// global-sparse personal=true  private=false [rank sparsity]
 	// finetune      personal=true  private=false [ridge unpenalized]
+	// mixed         personal=true  private=false [random_effects criterion]
+	// mixed-lrs     personal=true  private=false [rank sparsity]
 }

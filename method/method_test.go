@@ -146,7 +146,7 @@ func TestLookup(t *testing.T) {
 			t.Errorf("Lookup(%q, %q) = %+v, %v", tc.name, tc.loss, s, err)
 		}
 	}
-	if got := method.Names(); len(got) != 9 || got[0] != model.MethodLRS {
+	if got := method.Names(); len(got) != 11 || got[0] != model.MethodLRS {
 		t.Errorf("Names() = %v", got)
 	}
 }
@@ -239,6 +239,10 @@ func TestEveryMethod(t *testing.T) {
 				cfg.Rank = 0
 			case model.MethodNeuralDense, model.MethodNeuralGlobal:
 				cfg.Rank, cfg.Sparsity = 0, 0
+			case model.MethodMixed:
+				// The synthetic data have no constant feature: a random
+				// slope on the first feature.
+				cfg.RandomEffects = data.Train.Features[:1]
 			}
 			if s.Network {
 				cfg.Hidden = []int{6}

@@ -85,6 +85,12 @@ func specs() []Spec {
 		{Name: model.MethodFinetune, Loss: sq, Personal: true, params: ridgeParams,
 			Summary:  "theta_0 + a dense per-user correction (ridge toward theta_0)",
 			defaults: ridgeDefaults, check: checkNone, train: trainBaseline, personalize: personalizeDense},
+		{Name: model.MethodMixed, Loss: sq, Personal: true, params: []string{"random_effects", "criterion"},
+			Summary:  "linear mixed model: theta_0 + random effects on chosen features (random intercept by default)",
+			defaults: mixedDefaults, check: checkMixed, train: trainMixed, personalize: personalizeMixed},
+		{Name: model.MethodMixedLRS, Loss: sq, Personal: true, params: []string{"rank", "sparsity", "rounds", "tolerance", "seed"},
+			Summary:  "mixed-model LRS: theta_0 + U w_i + b_i with w_i ~ N(0, Sigma) and shrunk b_i, fitted by EM",
+			defaults: mixedLRSDefaults, check: checkMixedLRS, train: trainMixedLRS, personalize: personalizeMixed},
 
 		{Name: model.MethodLRS, Loss: lg, Personal: true, params: logisticLRSParams,
 			Summary:  "logistic LRS: P(y=1) = sigmoid(<x, U w_i + b_i>)",

@@ -64,6 +64,13 @@ type Config struct {
 	Hidden       []int   `json:"hidden,omitempty"`
 	Batch        int     `json:"batch,omitempty"`
 	LearningRate float64 `json:"learning_rate,omitempty"`
+	// RandomEffects names the features that get random effects in the
+	// classic mixed model (MethodMixed); the name "intercept" stands for the
+	// data's constant feature (a column of ones, such as "bias").
+	RandomEffects []string `json:"random_effects,omitempty"`
+	// Criterion is the classic mixed model's fitting criterion: "reml"
+	// (restricted maximum likelihood) or "ml".
+	Criterion string `json:"criterion,omitempty"`
 	// Rounds, Tolerance and Seed are the training schedule and seed.
 	Rounds    int     `json:"rounds,omitempty"`
 	Tolerance float64 `json:"tolerance,omitempty"`
@@ -146,6 +153,9 @@ func (c *Config) Validate(d int) error {
 	if c.Loss != "" && c.Loss != LossSquared && c.Loss != LossLogistic {
 		return fmt.Errorf("model: config: unknown loss %q", c.Loss)
 	}
+	if c.Criterion != "" && c.Criterion != "reml" && c.Criterion != "ml" {
+		return fmt.Errorf("model: config criterion %q: want reml or ml", c.Criterion)
+	}
 	if len(c.Hidden) > maxHidden {
 		return fmt.Errorf("model: config hidden: %d layers, at most %d", len(c.Hidden), maxHidden)
 	}
@@ -198,6 +208,7 @@ func (c *Config) IsZero() bool { return reflect.ValueOf(c).Elem().IsZero() }
 // Clone returns a deep copy of c.
 func (c Config) Clone() Config {
 	c.Unpenalized, c.Hidden = slices.Clone(c.Unpenalized), slices.Clone(c.Hidden)
+	c.RandomEffects = slices.Clone(c.RandomEffects)
 	if c.DP != nil {
 		dp := *c.DP
 		c.DP = &dp

@@ -50,6 +50,8 @@ type header struct {
 	// Network is absent for linear models, so that such files are
 	// unchanged; its weights follow the users.
 	Network *networkHeader `json:"network,omitempty"`
+	// Prior is absent for models that are not mixed models.
+	Prior *Prior `json:"prior,omitempty"`
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -63,7 +65,9 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 //	header   hlen bytes of JSON: method, d, r, k, features, theta0 (bool),
 //	         users (count), config, privacy, and loss (optional: absent
 //	         means squared error; "logistic" means predictions are
-//	         sigmoid(score); older readers ignore it)
+//	         sigmoid(score); older readers ignore it), and prior (optional:
+//	         a mixed model's fitted distribution of w_i, b_i and the
+//	         noise, see Prior)
 //	U        d*r float64, row-major
 //	theta0   d float64, present when header.theta0
 //	users    per user: uvarint id length, id bytes, r float64 (w),
@@ -80,7 +84,7 @@ func Encode(w io.Writer, m *Model) error {
 		return err
 	}
 	h := header{Method: m.Method, Dim: m.Dim, Rank: m.Rank, Sparsity: m.Sparsity, Features: m.Features,
-		Theta0: m.Theta0 != nil, Users: len(m.Users), Privacy: m.Privacy}
+		Theta0: m.Theta0 != nil, Users: len(m.Users), Privacy: m.Privacy, Prior: m.Prior}
 	if !m.Config.IsZero() {
 		// A model without a recorded configuration writes none.
 		h.Config = &m.Config
@@ -189,7 +193,7 @@ func Decode(data []byte) (*Model, error) {
 		return nil, fmt.Errorf("model: header: %d feature names for dimension %d", len(h.Features), h.Dim)
 	}
 	m := &Model{Method: h.Method, Dim: h.Dim, Rank: h.Rank, Sparsity: h.Sparsity, Features: h.Features,
-		Privacy: h.Privacy, Loss: h.Loss}
+		Privacy: h.Privacy, Loss: h.Loss, Prior: h.Prior}
 	if h.Config != nil {
 		m.Config = *h.Config
 	}

@@ -21,6 +21,8 @@ const (
 	MethodLocal        = "local"         // dense b_i per user, fit alone.
 	MethodGlobalSparse = "global-sparse" // theta_0 + b_i, b_i k-sparse.
 	MethodFinetune     = "finetune"      // theta_0 + dense b_i.
+	MethodMixed        = "mixed"         // linear mixed model: theta_0 + random effects on chosen features.
+	MethodMixedLRS     = "mixed-lrs"     // theta_0 + U w_i + b_i with w_i, b_i random (mixed-model LRS).
 )
 
 // Losses a model can be trained with. The loss fixes the link between the
@@ -76,10 +78,61 @@ type Model struct {
 	// without a privacy guarantee (Config.NotPrivate then says why when a
 	// private trainer made it without its guarantee).
 	Privacy *Ledger
+	// Prior, when not nil, is the population distribution of the personal
+	// parameters that a mixed model fitted (MethodMixed, MethodMixedLRS):
+	// every user's W and Value are posterior means under it, and new users
+	// are personalized with it.
+	Prior *Prior
 	// Network, when not nil, is a shared network that maps input samples to
 	// the Dim features named by Features (see MethodNeuralLRS); the data
 	// then have the network's input features. Nil for linear models.
 	Network *Network
+}
+
+// Prior is the fitted population distribution of a mixed model's personal
+// parameters: w_i ~ N(0, Sigma), each non-zero b_ij ~ N(0, VarB[j]), and
+// the noise of every target N(0, Noise). It is stored in the model file's
+// JSON header.
+type Prior struct {
+	// Sigma is the r x r covariance of w_i, row-major and symmetric.
+	Sigma []float64 `json:"sigma"`
+	// VarB holds the prior variance of each entry of b_i (length d), or is
+	// nil for a model without a sparse part.
+	VarB []float64 `json:"var_b,omitempty"`
+	// Noise is the variance sigma^2 of the noise of every target.
+	Noise float64 `json:"noise"`
+}
+
+// validate checks p's sizes against d and r and that its values are
+// finite, Sigma symmetric with a non-negative diagonal and the variances
+// positive.
+func (p *Prior) validate(d, r int) error {
+	switch {
+	case len(p.Sigma) != r*r:
+		return fmt.Errorf("model: prior: Sigma has %d entries, want %d x %d", len(p.Sigma), r, r)
+	case p.VarB != nil && len(p.VarB) != d:
+		return fmt.Errorf("model: prior: %d variances of b, want %d", len(p.VarB), d)
+	case !(p.Noise > 0) || math.IsInf(p.Noise, 0):
+		return fmt.Errorf("model: prior: noise variance %v must be positive and finite", p.Noise)
+	case !finite(p.Sigma):
+		return errors.New("model: prior: Sigma has a non-finite value")
+	}
+	for a := 0; a < r; a++ {
+		if p.Sigma[a*r+a] < 0 {
+			return fmt.Errorf("model: prior: Sigma[%d][%d] = %v is negative", a, a, p.Sigma[a*r+a])
+		}
+		for b := 0; b < a; b++ {
+			if p.Sigma[a*r+b] != p.Sigma[b*r+a] {
+				return errors.New("model: prior: Sigma is not symmetric")
+			}
+		}
+	}
+	for j, v := range p.VarB {
+		if !(v > 0) || math.IsInf(v, 0) {
+			return fmt.Errorf("model: prior: variance %v of b's feature %d must be positive and finite", v, j)
+		}
+	}
+	return nil
 }
 
 // Ledger records the differential-privacy guarantee of the published parts
@@ -210,6 +263,11 @@ func (m *Model) Validate() error {
 	}
 	if m.Network != nil {
 		if err := m.Network.validate(d); err != nil {
+			return err
+		}
+	}
+	if m.Prior != nil {
+		if err := m.Prior.validate(d, r); err != nil {
 			return err
 		}
 	}

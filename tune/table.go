@@ -17,6 +17,11 @@ func (r *Result) WriteTable(w io.Writer, name string) error {
 		return fmt.Errorf("tune: %w", err)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	// Auto's candidates name their methods.
+	methods := len(r.Scores) > 0 && r.Scores[0].Method != ""
+	if methods {
+		fmt.Fprint(tw, "method\t")
+	}
 	fmt.Fprintf(tw, "rank\tsparsity\tridge\tcenter\tvalidation %s\tseconds\t\t\n", r.Criterion)
 	for i, s := range r.Scores {
 		mark := ""
@@ -26,6 +31,9 @@ func (r *Result) WriteTable(w io.Writer, name string) error {
 		score := strconv.FormatFloat(s.Criterion(), 'g', 6, 64)
 		if s.Err != "" {
 			score = "failed"
+		}
+		if methods {
+			fmt.Fprintf(tw, "%s\t", s.Method)
 		}
 		fmt.Fprintf(tw, "%d\t%d\t%.4g\t%v\t%s\t%.2f\t%s\t\n", s.Rank, s.Sparsity, s.Ridge, s.Center, score, s.Seconds, mark)
 	}

@@ -141,6 +141,8 @@ type Options struct {
 type Score struct {
 	// Config is the candidate's configuration.
 	Config method.Config `json:"-"`
+	// Method names the candidate's method (Auto compares several).
+	Method string `json:"method,omitempty"`
 	// Rank, Sparsity, Ridge and Center repeat the tuned values for output.
 	Rank     int     `json:"rank"`
 	Sparsity int     `json:"sparsity"`

@@ -1,0 +1,147 @@
+package method
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/internal/fit"
+	"github.com/lrsp/lrsp/mixed"
+	"github.com/lrsp/lrsp/model"
+)
+
+// Intercept is the name that Config.RandomEffects gives the data's
+// constant feature (every value 1), whatever its column is called.
+const Intercept = "intercept"
+
+func mixedDefaults() Config {
+	return Config{RandomEffects: []string{Intercept}, Criterion: "reml"}
+}
+
+func mixedLRSDefaults() Config {
+	return Config{Rank: 2, Sparsity: 0, Rounds: 500, Tolerance: 1e-9, Seed: 1}
+}
+
+// checkMixed checks the classic mixed model's options: at least one random
+// effect, no name twice.
+func checkMixed(c *Config, _ int) error {
+	if len(c.RandomEffects) == 0 {
+		return errors.New("random_effects: name at least one feature (or intercept)")
+	}
+	for p, name := range c.RandomEffects {
+		if slices.Contains(c.RandomEffects[:p], name) {
+			return fmt.Errorf("random_effects: %q named twice", name)
+		}
+	}
+	return nil
+}
+
+// checkMixedLRS checks mixed-lrs: rank in [1, d], sparsity in [0, d].
+func checkMixedLRS(c *Config, d int) error {
+	switch {
+	case c.Rank < 1 || c.Rank > d:
+		return fmt.Errorf("rank %d must be in [1, %d] (the number of features)", c.Rank, d)
+	case c.Sparsity > d:
+		return fmt.Errorf("sparsity %d must be in [0, %d] (the number of features)", c.Sparsity, d)
+	}
+	return nil
+}
+
+// RandomEffectColumns resolves names, as Config.RandomEffects holds them,
+// to feature indices of ds: a feature's name, or Intercept for the first
+// feature whose every value is 1 (when no feature is named "intercept").
+func RandomEffectColumns(ds *dataset.Dataset, names []string) ([]int, error) {
+	var cols []int
+	for _, name := range names {
+		j := slices.Index(ds.Features, name)
+		if j < 0 && name == Intercept {
+			j = constantFeature(ds)
+			if j < 0 {
+				return nil, errors.New("method: random effect intercept: the data have no constant feature (a column of ones); add one, or name features")
+			}
+		}
+		if j < 0 {
+			return nil, fmt.Errorf("method: random effect %q is not a feature of the data", name)
+		}
+		if slices.Contains(cols, j) {
+			return nil, fmt.Errorf("method: random effect %q names feature %q twice", name, ds.Features[j])
+		}
+		cols = append(cols, j)
+	}
+	return cols, nil
+}
+
+// constantFeature returns the first feature of ds that is 1 in every
+// sample, or -1.
+func constantFeature(ds *dataset.Dataset) int {
+	d := ds.Dim()
+	for j := 0; j < d; j++ {
+		ok := ds.Samples() > 0
+		for _, u := range ds.Users {
+			for s := 0; ok && s < u.Len(); s++ {
+				ok = u.X[s*d+j] == 1
+			}
+			if !ok {
+				break
+			}
+		}
+		if ok {
+			return j
+		}
+	}
+	return -1
+}
+
+// trainMixed fits the classic linear mixed model.
+func trainMixed(ctx context.Context, src dataset.Source, c Config, o Options) (*Result, error) {
+	ds := src.(*dataset.Dataset)
+	cols, err := RandomEffectColumns(ds, c.RandomEffects)
+	if err != nil {
+		return nil, err
+	}
+	return fitClassic(ctx, ds, c, cols, o)
+}
+
+// trainMixedLRS fits the mixed-model LRS by EM.
+func trainMixedLRS(ctx context.Context, src dataset.Source, c Config, o Options) (*Result, error) {
+	if o.Holdout > 0 {
+		return nil, errors.New("method: mixed-lrs chooses its shrinkage by likelihood, not on held-out samples: drop the validation fraction")
+	}
+	r, err := mixed.FitLRS(ctx, src.(*dataset.Dataset), mixed.LRSOptions{Rank: c.Rank, Sparsity: c.Sparsity,
+		Rounds: c.Rounds, Tolerance: c.Tolerance, Seed: c.Seed, Workers: o.Workers, Progress: o.Progress})
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Model: r.Model, Rounds: r.Rounds, Stopped: r.Stopped}
+	if n := len(r.Rounds); n > 0 {
+		res.TrainLoss = r.Rounds[n-1].TrainLoss
+	}
+	return res, nil
+}
+
+func personalizeMixed(ctx context.Context, m *model.Model, ds *dataset.Dataset, workers int) ([]model.User, error) {
+	return mixed.Personalize(ctx, m, ds, workers)
+}
+
+// fitClassic fits random effects on the columns cols by maximum likelihood
+// (mixed.FitLRS with U fixed to those columns).
+func fitClassic(ctx context.Context, ds *dataset.Dataset, c Config, cols []int, o Options) (*Result, error) {
+	r, err := mixed.FitLRS(ctx, ds, mixed.LRSOptions{Rank: len(cols), Columns: cols, Workers: o.Workers, Progress: o.Progress})
+	if err != nil {
+		return nil, err
+	}
+	m := r.Model
+	m.Method = model.MethodMixed
+	m.Config = Config{Version: model.ConfigVersion, Method: model.MethodMixed, RandomEffects: c.RandomEffects,
+		Criterion: c.Criterion, Stopped: r.Stopped.String()}
+	return &Result{Model: m, Rounds: r.Rounds, Stopped: r.Stopped, TrainLoss: lastLoss(r.Rounds)}, nil
+}
+
+func lastLoss(rounds []fit.RoundStats) float64 {
+	if n := len(rounds); n > 0 {
+		return rounds[n-1].TrainLoss
+	}
+	return 0
+}

@@ -1,0 +1,338 @@
+package mixed
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/lapack/lapack64"
+
+	"github.com/lrsp/lrsp/model"
+)
+
+// prior is the population distribution of one user's parameters in the
+// form the per-user posterior needs: the precisions of w and of each
+// entry of b in units of the noise variance.
+type prior struct {
+	d, r int
+	s2   float64   // noise variance sigma^2
+	lamW []float64 // r x r: s2 Sigma^{-1}
+	// logDetW is log det Sigma (with the same jitter as lamW).
+	logDetW float64
+	// varB is the prior variance of each entry of b (length d), or nil
+	// when the users have no sparse part.
+	varB []float64
+}
+
+// newPrior returns the prior of Sigma (r x r), the per-feature variances of
+// b (nil for none) and the noise variance s2. A Sigma that is singular or
+// nearly so (a direction with no variation between users) gets a jitter
+// of 1e-10 times its mean diagonal, which shrinks w to 0 along it.
+func newPrior(d, r int, sigma, varB []float64, s2 float64) (*prior, error) {
+	p := &prior{d: d, r: r, s2: s2, varB: varB, lamW: make([]float64, r*r)}
+	if r == 0 {
+		return p, nil
+	}
+	c := append([]float64(nil), sigma...)
+	tr := 0.0
+	for a := 0; a < r; a++ {
+		tr += c[a*r+a]
+	}
+	jit := 1e-10*tr/float64(r) + 1e-300
+	for a := 0; a < r; a++ {
+		c[a*r+a] += jit
+	}
+	C := blas64.Symmetric{N: r, Stride: r, Data: c, Uplo: blas.Upper}
+	if _, ok := lapack64.Potrf(C); !ok {
+		return nil, errors.New("the random-effect covariance is not positive semidefinite")
+	}
+	for a := 0; a < r; a++ {
+		p.logDetW += 2 * math.Log(c[a*r+a])
+	}
+	lapack64.Potri(blas64.Triangular{N: r, Stride: r, Data: c, Uplo: blas.Upper, Diag: blas.NonUnit})
+	for a := 0; a < r; a++ {
+		for b := a; b < r; b++ {
+			p.lamW[a*r+b] = s2 * c[a*r+b]
+			p.lamW[b*r+a] = s2 * c[a*r+b]
+		}
+	}
+	return p, nil
+}
+
+// posterior is one user's Gaussian posterior of z = (w, b_S), S the
+// user's support of b.
+type posterior struct {
+	n      int       // r + |S|
+	z      []float64 // n: posterior mean
+	ginv   []float64 // n x n: G^{-1}; the posterior covariance is s2 G^{-1}
+	rss    float64   // ||t - D z||^2
+	trDG   float64   // tr(D^T D G^{-1})
+	logLik float64   // log marginal likelihood of the user's targets
+}
+
+// scratch holds one worker's buffers for posterior.
+type scratch struct {
+	design []float64 // m x n
+	g      []float64 // n x n
+	dt     []float64 // n
+	resid  []float64 // m
+}
+
+func (s *scratch) grow(m, n int) {
+	if cap(s.design) < m*n {
+		s.design = make([]float64, m*n)
+	}
+	if cap(s.g) < n*n {
+		s.g = make([]float64, n*n)
+	}
+	if cap(s.dt) < n {
+		s.dt = make([]float64, n)
+	}
+	if cap(s.resid) < m {
+		s.resid = make([]float64, m)
+	}
+}
+
+// posterior computes the posterior of one user's (w, b_S) given its rows x
+// (m x d, row-major), its targets t minus x theta_0, the basis u (d x r)
+// and the support supp, into out (whose slices it reallocates as needed).
+//
+// With D = [X U, X_S] and Lambda = blockdiag(s2 Sigma^{-1}, s2 / varB_S),
+// G = D^T D + Lambda, the posterior mean is G^{-1} D^T t and its covariance
+// s2 G^{-1}; the log marginal likelihood of t ~ N(0, D P D^T + s2 I), P
+// the prior covariance, is computed from the same factor:
+// log det V = (m - n) log s2 + log det P + log det G and
+// t^T V^{-1} t = (t^T t - z^T D^T t) / s2.
+func (p *prior) posterior(x, t, u []float64, supp []int, sc *scratch, out *posterior) {
+	d, r := p.d, p.r
+	m := len(t)
+	n := r + len(supp)
+	sc.grow(m, n)
+	D := sc.design[:m*n]
+	for i := 0; i < m; i++ {
+		xr := x[i*d : (i+1)*d]
+		row := D[i*n : (i+1)*n]
+		for c := 0; c < r; c++ {
+			s := 0.0
+			for j, v := range xr {
+				s += v * u[j*r+c]
+			}
+			row[c] = s
+		}
+		for q, j := range supp {
+			row[r+q] = xr[j]
+		}
+	}
+	g := sc.g[:n*n]
+	dt := sc.dt[:n]
+	clear(g)
+	clear(dt)
+	for i := 0; i < m; i++ {
+		row := D[i*n : (i+1)*n]
+		for a, va := range row {
+			dt[a] += va * t[i]
+			ga := g[a*n : (a+1)*n]
+			for b := a; b < n; b++ {
+				ga[b] += va * row[b]
+			}
+		}
+	}
+	// The trace of D^T D, kept for the jitter of a singular G.
+	trG := 0.0
+	for a := 0; a < n; a++ {
+		trG += g[a*n+a]
+	}
+	for a := 0; a < r; a++ {
+		for b := a; b < r; b++ {
+			g[a*n+b] += p.lamW[a*r+b]
+		}
+	}
+	logDetP := p.logDetW
+	for q, j := range supp {
+		v := p.varB[j]
+		g[(r+q)*n+r+q] += p.s2 / v
+		logDetP += math.Log(v)
+	}
+	out.n = n
+	out.ginv = grow(out.ginv, n*n)
+	gs := out.ginv
+	copy(gs, g)
+	G := blas64.Symmetric{N: n, Stride: n, Data: gs, Uplo: blas.Upper}
+	if _, ok := lapack64.Potrf(G); !ok {
+		// D^T D is singular and the prior too weak to fix it in floating
+		// point (noiseless data, s2 near 0): a jitter at the scale of the
+		// data's rounding.
+		copy(gs, g)
+		for a := 0; a < n; a++ {
+			gs[a*n+a] += 1e-12*trG/float64(max(n, 1)) + 1e-300
+		}
+		lapack64.Potrf(G)
+	}
+	logDetG := 0.0
+	for a := 0; a < n; a++ {
+		logDetG += 2 * math.Log(gs[a*n+a])
+	}
+	out.z = grow(out.z, n)
+	copy(out.z, dt)
+	T := blas64.Triangular{N: n, Stride: n, Data: gs, Uplo: blas.Upper, Diag: blas.NonUnit}
+	lapack64.Potrs(T, blas64.General{Rows: n, Cols: 1, Stride: 1, Data: out.z})
+	lapack64.Potri(T)
+	for a := 0; a < n; a++ {
+		for b := a + 1; b < n; b++ {
+			gs[b*n+a] = gs[a*n+b]
+		}
+	}
+	res := sc.resid[:m]
+	tt, zdt := 0.0, 0.0
+	for i := 0; i < m; i++ {
+		s := t[i]
+		for a, v := range D[i*n : (i+1)*n] {
+			s -= v * out.z[a]
+		}
+		res[i] = s
+		tt += t[i] * t[i]
+	}
+	for a := 0; a < n; a++ {
+		zdt += out.z[a] * dt[a]
+	}
+	out.rss = 0
+	for _, v := range res {
+		out.rss += v * v
+	}
+	// tr(D^T D G^{-1}) = n - tr(Lambda G^{-1}).
+	tl := 0.0
+	for a := 0; a < r; a++ {
+		for b := 0; b < r; b++ {
+			tl += p.lamW[a*r+b] * gs[b*n+a]
+		}
+	}
+	for q, j := range supp {
+		tl += p.s2 / p.varB[j] * gs[(r+q)*n+r+q]
+	}
+	out.trDG = float64(n) - tl
+	quad := math.Max(tt-zdt, 0) / p.s2
+	out.logLik = -0.5 * (float64(m)*math.Log(2*math.Pi) + float64(m-n)*math.Log(p.s2) + logDetP + logDetG + quad)
+}
+
+func grow(v []float64, n int) []float64 {
+	if cap(v) < n {
+		return make([]float64, n)
+	}
+	return v[:n]
+}
+
+// Posterior fits one new user of m, a model with a mixed-model prior
+// (m.Prior not nil), from its rows x (len(y) x m.Dim, row-major) and
+// targets y, with every shared part fixed: the user's parameters are the
+// posterior means of (w, b_S) given the support supp of b (increasing
+// feature indices, at most m.Sparsity; nil for none). It also returns the
+// posterior covariance of (w, b_S), (r + |S|) x (r + |S|) row-major.
+func Posterior(m *model.Model, id string, x, y []float64, supp []int) (model.User, []float64, error) {
+	pr := m.Prior
+	d, r := m.Dim, m.Rank
+	switch {
+	case pr == nil:
+		return model.User{}, nil, fmt.Errorf("mixed: the %s model has no mixed-model prior", m.Method)
+	case len(y) == 0 || len(x) != len(y)*d:
+		return model.User{}, nil, fmt.Errorf("mixed: user %q: %d values for %d samples of dimension %d", id, len(x), len(y), d)
+	case len(supp) > m.Sparsity:
+		return model.User{}, nil, fmt.Errorf("mixed: user %q: support of %d entries, sparsity %d", id, len(supp), m.Sparsity)
+	case len(supp) > 0 && pr.VarB == nil:
+		return model.User{}, nil, fmt.Errorf("mixed: user %q: the model has no sparse part", id)
+	}
+	p, err := newPrior(d, r, pr.Sigma, pr.VarB, pr.Noise)
+	if err != nil {
+		return model.User{}, nil, fmt.Errorf("mixed: %w", err)
+	}
+	t := append([]float64(nil), y...)
+	if m.Theta0 != nil {
+		for i := range t {
+			t[i] -= blas64.Dot(blas64.Vector{N: d, Inc: 1, Data: x[i*d : (i+1)*d]}, blas64.Vector{N: d, Inc: 1, Data: m.Theta0})
+		}
+	}
+	var sc scratch
+	var post posterior
+	p.posterior(x, t, m.U, supp, &sc, &post)
+	u := model.User{ID: id, W: append([]float64(nil), post.z[:r]...)}
+	for q, j := range supp {
+		u.Index = append(u.Index, int32(j))
+		u.Value = append(u.Value, post.z[r+q])
+	}
+	cov := post.ginv
+	for i := range cov {
+		cov[i] *= pr.Noise
+	}
+	return u, cov, nil
+}
+
+// candidates is the number of best-correlated features that each step of
+// selectSupport scores by marginal likelihood.
+const candidates = 3
+
+// selectSupport chooses user's support of at most k entries by greedy
+// forward selection on the marginal likelihood: from the empty support it
+// adds, among the candidates features most correlated with the residual of
+// the posterior mean, the one that raises the marginal likelihood most,
+// and stops when none raises it. It returns that support or current,
+// whichever has the higher marginal likelihood, with its posterior in out.
+func (p *prior) selectSupport(x, t, u []float64, k int, current []int, sc *scratch, out *posterior) []int {
+	d := p.d
+	m := len(t)
+	var best posterior
+	p.posterior(x, t, u, current, sc, &best)
+	bestSupp := current
+	var cur, trial posterior
+	supp := []int{}
+	p.posterior(x, t, u, supp, sc, &cur)
+	res := make([]float64, m)
+	corr := make([]float64, d)
+	for len(supp) < k {
+		copy(res, sc.resid[:m])
+		for j := 0; j < d; j++ {
+			c, nn := 0.0, 0.0
+			for s := 0; s < m; s++ {
+				v := x[s*d+j]
+				c += v * res[s]
+				nn += v * v
+			}
+			corr[j] = 0
+			if nn > 0 && !slices.Contains(supp, j) {
+				corr[j] = c * c / nn
+			}
+		}
+		added := -1
+		bestLL := cur.logLik
+		for range candidates {
+			j := -1
+			for q, v := range corr {
+				if v > 0 && (j < 0 || v > corr[j]) {
+					j = q
+				}
+			}
+			if j < 0 {
+				break
+			}
+			corr[j] = 0
+			try := append(slices.Clone(supp), j)
+			slices.Sort(try)
+			p.posterior(x, t, u, try, sc, &trial)
+			if trial.logLik > bestLL {
+				bestLL, added = trial.logLik, j
+			}
+		}
+		if added < 0 {
+			break
+		}
+		supp = append(supp, added)
+		slices.Sort(supp)
+		p.posterior(x, t, u, supp, sc, &cur)
+	}
+	if cur.logLik > best.logLik {
+		bestSupp = supp
+	}
+	p.posterior(x, t, u, bestSupp, sc, out)
+	return bestSupp
+}

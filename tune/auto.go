@@ -1,0 +1,282 @@
+package tune
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/method"
+	"github.com/lrsp/lrsp/model"
+)
+
+// AutoMethods are the methods that Auto chooses among by default, all with
+// the squared loss: the mixed-model LRS, the classic random-intercept mixed
+// model (when the data have a constant feature), and the ridge baselines
+// (one shared model, one model per user, and a shared model with per-user
+// corrections).
+var AutoMethods = []string{model.MethodMixedLRS, model.MethodMixed, model.MethodGlobal, model.MethodLocal,
+	model.MethodFinetune}
+
+// AutoOptions configures Auto. The zero value chooses among AutoMethods by
+// 5-fold per-user cross-validation repeated twice, with seed 0.
+type AutoOptions struct {
+	// Methods lists the candidate methods; empty means AutoMethods. Each
+	// must be a squared-loss method of package method that Auto knows how
+	// to search (those of AutoMethods, and lrs).
+	Methods []string
+	// Folds is the number k of per-user cross-validation folds; 0 means 5.
+	Folds int
+	// Repeats is the number of independent fold assignments whose squared
+	// errors are pooled; 0 means 2.
+	Repeats int
+	// MaxRank bounds the ranks tried; 0 means 8. Ranks never exceed the
+	// number of features.
+	MaxRank int
+	// Seed seeds the folds and every fit.
+	Seed uint64
+	// Workers configures every fit, as in method.Options.
+	Workers int
+	// Progress, when not nil, is called after every candidate is scored.
+	Progress func(Score)
+}
+
+// Auto chooses the method and its hyperparameters for ds by per-user
+// k-fold cross-validation: every candidate is trained on each fold's
+// training part and scored by the RMSE over every held-out sample of every
+// fold and repeat (each sample is held out once per repeat, so the score
+// uses all the data rather than a 20% hold-out of a few samples). The
+// candidates are, per method:
+//
+//   - mixed-lrs: ranks 1, 2, 3, 4, 6, 8 (up to MaxRank and d) with
+//     sparsity 0, each rank run stopping after two ranks that do not
+//     improve on the best; then sparsities 1 and 2 at the best two ranks
+//     when users have the samples for them. Its shrinkage (Sigma, the
+//     variance of b, the noise) is estimated by EM inside each fit, not
+//     searched;
+//   - mixed: the random intercept (only when the data have a constant
+//     feature, see method.RandomEffectColumns);
+//   - global, local and finetune: relative ridges 0.01, 0.1, 1, 10 (see
+//     Grid.Ridges);
+//   - lrs: ranks as mixed-lrs, each with relative ridges 0.1 and 1 and
+//     centring, sparsity 0.
+//
+// The candidate with the lowest score wins; Result.Scores lists them all in
+// the order scored.
+func Auto(ctx context.Context, ds *dataset.Dataset, opt AutoOptions) (*Result, error) {
+	if !ds.HasTarget {
+		return nil, errors.New("tune: the data have no target column")
+	}
+	if len(ds.Users) == 0 {
+		return nil, errors.New("tune: the data have no users")
+	}
+	methods := opt.Methods
+	if len(methods) == 0 {
+		methods = AutoMethods
+	}
+	folds, repeats := opt.Folds, opt.Repeats
+	if folds == 0 {
+		folds = 5
+	}
+	if repeats == 0 {
+		repeats = 2
+	}
+	maxRank := opt.MaxRank
+	if maxRank == 0 {
+		maxRank = 8
+	}
+	switch {
+	case folds < 2 || folds > 100:
+		return nil, fmt.Errorf("tune: folds %d must be in [2, 100]", folds)
+	case repeats < 1 || repeats > 100:
+		return nil, fmt.Errorf("tune: repeats %d must be in [1, 100]", repeats)
+	case maxRank < 1:
+		return nil, fmt.Errorf("tune: max rank %d must be positive", maxRank)
+	}
+	var splits [][2]*dataset.Dataset
+	for rep := 0; rep < repeats; rep++ {
+		parts, err := dataset.Folds(ds, folds, opt.Seed+uint64(rep)*0x9e3779b97f4a7c15)
+		if err != nil {
+			return nil, fmt.Errorf("tune: %w", err)
+		}
+		splits = append(splits, parts...)
+	}
+	if len(splits) == 0 {
+		return nil, errors.New("tune: no user has 2 samples: there is nothing to cross-validate on")
+	}
+	scale := meanSquare(ds)
+	if scale == 0 {
+		scale = 1
+	}
+	res := &Result{RidgeScale: scale, Criterion: "RMSE", BestIndex: -1}
+	score := func(c method.Config) (float64, error) {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		for _, s := range res.Scores {
+			if sameCandidate(s.Config, c) {
+				return s.RMSE, nil
+			}
+		}
+		start := time.Now()
+		rmse, _, err := validate(ctx, splits, c, method.Options{Workers: opt.Workers})
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		sc := Score{Config: c, Method: c.Method, Rank: c.Rank, Sparsity: c.Sparsity, Ridge: c.Ridge, Center: c.Center,
+			RMSE: rmse, Seconds: time.Since(start).Seconds()}
+		if err != nil {
+			sc.Err = err.Error()
+		}
+		res.Scores = append(res.Scores, sc)
+		if res.BestIndex < 0 || rmse < res.Scores[res.BestIndex].RMSE {
+			res.BestIndex = len(res.Scores) - 1
+		}
+		if opt.Progress != nil {
+			opt.Progress(sc)
+		}
+		return rmse, nil
+	}
+	d := ds.Dim()
+	var ranks []int
+	for _, r := range []int{1, 2, 3, 4, 6, 8, 12, 16} {
+		if r <= min(maxRank, d) {
+			ranks = append(ranks, r)
+		}
+	}
+	base := func(name string) method.Config {
+		return method.Config{Version: model.ConfigVersion, Method: name, Seed: opt.Seed}
+	}
+	for _, name := range methods {
+		s, err := method.Lookup(name, model.LossSquared)
+		if err != nil {
+			return nil, fmt.Errorf("tune: %w", err)
+		}
+		switch name {
+		case model.MethodMixedLRS:
+			def, _ := method.Defaults(name, "")
+			best := map[int]float64{}
+			bestRank, err := searchRanks(ranks, func(r int) (float64, error) {
+				c := def
+				c.Rank, c.Sparsity, c.Seed = r, 0, opt.Seed
+				v, err := score(c)
+				best[r] = v
+				return v, err
+			})
+			if err != nil {
+				return nil, err
+			}
+			// Sparse parts only where users have samples to spare.
+			if medianSamples(ds) >= 2*(bestRank+2)+2 {
+				for _, k := range []int{1, 2} {
+					c := def
+					c.Rank, c.Sparsity, c.Seed = bestRank, k, opt.Seed
+					if _, err := score(c); err != nil {
+						return nil, err
+					}
+				}
+			}
+		case model.MethodMixed:
+			if _, err := method.RandomEffectColumns(ds, []string{method.Intercept}); err != nil {
+				continue
+			}
+			def, _ := method.Defaults(name, "")
+			def.Seed = opt.Seed
+			if _, err := score(def); err != nil {
+				return nil, err
+			}
+		case model.MethodGlobal, model.MethodLocal, model.MethodFinetune:
+			for _, rel := range []float64{0.01, 0.1, 1, 10} {
+				c := base(name)
+				c.Ridge = rel * scale
+				if _, err := score(s.Restrict(c)); err != nil {
+					return nil, err
+				}
+			}
+		case model.MethodLRS:
+			def, _ := method.Defaults(name, "")
+			_, err := searchRanks(ranks, func(r int) (float64, error) {
+				v := math.Inf(1)
+				for _, rel := range []float64{0.1, 1} {
+					c := def
+					c.Rank, c.Sparsity, c.Ridge, c.Center, c.Seed = r, 0, rel*scale, true, opt.Seed
+					s, err := score(c)
+					if err != nil {
+						return 0, err
+					}
+					v = math.Min(v, s)
+				}
+				return v, nil
+			})
+			if err != nil {
+				return nil, err
+			}
+		default:
+			return nil, fmt.Errorf("tune: auto does not search method %s", name)
+		}
+	}
+	if res.BestIndex < 0 || math.IsInf(res.Scores[res.BestIndex].RMSE, 1) {
+		return res, errors.New("tune: every candidate failed")
+	}
+	res.BestScore = res.Scores[res.BestIndex]
+	res.Best = res.BestScore.Config
+	res.Best.SelectedBy = fmt.Sprintf("auto: %d-fold per-user cross-validation x %d repeats, RMSE %.6g over %d candidates",
+		folds, repeats, res.BestScore.RMSE, len(res.Scores))
+	return res, nil
+}
+
+// searchRanks scores ranks in increasing order, stopping after two ranks in
+// a row that do not improve on the best, and returns the best rank.
+func searchRanks(ranks []int, score func(int) (float64, error)) (int, error) {
+	best, bestV, worse := 0, math.Inf(1), 0
+	for _, r := range ranks {
+		v, err := score(r)
+		if err != nil {
+			return 0, err
+		}
+		if v < bestV {
+			best, bestV, worse = r, v, 0
+			continue
+		}
+		if worse++; worse == 2 {
+			break
+		}
+	}
+	if best == 0 && len(ranks) > 0 {
+		best = ranks[0]
+	}
+	return best, nil
+}
+
+// medianSamples returns the median number of samples per user.
+func medianSamples(ds *dataset.Dataset) int {
+	n := make([]int, len(ds.Users))
+	for i := range ds.Users {
+		n[i] = ds.Users[i].Len()
+	}
+	slices.Sort(n)
+	return n[len(n)/2]
+}
+
+// sameCandidate reports whether a and b configure the same fit.
+func sameCandidate(a, b method.Config) bool {
+	return a.Method == b.Method && a.Rank == b.Rank && a.Sparsity == b.Sparsity && a.Ridge == b.Ridge &&
+		a.Center == b.Center && slices.Equal(a.RandomEffects, b.RandomEffects)
+}
+
+// TrainAuto chooses a configuration by Auto and retrains it on all of ds.
+func TrainAuto(ctx context.Context, ds *dataset.Dataset, opt AutoOptions) (*method.Result, *Result, error) {
+	sel, err := Auto(ctx, ds, opt)
+	if err != nil {
+		return nil, sel, err
+	}
+	tr, err := method.Train(ctx, ds, sel.Best, method.Options{Workers: opt.Workers})
+	if err != nil {
+		return nil, sel, fmt.Errorf("tune: retrain the winner on all data: %w", err)
+	}
+	tr.Model.Config.SelectedBy = sel.Best.SelectedBy
+	return tr, sel, nil
+}
