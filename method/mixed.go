@@ -21,7 +21,7 @@ func mixedDefaults() Config {
 }
 
 func mixedLRSDefaults() Config {
-	return Config{Rank: 2, Sparsity: 0, Rounds: 500, Tolerance: 1e-9, Seed: 1}
+	return Config{Rank: 2, Sparsity: 0, Rounds: 300, Tolerance: 1e-7, Seed: 1}
 }
 
 // checkMixed checks the classic mixed model's options: at least one random

@@ -32,10 +32,10 @@ type LRSOptions struct {
 	// random effects on those features (a random intercept on a constant
 	// feature, random slopes on others), fitted by maximum likelihood.
 	Columns []int
-	// Rounds bounds the EM iterations; 0 means 500.
+	// Rounds bounds the EM iterations; 0 means 300.
 	Rounds int
 	// Tolerance stops EM when an iteration raises the log-likelihood by less
-	// than Tolerance per sample; 0 means 1e-9.
+	// than Tolerance per sample; 0 means 1e-7.
 	Tolerance float64
 	// CGIterations bounds the conjugate-gradient iterations of each U
 	// update; 0 means 10.
@@ -51,8 +51,8 @@ type LRSOptions struct {
 
 // The defaults of LRSOptions.
 const (
-	defaultLRSRounds = 500
-	defaultLRSTol    = 1e-9
+	defaultLRSRounds = 300
+	defaultLRSTol    = 1e-7
 	defaultCG        = 10
 )
 
@@ -84,6 +84,7 @@ type lrsState struct {
 	s2         float64
 	s2Floor    float64
 	supp       [][]int
+	gram       []float64 // Cholesky factor of the pooled X^T X (with its ridge), computed once
 	post       []posterior
 	fixedU     bool
 	workers    int
@@ -457,7 +458,13 @@ func (st *lrsState) updateTheta0(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	g := make([]float64, d*d)
+	if st.gram == nil {
+		g, err := st.pooledGram()
+		if err != nil {
+			return err
+		}
+		st.gram = g
+	}
 	rhs := make([]float64, d)
 	for i := range st.y {
 		x, y, pp := st.x[i], st.y[i], &st.post[i]
@@ -476,10 +483,30 @@ func (st *lrsState) updateTheta0(ctx context.Context) error {
 				e -= row[j] * pp.z[r+q]
 			}
 			for a, va := range row {
+				rhs[a] += va * e
+			}
+		}
+	}
+	g := st.gram
+	lapack64.Potrs(blas64.Triangular{N: d, Stride: d, Data: g, Uplo: blas.Upper, Diag: blas.NonUnit},
+		blas64.General{Rows: d, Cols: 1, Stride: 1, Data: rhs})
+	copy(st.theta0, rhs)
+	return nil
+}
+
+// pooledGram returns the upper Cholesky factor of sum_i X_i^T X_i plus
+// 1e-10 times its mean diagonal.
+func (st *lrsState) pooledGram() ([]float64, error) {
+	d := st.d
+	g := make([]float64, d*d)
+	for i := range st.y {
+		x := st.x[i]
+		for s := range st.y[i] {
+			row := x[s*d : (s+1)*d]
+			for a, va := range row {
 				if va == 0 {
 					continue
 				}
-				rhs[a] += va * e
 				ga := g[a*d : (a+1)*d]
 				for b := a; b < d; b++ {
 					ga[b] += va * row[b]
@@ -494,14 +521,10 @@ func (st *lrsState) updateTheta0(ctx context.Context) error {
 	for a := 0; a < d; a++ {
 		g[a*d+a] += 1e-10*tr/float64(d) + 1e-300
 	}
-	G := blas64.Symmetric{N: d, Stride: d, Data: g, Uplo: blas.Upper}
-	if _, ok := lapack64.Potrf(G); !ok {
-		return errors.New("mixed: the pooled features are degenerate: theta_0 is not determined")
+	if _, ok := lapack64.Potrf(blas64.Symmetric{N: d, Stride: d, Data: g, Uplo: blas.Upper}); !ok {
+		return nil, errors.New("mixed: the pooled features are degenerate: theta_0 is not determined")
 	}
-	lapack64.Potrs(blas64.Triangular{N: d, Stride: d, Data: g, Uplo: blas.Upper, Diag: blas.NonUnit},
-		blas64.General{Rows: d, Cols: 1, Stride: 1, Data: rhs})
-	copy(st.theta0, rhs)
-	return nil
+	return g, nil
 }
 
 // updateU takes cgIter conjugate-gradient steps, warm-started at U, on the

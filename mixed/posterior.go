@@ -273,14 +273,18 @@ func Posterior(m *model.Model, id string, x, y []float64, supp []int) (model.Use
 const candidates = 3
 
 // selectSupport chooses user's support of at most k entries by greedy
-// forward selection on the marginal likelihood: from the empty support it
-// adds, among the candidates features most correlated with the residual of
-// the posterior mean, the one that raises the marginal likelihood most,
-// and stops when none raises it. It returns that support or current,
-// whichever has the higher marginal likelihood, with its posterior in out.
+// forward selection on the penalised marginal likelihood: from the empty
+// support it adds, among the candidates features most correlated with the
+// residual of the posterior mean, the one that raises the marginal
+// likelihood most, and stops when none raises it by more than log d (the
+// risk-inflation penalty for choosing one of d features: without it the
+// selection fits noise, because the likelihood does not know the support
+// was chosen on the same samples). It returns that support or current,
+// whichever has the higher penalised likelihood, with its posterior in out.
 func (p *prior) selectSupport(x, t, u []float64, k int, current []int, sc *scratch, out *posterior) []int {
 	d := p.d
 	m := len(t)
+	pen := math.Log(float64(d))
 	var best posterior
 	p.posterior(x, t, u, current, sc, &best)
 	bestSupp := current
@@ -304,7 +308,7 @@ func (p *prior) selectSupport(x, t, u []float64, k int, current []int, sc *scrat
 			}
 		}
 		added := -1
-		bestLL := cur.logLik
+		bestLL := cur.logLik + pen
 		for range candidates {
 			j := -1
 			for q, v := range corr {
@@ -330,7 +334,7 @@ func (p *prior) selectSupport(x, t, u []float64, k int, current []int, sc *scrat
 		slices.Sort(supp)
 		p.posterior(x, t, u, supp, sc, &cur)
 	}
-	if cur.logLik > best.logLik {
+	if cur.logLik-pen*float64(len(supp)) > best.logLik-pen*float64(len(current)) {
 		bestSupp = supp
 	}
 	p.posterior(x, t, u, bestSupp, sc, out)

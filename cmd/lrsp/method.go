@@ -93,7 +93,8 @@ func (m *methodFlags) register(c *cobra.Command, rank, sparsity *int, ridge *flo
 	fl.Var(autoInt{rank, &m.autoRank}, "rank", "rank r of the shared basis U, or auto (chosen by validation)")
 	fl.Var(autoInt{sparsity, &m.autoSparsity}, "sparsity", "non-zeros k of each user's sparse part b_i (0: low rank only), or auto")
 	fl.Var(autoFloat{ridge, &m.autoRidge}, "ridge", "per-user ridge penalty (and theta_0's, see lrsp help train), or auto")
-	fl.StringVar(&m.method, "method", model.MethodLRS, "method: "+strings.Join(method.Names(), ", ")+" (the neural-* methods train a shared network, see --hidden)")
+	fl.StringVar(&m.method, "method", autoMethod, "method: auto, "+strings.Join(method.Names(), ", ")+
+		" (auto, the default: chosen with its settings by per-user cross-validation; with a flag that configures a method, such as --rank, auto means lrs; the neural-* methods train a shared network, see --hidden)")
 	fl.StringVar(&m.center, "center", "false", "lrs/lowrank: fit a shared theta_0 first (true, false or auto)")
 	fl.Float64Var(&m.tuneHoldout, "tune-holdout", 0.2, "with auto values: fraction of each user's samples held out to score candidates")
 	fl.IntVar(&m.tuneRepeats, "tune-repeats", 1, "with auto values: random hold-out splits pooled per candidate")

@@ -32,6 +32,7 @@ type trainFlags struct {
 	seed                             uint64
 	cols                             dataFlags
 	method                           methodFlags
+	mixed                            mixedFlags
 	neural                           neuralFlags
 	dp                               dpFlags
 }
@@ -55,6 +56,7 @@ func (f *trainFlags) register(c *cobra.Command) {
 	fl.Float64Var(&f.validation, "validation", 0, "fraction of each user's samples held out for early stopping")
 	fl.IntVar(&f.patience, "patience", 3, "rounds without validation improvement before stopping")
 	f.method.register(c, &f.rank, &f.sparsity, &f.ridge)
+	f.mixed.register(c)
 	f.neural.register(c)
 	f.dp.register(c)
 	f.cols.register(c)
@@ -67,7 +69,7 @@ var flagParams = map[string]string{
 	"rank": "rank", "sparsity": "sparsity", "ridge": "ridge", "pursuit": "pursuit", "init": "init",
 	"update": "update", "threshold": "threshold", "refresh": "refresh", "cg-iterations": "cg_iterations",
 	"tolerance": "tolerance", "center": "center", "hidden": "hidden", "batch": "batch",
-	"learning-rate": "learning_rate",
+	"learning-rate": "learning_rate", "random-effects": "random_effects", "criterion": "criterion",
 }
 
 // config builds the method's configuration from the flags; package method
@@ -106,7 +108,21 @@ func (f *trainFlags) config(c *cobra.Command) (method.Config, error) {
 	// Every flag goes into the configuration; Restrict then drops the
 	// fields the method does not use.
 	cfg := method.Config{Version: model.ConfigVersion, Method: s.Name, Loss: s.Loss, Rounds: f.rounds, Seed: f.seed,
-		Rank: f.rank, Sparsity: f.sparsity, Ridge: f.ridge, Tolerance: f.tolerance, Center: f.method.center == "true"}
+		Rank: f.rank, Sparsity: f.sparsity, Ridge: f.ridge, Tolerance: f.tolerance, Center: f.method.center == "true",
+		RandomEffects: f.mixed.randomEffects, Criterion: f.mixed.criterion}
+	if s.Name == model.MethodMixedLRS {
+		// EM's schedule: its own defaults unless given.
+		def, _ := method.Defaults(s.Name, "")
+		if !fl.Changed("rounds") {
+			cfg.Rounds = def.Rounds
+		}
+		if !fl.Changed("tolerance") {
+			cfg.Tolerance = def.Tolerance
+		}
+		if !fl.Changed("sparsity") {
+			cfg.Sparsity = def.Sparsity
+		}
+	}
 	if err := f.pursuitConfig(&cfg, params); err != nil {
 		return cfg, err
 	}
@@ -176,6 +192,9 @@ func newTrainCmd() *cobra.Command {
 		Example: "  lrsp train --data data.csv --rank 5 --sparsity 5 --out model.lrsp",
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if resolveAuto(c, &f) {
+				return runAuto(c, &f)
+			}
 			cfg, err := f.config(c)
 			if err != nil {
 				return err
