@@ -152,6 +152,13 @@ type lmmProblem struct {
 	g, ze, v    []float64 // q
 	gm, hq      []float64 // q x q
 	h           []float64 // p x q
+	ainv        []float64 // p x p, A^-1 (REML gradient)
+
+	// state is the theta of the last successful eval, whose K_i, beta,
+	// Cholesky factor of A and rw = nu/(2r) are in the scratch space; it
+	// is nil when the scratch holds no valid state.
+	state []float64
+	rw    float64
 }
 
 // lmmEval is the result of one evaluation of the profiled log-likelihood.
@@ -171,6 +178,7 @@ func newLMMProblem(n, p, q, t int, reml bool) *lmmProblem {
 		a:  make([]float64, p*p), b: make([]float64, p), beta: make([]float64, p),
 		xzk: make([]float64, p*q), g: make([]float64, q), ze: make([]float64, q), v: make([]float64, q),
 		gm: make([]float64, q*q), hq: make([]float64, q*q), h: make([]float64, p*q),
+		ainv: make([]float64, p*p), state: make([]float64, 0, q*(q+1)/2),
 	}
 }
 
@@ -196,6 +204,21 @@ func (pr *lmmProblem) setL(theta []float64) {
 // effects in pr.beta. ok is false when the likelihood is not defined there
 // (numerically singular matrices or a zero residual).
 func (pr *lmmProblem) eval(theta, grad []float64) (ev lmmEval, ok bool) {
+	pr.state = pr.state[:0]
+	ev, ok = pr.evalLogLik(theta)
+	if !ok {
+		return ev, false
+	}
+	pr.state = append(pr.state, theta...)
+	if grad != nil && !pr.gradient(grad) {
+		pr.state = pr.state[:0]
+		return ev, false
+	}
+	return ev, true
+}
+
+// evalLogLik is eval without the gradient.
+func (pr *lmmProblem) evalLogLik(theta []float64) (ev lmmEval, ok bool) {
 	p, q := pr.p, pr.q
 	pr.setL(theta)
 	l := pr.l
@@ -332,26 +355,34 @@ func (pr *lmmProblem) eval(theta, grad []float64) (ev lmmEval, ok bool) {
 	if math.IsInf(ev.logLik, 0) || math.IsNaN(ev.logLik) {
 		return ev, false
 	}
-	if grad != nil {
-		if !pr.gradient(grad, nu/(2*r)) {
-			return ev, false
-		}
-	}
+	pr.rw = nu / (2 * r)
 	return ev, true
 }
 
 // gradient writes the gradient of the log-likelihood with respect to theta
-// into grad, from the state eval left (K_i, beta and the Cholesky factor of
-// A). rw is nu/(2r). With Psi = L L', the derivative with respect to Psi is
+// into grad, from the state evalLogLik left (K_i, beta, the Cholesky factor
+// of A and rw = nu/(2r)). With Psi = L L', the derivative with respect to Psi is
 //
 //	G = sum_i [ rw g_i g_i' - 1/2 Z_i'V_i^-1 Z_i + (REML) 1/2 H_i' A^-1 H_i ],
 //
 // where g_i = Z_i'V_i^-1 e_i, e_i = y_i - X_i beta and H_i = X_i'V_i^-1 Z_i,
 // and the derivative with respect to L is 2 G L.
-func (pr *lmmProblem) gradient(grad []float64, rw float64) bool {
+func (pr *lmmProblem) gradient(grad []float64) bool {
 	p, q := pr.p, pr.q
+	rw := pr.rw
 	clear(pr.gm)
-	var ah mat.Dense
+	if pr.reml && p > 0 {
+		// A^-1 once (O(p^3)) rather than a triangular solve per user. The
+		// SymDense holds the upper triangle; mirror it.
+		if err := pr.chol.InverseTo(mat.NewSymDense(p, pr.ainv)); err != nil {
+			return false
+		}
+		for i := range p {
+			for j := range i {
+				pr.ainv[i*p+j] = pr.ainv[j*p+i]
+			}
+		}
+	}
 	for gi := range pr.t {
 		ztz := pr.ztz[gi*q*q : (gi+1)*q*q]
 		xtz := pr.xtz[gi*p*q : (gi+1)*p*q]
@@ -410,15 +441,22 @@ func (pr *lmmProblem) gradient(grad []float64, rw float64) bool {
 					pr.h[i*q+j] = s
 				}
 			}
-			hm := mat.NewDense(p, q, pr.h)
-			if err := pr.chol.SolveTo(&ah, hm); err != nil {
-				return false
+			// ah = A^-1 H, reusing xzk as scratch.
+			ah := pr.xzk
+			for i := range p {
+				for j := range q {
+					s := 0.0
+					for k := range p {
+						s += pr.ainv[i*p+k] * pr.h[k*q+j]
+					}
+					ah[i*q+j] = s
+				}
 			}
 			for i := range q {
 				for j := range q {
 					s := 0.0
 					for k := range p {
-						s += pr.h[k*q+i] * ah.At(k, j)
+						s += pr.h[k*q+i] * ah[k*q+j]
 					}
 					pr.gm[i*q+j] += s / 2
 				}
@@ -501,10 +539,10 @@ func fitLMM(ctx context.Context, ds *dataset.Dataset, opt LMMOptions) (*LMM, err
 		return nil, fmt.Errorf("unknown criterion %v", opt.Criterion)
 	}
 	if opt.MaxIter < 0 {
-		return nil, fmt.Errorf("MaxIter %d is negative", opt.MaxIter)
+		return nil, fmt.Errorf("option MaxIter = %d is negative", opt.MaxIter)
 	}
 	if !(opt.Tol >= 0) || math.IsInf(opt.Tol, 0) {
-		return nil, fmt.Errorf("Tol %v must be finite and >= 0", opt.Tol)
+		return nil, fmt.Errorf("option Tol = %v must be finite and >= 0", opt.Tol)
 	}
 	maxIter, tol := opt.MaxIter, opt.Tol
 	if maxIter == 0 {
@@ -527,10 +565,10 @@ func fitLMM(ctx context.Context, ds *dataset.Dataset, opt LMMOptions) (*LMM, err
 	seen := make(map[int]bool, q)
 	for k, j := range opt.Random {
 		if j < 0 || j >= d {
-			return nil, fmt.Errorf("Random[%d] = %d is not a feature index in [0, %d)", k, j, d)
+			return nil, fmt.Errorf("option Random[%d] = %d is not a feature index in [0, %d)", k, j, d)
 		}
 		if seen[j] {
-			return nil, fmt.Errorf("Random[%d] = %d (feature %q) is listed twice", k, j, ds.Features[j])
+			return nil, fmt.Errorf("option Random[%d] = %d (feature %q) is listed twice", k, j, ds.Features[j])
 		}
 		seen[j] = true
 	}
@@ -875,8 +913,19 @@ func (pr *lmmProblem) newtonStep(theta []float64) ([]float64, bool) {
 	return next, true
 }
 
-// minimizeLMM minimises -logLik/n over theta from theta0 by BFGS and
-// reports whether the gradient's infinity norm reached tol.
+// bfgsLMMTol is the gradient tolerance at which the BFGS stage hands over
+// to Newton steps (when the requested tolerance is tighter).
+const bfgsLMMTol = 1e-6
+
+// minimizeLMM minimises -logLik/n over theta from theta0 and reports
+// whether the gradient's infinity norm reached tol. BFGS gets near the
+// optimum; there its line search stalls, because steps change -logLik/n by
+// less than its rounding error once the gradient is about 1e-9. Newton
+// steps on the gradient, with the Hessian from central differences of the
+// analytic gradient, then converge quadratically; a step is kept only if
+// it shrinks the gradient without raising the objective beyond rounding.
+// If the Newton steps fail (an indefinite Hessian, as near a boundary),
+// BFGS runs again to the full tolerance, followed by Newton steps again.
 func minimizeLMM(ctx context.Context, pr *lmmProblem, theta0 []float64, maxIter int, tol float64) (lmmResult, error) {
 	scale := 1 / float64(pr.n)
 	grad := make([]float64, len(theta0))
@@ -888,7 +937,13 @@ func minimizeLMM(ctx context.Context, pr *lmmProblem, theta0 []float64, maxIter 
 		return -ev.logLik * scale
 	}
 	g := func(dst, theta []float64) {
-		if _, ok := pr.eval(theta, dst); !ok {
+		// The line search usually asks for the gradient where it has just
+		// evaluated the function: reuse that evaluation's state.
+		ok := slices.Equal(theta, pr.state) && pr.gradient(dst)
+		if !ok {
+			_, ok = pr.eval(theta, dst)
+		}
+		if !ok {
 			for i := range dst {
 				dst[i] = math.NaN()
 			}
@@ -898,52 +953,62 @@ func minimizeLMM(ctx context.Context, pr *lmmProblem, theta0 []float64, maxIter 
 			dst[i] *= -scale
 		}
 	}
-	problem := optimize.Problem{Func: f, Grad: g}
-	settings := &optimize.Settings{
-		GradientThreshold: tol,
-		MajorIterations:   maxIter,
-		Converger:         optimize.NeverTerminate{},
-		Recorder:          ctxRecorder{ctx},
-	}
-	res, err := optimize.Minimize(problem, theta0, settings, &optimize.BFGS{GradStopThreshold: math.NaN()})
-	if cerr := ctx.Err(); cerr != nil {
-		return lmmResult{}, cerr
-	}
-	if res == nil {
-		return lmmResult{}, fmt.Errorf("optimiser: %w", err)
-	}
-	out := lmmResult{theta: append([]float64(nil), res.X...), iters: res.MajorIterations}
-	gmax, ok := pr.gradNorm(out.theta, grad)
-	if !ok {
-		return out, nil
-	}
-	// BFGS's line search stalls once steps change -logLik/n by less than
-	// its rounding error, which happens at gradients of about 1e-9. Newton
-	// steps on the gradient, with the Hessian from central differences of
-	// the analytic gradient, take it the rest of the way; a step is kept
-	// only if it shrinks the gradient without raising the objective beyond
-	// rounding.
-	f0 := f(out.theta)
-	for range maxLMMNewton {
-		if gmax <= tol {
+	out := lmmResult{theta: slices.Clone(theta0)}
+	for round := range 2 {
+		thr := tol
+		if round == 0 {
+			thr = max(tol, bfgsLMMTol)
+		}
+		if out.iters >= maxIter {
 			break
 		}
-		if err := ctx.Err(); err != nil {
-			return lmmResult{}, err
+		settings := &optimize.Settings{
+			GradientThreshold: thr,
+			MajorIterations:   maxIter - out.iters,
+			Converger:         optimize.NeverTerminate{},
+			Recorder:          ctxRecorder{ctx},
 		}
-		next, ok := pr.newtonStep(out.theta)
+		res, err := optimize.Minimize(optimize.Problem{Func: f, Grad: g}, out.theta, settings,
+			&optimize.BFGS{GradStopThreshold: math.NaN()})
+		if cerr := ctx.Err(); cerr != nil {
+			return lmmResult{}, cerr
+		}
+		if res == nil {
+			return lmmResult{}, fmt.Errorf("optimiser: %w", err)
+		}
+		if res.F <= f(out.theta) {
+			out.theta = slices.Clone(res.X)
+		}
+		out.iters += res.MajorIterations
+		gmax, ok := pr.gradNorm(out.theta, grad)
 		if !ok {
+			return out, nil
+		}
+		f0 := f(out.theta)
+		for range maxLMMNewton {
+			if gmax <= tol || out.iters >= maxIter {
+				break
+			}
+			if err := ctx.Err(); err != nil {
+				return lmmResult{}, err
+			}
+			next, ok := pr.newtonStep(out.theta)
+			if !ok {
+				break
+			}
+			fn := f(next)
+			gn, ok := pr.gradNorm(next, grad)
+			if !ok || gn >= gmax || fn > f0+1e-13*math.Abs(f0) {
+				break
+			}
+			out.theta, gmax, f0 = next, gn, fn
+			out.iters++
+		}
+		if gmax <= tol {
+			out.converged = true
 			break
 		}
-		fn := f(next)
-		gn, ok := pr.gradNorm(next, grad)
-		if !ok || gn >= gmax || fn > f0+1e-13*math.Abs(f0) {
-			break
-		}
-		out.theta, gmax, f0 = next, gn, fn
-		out.iters++
 	}
-	out.converged = gmax <= tol
 	return out, nil
 }
 
@@ -1016,7 +1081,7 @@ func (m *LMM) posterior(x, y []float64) (mean, cov []float64, err error) {
 		return nil, nil, errors.New("model has no fixed effects")
 	}
 	if len(m.Sigma) != q*q {
-		return nil, nil, fmt.Errorf("Sigma has %d values, want %d", len(m.Sigma), q*q)
+		return nil, nil, fmt.Errorf("model Sigma has %d values, want %d", len(m.Sigma), q*q)
 	}
 	if !(m.S2 > 0) || math.IsInf(m.S2, 0) {
 		return nil, nil, fmt.Errorf("residual variance %v must be positive and finite", m.S2)
@@ -1026,12 +1091,12 @@ func (m *LMM) posterior(x, y []float64) (mean, cov []float64, err error) {
 	}
 	for k, j := range m.Random {
 		if j < 0 || j >= d {
-			return nil, nil, fmt.Errorf("Random[%d] = %d out of range [0, %d)", k, j, d)
+			return nil, nil, fmt.Errorf("model Random[%d] = %d out of range [0, %d)", k, j, d)
 		}
 	}
 	for _, v := range m.Sigma {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return nil, nil, errors.New("Sigma is not finite")
+			return nil, nil, errors.New("model Sigma is not finite")
 		}
 	}
 	ztz := make([]float64, q*q)
@@ -1078,7 +1143,7 @@ func (m *LMM) posterior(x, y []float64) (mean, cov []float64, err error) {
 	for j, lam := range vals {
 		if lam < 0 {
 			if lam < -1e-12*math.Abs(vals[len(vals)-1]) {
-				return nil, nil, fmt.Errorf("Sigma is not positive semidefinite (eigenvalue %g)", lam)
+				return nil, nil, fmt.Errorf("model Sigma is not positive semidefinite (eigenvalue %g)", lam)
 			}
 			lam = 0
 		}
