@@ -561,6 +561,9 @@ func fitLMM(ctx context.Context, ds *dataset.Dataset, opt LMMOptions) (*LMM, err
 	if d == 0 {
 		return nil, errors.New("no features")
 	}
+	if float64(d)*float64(d) > maxLMMStats {
+		return nil, fmt.Errorf("%d features: the %d x %d cross-product matrix is too large", d, d, d)
+	}
 	q := len(opt.Random)
 	seen := make(map[int]bool, q)
 	for k, j := range opt.Random {

@@ -706,6 +706,78 @@ func TestFitLMMLargeTargetOffset(t *testing.T) {
 	}
 }
 
+// TestFitLMMSchoolAliased fits the school data with every column except
+// vr_band_2, so that one dummy of several one-hot groups and the bias
+// column are linear combinations of others. The column space is that of
+// the fixture school_ri, so Sigma, S2, the ML log-likelihood and every
+// prediction must match statsmodels' fits on the full-rank subset (the REML
+// log-likelihood differs by a constant, the log-determinant of the change
+// of basis). Skipped without the school data.
+func TestFitLMMSchoolAliased(t *testing.T) {
+	rc := readRefCase(t, "school_ri")
+	if _, err := os.Stat(schoolCSV); err != nil {
+		t.Skipf("%s not present (research-only data, not in the repository)", schoolCSV)
+	}
+	ds, err := dataset.ReadCSVFile(context.Background(), schoolCSV, dataset.CSVOptions{
+		UserColumn: "school", TargetColumn: "exam_score", Ignore: []string{"vr_band_2"}, RequireTarget: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bias := slices.Index(ds.Features, "bias")
+	var wantAliased []int
+	for _, name := range []string{"gender_1", "ethnic_10", "school_gender_2", "denomination_2", "bias"} {
+		wantAliased = append(wantAliased, slices.Index(ds.Features, name))
+	}
+	for _, crit := range []Criterion{REML, ML} {
+		ref := rc.REML
+		if crit == ML {
+			ref = rc.ML
+		}
+		m, err := FitLMM(context.Background(), ds, LMMOptions{Criterion: crit, Random: []int{bias}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(m.Aliased, wantAliased) {
+			t.Errorf("%v: Aliased = %v, want %v", crit, m.Aliased, wantAliased)
+		}
+		if !m.Converged || relDiff(m.Sigma[0], ref.CovRe[0][0]) > 1e-6 || relDiff(m.S2, ref.Scale) > 1e-8 {
+			t.Errorf("%v: converged %v, Sigma %.10g S2 %.10g; statsmodels %.10g %.10g", crit, m.Converged, m.Sigma[0], m.S2, ref.CovRe[0][0], ref.Scale)
+		}
+		if crit == ML && relDiff(m.LogLik, ref.LLF) > 1e-10 {
+			t.Errorf("ML LogLik %.12g, statsmodels %.12g", m.LogLik, ref.LLF)
+		}
+		// Predictions of the reference fit: beta from the fixture over its
+		// features, the same Sigma and S2 (the BLUPs depend on nothing
+		// else).
+		refModel := &LMM{Beta: make([]float64, ds.Dim()), Random: []int{bias}, Sigma: []float64{ref.CovRe[0][0]}, S2: ref.Scale}
+		for name, v := range ref.FeParams {
+			refModel.Beta[slices.Index(ds.Features, name)] = v
+		}
+		worst := 0.0
+		for i := range ds.Users {
+			u := &ds.Users[i]
+			mu, _, err := m.Posterior(u.X, u.Y)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ru, _, err := refModel.Posterior(u.X, u.Y)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := m.Predict(u.X, mu)
+			want, _ := refModel.Predict(u.X, ru)
+			for r := range got {
+				worst = max(worst, math.Abs(got[r]-want[r]))
+			}
+		}
+		if worst > 1e-5 {
+			t.Errorf("%v: predictions differ from statsmodels' fit by up to %.3g", crit, worst)
+		}
+		t.Logf("%v: largest prediction difference %.3g", crit, worst)
+	}
+}
+
 // TestFitLMMCancelled checks that a cancelled context stops FitLMM with
 // the context's error.
 func TestFitLMMCancelled(t *testing.T) {
@@ -777,12 +849,19 @@ func TestFitLMMInvalid(t *testing.T) {
 	exact.Add("a", []float64{2, 4, 1}, 5, 1)
 	exact.Add("b", []float64{3, 6, 1}, 7, 2)
 	exact.Add("b", []float64{4, 8, 1}, 9, 3)
+	wideNames := make([]string, 1<<14+1)
+	for j := range wideNames {
+		wideNames[j] = fmt.Sprint("x", j)
+	}
+	wide := dataset.NewBuilder(wideNames, true)
+	wide.Add("a", make([]float64, len(wideNames)), 1, 0)
 	tests := []struct {
 		name string
 		ds   *dataset.Dataset
 		opt  LMMOptions
 		want string
 	}{
+		{"too many features", wide.Dataset(), LMMOptions{}, "too large"},
 		{"nil dataset", nil, LMMOptions{}, "no users"},
 		{"no users", &dataset.Dataset{Features: []string{"a"}, HasTarget: true}, LMMOptions{}, "no users"},
 		{"no targets", noTarget, LMMOptions{}, "no targets"},
