@@ -70,8 +70,8 @@ type LMMOptions struct {
 	// range and distinct. Every feature, including those in Random, is
 	// also a fixed effect.
 	Random []int
-	// MaxIter bounds the optimiser's iterations; 0 means
-	// DefaultLMMMaxIter.
+	// MaxIter bounds the optimiser's iterations (BFGS iterations plus
+	// Newton steps); 0 means DefaultLMMMaxIter.
 	MaxIter int
 	// Tol is the convergence tolerance: the fit has converged when every
 	// component of the gradient of the log-likelihood divided by the number
@@ -101,22 +101,25 @@ type LMM struct {
 	Sigma []float64
 	// S2 is the residual variance.
 	S2 float64
-	// LogLik is the maximised log-likelihood in statsmodels' MixedLM
-	// convention (its llf). For ML it is the Gaussian log-likelihood of
-	// the targets. For REML it is
+	// LogLik is the maximised log-likelihood, as statsmodels' MixedLM
+	// reports it (llf). For ML it is the Gaussian log-likelihood of the
+	// targets. For REML it is the restricted log-likelihood
 	//
 	//	-(n-p)/2 (1 + log(2 pi r/(n-p))) - 1/2 sum_i log|I + Z_i Psi Z_i'| - 1/2 log|X'V^-1 X|,
 	//
 	// with Psi = Sigma/S2, V = I + Z Psi Z' (block diagonal over users),
-	// r the generalised residual sum of squares and p the number of fixed
-	// effects kept (not aliased); this differs from the REML likelihood
-	// of other tools by terms that do not depend on Sigma, so compare REML
-	// log-likelihoods only between fits on the same fixed-effect columns.
+	// r the generalised residual sum of squares (so S2 = r/(n-p)) and p
+	// the number of fixed effects kept (not aliased); lme4's REML
+	// criterion is -2 times it. The last term changes with the basis of
+	// the fixed effects (rescaling a column shifts it by a constant), so
+	// compare REML log-likelihoods only between fits with the same
+	// fixed-effect columns.
 	LogLik float64
 	// Rows and Users count the data the model was fitted to (users with no
 	// rows are not counted).
 	Rows, Users int
-	// Iterations is the number of optimiser iterations.
+	// Iterations is the number of optimiser iterations (BFGS iterations
+	// plus Newton steps).
 	Iterations int
 	// Converged reports whether the gradient tolerance was met. A fit that
 	// did not converge is still returned, with the best parameters found.
@@ -513,16 +516,20 @@ func cholLower(a []float64, n int) bool {
 // opt.Random. It maximises the REML or ML log-likelihood profiled over beta
 // and s2 (which have closed forms given Sigma/s2) with respect to the
 // lower-triangular factor L of Sigma/s2 = L L', by BFGS with an analytic
-// gradient. L is unconstrained, so singular Sigma (a variance component
-// at 0) is reachable. Per-user sufficient statistics are computed once;
-// each evaluation then costs O(t (q^3 + p^2 q) + p^3) for t users, p fixed
-// and q random effects.
+// gradient followed by Newton steps (see minimizeLMM). L is unconstrained,
+// so a singular Sigma (a variance component at 0) is reachable. Per-user
+// sufficient statistics are computed in two passes over the rows (the
+// second of the residuals of a least-squares pre-fit, for accuracy); each
+// evaluation then costs O(t (q^3 + p^2 q) + p^3) for t users, p fixed and
+// q random effects, and never touches the rows.
 //
 // Fixed-effect columns that are linear combinations of earlier columns are
 // dropped (see LMM.Aliased). FitLMM returns an error for a nil or empty
-// dataset, one without targets, fewer rows than features, non-finite
-// values, bad options, or a cancelled ctx. A fit that stops before the
-// tolerance is met is returned with Converged false and no error.
+// dataset, one without targets, fewer rows than features, no residual
+// degrees of freedom, non-finite values, bad options, targets that the
+// fixed effects fit exactly, or a cancelled ctx (errors.Is finds
+// ctx.Err()). A fit that stops before the tolerance is met is returned
+// with Converged false and no error.
 func FitLMM(ctx context.Context, ds *dataset.Dataset, opt LMMOptions) (*LMM, error) {
 	m, err := fitLMM(ctx, ds, opt)
 	if err != nil {
@@ -1054,6 +1061,38 @@ func (m *LMM) Predict(x, u []float64) ([]float64, error) {
 			s += v * c[j]
 		}
 		out[r] = s
+	}
+	return out, nil
+}
+
+// PredictVar returns, for each feature row of x (m x d, row-major), the
+// predictive variance of a new target of a user whose random effects have
+// posterior covariance cov (q x q, from Posterior): z cov z' + S2, where z
+// holds the columns Random of the row. The uncertainty of Beta, Sigma and
+// S2 is left out; it is small when there are many users.
+func (m *LMM) PredictVar(x, cov []float64) ([]float64, error) {
+	d, q := len(m.Beta), len(m.Random)
+	if d == 0 || len(x)%d != 0 {
+		return nil, fmt.Errorf("mixed: %d feature values are not rows of dimension %d", len(x), d)
+	}
+	if len(cov) != q*q {
+		return nil, fmt.Errorf("mixed: covariance has %d values, want %d", len(cov), q*q)
+	}
+	for k, j := range m.Random {
+		if j < 0 || j >= d {
+			return nil, fmt.Errorf("mixed: Random[%d] = %d out of range [0, %d)", k, j, d)
+		}
+	}
+	out := make([]float64, len(x)/d)
+	for r := range out {
+		row := x[r*d : (r+1)*d]
+		v := m.S2
+		for a, ja := range m.Random {
+			for b, jb := range m.Random {
+				v += row[ja] * cov[a*q+b] * row[jb]
+			}
+		}
+		out[r] = v
 	}
 	return out, nil
 }

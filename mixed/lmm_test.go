@@ -437,6 +437,37 @@ func TestPosteriorBadInput(t *testing.T) {
 	}
 }
 
+// TestPredictBadInput checks that Coef, Predict and PredictVar reject
+// malformed input with "mixed: " errors.
+func TestPredictBadInput(t *testing.T) {
+	m := &LMM{Beta: []float64{1, 2}, Random: []int{1}, Sigma: []float64{1}, S2: 1}
+	bad := &LMM{Beta: []float64{1, 2}, Random: []int{5}, Sigma: []float64{1}, S2: 1}
+	tests := []struct {
+		name string
+		call func() error
+		want string
+	}{
+		{"Coef: wrong u length", func() error { _, err := m.Coef([]float64{1, 2}); return err }, "2 random effects, want 1"},
+		{"Coef: Random out of range", func() error { _, err := bad.Coef([]float64{1}); return err }, "out of range"},
+		{"Predict: ragged rows", func() error { _, err := m.Predict([]float64{1, 2, 3}, nil); return err }, "not rows of dimension 2"},
+		{"PredictVar: ragged rows", func() error { _, err := m.PredictVar([]float64{1}, []float64{1}); return err }, "not rows of dimension 2"},
+		{"PredictVar: wrong cov size", func() error { _, err := m.PredictVar([]float64{1, 2}, []float64{1, 0}); return err }, "covariance has 2 values"},
+		{"PredictVar: Random out of range", func() error { _, err := bad.PredictVar([]float64{1, 2}, []float64{1}); return err }, "out of range"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.call()
+			if err == nil || !strings.HasPrefix(err.Error(), "mixed: ") || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want a mixed: error containing %q", err, tc.want)
+			}
+		})
+	}
+	got, err := m.PredictVar([]float64{1, 3}, []float64{0.5})
+	if err != nil || got[0] != 1+9*0.5 {
+		t.Errorf("PredictVar = %v, %v; want [5.5]", got, err)
+	}
+}
+
 // TestFitLMMRecoversParameters fits a large synthetic random-slopes data
 // set and checks that the estimates are near the generating parameters
 // (sampling error only) and that Posterior's BLUPs predict held-out rows of
@@ -493,6 +524,50 @@ func TestFitLMMRecoversParameters(t *testing.T) {
 	}
 	if !(seBLUP < 0.5*seFixed) {
 		t.Errorf("held-out squared error with BLUPs %.1f, fixed effects only %.1f", seBLUP, seFixed)
+	}
+}
+
+// TestPredictVarCoverage checks the 90% predictive intervals of new users
+// on synthetic data from the model: a model fitted on 800 users
+// personalises 2000 new users from 6 rows each, and the interval
+// mean +- 1.645 sd covers one held-out row of each; the coverage must be
+// in [0.88, 0.92] (3 binomial standard deviations).
+func TestPredictVarCoverage(t *testing.T) {
+	rng := rand.New(rand.NewPCG(26, 27))
+	beta := []float64{0.5, -1, 2, 1}
+	random := []int{3, 0, 1}
+	sigma := []float64{2, 0.5, 0, 0.5, 1, 0.3, 0, 0.3, 0.8}
+	train := genData(rng, 800, 6, 6, 4, beta, random, sigma, 0.5)
+	m, err := FitLMM(context.Background(), train, LMMOptions{Random: random})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := genData(rng, 2000, 7, 7, 4, beta, random, sigma, 0.5)
+	covered, total := 0, 0
+	for i := range fresh.Users {
+		u := &fresh.Users[i]
+		mean, cov, err := m.Posterior(u.X[:6*4], u.Y[:6])
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := u.X[6*4:]
+		pred, err := m.Predict(x, mean)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := m.PredictVar(x, cov)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(u.Y[6]-pred[0]) <= 1.6448536269514722*math.Sqrt(v[0]) {
+			covered++
+		}
+		total++
+	}
+	cover := float64(covered) / float64(total)
+	t.Logf("90%% interval coverage %.4f on %d new users", cover, total)
+	if cover < 0.88 || cover > 0.92 {
+		t.Errorf("coverage %.4f, want in [0.88, 0.92]", cover)
 	}
 }
 
