@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/lrsp/lrsp/dataset"
 	"github.com/lrsp/lrsp/internal/fit"
@@ -125,23 +126,38 @@ func personalizeMixed(ctx context.Context, m *model.Model, ds *dataset.Dataset, 
 	return mixed.Personalize(ctx, m, ds, workers)
 }
 
-// fitClassic fits random effects on the columns cols by maximum likelihood
-// (mixed.FitLRS with U fixed to those columns).
+// fitClassic fits random effects on the columns cols by REML or ML
+// (mixed.FitLMM): theta_0 is the fixed effects, U the identity's columns
+// cols, every user's w its random effects' posterior mean.
 func fitClassic(ctx context.Context, ds *dataset.Dataset, c Config, cols []int, o Options) (*Result, error) {
-	r, err := mixed.FitLRS(ctx, ds, mixed.LRSOptions{Rank: len(cols), Columns: cols, Workers: o.Workers, Progress: o.Progress})
+	crit := mixed.REML
+	if c.Criterion == "ml" {
+		crit = mixed.ML
+	}
+	lmm, err := mixed.FitLMM(ctx, ds, mixed.LMMOptions{Criterion: crit, Random: cols})
 	if err != nil {
 		return nil, err
 	}
-	m := r.Model
-	m.Method = model.MethodMixed
-	m.Config = Config{Version: model.ConfigVersion, Method: model.MethodMixed, RandomEffects: c.RandomEffects,
-		Criterion: c.Criterion, Stopped: r.Stopped.String()}
-	return &Result{Model: m, Rounds: r.Rounds, Stopped: r.Stopped, TrainLoss: lastLoss(r.Rounds)}, nil
-}
-
-func lastLoss(rounds []fit.RoundStats) float64 {
-	if n := len(rounds); n > 0 {
-		return rounds[n-1].TrainLoss
+	d, q := ds.Dim(), len(cols)
+	m := &model.Model{Method: model.MethodMixed, Dim: d, Rank: q, Features: ds.Features, U: make([]float64, d*q),
+		Theta0: slices.Clone(lmm.Beta), Prior: &model.Prior{Sigma: slices.Clone(lmm.Sigma), Noise: lmm.S2},
+		Users: make([]model.User, len(ds.Users))}
+	for a, j := range cols {
+		m.U[j*q+a] = 1
 	}
-	return 0
+	for i := range ds.Users {
+		u := &ds.Users[i]
+		w, _, err := lmm.Posterior(u.X, u.Y)
+		if err != nil {
+			return nil, fmt.Errorf("method: mixed: user %q: %w", u.ID, err)
+		}
+		m.Users[i] = model.User{ID: u.ID, W: w}
+	}
+	stopped := fit.StopTolerance
+	if !lmm.Converged {
+		stopped = fit.StopRounds
+	}
+	m.Config = Config{Version: model.ConfigVersion, Method: model.MethodMixed, RandomEffects: c.RandomEffects,
+		Criterion: strings.ToLower(crit.String()), Stopped: stopped.String()}
+	return &Result{Model: m, Stopped: stopped}, nil
 }

@@ -286,7 +286,7 @@ func (st *lrsState) init(ctx context.Context, sds *dataset.Dataset, opt LRSOptio
 		st.s2 = yy / float64(st.n)
 		return nil
 	}
-	ao := amht.Options{Rank: r, Sparsity: st.k, Seed: opt.Seed, Workers: opt.Workers, Ridge: 0.1}
+	ao := amht.Options{Rank: r, Sparsity: st.k, Seed: opt.Seed, Workers: opt.Workers}
 	if centred {
 		st.post = make([]posterior, st.t) // z = 0: theta_0 is the pooled fit
 		for i := range st.post {
@@ -330,7 +330,19 @@ func (st *lrsState) init(ctx context.Context, sds *dataset.Dataset, opt LRSOptio
 	if nB > 0 && sumB > 0 {
 		st.tau2 = sumB / float64(nB)
 	}
-	rss = a.TrainLoss * float64(st.n) // an estimate: the mean per-user MSE times the samples
+	theta := make([]float64, d)
+	for _, u := range a.Model.Users {
+		i := idx[u.ID]
+		a.Model.Theta(&u, theta)
+		x, y := st.x[i], st.y[i]
+		for s := range y {
+			e := y[s]
+			for j, v := range x[s*d : (s+1)*d] {
+				e -= v * theta[j]
+			}
+			rss += e * e
+		}
+	}
 	st.s2 = math.Max(rss/math.Max(float64(st.n-dof), 0.1*float64(st.n)), st.s2Floor)
 	return nil
 }

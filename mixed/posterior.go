@@ -30,7 +30,8 @@ type prior struct {
 // newPrior returns the prior of Sigma (r x r), the per-feature variances of
 // b (nil for none) and the noise variance s2. A Sigma that is singular or
 // nearly so (a direction with no variation between users) gets a jitter
-// of 1e-10 times its mean diagonal, which shrinks w to 0 along it.
+// of 1e-10 times its mean diagonal plus 1e-14 s2, which shrinks w to 0
+// along it.
 func newPrior(d, r int, sigma, varB []float64, s2 float64) (*prior, error) {
 	p := &prior{d: d, r: r, s2: s2, varB: varB, lamW: make([]float64, r*r)}
 	if r == 0 {
@@ -41,7 +42,7 @@ func newPrior(d, r int, sigma, varB []float64, s2 float64) (*prior, error) {
 	for a := 0; a < r; a++ {
 		tr += c[a*r+a]
 	}
-	jit := 1e-10*tr/float64(r) + 1e-300
+	jit := 1e-10*tr/float64(r) + 1e-14*s2 + 1e-300
 	for a := 0; a < r; a++ {
 		c[a*r+a] += jit
 	}
@@ -105,7 +106,7 @@ func (s *scratch) grow(m, n int) {
 // s2 G^{-1}; the log marginal likelihood of t ~ N(0, D P D^T + s2 I), P
 // the prior covariance, is computed from the same factor:
 // log det V = (m - n) log s2 + log det P + log det G and
-// t^T V^{-1} t = (t^T t - z^T D^T t) / s2.
+// t^T V^{-1} t = (||t - D z||^2 + z^T Lambda z) / s2.
 func (p *prior) posterior(x, t, u []float64, supp []int, sc *scratch, out *posterior) {
 	d, r := p.d, p.r
 	m := len(t)
@@ -186,17 +187,12 @@ func (p *prior) posterior(x, t, u []float64, supp []int, sc *scratch, out *poste
 		}
 	}
 	res := sc.resid[:m]
-	tt, zdt := 0.0, 0.0
 	for i := 0; i < m; i++ {
 		s := t[i]
 		for a, v := range D[i*n : (i+1)*n] {
 			s -= v * out.z[a]
 		}
 		res[i] = s
-		tt += t[i] * t[i]
-	}
-	for a := 0; a < n; a++ {
-		zdt += out.z[a] * dt[a]
 	}
 	out.rss = 0
 	for _, v := range res {
@@ -213,7 +209,18 @@ func (p *prior) posterior(x, t, u []float64, supp []int, sc *scratch, out *poste
 		tl += p.s2 / p.varB[j] * gs[(r+q)*n+r+q]
 	}
 	out.trDG = float64(n) - tl
-	quad := math.Max(tt-zdt, 0) / p.s2
+	// t^T V^{-1} t = (||t - D z||^2 + z^T Lambda z) / s2, the form without
+	// the cancellation of t^T t - z^T D^T t when the fit is nearly exact.
+	zlz := 0.0
+	for a := 0; a < r; a++ {
+		for b := 0; b < r; b++ {
+			zlz += out.z[a] * p.lamW[a*r+b] * out.z[b]
+		}
+	}
+	for q, j := range supp {
+		zlz += out.z[r+q] * out.z[r+q] * p.s2 / p.varB[j]
+	}
+	quad := (out.rss + zlz) / p.s2
 	out.logLik = -0.5 * (float64(m)*math.Log(2*math.Pi) + float64(m-n)*math.Log(p.s2) + logDetP + logDetG + quad)
 }
 
