@@ -85,6 +85,10 @@ type Options struct {
 	Tolerance float64
 	// Workers is the number of parallel workers; 0 means one per CPU.
 	Workers int
+	// RandomEffects, when not empty, names the features with random effects
+	// of the mixed method (see method.Config.RandomEffects); empty means
+	// the random intercept alone.
+	RandomEffects []string
 	// Neural configures the network methods.
 	Neural NeuralOptions
 	// TrainName and TestName name the training and test data in errors,

@@ -47,6 +47,20 @@ func (opt *Options) tuneAndFit(ctx context.Context, name, loss string, known *da
 // Auto, or the settings of the mixed methods, whose shrinkage is fitted
 // rather than tuned.
 func (opt *Options) auto(ctx context.Context, name string, known *dataset.Dataset, row *Row) (*model.Model, *tune.Result, error) {
+	if name == model.MethodMixed && len(opt.RandomEffects) > 0 {
+		c, err := method.Defaults(name, "")
+		if err != nil {
+			return nil, nil, err
+		}
+		c.RandomEffects = opt.RandomEffects
+		start := time.Now()
+		fitted, err := method.Train(ctx, known, c, method.Options{Workers: opt.Workers})
+		if err != nil {
+			return nil, nil, err
+		}
+		row.TrainSeconds = time.Since(start).Seconds()
+		return fitted.Model, &tune.Result{Best: c}, nil
+	}
 	aopt := tune.AutoOptions{Repeats: opt.Repeats, Seed: opt.Seed, Workers: opt.Workers}
 	if name != Auto {
 		aopt.Methods = []string{name}

@@ -28,10 +28,12 @@ type AutoOptions struct {
 	// must be a squared-loss method of package method that Auto knows how
 	// to search (those of AutoMethods, and lrs).
 	Methods []string
-	// Folds is the number k of per-user cross-validation folds; 0 means 5.
+	// Folds is the number k of per-user cross-validation folds; 0 means 5,
+	// or 3 for data of more than 20,000 samples.
 	Folds int
 	// Repeats is the number of independent fold assignments whose squared
-	// errors are pooled; 0 means 2.
+	// errors are pooled; 0 means 2, or 1 for data of more than 20,000
+	// samples (whose scores vary less).
 	Repeats int
 	// MaxRank bounds the ranks tried; 0 means 8. Ranks never exceed the
 	// number of features.
@@ -52,11 +54,12 @@ type AutoOptions struct {
 // candidates are, per method:
 //
 //   - mixed-lrs: ranks 1, 2, 3, 4, 6, 8 (up to MaxRank and d) with
-//     sparsity 0, each rank run stopping after two ranks that do not
-//     improve on the best; then sparsities 1 and 2 at the best two ranks
-//     when users have the samples for them. Its shrinkage (Sigma, the
-//     variance of b, the noise) is estimated by EM inside each fit, not
-//     searched;
+//     sparsity 0, in increasing order, stopping after two ranks that do
+//     not improve on the best; then, at the best rank, sparsities 1, 2, 3,
+//     4, 5, 6, 8, 10 (those for which the median user has at least
+//     2(r + k) + 2 samples) likewise, and when a sparsity won, the ranks
+//     again at it. Its shrinkage (Sigma, the variance of b, the noise) is
+//     estimated by EM inside each fit, not searched;
 //   - mixed: the random intercept (only when the data have a constant
 //     feature, see method.RandomEffectColumns);
 //   - global, local and finetune: relative ridges 0.01, 0.1, 1, 10 (see
@@ -78,10 +81,17 @@ func Auto(ctx context.Context, ds *dataset.Dataset, opt AutoOptions) (*Result, e
 		methods = AutoMethods
 	}
 	folds, repeats := opt.Folds, opt.Repeats
-	if folds == 0 {
+	large := ds.Samples() > 20000
+	switch {
+	case folds == 0 && large:
+		folds = 3
+	case folds == 0:
 		folds = 5
 	}
-	if repeats == 0 {
+	switch {
+	case repeats == 0 && large:
+		repeats = 1
+	case repeats == 0:
 		repeats = 2
 	}
 	maxRank := opt.MaxRank
@@ -160,6 +170,9 @@ func Auto(ctx context.Context, ds *dataset.Dataset, opt AutoOptions) (*Result, e
 			def, _ := method.Defaults(name, "")
 			best := map[int]float64{}
 			bestRank, err := searchRanks(ranks, func(r int) (float64, error) {
+				if medianSamples(ds) < r+2 {
+					return math.Inf(1), nil
+				}
 				c := def
 				c.Rank, c.Sparsity, c.Seed = r, 0, opt.Seed
 				v, err := score(c)
@@ -169,14 +182,36 @@ func Auto(ctx context.Context, ds *dataset.Dataset, opt AutoOptions) (*Result, e
 			if err != nil {
 				return nil, err
 			}
-			// Sparse parts only where users have samples to spare.
-			if medianSamples(ds) >= 2*(bestRank+2)+2 {
-				for _, k := range []int{1, 2} {
+			// Sparse parts where users have samples to spare: sparsities in
+			// increasing order at the best rank, stopping after two that do
+			// not improve, then the ranks again at the best sparsity.
+			var ks []int
+			for _, k := range []int{1, 2, 3, 4, 5, 6, 8, 10} {
+				if k <= d && medianSamples(ds) >= 2*(bestRank+k)+2 {
+					ks = append(ks, k)
+				}
+			}
+			if len(ks) == 0 {
+				break
+			}
+			bestK, err := searchRanks(append([]int{0}, ks...), func(k int) (float64, error) {
+				if k == 0 {
+					return best[bestRank], nil
+				}
+				c := def
+				c.Rank, c.Sparsity, c.Seed = bestRank, k, opt.Seed
+				return score(c)
+			})
+			if err != nil {
+				return nil, err
+			}
+			if bestK > 0 {
+				if _, err := searchRanks(ranks, func(r int) (float64, error) {
 					c := def
-					c.Rank, c.Sparsity, c.Seed = bestRank, k, opt.Seed
-					if _, err := score(c); err != nil {
-						return nil, err
-					}
+					c.Rank, c.Sparsity, c.Seed = r, bestK, opt.Seed
+					return score(c)
+				}); err != nil {
+					return nil, err
 				}
 			}
 		case model.MethodMixed:

@@ -19,6 +19,7 @@ import (
 type compareFlags struct {
 	data, test, out string
 	methods         []string
+	randomEffects   []string
 	shots           int
 	seed            uint64
 	newUsers        float64
@@ -68,6 +69,7 @@ personalize new users with the network (and U) fixed.`,
 	fl.StringVar(&f.data, "data", "", "training data: CSV, Parquet (file or directory) or packed .lrspd (required)")
 	fl.StringVar(&f.test, "test", "", "test data CSV with the same columns (required)")
 	fl.StringSliceVar(&f.methods, "methods", baseline.Methods, "methods to compare")
+	fl.StringSliceVar(&f.randomEffects, "random-effects", nil, "mixed: features with random effects (default: intercept, the constant feature)")
 	fl.IntVar(&f.shots, "shots", 0, "keep at most this many training samples per user (0: all)")
 	fl.Uint64Var(&f.seed, "seed", 1, "seed of --shots, --new-users, the validation splits and training")
 	fl.Float64Var(&f.newUsers, "new-users", 0, "fraction of the users held out as new users (0: none)")
@@ -109,7 +111,7 @@ func runCompare(c *cobra.Command, f *compareFlags) error {
 	}
 	opt := compare.Options{Methods: f.methods, Loss: f.loss, Shots: f.shots, NewUsers: f.newUsers, Seed: f.seed,
 		Holdout: f.holdout, Repeats: f.repeats, Rounds: f.rounds, Tolerance: f.tolerance, Workers: f.workers,
-		TrainName: f.data, TestName: f.test, Progress: compareProgress(c, f)}
+		TrainName: f.data, TestName: f.test, Progress: compareProgress(c, f), RandomEffects: f.randomEffects}
 	if slices.ContainsFunc(f.methods, method.IsNetwork) {
 		var err error
 		if opt.Neural, err = f.neural.options(slices.Contains(f.methods, model.MethodNeuralLRS)); err != nil {
