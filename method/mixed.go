@@ -147,11 +147,11 @@ func fitClassic(ctx context.Context, ds *dataset.Dataset, c Config, cols []int, 
 	}
 	for i := range ds.Users {
 		u := &ds.Users[i]
-		w, _, err := lmm.Posterior(u.X, u.Y)
+		w, cov, err := lmm.Posterior(u.X, u.Y)
 		if err != nil {
 			return nil, fmt.Errorf("method: mixed: user %q: %w", u.ID, err)
 		}
-		m.Users[i] = model.User{ID: u.ID, W: w}
+		m.Users[i] = model.User{ID: u.ID, W: w, Cov: mixed.PackLower(q, cov)}
 	}
 	stopped := fit.StopTolerance
 	if !lmm.Converged {

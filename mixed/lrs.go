@@ -678,6 +678,40 @@ func congruence(r int, R, S []float64) []float64 {
 	return out
 }
 
+// congruenceN returns c T S T^T for n x n matrices T and S.
+func congruenceN(n int, T, S []float64, c float64) []float64 {
+	ts := make([]float64, n*n)
+	for a := 0; a < n; a++ {
+		for b := 0; b < n; b++ {
+			v := 0.0
+			for k := 0; k < n; k++ {
+				v += T[a*n+k] * S[k*n+b]
+			}
+			ts[a*n+b] = v
+		}
+	}
+	out := make([]float64, n*n)
+	for a := 0; a < n; a++ {
+		for b := 0; b <= a; b++ {
+			v := 0.0
+			for k := 0; k < n; k++ {
+				v += ts[a*n+k] * T[b*n+k]
+			}
+			out[a*n+b], out[b*n+a] = c*v, c*v
+		}
+	}
+	return out
+}
+
+// PackLower returns the lower triangle of the n x n matrix S, row by row.
+func PackLower(n int, S []float64) []float64 {
+	p := make([]float64, 0, n*(n+1)/2)
+	for a := 0; a < n; a++ {
+		p = append(p, S[a*n:a*n+a+1]...)
+	}
+	return p
+}
+
 func dotv(a, b []float64) float64 {
 	s := 0.0
 	for i, v := range a {
@@ -756,6 +790,17 @@ func (st *lrsState) model(features []string, scale []float64) (*model.Model, err
 			u.Index = append(u.Index, int32(j))
 			u.Value = append(u.Value, pp.z[r+q]/scale[j])
 		}
+		// The posterior covariance s2 G^{-1} in the data's units: T C T^T
+		// with T = blockdiag(R, 1/scale_S).
+		n := pp.n
+		T := make([]float64, n*n)
+		for a := 0; a < r; a++ {
+			copy(T[a*n+a:a*n+r], R[a*r+a:(a+1)*r])
+		}
+		for q, j := range st.supp[i] {
+			T[(r+q)*n+r+q] = 1 / scale[j]
+		}
+		u.Cov = PackLower(n, congruenceN(n, T, pp.ginv, st.s2))
 		m.Users[i] = u
 	}
 	return m, nil

@@ -191,3 +191,54 @@ func TestFitLRSLikelihoodNeverFalls(t *testing.T) {
 		}
 	}
 }
+
+// TestIntervalsCover checks the 90% predictive intervals of a mixed-model
+// LRS on data drawn from its own model (Gaussian w_i, noise 0.5, 10
+// samples per user): they must cover between 88% and 92% of held-out
+// targets, for the training users and for new users personalized with the
+// shared parts fixed.
+func TestIntervalsCover(t *testing.T) {
+	data, err := synth.Generate(synth.Options{Users: 600, Samples: 10, Dim: 12, Rank: 2, Noise: 0.5, NewUsers: 300,
+		TestSamples: 10, Seed: 21})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := FitLRS(context.Background(), data.Train, LRSOptions{Rank: 2, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := res.Model
+	users, err := Personalize(context.Background(), m, data.New, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Users = append(m.Users, users...)
+	pred, lo, hi, err := Intervals(m, data.Test, 0.9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := data.New.Index()
+	var in, n [2]int
+	for _, u := range data.Test.Users {
+		g := 0
+		if _, ok := fresh[u.ID]; ok {
+			g = 1
+		}
+		for s, row := range u.Rows {
+			if lo[row] > pred[row] || pred[row] > hi[row] {
+				t.Fatalf("row %d: prediction %v outside [%v, %v]", row, pred[row], lo[row], hi[row])
+			}
+			if lo[row] <= u.Y[s] && u.Y[s] <= hi[row] {
+				in[g]++
+			}
+			n[g]++
+		}
+	}
+	for g, name := range []string{"training users", "new users"} {
+		c := float64(in[g]) / float64(n[g])
+		t.Logf("%s: coverage %.4f of %d targets", name, c, n[g])
+		if c < 0.88 || c > 0.92 {
+			t.Errorf("%s: 90%% intervals cover %.4f of %d held-out targets, want 0.88-0.92", name, c, n[g])
+		}
+	}
+}

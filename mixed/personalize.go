@@ -70,5 +70,12 @@ func (p *prior) fitUser(m *model.Model, id string, x, y []float64, sc *scratch) 
 		u.Index = append(u.Index, int32(j))
 		u.Value = append(u.Value, post.z[r+q])
 	}
+	n := post.n
+	u.Cov = make([]float64, 0, n*(n+1)/2)
+	for a := 0; a < n; a++ {
+		for b := 0; b <= a; b++ {
+			u.Cov = append(u.Cov, p.s2*post.ginv[a*n+b])
+		}
+	}
 	return u, nil
 }

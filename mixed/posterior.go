@@ -2,15 +2,12 @@ package mixed
 
 import (
 	"errors"
-	"fmt"
 	"math"
 	"slices"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/lapack/lapack64"
-
-	"github.com/lrsp/lrsp/model"
 )
 
 // prior is the population distribution of one user's parameters in the
@@ -229,50 +226,6 @@ func grow(v []float64, n int) []float64 {
 		return make([]float64, n)
 	}
 	return v[:n]
-}
-
-// Posterior fits one new user of m, a model with a mixed-model prior
-// (m.Prior not nil), from its rows x (len(y) x m.Dim, row-major) and
-// targets y, with every shared part fixed: the user's parameters are the
-// posterior means of (w, b_S) given the support supp of b (increasing
-// feature indices, at most m.Sparsity; nil for none). It also returns the
-// posterior covariance of (w, b_S), (r + |S|) x (r + |S|) row-major.
-func Posterior(m *model.Model, id string, x, y []float64, supp []int) (model.User, []float64, error) {
-	pr := m.Prior
-	d, r := m.Dim, m.Rank
-	switch {
-	case pr == nil:
-		return model.User{}, nil, fmt.Errorf("mixed: the %s model has no mixed-model prior", m.Method)
-	case len(y) == 0 || len(x) != len(y)*d:
-		return model.User{}, nil, fmt.Errorf("mixed: user %q: %d values for %d samples of dimension %d", id, len(x), len(y), d)
-	case len(supp) > m.Sparsity:
-		return model.User{}, nil, fmt.Errorf("mixed: user %q: support of %d entries, sparsity %d", id, len(supp), m.Sparsity)
-	case len(supp) > 0 && pr.VarB == nil:
-		return model.User{}, nil, fmt.Errorf("mixed: user %q: the model has no sparse part", id)
-	}
-	p, err := newPrior(d, r, pr.Sigma, pr.VarB, pr.Noise)
-	if err != nil {
-		return model.User{}, nil, fmt.Errorf("mixed: %w", err)
-	}
-	t := append([]float64(nil), y...)
-	if m.Theta0 != nil {
-		for i := range t {
-			t[i] -= blas64.Dot(blas64.Vector{N: d, Inc: 1, Data: x[i*d : (i+1)*d]}, blas64.Vector{N: d, Inc: 1, Data: m.Theta0})
-		}
-	}
-	var sc scratch
-	var post posterior
-	p.posterior(x, t, m.U, supp, &sc, &post)
-	u := model.User{ID: id, W: append([]float64(nil), post.z[:r]...)}
-	for q, j := range supp {
-		u.Index = append(u.Index, int32(j))
-		u.Value = append(u.Value, post.z[r+q])
-	}
-	cov := post.ginv
-	for i := range cov {
-		cov[i] *= pr.Noise
-	}
-	return u, cov, nil
 }
 
 // candidates is the number of best-correlated features that each step of

@@ -52,6 +52,9 @@ type header struct {
 	Network *networkHeader `json:"network,omitempty"`
 	// Prior is absent for models that are not mixed models.
 	Prior *Prior `json:"prior,omitempty"`
+	// UserCov says that every user's posterior covariance follows its
+	// values (see User.Cov); absent when no user has one.
+	UserCov bool `json:"user_cov,omitempty"`
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -67,12 +70,14 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 //	         means squared error; "logistic" means predictions are
 //	         sigmoid(score); older readers ignore it), and prior (optional:
 //	         a mixed model's fitted distribution of w_i, b_i and the
-//	         noise, see Prior)
+//	         noise, see Prior), and user_cov (optional, see users)
 //	U        d*r float64, row-major
 //	theta0   d float64, present when header.theta0
 //	users    per user: uvarint id length, id bytes, r float64 (w),
 //	         uvarint nnz, then nnz uint32 indices (omitted when nnz == d),
-//	         nnz float64 values
+//	         nnz float64 values, then, when the header has "user_cov":
+//	         true, n(n+1)/2 float64 (n = r + nnz): the lower triangle of
+//	         the user's posterior covariance (see User.Cov)
 //	network  present when the header has a "network" key (inputs, sizes,
 //	         activation): for each layer l = 1..L, sizes[l] x sizes[l-1]
 //	         float64 weights (row-major) then sizes[l] float64 biases.
@@ -84,7 +89,11 @@ func Encode(w io.Writer, m *Model) error {
 		return err
 	}
 	h := header{Method: m.Method, Dim: m.Dim, Rank: m.Rank, Sparsity: m.Sparsity, Features: m.Features,
-		Theta0: m.Theta0 != nil, Users: len(m.Users), Privacy: m.Privacy, Prior: m.Prior}
+		Theta0: m.Theta0 != nil, Users: len(m.Users), Privacy: m.Privacy, Prior: m.Prior, UserCov: len(m.Users) > 0}
+	for i := range m.Users {
+		// Covariances are written for all users or none.
+		h.UserCov = h.UserCov && m.Users[i].Cov != nil
+	}
 	if !m.Config.IsZero() {
 		// A model without a recorded configuration writes none.
 		h.Config = &m.Config
@@ -123,6 +132,9 @@ func Encode(w io.Writer, m *Model) error {
 			}
 		}
 		putFloats(bw, u.Value)
+		if h.UserCov {
+			putFloats(bw, u.Cov)
+		}
 	}
 	if m.Network != nil {
 		for _, l := range m.Network.Layers {
@@ -224,6 +236,9 @@ func Decode(data []byte) (*Model, error) {
 		} else {
 			u.Index = p.indices(nnz)
 			u.Value = p.floats(nnz)
+		}
+		if n := h.Rank + nnz; h.UserCov && p.err == nil {
+			u.Cov = p.floats(n * (n + 1) / 2)
 		}
 		if p.err != nil {
 			return nil, fmt.Errorf("model: user %d: %w", i, p.err)

@@ -47,6 +47,11 @@ type User struct {
 	Index []int32
 	// Value holds the non-zeros of b_i, parallel to Index.
 	Value []float64
+	// Cov, for a user of a mixed model (see Model.Prior), holds the
+	// posterior covariance of (w_i, b_i's non-zeros), n = len(W) +
+	// len(Index) square, as its lower triangle row by row (n(n+1)/2
+	// numbers); nil when the model does not keep it.
+	Cov []float64
 }
 
 // Model is a trained personalization model over d named features.
@@ -287,8 +292,11 @@ func (m *Model) Validate() error {
 				return fmt.Errorf("model: user %q: b index %d out of order or range", u.ID, j)
 			}
 		}
-		if !finite(u.W) || !finite(u.Value) {
+		if !finite(u.W) || !finite(u.Value) || !finite(u.Cov) {
 			return fmt.Errorf("model: user %q has a non-finite value", u.ID)
+		}
+		if n := len(u.W) + len(u.Index); u.Cov != nil && len(u.Cov) != n*(n+1)/2 {
+			return fmt.Errorf("model: user %q: posterior covariance of %d numbers, want %d", u.ID, len(u.Cov), n*(n+1)/2)
 		}
 	}
 	return nil
