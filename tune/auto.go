@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/lrsp/lrsp/dataset"
@@ -28,12 +29,14 @@ type AutoOptions struct {
 	// must be a squared-loss method of package method that Auto knows how
 	// to search (those of AutoMethods, and lrs).
 	Methods []string
-	// Folds is the number k of per-user cross-validation folds; 0 means 5,
-	// or 3 for data of more than 20,000 samples.
+	// Folds is the number k of per-user cross-validation folds; 0 means
+	// the median number of samples per user, at least 5 and at most 10
+	// (about one held-out sample per user and fold), or 3 for data of more
+	// than 20,000 samples.
 	Folds int
 	// Repeats is the number of independent fold assignments whose squared
-	// errors are pooled; 0 means 2, or 1 for data of more than 20,000
-	// samples (whose scores vary less).
+	// errors are pooled; 0 means 1 with 8 folds or more or more than 20,000
+	// samples, else 2.
 	Repeats int
 	// MaxRank bounds the ranks tried; 0 means 8. Ranks never exceed the
 	// number of features.
@@ -61,7 +64,9 @@ type AutoOptions struct {
 //     again at it. Its shrinkage (Sigma, the variance of b, the noise) is
 //     estimated by EM inside each fit, not searched;
 //   - mixed: the random intercept (only when the data have a constant
-//     feature, see method.RandomEffectColumns);
+//     feature, see method.RandomEffectColumns), then random slopes by
+//     forward selection: each feature's slope added in turn, keeping the
+//     best if it improves the score, at most two;
 //   - global, local and finetune: relative ridges 0.01, 0.1, 1, 10 (see
 //     Grid.Ridges);
 //   - lrs: ranks as mixed-lrs, each with relative ridges 0.1 and 1 and
@@ -86,10 +91,13 @@ func Auto(ctx context.Context, ds *dataset.Dataset, opt AutoOptions) (*Result, e
 	case folds == 0 && large:
 		folds = 3
 	case folds == 0:
-		folds = 5
+		// About one held-out sample per user and fold, so that every
+		// candidate trains on nearly all of a user's few samples (fewer
+		// folds favour smaller models than the data support).
+		folds = min(max(medianSamples(ds), 5), 10)
 	}
 	switch {
-	case repeats == 0 && large:
+	case repeats == 0 && (large || folds >= 8):
 		repeats = 1
 	case repeats == 0:
 		repeats = 2
@@ -136,7 +144,11 @@ func Auto(ctx context.Context, ds *dataset.Dataset, opt AutoOptions) (*Result, e
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
-		sc := Score{Config: c, Method: c.Method, Rank: c.Rank, Sparsity: c.Sparsity, Ridge: c.Ridge, Center: c.Center,
+		label := c.Method
+		if len(c.RandomEffects) > 0 {
+			label += "(" + strings.Join(c.RandomEffects, ",") + ")"
+		}
+		sc := Score{Config: c, Method: label, Rank: c.Rank, Sparsity: c.Sparsity, Ridge: c.Ridge, Center: c.Center,
 			RMSE: rmse, Seconds: time.Since(start).Seconds()}
 		if err != nil {
 			sc.Err = err.Error()
@@ -220,8 +232,33 @@ func Auto(ctx context.Context, ds *dataset.Dataset, opt AutoOptions) (*Result, e
 			}
 			def, _ := method.Defaults(name, "")
 			def.Seed = opt.Seed
-			if _, err := score(def); err != nil {
+			bestV, err := score(def)
+			if err != nil {
 				return nil, err
+			}
+			// Random slopes by forward selection: the feature whose slope
+			// improves the score most, at most two.
+			effects := def.RandomEffects
+			for range 2 {
+				var add string
+				for _, f := range ds.Features {
+					if slices.Contains(effects, f) || !varies(ds, f) {
+						continue
+					}
+					c := def
+					c.RandomEffects = append(slices.Clone(effects), f)
+					v, err := score(c)
+					if err != nil {
+						return nil, err
+					}
+					if v < bestV {
+						bestV, add = v, f
+					}
+				}
+				if add == "" {
+					break
+				}
+				effects = append(effects, add)
 			}
 		case model.MethodGlobal, model.MethodLocal, model.MethodFinetune:
 			for _, rel := range []float64{0.01, 0.1, 1, 10} {
@@ -284,6 +321,24 @@ func searchRanks(ranks []int, score func(int) (float64, error)) (int, error) {
 		best = ranks[0]
 	}
 	return best, nil
+}
+
+// varies reports whether the feature named f takes more than one value in
+// ds (a random slope on a constant feature would duplicate the intercept).
+func varies(ds *dataset.Dataset, f string) bool {
+	j := slices.Index(ds.Features, f)
+	d := ds.Dim()
+	first, seen := 0.0, false
+	for _, u := range ds.Users {
+		for s := 0; s < u.Len(); s++ {
+			v := u.X[s*d+j]
+			if seen && v != first {
+				return true
+			}
+			first, seen = v, true
+		}
+	}
+	return false
 }
 
 // medianSamples returns the median number of samples per user.
