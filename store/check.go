@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -50,6 +51,7 @@ func Check(ctx context.Context, path string) (rep CheckReport, err error) {
 	}
 	defer db.Close()
 	err = func() (err error) {
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 		defer recoverCorrupt(&err, "check")
 		return db.View(func(tx *bolt.Tx) error {
 			for e := range tx.Check() {

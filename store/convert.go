@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -84,6 +85,7 @@ func Import(ctx context.Context, path string, m *model.Model, opt ImportOptions)
 	}
 	defer os.Remove(tmp) // no-op after the rename
 	err = func() (err error) {
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 		defer recoverCorrupt(&err, "import")
 		opts := boltOptions(false, 0)
 		opts.NoGrowSync = true

@@ -56,6 +56,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -167,6 +168,7 @@ func boltOptions(readOnly bool, timeout time.Duration) *bolt.Options {
 // error that says why, and a panic of bbolt on a corrupt file into an
 // error.
 func openBolt(path string, opt *bolt.Options) (db *bolt.DB, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer recoverCorrupt(&err, "open")
 	db, err = bolt.Open(path, 0o600, opt)
 	if errors.Is(err, bolterrors.ErrTimeout) {
@@ -207,14 +209,18 @@ func Open(path string, opt Options) (*Store, error) {
 // legacy reports whether the store has a format before FormatVersion.
 func (s *Store) legacy() bool { return s.version != FormatVersion }
 
-// view runs fn in a read transaction, recovering a bbolt panic.
+// view runs fn in a read transaction, recovering a bbolt panic or a fault
+// reading the memory-mapped file (a corrupt length can point past its
+// end; debug.SetPanicOnFault turns that fault into a panic).
 func (s *Store) view(what string, fn func(*bolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer recoverCorrupt(&err, what)
 	return s.db.View(fn)
 }
 
-// update runs fn in a write transaction, recovering a bbolt panic.
+// update runs fn in a write transaction, recovering as view does.
 func (s *Store) update(what string, fn func(*bolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer recoverCorrupt(&err, what)
 	return s.db.Update(fn)
 }
