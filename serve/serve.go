@@ -145,8 +145,8 @@ type Server struct {
 	// unbounded.
 	inflight chan struct{}
 	logged   atomic.Uint64 // requests seen by the access log
-	ready atomic.Bool
-	met   *metrics
+	ready    atomic.Bool
+	met      *metrics
 
 	// personalization: fitErr says why the model cannot be personalized.
 	fitErr  error
