@@ -366,18 +366,25 @@ func TestCorruptRecordIs500(t *testing.T) {
 	for _, tc := range []struct{ method, path, body string }{
 		{"POST", "/v1/predict", `{"user":"u1","features":[1,2,3]}`},
 		{"GET", "/v1/users/u1", ""},
-		{"PUT", "/v1/users/u1", `{"samples":[{"features":[1,2,3],"y":1}]}`},
-		{"DELETE", "/v1/users/u1", ""},
 	} {
 		rec := newRecorder()
 		req, _ := http.NewRequest(tc.method, tc.path, strings.NewReader(tc.body))
 		srv.ServeHTTP(rec, req)
 		jsonError(t, rec.code, rec.body.Bytes(), http.StatusInternalServerError, `"u1"`, "checksum")
 	}
-	rec := newRecorder()
-	req, _ := http.NewRequest("POST", "/v1/predict", strings.NewReader(`{"user":"u2","features":[1,2,3]}`))
-	srv.ServeHTTP(rec, req)
-	if rec.code != http.StatusOK {
-		t.Fatalf("predict for a sound user: %d %s", rec.code, rec.body.String())
+	for _, tc := range []struct {
+		method, path, body string
+		want               int
+	}{
+		{"POST", "/v1/predict", `{"user":"u2","features":[1,2,3]}`, http.StatusOK},         // a sound user
+		{"PUT", "/v1/users/u1", `{"samples":[{"features":[1,2,3],"y":1}]}`, http.StatusOK}, // repairs u1
+		{"GET", "/v1/users/u1", "", http.StatusOK},
+	} {
+		rec := newRecorder()
+		req, _ := http.NewRequest(tc.method, tc.path, strings.NewReader(tc.body))
+		srv.ServeHTTP(rec, req)
+		if rec.code != tc.want {
+			t.Fatalf("%s %s: %d %s, want %d", tc.method, tc.path, rec.code, rec.body.String(), tc.want)
+		}
 	}
 }

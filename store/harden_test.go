@@ -170,9 +170,6 @@ func TestCorruptRecordIsAnError(t *testing.T) {
 	if _, err := s.Get(m.Users[0].ID); err != nil {
 		t.Fatalf("Get of a sound record: %v", err)
 	}
-	if _, err := s.Delete(victim); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("Delete of a corrupt record: %v, want ErrCorrupt (its w cannot be taken out of the sums)", err)
-	}
 	s.Close()
 	rep, err := Check(context.Background(), path)
 	if err != nil {
@@ -180,6 +177,24 @@ func TestCorruptRecordIsAnError(t *testing.T) {
 	}
 	if len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0], victim) {
 		t.Fatalf("Check problems %q, want one naming %q", rep.Problems, victim)
+	}
+	// Deleting the corrupt record repairs the store: the sums are
+	// recomputed from the other records.
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.Delete(victim); !ok || err != nil {
+		t.Fatalf("Delete of a corrupt record: %v, %v", ok, err)
+	}
+	rest := *m
+	rest.Users = append(append([]model.User{}, m.Users[:2]...), m.Users[3:]...)
+	if got, want := s.Fallback().W, rest.Fallback().W; !reflect.DeepEqual(got, want) || s.Len() != 5 {
+		t.Fatalf("after deleting the corrupt record: fallback %v, %d users; want %v, 5", got, s.Len(), want)
+	}
+	s.Close()
+	if rep, err := Check(context.Background(), path); err != nil || len(rep.Problems) > 0 {
+		t.Fatalf("Check after the repair: %v %q", err, rep.Problems)
 	}
 }
 

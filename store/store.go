@@ -600,7 +600,9 @@ func (s *Store) checkWritable() error {
 // Put stores u's parameters under u.ID in one transaction, replacing any
 // previous parameters of that user, and reports whether the user is new.
 // u must fit the model: len(W) == r, at most k increasing indices in
-// [0, d), finite values.
+// [0, d), finite values. Replacing a record that fails its checksum is
+// allowed (it repairs the user); the fallback's sums are then recomputed
+// from every record in the same transaction.
 func (s *Store) Put(u model.User) (created bool, err error) {
 	if err := checkUser(s.m, &u); err != nil {
 		return false, fmt.Errorf("put: %w", err)
@@ -612,59 +614,57 @@ func (s *Store) Put(u model.User) (created bool, err error) {
 	val := encodeUser(nil, key, &u)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	count := s.count.Load()
-	var old model.User
-	hadOld, applied := false, false
+	var sums []exactsum.Sum
+	var count int64
 	err = s.update("put", func(tx *bolt.Tx) error {
 		users := tx.Bucket(bucketUsers)
-		if v := users.Get(key); v != nil {
-			if err := decodeUser(key, v, s.m, &old, true); err != nil {
+		sums, count = cloneSums(s.sums), s.count.Load()
+		var old model.User
+		corrupt := false
+		if v := users.Get(key); v == nil {
+			created = true
+			count++
+		} else if err := decodeUser(key, v, s.m, &old, true); err != nil {
+			if !errors.Is(err, ErrCorrupt) {
 				return fmt.Errorf("user %q: %w", u.ID, err)
 			}
-			hadOld = true
+			corrupt = true
+		} else {
+			addW(sums, old.W, -1)
 		}
-		newCount := count
-		if !hadOld {
-			newCount++
-		}
-		// The sums change in place and are restored exactly on failure.
-		applied = true
-		addW(s.sums, u.W, +1)
-		if hadOld {
-			addW(s.sums, old.W, -1)
-		}
+		addW(sums, u.W, +1)
 		if err := users.Put(key, val); err != nil {
 			return err
 		}
-		return putCounters(tx.Bucket(bucketMeta), newCount, s.sums)
-	})
-	if err != nil {
-		if applied {
-			addW(s.sums, u.W, -1)
-			if hadOld {
-				addW(s.sums, old.W, +1)
+		if corrupt {
+			var err error
+			if sums, count, err = scanSums(users, s.m); err != nil {
+				return fmt.Errorf("user %q replaced a corrupt record, but recomputing the sums failed: %w", u.ID, err)
 			}
 		}
+		return putCounters(tx.Bucket(bucketMeta), count, sums)
+	})
+	if err != nil {
 		return false, fmt.Errorf("put user %q: %w", u.ID, err)
 	}
-	if !hadOld {
-		count++
-	}
+	s.sums = sums
 	s.count.Store(count)
 	s.publishFallback()
-	return !hadOld, nil
+	return created, nil
 }
 
 // Delete removes the user id in one transaction and reports whether it
 // existed. See the package documentation for when its bytes leave the file.
+// Deleting a record that fails its checksum is allowed; the fallback's sums
+// are then recomputed from every other record in the same transaction.
 func (s *Store) Delete(id string) (existed bool, err error) {
 	if err := s.checkWritable(); err != nil {
 		return false, fmt.Errorf("delete user %q: %w", id, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	count := s.count.Load()
-	var old model.User
+	var sums []exactsum.Sum
+	var count int64
 	err = s.update("delete", func(tx *bolt.Tx) error {
 		users := tx.Bucket(bucketUsers)
 		key := []byte(id)
@@ -672,28 +672,63 @@ func (s *Store) Delete(id string) (existed bool, err error) {
 		if v == nil {
 			return nil
 		}
-		if err := decodeUser(key, v, s.m, &old, true); err != nil {
-			return fmt.Errorf("user %q: %w", id, err)
+		existed = true
+		sums, count = cloneSums(s.sums), s.count.Load()-1
+		var old model.User
+		derr := decodeUser(key, v, s.m, &old, true)
+		if derr != nil && !errors.Is(derr, ErrCorrupt) {
+			return fmt.Errorf("user %q: %w", id, derr)
 		}
-		existed = true // and the sums change: restored exactly on failure
-		addW(s.sums, old.W, -1)
+		if derr == nil {
+			addW(sums, old.W, -1)
+		}
 		if err := users.Delete(key); err != nil {
 			return err
 		}
-		return putCounters(tx.Bucket(bucketMeta), count-1, s.sums)
-	})
-	if err != nil || !existed {
-		if err != nil {
-			if existed {
-				addW(s.sums, old.W, +1)
+		if derr != nil { // the record was corrupt
+			var serr error
+			if sums, count, serr = scanSums(users, s.m); serr != nil {
+				return fmt.Errorf("user %q: deleted a corrupt record, but recomputing the sums failed: %w", id, serr)
 			}
-			err = fmt.Errorf("delete user %q: %w", id, err)
 		}
-		return false, err
+		return putCounters(tx.Bucket(bucketMeta), count, sums)
+	})
+	if err != nil {
+		return false, fmt.Errorf("delete user %q: %w", id, err)
 	}
-	s.count.Store(count - 1)
+	if !existed {
+		return false, nil
+	}
+	s.sums = sums
+	s.count.Store(count)
 	s.publishFallback()
 	return true, nil
+}
+
+// cloneSums returns a deep copy of sums.
+func cloneSums(sums []exactsum.Sum) []exactsum.Sum {
+	c := make([]exactsum.Sum, len(sums))
+	for i := range sums {
+		c[i].Set(&sums[i])
+	}
+	return c
+}
+
+// scanSums recomputes the user count and the exact sums of w from every
+// record of users, failing on the first corrupt one.
+func scanSums(users *bolt.Bucket, m *model.Model) ([]exactsum.Sum, int64, error) {
+	sums := make([]exactsum.Sum, m.Rank)
+	var n int64
+	var u model.User
+	err := users.ForEach(func(k, v []byte) error {
+		if err := decodeUser(k, v, m, &u, true); err != nil {
+			return fmt.Errorf("user %q: %w", k, err)
+		}
+		addW(sums, u.W, +1)
+		n++
+		return nil
+	})
+	return sums, n, err
 }
 
 func putCounters(meta *bolt.Bucket, count int64, sums []exactsum.Sum) error {

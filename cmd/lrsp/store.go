@@ -19,9 +19,12 @@ func newStoreCmd() *cobra.Command {
 		Short: "Convert between model files and user stores; compact a store",
 		Long: `A user store is a single bbolt file holding a model's shared parts (U, theta_0,
 metadata, privacy ledger, and the network of neural-lrs models) and every
-user's (w_i, b_i), read by "lrsp serve". Stores of models with a network use
-store format 2, which lrsp releases before it refuse to open.
-It opens instantly whatever its size, and each user is written in its own
+user's (w_i, b_i), read by "lrsp serve". Stores are written in store format 3:
+every user record carries a CRC-32C checked on each read ("lrsp store check"
+verifies a whole store), and an import marks the store complete only after its
+last user. Earlier lrsp releases refuse format 3; stores of their formats 1 and
+2 open read-only here (export them and import again to serve them).
+A store opens instantly whatever its size, and each user is written in its own
 transaction.`,
 	}
 	c.AddCommand(newStoreImportCmd(), newStoreExportCmd(), newStoreCompactCmd(), newStoreCheckCmd(), newRandomModelCmd())

@@ -75,6 +75,12 @@ func (s *Sum) Mean(n int64) float64 {
 	return x
 }
 
+// Set sets s to t and returns s.
+func (s *Sum) Set(t *Sum) *Sum {
+	s.v.Set(&t.v)
+	return s
+}
+
 // Equal reports whether s and t hold the same sum.
 func (s *Sum) Equal(t *Sum) bool { return s.v.Cmp(&t.v) == 0 }
 
