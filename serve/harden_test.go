@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -59,7 +60,7 @@ func TestPredictOverflowIsJSONError(t *testing.T) {
 		name, body, where string
 	}{
 		{"inf", `{"user":"u1","features":[1.7e308,1.7e308,0]}`, `request: the prediction for user "u1"`},
-		{"nan", `{"user":"u1","features":[1.7e308,-1.7e308,0]}`, `user "u1"`},
+		{"-inf", `{"user":"u1","features":[-1.7e308,-1.7e308,0]}`, `user "u1"`},
 		{"batch", `{"requests":[{"user":"u2","features":[1,2,3]},{"user":"u1","features":[1e308,1e308,0]}]}`, `requests[1]: the prediction for user "u1"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -387,4 +388,61 @@ func TestCorruptRecordIs500(t *testing.T) {
 			t.Fatalf("%s %s: %d %s, want %d", tc.method, tc.path, rec.code, rec.body.String(), tc.want)
 		}
 	}
+}
+
+// TestGlobalFallbackSurvivesExtremeUser guards the --unknown global
+// fallback: a PUT of a user with extreme parameters and its DELETE must
+// leave the fallback prediction bit-identical, also after a restart (a
+// float64 running sum of w lost the other users for good).
+func TestGlobalFallbackSurvivesExtremeUser(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.db")
+	if err := store.Import(context.Background(), path, tinyModel(), store.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	serveOnce := func(fn func(srv *Server)) {
+		st, err := store.Open(path, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		srv, err := New(st, Options{Unknown: eval.UnknownGlobal})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn(srv)
+	}
+	call := func(srv *Server, method, path, body string) (int, string) {
+		rec := newRecorder()
+		req, _ := http.NewRequest(method, path, strings.NewReader(body))
+		srv.ServeHTTP(rec, req)
+		return rec.code, rec.body.String()
+	}
+	const unknown = `{"user":"nobody","features":[0.3,1,2]}`
+	var before string
+	serveOnce(func(srv *Server) {
+		_, before = call(srv, "POST", "/v1/predict", unknown)
+		for i := range 6 {
+			id := fmt.Sprintf("/v1/users/extreme%d", i)
+			code, body := call(srv, "PUT", id, `{"samples":[{"features":[1,0,0],"y":9e99},{"features":[1,0,1],"y":-8e99},{"features":[2,1,0],"y":1e99}]}`)
+			if code != http.StatusCreated {
+				t.Fatalf("PUT: %d %s", code, body)
+			}
+			if i%2 == 0 {
+				if code, body := call(srv, "DELETE", id, ""); code != http.StatusNoContent {
+					t.Fatalf("DELETE: %d %s", code, body)
+				}
+			}
+		}
+		for i := 1; i < 6; i += 2 {
+			call(srv, "DELETE", fmt.Sprintf("/v1/users/extreme%d", i), "")
+		}
+		if _, after := call(srv, "POST", "/v1/predict", unknown); after != before {
+			t.Fatalf("fallback prediction %s after PUT and DELETE of extreme users, was %s", after, before)
+		}
+	})
+	serveOnce(func(srv *Server) {
+		if _, after := call(srv, "POST", "/v1/predict", unknown); after != before {
+			t.Fatalf("fallback prediction %s after a restart, was %s", after, before)
+		}
+	})
 }
