@@ -248,6 +248,20 @@ func TestCheck(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if tc.name == "meta page" || tc.name == "sound" {
+				s, err := Open(path, Options{ReadOnly: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				w := s.Warnings()
+				s.Close()
+				if tc.name == "sound" && len(w) > 0 {
+					t.Fatalf("Open warnings %q for a sound store", w)
+				}
+				if tc.name == "meta page" && (len(w) != 1 || !strings.Contains(w[0], "meta page 1 is damaged")) {
+					t.Fatalf("Open warnings %q, want the damaged meta page", w)
+				}
+			}
 			if tc.want == "" {
 				if len(rep.Problems) > 0 || rep.Users != 5 || rep.Version != FormatVersion {
 					t.Fatalf("sound store: %+v", rep)

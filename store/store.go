@@ -151,6 +151,8 @@ type Store struct {
 	m       *model.Model // shared parts only; Users is nil
 	version uint32       // the file's format version
 
+	warnings []string // what Open found questionable; see Warnings
+
 	mu    sync.Mutex // serializes updates of count and sums with their commits
 	count atomic.Int64
 	fb    atomic.Pointer[[]float64] // fallback w: the mean of every user's w
@@ -194,6 +196,9 @@ func Open(path string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	s := &Store{db: db, path: path}
+	var rep CheckReport
+	checkMetaPages(path, &rep)
+	s.warnings = rep.Problems
 	if err := s.view("open", s.load); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -205,6 +210,12 @@ func Open(path string, opt Options) (*Store, error) {
 	}
 	return s, nil
 }
+
+// Warnings returns what Open found questionable without refusing the
+// store: a damaged bbolt meta page, from which bbolt opens the store at the
+// transaction before the last (after a crash during a commit, that is the
+// last acknowledged one; otherwise the last commit is lost).
+func (s *Store) Warnings() []string { return s.warnings }
 
 // legacy reports whether the store has a format before FormatVersion.
 func (s *Store) legacy() bool { return s.version != FormatVersion }

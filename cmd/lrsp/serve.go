@@ -74,6 +74,9 @@ requests and closes the store.`,
 				return err
 			}
 			defer st.Close()
+			for _, w := range st.Warnings() {
+				fmt.Fprintf(c.ErrOrStderr(), "warning: store %s: %s (run lrsp store check)\n", path, w)
+			}
 			opt.Logger = slog.New(slog.NewTextHandler(c.ErrOrStderr(), nil))
 			if accessLog {
 				opt.AccessLog = opt.Logger
