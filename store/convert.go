@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -330,8 +331,9 @@ func (s *Store) Export(ctx context.Context) (*model.Model, error) {
 }
 
 // Compact rewrites the store file at path so that it holds only live data:
-// it copies every key into a new temporary file with bbolt's Compact, syncs
-// it and renames it over path. Afterwards the bytes of deleted users are no
+// it copies every key into a new temporary file (the completeness mark
+// last, so that a half-written copy does not open), syncs it and renames it
+// over path. Afterwards the bytes of deleted users are no
 // longer in the file at path (the old file's disk blocks are released to the
 // file system, which does not overwrite them). The store must not be open
 // elsewhere; Compact fails if another process holds it. It returns the file
@@ -369,7 +371,7 @@ func Compact(path string) (before, after int64, err error) {
 		}
 		defer dst.Close()
 		dst.NoSync = true
-		if err := bolt.Compact(dst, src, 64<<20); err != nil {
+		if err := copyStore(dst, src, 64<<20); err != nil {
 			return err
 		}
 		if err := dst.Sync(); err != nil {
@@ -390,4 +392,56 @@ func Compact(path string) (before, after int64, err error) {
 		return 0, 0, fmt.Errorf("compact %s: %w", path, err)
 	}
 	return before, st.Size(), nil
+}
+
+// copyStore copies the meta and users buckets of src into the empty dst,
+// committing about every txMaxSize bytes, and the completeness mark last.
+func copyStore(dst, src *bolt.DB, txMaxSize int) error {
+	return src.View(func(stx *bolt.Tx) error {
+		var complete []byte
+		for _, name := range [][]byte{bucketMeta, bucketUsers} {
+			b := stx.Bucket(name)
+			if b == nil {
+				return fmt.Errorf("not an lrsp user store (missing bucket %s)", name)
+			}
+			if err := dst.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket(name); return err }); err != nil {
+				return err
+			}
+			c := b.Cursor()
+			k, v := c.First()
+			for k != nil {
+				err := dst.Update(func(tx *bolt.Tx) error {
+					db := tx.Bucket(name)
+					db.FillPercent = 0.95 // keys arrive in increasing order
+					for size := 0; k != nil && size < txMaxSize; k, v = c.Next() {
+						if v == nil {
+							return fmt.Errorf("unexpected nested bucket %q in %s", k, name)
+						}
+						if bytes.Equal(name, bucketMeta) && bytes.Equal(k, keyComplete) {
+							complete = bytes.Clone(v)
+							continue
+						}
+						// bbolt keeps k and v until the commit, and they
+						// point into src's memory map, valid until src's
+						// transaction ends.
+						if err := db.Put(k, v); err != nil {
+							return err
+						}
+						size += len(k) + len(v)
+					}
+					return nil
+				})
+				if err != nil {
+					return err
+				}
+			}
+		}
+		if complete == nil {
+			return nil // a store of an earlier format: no mark
+		}
+		if err := dst.Sync(); err != nil {
+			return err
+		}
+		return dst.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyComplete, complete) })
+	})
 }

@@ -336,6 +336,15 @@ func TestCompactRemovesDeletedBytes(t *testing.T) {
 	if _, err := s.Get(m.Users[18].ID); err != nil {
 		t.Fatal(err)
 	}
+	want := *m
+	want.Users = append(append([]model.User{}, m.Users[:17]...), m.Users[18:]...)
+	if got, w := s.Fallback().W, want.Fallback().W; !reflect.DeepEqual(got, w) {
+		t.Fatalf("fallback after compact %v, want %v", got, w)
+	}
+	s.Close()
+	if rep, err := Check(context.Background(), path); err != nil || len(rep.Problems) > 0 {
+		t.Fatalf("Check after compact: %v %q", err, rep.Problems)
+	}
 }
 
 func TestConcurrentReadWrite(t *testing.T) {
