@@ -87,8 +87,9 @@ type userParams struct {
 // TestCrashConsistency kills lrsp serve with SIGKILL during a stream of
 // PUTs and DELETEs from two clients, restarts it on the same store, and
 // checks that every acknowledged PUT is there with exactly the
-// acknowledged parameters, every acknowledged DELETE is absent, and that
-// lrsp store check finds the store sound.
+// acknowledged parameters, every acknowledged DELETE is absent, that
+// lrsp store import and compact refuse the store while the server holds
+// it, and that store.Check finds the store sound.
 func TestCrashConsistency(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs lrsp serve in subprocesses")
@@ -162,6 +163,11 @@ func TestCrashConsistency(t *testing.T) {
 			t.Fatalf("round %d: only %d acknowledged writes before the kill", round, len(acked))
 		}
 		restarted, url := startServer(t, spath)
+		if round == 0 {
+			// A second writer is refused while the server holds the store.
+			wantErr(t, []string{"store", "import", "--model", mpath, "--store", spath}, "locked by another process")
+			wantErr(t, []string{"store", "compact", "--store", spath}, "locked by another process")
+		}
 		for id, want := range acked {
 			if inflight[id] {
 				continue // a later, unacknowledged op on the same id
