@@ -578,6 +578,13 @@ func decodeUser(id, v []byte, m *model.Model, u *model.User, sum bool) error {
 	for p := range u.Value {
 		u.Value[p] = math.Float64frombits(binary.LittleEndian.Uint64(v[8*p:]))
 	}
+	for _, vals := range [][]float64{u.W, u.Value} {
+		for _, x := range vals {
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				return fmt.Errorf("%w: user record holds a non-finite value", ErrCorrupt)
+			}
+		}
+	}
 	return nil
 }
 
