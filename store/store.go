@@ -56,6 +56,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"os"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -191,6 +192,10 @@ func recoverCorrupt(err *error, what string) {
 // that Import did not finish, and opens a store of an earlier format
 // version (1 or 2) only with opt.ReadOnly.
 func Open(path string, opt Options) (*Store, error) {
+	// bbolt would create a missing file.
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
 	db, err := openBolt(path, boltOptions(opt.ReadOnly, opt.LockTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
