@@ -88,3 +88,65 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestMatchesBigInt checks the fixed-width accumulator against math/big
+// sums of the same scaled values, including carries and borrows across
+// many words and signs changing back and forth.
+func TestMatchesBigInt(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	var s Sum
+	want := new(big.Int)
+	scaled := func(x float64) *big.Int {
+		f := new(big.Float).SetFloat64(x)
+		f.SetMantExp(f, 1074)
+		z, acc := f.Int(nil)
+		if acc != big.Exact {
+			t.Fatalf("%v is not an integer in units of 2^-1074", x)
+		}
+		return z
+	}
+	for i := range 20000 {
+		var x float64
+		switch i % 4 {
+		case 0:
+			x = math.Ldexp(r.NormFloat64(), r.IntN(2098)-1074)
+		case 1:
+			x = math.Float64frombits(r.Uint64() &^ (1 << 62)) // any exponent below 1024, may be subnormal
+		case 2:
+			x = math.MaxFloat64 * (2*r.Float64() - 1)
+		default:
+			x = float64(r.IntN(5) - 2)
+		}
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			continue
+		}
+		if r.IntN(2) == 0 {
+			s.Add(x)
+			want.Add(want, scaled(x))
+		} else {
+			s.Sub(x)
+			want.Sub(want, scaled(x))
+		}
+		if i%97 == 0 || i > 19990 {
+			if got := s.int(); got.Cmp(want) != 0 {
+				t.Fatalf("step %d: sum %v, want %v", i, got, want)
+			}
+			var back Sum
+			if rest, err := back.Decode(s.AppendBinary(nil)); err != nil || len(rest) != 0 || !back.Equal(&s) {
+				t.Fatalf("step %d: encoding does not round-trip (%v)", i, err)
+			}
+		}
+	}
+}
+
+func BenchmarkAdd(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	xs := make([]float64, 1024)
+	for i := range xs {
+		xs[i] = r.NormFloat64()
+	}
+	var s Sum
+	for i := 0; b.Loop(); i++ {
+		s.Add(xs[i&1023])
+	}
+}
