@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/lrsp/lrsp/internal/exactsum"
 )
 
 // Methods that produce a Model. Each fills a different part of theta_i.
@@ -214,17 +216,20 @@ func (m *Model) CheckFallback() error {
 // when the caller asks for a fallback: theta_0 plus U times the mean of the
 // users' w, with no sparse part. For the global method this is theta_0.
 // It is not private: callers must check CheckFallback before publishing
-// anything computed from it.
+// anything computed from it. The mean is the exact sum of the users' w
+// rounded once (package exactsum), so it does not depend on the order of
+// the users, and a store that adds and removes users keeps it exactly.
 func (m *Model) Fallback() User {
 	w := make([]float64, m.Rank)
 	if m.Rank > 0 && len(m.Users) > 0 {
+		sums := make([]exactsum.Sum, m.Rank)
 		for i := range m.Users {
 			for c, v := range m.Users[i].W {
-				w[c] += v
+				sums[c].Add(v)
 			}
 		}
 		for c := range w {
-			w[c] /= float64(len(m.Users))
+			w[c] = sums[c].Mean(int64(len(m.Users)))
 		}
 	}
 	return User{ID: "", W: w}

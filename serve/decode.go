@@ -111,6 +111,59 @@ type PredictRequest struct {
 	batch bool
 }
 
+// predictJSON is the form in which decodePredictStrict decodes a predict
+// body: "requests" counts its items as it reads them.
+type predictJSON struct {
+	User     string        `json:"user"`
+	Features Features      `json:"features"`
+	Requests *boundedItems `json:"requests"`
+}
+
+// boundedItems decodes a JSON array of predict items, refusing more than
+// max of them before decoding the next.
+type boundedItems struct {
+	items []PredictItem
+	max   int
+	seen  bool // the body has "requests" (not null)
+}
+
+// UnmarshalJSON decodes the array b (which encoding/json has checked to be
+// one well-formed JSON value) item by item.
+func (bi *boundedItems) UnmarshalJSON(b []byte) error {
+	if b = bytes.TrimLeft(b, " \t\r\n"); len(b) == 0 || b[0] != '[' {
+		return fmt.Errorf("requests: want an array, not %s", trim(string(b)))
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	dec.Token() // '['
+	bi.items, bi.seen = []PredictItem{}, true
+	for dec.More() {
+		n := len(bi.items)
+		if n >= bi.max {
+			return fmt.Errorf("requests: more than %d items exceed the batch limit of %d", bi.max, bi.max)
+		}
+		bi.items = append(bi.items, PredictItem{})
+		if err := dec.Decode(&bi.items[n]); err != nil {
+			return fmt.Errorf("requests[%d]: %w", n, unwrapJSON(err))
+		}
+	}
+	return nil
+}
+
+// decodePredictStrict decodes a predict body into req as decodeStrict
+// does, with at most maxItems items in "requests".
+func decodePredictStrict(body []byte, req *PredictRequest, maxItems int) error {
+	p := predictJSON{Requests: &boundedItems{max: maxItems}}
+	if err := decodeStrict(body, &p); err != nil {
+		return err
+	}
+	*req = PredictRequest{User: p.User, Features: p.Features}
+	if p.Requests != nil && p.Requests.seen {
+		req.Requests, req.batch = p.Requests.items, true
+	}
+	return nil
+}
+
 // Sample is one training sample of PUT /v1/users/{id}.
 type Sample struct {
 	Features Features `json:"features"`

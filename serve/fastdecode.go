@@ -4,19 +4,31 @@ import (
 	"strconv"
 )
 
+// fastResult is the outcome of decodePredictFast.
+type fastResult int
+
+const (
+	fastOK      fastResult = iota // req holds the request
+	fastNo                        // not handled: decode with decodePredictStrict
+	fastTooMany                   // "requests" has more than maxItems items
+)
+
 // decodePredictFast parses the common form of a predict body into req,
 // reusing req's slices. It handles exactly: one JSON object with the keys
 // "user", "features" and "requests", each at most once; strings without
 // escapes or non-ASCII bytes; features as an array of numbers or an object
-// of such strings to numbers. It reports false for anything else (including
-// every malformed body), and the caller then decodes with decodeStrict,
-// whose result or error is authoritative. When it reports true, req equals
-// what decodeStrict would produce (FuzzPredictDecoders checks this).
+// of such strings to numbers. It reports fastNo for anything else
+// (including every malformed body), and the caller then decodes with
+// decodePredictStrict, whose result or error is authoritative. When it
+// reports fastOK, req equals what decodePredictStrict would produce
+// (FuzzPredictDecoders checks this). It stops with fastTooMany at item
+// maxItems+1 of "requests", so that a body of millions of tiny items
+// allocates no more than maxItems items.
 //
 // encoding/json spends most of a batch request's time in reflection and
 // in validating the body twice; this path is about four times faster.
-func decodePredictFast(body []byte, req *PredictRequest) bool {
-	s := scanner{b: body}
+func decodePredictFast(body []byte, req *PredictRequest, maxItems int) fastResult {
+	s := scanner{b: body, maxItems: maxItems}
 	req.User = ""
 	req.Features.reset()
 	req.Requests = req.Requests[:0]
@@ -42,17 +54,20 @@ func decodePredictFast(body []byte, req *PredictRequest) bool {
 		}
 		return false
 	}) {
-		return false
+		if s.tooMany {
+			return fastTooMany
+		}
+		return fastNo
 	}
 	s.ws()
 	if s.i != len(s.b) {
-		return false
+		return fastNo
 	}
 	req.batch = batch
 	if !batch {
 		req.Requests = req.Requests[:0]
 	}
-	return true
+	return fastOK
 }
 
 // reset empties f, keeping its capacity.
@@ -62,8 +77,10 @@ func (f *Features) reset() {
 
 // scanner reads JSON from b at i.
 type scanner struct {
-	b []byte
-	i int
+	b        []byte
+	i        int
+	maxItems int  // the most items that items reads
+	tooMany  bool // items stopped at maxItems
 }
 
 func (s *scanner) ws() {
@@ -226,6 +243,10 @@ func (s *scanner) items(req *PredictRequest) bool {
 	}
 	for {
 		n := len(req.Requests)
+		if n >= s.maxItems {
+			s.tooMany = true
+			return false
+		}
 		if n < cap(req.Requests) {
 			req.Requests = req.Requests[:n+1]
 		} else {

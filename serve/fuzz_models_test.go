@@ -51,7 +51,7 @@ func FuzzPutUserModels(f *testing.F) {
 		for _, srv := range servers {
 			rec := httptest.NewRecorder()
 			srv.ServeHTTP(rec, httptest.NewRequest("PUT", "/v1/users/fuzz", bytes.NewReader(body)))
-			checkResponse(t, rec, body, http.StatusOK, http.StatusCreated, http.StatusBadRequest, http.StatusRequestEntityTooLarge)
+			checkResponse(t, rec, body, http.StatusOK, http.StatusCreated, http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity)
 		}
 	})
 }

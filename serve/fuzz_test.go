@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/lrsp/lrsp/model"
@@ -89,11 +90,13 @@ func FuzzPredictDecoders(f *testing.F) {
 	srv := tinyServer(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var fast PredictRequest
-		okFast := decodePredictFast(body, &fast)
+		res := decodePredictFast(body, &fast, 3)
 		var slow PredictRequest
-		errSlow := decodeStrict(body, &slow)
-		slow.batch = slow.Requests != nil
-		if okFast {
+		errSlow := decodePredictStrict(body, &slow, 3)
+		if res == fastTooMany && (errSlow == nil || !strings.Contains(errSlow.Error(), "batch limit")) {
+			t.Fatalf("fast decoder found too many items in %q, encoding/json: %v", body, errSlow)
+		}
+		if okFast := res == fastOK; okFast {
 			if errSlow != nil {
 				t.Fatalf("fast decoder accepted %q, encoding/json rejects it: %v", body, errSlow)
 			}
@@ -103,7 +106,7 @@ func FuzzPredictDecoders(f *testing.F) {
 		}
 		rec := httptest.NewRecorder()
 		srv.ServeHTTP(rec, httptest.NewRequest("POST", "/v1/predict", bytes.NewReader(body)))
-		checkResponse(t, rec, body, http.StatusOK, http.StatusBadRequest, http.StatusNotFound, http.StatusRequestEntityTooLarge)
+		checkResponse(t, rec, body, http.StatusOK, http.StatusBadRequest, http.StatusNotFound, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity)
 		if rec.Code == http.StatusOK && errSlow != nil {
 			t.Fatalf("body %q answered 200 though encoding/json rejects it: %v", body, errSlow)
 		}
@@ -126,7 +129,7 @@ func FuzzPutUser(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		rec := httptest.NewRecorder()
 		srv.ServeHTTP(rec, httptest.NewRequest("PUT", "/v1/users/fuzz", bytes.NewReader(body)))
-		checkResponse(t, rec, body, http.StatusOK, http.StatusCreated, http.StatusBadRequest, http.StatusRequestEntityTooLarge)
+		checkResponse(t, rec, body, http.StatusOK, http.StatusCreated, http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity)
 	})
 }
 

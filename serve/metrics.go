@@ -21,6 +21,7 @@ type metrics struct {
 	latency          *prometheus.HistogramVec
 	predictions      prometheus.Counter
 	personalizations prometheus.Counter
+	rejected         prometheus.Counter
 }
 
 func newMetrics(st *store.Store) *metrics {
@@ -42,8 +43,11 @@ func newMetrics(st *store.Store) *metrics {
 		personalizations: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lrsp_personalizations_total", Help: "Users personalized and stored by PUT.",
 		}),
+		rejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lrsp_http_overload_rejections_total", Help: "Requests answered 503 because --max-in-flight requests were running.",
+		}),
 	}
-	m.reg.MustRegister(m.requests, m.errors, m.latency, m.predictions, m.personalizations,
+	m.reg.MustRegister(m.requests, m.errors, m.latency, m.predictions, m.personalizations, m.rejected,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "lrsp_users_stored", Help: "Users held in the store.",
 		}, func() float64 { return float64(st.Len()) }),
@@ -57,10 +61,12 @@ func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
-// statusWriter records the status code written.
+// statusWriter records the status code and the number of body bytes
+// written.
 type statusWriter struct {
 	http.ResponseWriter
-	code int
+	code  int
+	bytes int64
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -74,7 +80,9 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.code == 0 {
 		w.code = http.StatusOK
 	}
-	return w.ResponseWriter.Write(b)
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
 }
 
 // instrument counts and times the requests of one route.

@@ -11,6 +11,15 @@
 //	GET    /v1/model        d, r, k, feature names, method, privacy ledger
 //	GET    /healthz, /readyz, /metrics (Prometheus)
 //
+// Every response of the API is JSON, errors included ({"error": "..."}; an
+// unknown route is 404 and a wrong method 405, both JSON). A prediction
+// that overflows to a non-finite number is refused (422) rather than
+// written as Inf or NaN, and so is a personalization whose fit or training
+// error does not stay finite, before anything is stored. At most
+// Options.MaxInFlight API requests run at once; past that the server
+// answers 503 with Retry-After (the probes /healthz, /readyz and /metrics
+// are not counted).
+//
 // Predictions equal those of eval.Predict for the same model and rows,
 // bit for bit: theta_i is formed by model.Model.Theta and dotted with x in
 // feature order. For a model with a network (model.Model.Network), requests
@@ -32,11 +41,13 @@ import (
 	"math"
 	"net/http"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -59,6 +70,10 @@ type Options struct {
 	// AuthToken, when not empty, is the bearer token that PUT and DELETE
 	// requests must present.
 	AuthToken string
+	// ReadToken, when not empty, is the bearer token that reads of a
+	// user's personal parameters (GET /v1/users/{id}) must present;
+	// AuthToken is accepted there too. Empty leaves them open.
+	ReadToken string
 	// MaxBodyBytes bounds request bodies; 0 means 32 MiB.
 	MaxBodyBytes int64
 	// MaxBatch bounds the number of items of a batch predict; 0 means
@@ -68,9 +83,26 @@ type Options struct {
 	MaxSamples int
 	// Personalizers bounds concurrent personalizations; 0 means GOMAXPROCS.
 	Personalizers int
+	// MaxInFlight bounds the API requests handled at once (the probes
+	// /healthz, /readyz and /metrics excepted); past it a request is
+	// answered 503 with "Retry-After: 1" at once. 0 means 64; a negative
+	// value removes the bound.
+	MaxInFlight int
 	// Logger receives one line per server error; nil discards them.
 	Logger *slog.Logger
+	// AccessLog, when set, receives one structured record per request
+	// (method, path, status, bytes, duration, remote address); nil logs
+	// no requests.
+	AccessLog *slog.Logger
+	// AccessLogEvery logs one request in every AccessLogEvery (server
+	// errors are always logged); 0 or 1 logs every request.
+	AccessLogEvery int
 }
+
+// MaxMagnitude bounds the absolute value of the features and targets that
+// a personalization accepts: larger values overflow the fit's sums of
+// squares.
+const MaxMagnitude = 1e100
 
 func (o *Options) defaults() {
 	if o.MaxBodyBytes <= 0 {
@@ -88,6 +120,12 @@ func (o *Options) defaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.MaxInFlight == 0 {
+		o.MaxInFlight = 64
+	}
+	if o.AccessLogEvery <= 0 {
+		o.AccessLogEvery = 1
+	}
 }
 
 // Server is an http.Handler serving one store. It is safe for concurrent
@@ -101,9 +139,14 @@ type Server struct {
 	net   *model.Network
 	prob  bool // the model has the logistic loss: predictions are probabilities
 	token [sha256.Size]byte
+	read  [sha256.Size]byte // hash of Options.ReadToken
 	mux   *http.ServeMux
-	ready atomic.Bool
-	met   *metrics
+	// inflight holds a token per API request being handled; nil when
+	// unbounded.
+	inflight chan struct{}
+	logged   atomic.Uint64 // requests seen by the access log
+	ready    atomic.Bool
+	met      *metrics
 
 	// personalization: fitErr says why the model cannot be personalized.
 	fitErr  error
@@ -149,6 +192,12 @@ func New(st *store.Store, opt Options) (*Server, error) {
 	if opt.AuthToken != "" {
 		s.token = sha256.Sum256([]byte(opt.AuthToken))
 	}
+	if opt.ReadToken != "" {
+		s.read = sha256.Sum256([]byte(opt.ReadToken))
+	}
+	if opt.MaxInFlight > 0 {
+		s.inflight = make(chan struct{}, opt.MaxInFlight)
+	}
 	s.scratch.New = func() any {
 		sc := &scratch{x: make([]float64, s.din), theta: make([]float64, m.Dim)}
 		if n := m.Network; n != nil {
@@ -187,14 +236,125 @@ func (s *Server) Registry() *prometheus.Registry { return s.met.reg }
 // SetReady sets what /readyz answers; Run clears it when draining.
 func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
 
-// ServeHTTP serves the API.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP serves the API: it logs the request (Options.AccessLog),
+// bounds the requests in flight, answers unknown routes and wrong methods
+// with JSON errors, and turns a panic into a 500 JSON error.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.opt.AccessLog != nil {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() { s.logAccess(sw, r, start) }()
+		w = sw
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.opt.Logger.Error("request panicked", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+			writeError(w, &httpError{code: http.StatusInternalServerError, msg: "internal error"})
+		}
+	}()
+	if s.inflight != nil && !probe(r.URL.Path) {
+		select {
+		case s.inflight <- struct{}{}:
+			defer func() { <-s.inflight }()
+		default:
+			s.met.rejected.Inc()
+			w.Header().Set("Retry-After", "1")
+			writeError(w, &httpError{code: http.StatusServiceUnavailable,
+				msg: fmt.Sprintf("overloaded: %d requests in flight (the server's --max-in-flight); retry later", cap(s.inflight))})
+			return
+		}
+	}
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		s.noRoute(w, r)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// probe reports whether path is a health or metrics probe, which the
+// in-flight bound does not count so that it answers under load.
+func probe(path string) bool {
+	return path == "/healthz" || path == "/readyz" || path == "/metrics"
+}
+
+// noRoute answers a request that matches no route: the mux's 404 or 405
+// (with its Allow header), or its redirect to a canonical path, with a
+// JSON body for the errors.
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
+	h, _ := s.mux.Handler(r)
+	rec := &headerRecorder{header: http.Header{}}
+	h.ServeHTTP(rec, r)
+	switch rec.code {
+	case http.StatusNotFound:
+		writeError(w, &httpError{code: rec.code, msg: fmt.Sprintf("no route %s %s", r.Method, trim(r.URL.Path))})
+	case http.StatusMethodNotAllowed:
+		w.Header().Set("Allow", rec.header.Get("Allow"))
+		writeError(w, &httpError{code: rec.code, msg: fmt.Sprintf("method %s not allowed on %s; allowed: %s", r.Method, trim(r.URL.Path), rec.header.Get("Allow"))})
+	default:
+		for k, v := range rec.header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.code)
+		w.Write(rec.body)
+	}
+}
+
+// headerRecorder records a response of the mux's internal handlers.
+type headerRecorder struct {
+	header http.Header
+	code   int
+	body   []byte
+}
+
+func (r *headerRecorder) Header() http.Header { return r.header }
+
+func (r *headerRecorder) WriteHeader(code int) {
+	if r.code == 0 {
+		r.code = code
+	}
+}
+
+func (r *headerRecorder) Write(b []byte) (int, error) {
+	if r.code == 0 {
+		r.code = http.StatusOK
+	}
+	if len(r.body) < 4096 {
+		r.body = append(r.body, b[:min(len(b), 4096-len(r.body))]...)
+	}
+	return len(b), nil
+}
+
+// logAccess writes the access log record of one request.
+func (s *Server) logAccess(sw *statusWriter, r *http.Request, start time.Time) {
+	code := sw.code
+	if code == 0 {
+		code = http.StatusOK
+	}
+	if n := s.logged.Add(1); code < 500 && (n-1)%uint64(s.opt.AccessLogEvery) != 0 {
+		return
+	}
+	s.opt.AccessLog.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		slog.String("method", r.Method), slog.String("path", trim(r.URL.Path)), slog.Int("status", code),
+		slog.Int64("bytes", sw.bytes), slog.Duration("duration", time.Since(start)), slog.String("remote", r.RemoteAddr))
+}
+
+// access says who may call a route.
+type access int
+
+const (
+	public    access = iota // anyone
+	readToken               // the read token (or the write token) when one is set
+	writeOnly               // the write token when one is set
+)
 
 func (s *Server) routes() {
-	h := func(pattern string, write bool, fn func(http.ResponseWriter, *http.Request) error) {
+	h := func(pattern string, need access, fn func(http.ResponseWriter, *http.Request) error) {
 		route := pattern[strings.IndexByte(pattern, ' ')+1:]
 		s.mux.Handle(pattern, s.met.instrument(pattern, func(w http.ResponseWriter, r *http.Request) {
-			if write && !s.authorized(r) {
+			if !s.authorized(r, need) {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="lrsp"`)
 				writeError(w, &httpError{code: http.StatusUnauthorized, msg: "a valid bearer token is required for " + r.Method + " " + route})
 				return
@@ -209,15 +369,15 @@ func (s *Server) routes() {
 			}
 		}))
 	}
-	h("POST /v1/predict", false, s.handlePredict)
-	h("PUT /v1/users/{id}", true, s.handlePutUser)
-	h("GET /v1/users/{id}", false, s.handleGetUser)
-	h("DELETE /v1/users/{id}", true, s.handleDeleteUser)
-	h("GET /v1/model", false, s.handleModel)
-	h("GET /healthz", false, func(w http.ResponseWriter, _ *http.Request) error {
+	h("POST /v1/predict", public, s.handlePredict)
+	h("PUT /v1/users/{id}", writeOnly, s.handlePutUser)
+	h("GET /v1/users/{id}", readToken, s.handleGetUser)
+	h("DELETE /v1/users/{id}", writeOnly, s.handleDeleteUser)
+	h("GET /v1/model", public, s.handleModel)
+	h("GET /healthz", public, func(w http.ResponseWriter, _ *http.Request) error {
 		return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	h("GET /readyz", false, func(w http.ResponseWriter, _ *http.Request) error {
+	h("GET /readyz", public, func(w http.ResponseWriter, _ *http.Request) error {
 		if !s.ready.Load() {
 			return errorf(http.StatusServiceUnavailable, "not ready: shutting down")
 		}
@@ -226,9 +386,13 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /metrics", s.met.handler())
 }
 
-// authorized checks the bearer token in constant time.
-func (s *Server) authorized(r *http.Request) bool {
-	if s.opt.AuthToken == "" {
+// authorized checks the bearer token that the route needs, comparing
+// hashes in constant time.
+func (s *Server) authorized(r *http.Request, need access) bool {
+	switch {
+	case need == public,
+		need == writeOnly && s.opt.AuthToken == "",
+		need == readToken && s.opt.ReadToken == "":
 		return true
 	}
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -236,7 +400,12 @@ func (s *Server) authorized(r *http.Request) bool {
 		return false
 	}
 	got := sha256.Sum256([]byte(tok))
-	return subtle.ConstantTimeCompare(got[:], s.token[:]) == 1
+	okWrite := s.opt.AuthToken != "" && subtle.ConstantTimeCompare(got[:], s.token[:]) == 1
+	if need == writeOnly {
+		return okWrite
+	}
+	okRead := subtle.ConstantTimeCompare(got[:], s.read[:]) == 1
+	return okRead || okWrite
 }
 
 // httpError is an error with an HTTP status.
@@ -326,12 +495,14 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	req := &sc.req
-	if !decodePredictFast(sc.body, req) {
+	switch decodePredictFast(sc.body, req, s.opt.MaxBatch) {
+	case fastTooMany:
+		return badRequest(fmt.Errorf("requests: more than %d items exceed the batch limit of %d", s.opt.MaxBatch, s.opt.MaxBatch))
+	case fastNo:
 		req = new(PredictRequest)
-		if err := decodeStrict(sc.body, req); err != nil {
+		if err := decodePredictStrict(sc.body, req, s.opt.MaxBatch); err != nil {
 			return badRequest(err)
 		}
-		req.batch = req.Requests != nil
 	}
 	items, batch, err := s.predictItems(req)
 	if err != nil {
@@ -360,6 +531,16 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) error {
 	preds := sc.preds[:len(items)]
 	if err := s.predictAll(items, xs, preds, sc); err != nil {
 		return err
+	}
+	for i, p := range preds {
+		if math.IsNaN(p) || math.IsInf(p, 0) {
+			where := "request"
+			if batch {
+				where = "requests[" + strconv.Itoa(i) + "]"
+			}
+			return errorf(http.StatusUnprocessableEntity, "%s: the prediction for user %q is not a finite number (%v): "+
+				"the features are too large in magnitude for the user's parameters", where, items[i].User, p)
+		}
 	}
 	s.met.predictions.Add(float64(len(items)))
 	out := sc.out[:0]
@@ -536,6 +717,33 @@ type PersonalizeResponse struct {
 	// TrainingAccuracy is the fraction of samples on the side of 1/2 of
 	// their target (logistic models only).
 	TrainingAccuracy *float64 `json:"training_accuracy,omitempty"`
+	// Warnings lists what makes the fit questionable though it was
+	// stored, such as fewer samples than the user has parameters; absent
+	// when there is nothing to say.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// perUserParams returns the number of personal parameters that a
+// personalization of m fits.
+func perUserParams(m *model.Model) int {
+	switch m.Method {
+	case model.MethodLowRank:
+		return m.Rank
+	case model.MethodGlobalSparse:
+		return m.Sparsity
+	case model.MethodLocal, model.MethodFinetune, model.MethodNeuralDense:
+		return m.Dim
+	}
+	return m.Rank + m.Sparsity
+}
+
+// fitWarnings returns the warnings of a personalization from n samples.
+func (s *Server) fitWarnings(n int) []string {
+	if p := perUserParams(s.m); n < p {
+		return []string{fmt.Sprintf("%d samples for %d personal parameters: the fit is underdetermined and rests on the "+
+			"regularization and the shared parts; give at least %d samples for a meaningful fit", n, p, p)}
+	}
+	return nil
 }
 
 func (s *Server) handlePutUser(w http.ResponseWriter, r *http.Request) error {
@@ -572,6 +780,14 @@ func (s *Server) handlePutUser(w http.ResponseWriter, r *http.Request) error {
 			return badRequest(fmt.Errorf("%s: y missing", where))
 		}
 		y[i] = *req.Samples[i].Y
+		for j, v := range x[i*d : (i+1)*d] {
+			if math.Abs(v) > MaxMagnitude {
+				return badRequest(fmt.Errorf("%s: feature %q = %v exceeds the largest magnitude a personalization accepts, %g", where, s.fs.names[j], v, MaxMagnitude))
+			}
+		}
+		if math.Abs(y[i]) > MaxMagnitude {
+			return badRequest(fmt.Errorf("%s: y = %v exceeds the largest magnitude a personalization accepts, %g", where, y[i], MaxMagnitude))
+		}
 		if s.prob && y[i] != 0 && y[i] != 1 {
 			return badRequest(fmt.Errorf("%s: y = %v is not 0 or 1, as a model trained with the logistic loss needs", where, y[i]))
 		}
@@ -581,16 +797,11 @@ func (s *Server) handlePutUser(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if !finite(u.W) || !finite(u.Value) {
-		// Samples of extreme magnitude (e.g. targets near the largest
-		// float64) overflow the per-user solve.
-		return badRequest(errors.New("samples: the fit overflowed to non-finite parameters; the features or targets are too large in magnitude"))
+		// Samples of extreme magnitude overflow the per-user solve.
+		return errorf(http.StatusUnprocessableEntity, "user %q: the fit overflowed to non-finite parameters; the features or targets are too large in magnitude; nothing was stored", id)
 	}
-	created, err := s.st.Put(u)
-	if err != nil {
-		return err
-	}
-	s.met.personalizations.Inc()
-	// Training error of the stored parameters, as predict computes them.
+	// Training error of the parameters, as predict computes them; checked
+	// before storing, so that a user is stored only with an answer.
 	s.m.Theta(&u, sc.theta)
 	var sse, nll, right float64
 	for i := range y {
@@ -610,17 +821,32 @@ func (s *Server) handlePutUser(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
-	code := http.StatusOK
-	if created {
-		code = http.StatusCreated
-	}
 	mse := sse / float64(n)
-	resp := PersonalizeResponse{UserParams: s.params(&u), Created: created, Samples: n,
-		TrainingMSE: mse, TrainingRMSE: math.Sqrt(mse)}
+	if math.IsNaN(mse) || math.IsInf(mse, 0) || !finite(sc.theta) {
+		return errorf(http.StatusUnprocessableEntity, "user %q: the fit's predictions on its samples overflow (training MSE %v); "+
+			"the features or targets are too large in magnitude; nothing was stored", id, mse)
+	}
+	resp := PersonalizeResponse{UserParams: s.params(&u), Samples: n,
+		TrainingMSE: mse, TrainingRMSE: math.Sqrt(mse), Warnings: s.fitWarnings(n)}
 	if s.prob {
 		ll, acc := nll/float64(n), right/float64(n)
 		resp.TrainingLogLoss, resp.TrainingAccuracy = &ll, &acc
 	}
+	// Encode once before storing: a user is stored only if its answer can
+	// be written.
+	if _, err := json.Marshal(resp); err != nil {
+		return err
+	}
+	created, err := s.st.Put(u)
+	if err != nil {
+		return err
+	}
+	s.met.personalizations.Inc()
+	code := http.StatusOK
+	if created {
+		code = http.StatusCreated
+	}
+	resp.Created = created
 	return writeJSON(w, code, resp)
 }
 

@@ -381,7 +381,7 @@ func TestBadInput(t *testing.T) {
 		{"predict named string", "POST", "/v1/predict", `{"user":"u1","features":{"x0":"1"}}`, 400, `"x0"`},
 		{"predict both forms", "POST", "/v1/predict", `{"user":"u1","features":` + x + `,"requests":[]}`, 400, "not both"},
 		{"predict empty batch", "POST", "/v1/predict", `{"requests":[]}`, 400, "empty batch"},
-		{"predict big batch", "POST", "/v1/predict", `{"requests":[{"user":"u1","features":` + x + `},{"user":"u1","features":` + x + `},{"user":"u1","features":` + x + `},{"user":"u1","features":` + x + `}]}`, 400, "4 items exceed the batch limit of 3"},
+		{"predict big batch", "POST", "/v1/predict", `{"requests":[{"user":"u1","features":` + x + `},{"user":"u1","features":` + x + `},{"user":"u1","features":` + x + `},{"user":"u1","features":` + x + `}]}`, 400, "more than 3 items exceed the batch limit of 3"},
 		{"predict bad batch item", "POST", "/v1/predict", `{"requests":[{"user":"u1","features":` + x + `},{"user":"u1","features":[1]}]}`, 400, "requests[1]: 1 features"},
 		{"predict body too large", "POST", "/v1/predict", `{"user":"u1","features":[` + strings.Repeat("1,", 3000) + `1]}`, 413, "exceeds the limit"},
 		{"predict array body", "POST", "/v1/predict", `[1]`, 400, "want an object"},

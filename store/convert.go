@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -8,12 +9,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
+	"github.com/lrsp/lrsp/internal/exactsum"
 	"github.com/lrsp/lrsp/model"
 )
 
@@ -30,10 +34,16 @@ type ImportOptions struct {
 
 // Import writes model m, shared parts and every user, into a new store file
 // at path, replacing any file there. It writes a temporary file in the same
-// directory in batched transactions and renames it over path only when
-// every user is in, so that a failed or cancelled import leaves path as it
-// was. Users are written in ID order, which lets bbolt fill its pages
-// densely. Duplicate user IDs are an error.
+// directory in batched transactions, marks it complete after its last
+// user, and renames it over path only then, so that a failed or cancelled
+// import leaves path as it was and removes its temporary file. Users are
+// written in ID order, which lets bbolt fill its pages densely. Duplicate
+// user IDs are an error.
+//
+// Import refuses to replace a store that another process holds open (a
+// running server, whose later writes would go to the replaced file), and
+// removes temporary files that an import or compaction killed before it
+// could clean up left next to path (those no process holds locked).
 func Import(ctx context.Context, path string, m *model.Model, opt ImportOptions) error {
 	if err := m.Validate(); err != nil {
 		return fmt.Errorf("import: %w", err)
@@ -55,21 +65,29 @@ func Import(ctx context.Context, path string, m *model.Model, opt ImportOptions)
 			return fmt.Errorf("import: user %q appears twice in the model", id)
 		}
 	}
-	// The fallback sums w in model order, as model.Fallback does, so that
-	// a fresh store's fallback equals the model's exactly.
-	wsum := make([]float64, m.Rank)
+	sums := make([]exactsum.Sum, m.Rank)
 	for i := range m.Users {
-		for c, w := range m.Users[i].W {
-			wsum[c] += w
-		}
+		addW(sums, m.Users[i].W, +1)
 	}
 
+	// Hold the lock of the store being replaced until the rename, so that
+	// no server opens it in between and none is writing to it now.
+	old, err := lockExisting(path)
+	if err != nil {
+		return fmt.Errorf("import %s: %w", path, err)
+	}
+	if old != nil {
+		defer old.Close()
+	}
+	removeStaleTemps(path)
 	tmp, err := tempPath(path)
 	if err != nil {
 		return fmt.Errorf("import %s: %w", path, err)
 	}
 	defer os.Remove(tmp) // no-op after the rename
-	err = func() error {
+	err = func() (err error) {
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+		defer recoverCorrupt(&err, "import")
 		opts := boltOptions(false, 0)
 		opts.NoGrowSync = true
 		db, err := bolt.Open(tmp, 0o600, opts)
@@ -80,7 +98,7 @@ func Import(ctx context.Context, path string, m *model.Model, opt ImportOptions)
 		// The file is not visible under path until it is complete and synced
 		// below, so per-transaction fsyncs buy nothing.
 		db.NoSync = true
-		if err := db.Update(func(tx *bolt.Tx) error { return writeShared(tx, m, int64(len(m.Users)), wsum) }); err != nil {
+		if err := db.Update(func(tx *bolt.Tx) error { return writeShared(tx, m, int64(len(m.Users)), sums) }); err != nil {
 			return err
 		}
 		var arena []byte
@@ -98,7 +116,7 @@ func Import(ctx context.Context, path string, m *model.Model, opt ImportOptions)
 				for _, i := range order[start:end] {
 					u := &m.Users[i]
 					n := len(arena)
-					arena = encodeUser(arena, u)
+					arena = encodeUser(arena, []byte(u.ID), u)
 					if err := users.Put([]byte(u.ID), arena[n:len(arena):len(arena)]); err != nil {
 						return fmt.Errorf("user %q: %w", u.ID, err)
 					}
@@ -111,6 +129,17 @@ func Import(ctx context.Context, path string, m *model.Model, opt ImportOptions)
 			if opt.Progress != nil {
 				opt.Progress(end, len(order))
 			}
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		// Sync every user before the completeness mark, and the mark
+		// before the rename.
+		if err := db.Sync(); err != nil {
+			return err
+		}
+		if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyComplete, []byte{1}) }); err != nil {
+			return err
 		}
 		if err := db.Sync(); err != nil {
 			return err
@@ -126,9 +155,60 @@ func Import(ctx context.Context, path string, m *model.Model, opt ImportOptions)
 	return nil
 }
 
+// lockExisting opens the bbolt file at path, if there is one, to hold its
+// lock; it returns nil when path does not exist or is not a bbolt file,
+// and an error when another process holds it.
+func lockExisting(path string) (*bolt.DB, error) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	db, err := openBolt(path, boltOptions(false, 0))
+	if err != nil {
+		if errors.Is(err, ErrLocked) {
+			return nil, fmt.Errorf("cannot replace the store: %w", err)
+		}
+		return nil, nil // not a store: nothing holds it
+	}
+	return db, nil
+}
+
+// removeStaleTemps removes the temporary files of imports and compactions
+// of path that were killed before they could remove them: those whose
+// bbolt lock no process holds. A temporary file in use is locked by its
+// writer and stays.
+func removeStaleTemps(path string) {
+	names, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+globEscape(filepath.Base(path))+".tmp*"))
+	for _, name := range names {
+		st, err := os.Lstat(name)
+		if err != nil || !st.Mode().IsRegular() || st.Size() == 0 {
+			continue // an empty file may be a writer's, not yet opened
+		}
+		db, err := bolt.Open(name, 0o600, &bolt.Options{Timeout: 10 * time.Millisecond, ReadOnly: true})
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			continue // a live writer holds it
+		}
+		if db != nil {
+			db.Close()
+		}
+		os.Remove(name)
+	}
+}
+
+// globEscape escapes the pattern characters of filepath.Match in s.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, c := range s {
+		if strings.ContainsRune(`*?[\`, c) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
 // writeShared creates the buckets and writes the model's shared parts and
 // the counters.
-func writeShared(tx *bolt.Tx, m *model.Model, count int64, wsum []float64) error {
+func writeShared(tx *bolt.Tx, m *model.Model, count int64, sums []exactsum.Sum) error {
 	meta, err := tx.CreateBucket(bucketMeta)
 	if err != nil {
 		return err
@@ -141,9 +221,8 @@ func writeShared(tx *bolt.Tx, m *model.Model, count int64, wsum []float64) error
 	if !m.Config.IsZero() {
 		h.Config = &m.Config
 	}
-	version := uint32(formatLinear)
+	version := uint32(FormatVersion)
 	if n := m.Network; n != nil {
-		version = FormatVersion
 		h.Network = &networkHeader{Inputs: n.Inputs, Sizes: n.Sizes, Activation: n.Activation}
 	}
 	hj, err := json.Marshal(h)
@@ -170,7 +249,7 @@ func writeShared(tx *bolt.Tx, m *model.Model, count int64, wsum []float64) error
 			return err
 		}
 	}
-	return putCounters(meta, count, wsum)
+	return putCounters(meta, count, sums)
 }
 
 // tempPath returns an unused temporary name next to path.
@@ -201,7 +280,7 @@ func renameSynced(tmp, path string) error {
 // stopping at the first error or when ctx is cancelled. The user passed to
 // fn is reused between calls; fn must copy what it keeps.
 func (s *Store) Users(ctx context.Context, fn func(u *model.User) error) error {
-	return s.db.View(func(tx *bolt.Tx) error {
+	return s.view("read", func(tx *bolt.Tx) error {
 		var u model.User
 		c := tx.Bucket(bucketUsers).Cursor()
 		n := 0
@@ -209,7 +288,7 @@ func (s *Store) Users(ctx context.Context, fn func(u *model.User) error) error {
 			if n++; n%4096 == 0 && ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if err := decodeUser(v, s.m, &u); err != nil {
+			if err := decodeUser(k, v, s.m, &u, !s.legacy()); err != nil {
 				return fmt.Errorf("user %q: %w", k, err)
 			}
 			u.ID = string(k)
@@ -252,18 +331,17 @@ func (s *Store) Export(ctx context.Context) (*model.Model, error) {
 }
 
 // Compact rewrites the store file at path so that it holds only live data:
-// it copies every key into a new temporary file with bbolt's Compact, syncs
-// it and renames it over path. Afterwards the bytes of deleted users are no
+// it copies every key into a new temporary file (the completeness mark
+// last, so that a half-written copy does not open), syncs it and renames it
+// over path. Afterwards the bytes of deleted users are no
 // longer in the file at path (the old file's disk blocks are released to the
 // file system, which does not overwrite them). The store must not be open
 // elsewhere; Compact fails if another process holds it. It returns the file
 // sizes before and after.
 func Compact(path string) (before, after int64, err error) {
-	src, err := bolt.Open(path, 0o600, boltOptions(false, 0))
+	defer recoverCorrupt(&err, "compact")
+	src, err := openBolt(path, boltOptions(false, 0))
 	if err != nil {
-		if errors.Is(err, bolterrors.ErrTimeout) {
-			return 0, 0, fmt.Errorf("compact %s: the file is locked by another process (a running server?)", path)
-		}
 		return 0, 0, fmt.Errorf("compact %s: %w", path, err)
 	}
 	defer src.Close()
@@ -275,6 +353,7 @@ func Compact(path string) (before, after int64, err error) {
 	}); err != nil {
 		return 0, 0, fmt.Errorf("compact %s: %w", path, err)
 	}
+	removeStaleTemps(path)
 	if st, err := os.Stat(path); err == nil {
 		before = st.Size()
 	}
@@ -292,7 +371,7 @@ func Compact(path string) (before, after int64, err error) {
 		}
 		defer dst.Close()
 		dst.NoSync = true
-		if err := bolt.Compact(dst, src, 64<<20); err != nil {
+		if err := copyStore(dst, src, 64<<20); err != nil {
 			return err
 		}
 		if err := dst.Sync(); err != nil {
@@ -313,4 +392,56 @@ func Compact(path string) (before, after int64, err error) {
 		return 0, 0, fmt.Errorf("compact %s: %w", path, err)
 	}
 	return before, st.Size(), nil
+}
+
+// copyStore copies the meta and users buckets of src into the empty dst,
+// committing about every txMaxSize bytes, and the completeness mark last.
+func copyStore(dst, src *bolt.DB, txMaxSize int) error {
+	return src.View(func(stx *bolt.Tx) error {
+		var complete []byte
+		for _, name := range [][]byte{bucketMeta, bucketUsers} {
+			b := stx.Bucket(name)
+			if b == nil {
+				return fmt.Errorf("not an lrsp user store (missing bucket %s)", name)
+			}
+			if err := dst.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket(name); return err }); err != nil {
+				return err
+			}
+			c := b.Cursor()
+			k, v := c.First()
+			for k != nil {
+				err := dst.Update(func(tx *bolt.Tx) error {
+					db := tx.Bucket(name)
+					db.FillPercent = 0.95 // keys arrive in increasing order
+					for size := 0; k != nil && size < txMaxSize; k, v = c.Next() {
+						if v == nil {
+							return fmt.Errorf("unexpected nested bucket %q in %s", k, name)
+						}
+						if bytes.Equal(name, bucketMeta) && bytes.Equal(k, keyComplete) {
+							complete = bytes.Clone(v)
+							continue
+						}
+						// bbolt keeps k and v until the commit, and they
+						// point into src's memory map, valid until src's
+						// transaction ends.
+						if err := db.Put(k, v); err != nil {
+							return err
+						}
+						size += len(k) + len(v)
+					}
+					return nil
+				})
+				if err != nil {
+					return err
+				}
+			}
+		}
+		if complete == nil {
+			return nil // a store of an earlier format: no mark
+		}
+		if err := dst.Sync(); err != nil {
+			return err
+		}
+		return dst.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Put(keyComplete, complete) })
+	})
 }

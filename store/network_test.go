@@ -16,6 +16,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/lrsp/lrsp/internal/exactsum"
 	"github.com/lrsp/lrsp/model"
 )
 
@@ -50,6 +51,43 @@ func mutateMeta(t *testing.T, path string, fn func(meta *bolt.Bucket) error) {
 	}
 	defer db.Close()
 	if err := db.Update(func(tx *bolt.Tx) error { return fn(tx.Bucket(bucketMeta)) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeLegacy writes m as a store of the earlier format version 1 or 2:
+// records without checksums, float64 sums, no completeness mark.
+func writeLegacy(t *testing.T, path string, m *model.Model, version uint32) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	wsum := make([]float64, m.Rank)
+	for _, u := range m.Users {
+		for c, w := range u.W {
+			wsum[c] += w
+		}
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		if err := writeShared(tx, m, int64(len(m.Users)), make([]exactsum.Sum, m.Rank)); err != nil {
+			return err
+		}
+		meta := tx.Bucket(bucketMeta)
+		meta.Delete(keyWSumX)
+		meta.Put(keyWSum, putFloats(nil, wsum))
+		meta.Put(keyFormat, binary.LittleEndian.AppendUint32(nil, version))
+		for i := range m.Users {
+			u := &m.Users[i]
+			rec := encodeUser(nil, []byte(u.ID), u)
+			if err := tx.Bucket(bucketUsers).Put([]byte(u.ID), rec[:len(rec)-4]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 }
@@ -137,16 +175,43 @@ func TestNetworkRoundTrip(t *testing.T) {
 	}
 }
 
-// TestFormatVersions checks which format each store gets, that version 1
-// stores still open, and that inconsistent or hostile headers are refused
-// with an error (no panic, no allocation from unchecked sizes).
+// TestFormatVersions checks that every new store gets FormatVersion, that
+// stores of the earlier versions 1 and 2 still open read-only (and are
+// refused for writing with an error that says how to convert them), and
+// that inconsistent or hostile headers are refused with an error (no
+// panic, no allocation from unchecked sizes).
 func TestFormatVersions(t *testing.T) {
-	// A linear store is still written as version 1, which earlier lrsp
-	// releases read; one with a network is version 2, which they refuse
-	// ("store format ..., this lrsp reads version 1").
 	lin, _ := importTemp(t, randomModel(5, 6, 2, 2, false, 1))
-	if v := formatOf(t, lin); v != formatLinear {
-		t.Fatalf("linear store written as format %d, want %d", v, formatLinear)
+	if v := formatOf(t, lin); v != FormatVersion {
+		t.Fatalf("linear store written as format %d, want %d", v, FormatVersion)
+	}
+	for _, tc := range []struct {
+		m       *model.Model
+		version uint32
+	}{
+		{randomModel(5, 6, 2, 2, true, 1), formatLinear},
+		{networkModel(4, 3, []int{4}, 2, 1, 5), formatNetwork},
+	} {
+		path := filepath.Join(t.TempDir(), "legacy.db")
+		writeLegacy(t, path, tc.m, tc.version)
+		if _, err := Open(path, Options{}); err == nil || !strings.Contains(err.Error(), "opens read-only only") {
+			t.Fatalf("read-write Open of a version %d store: %v, want a refusal", tc.version, err)
+		}
+		s, err := Open(path, Options{ReadOnly: true})
+		if err != nil {
+			t.Fatalf("read-only Open of a version %d store: %v", tc.version, err)
+		}
+		got, err := s.Export(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(sortedUsers(got), sortedUsers(tc.m)) {
+			t.Fatalf("version %d store: users read back differ", tc.version)
+		}
+		if _, err := s.Put(tc.m.Users[0]); err == nil {
+			t.Fatalf("Put into a version %d store succeeded", tc.version)
+		}
+		s.Close()
 	}
 
 	good := networkModel(3, 3, []int{4}, 2, 1, 5)
@@ -170,6 +235,16 @@ func TestFormatVersions(t *testing.T) {
 		}
 	}
 	version := func(v uint32) []byte { return binary.LittleEndian.AppendUint32(nil, v) }
+	multi := func(fns ...func(meta *bolt.Bucket) error) func(meta *bolt.Bucket) error {
+		return func(meta *bolt.Bucket) error {
+			for _, fn := range fns {
+				if err := fn(meta); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
 	nan := putFloats(nil, []float64{math.NaN()})
 	for _, tc := range []struct {
 		name   string
@@ -178,9 +253,12 @@ func TestFormatVersions(t *testing.T) {
 		want   string
 	}{
 		{"network as version 1", good, put(keyFormat, version(1)), "holds a network"},
-		{"version 1 with network key", randomModel(2, 4, 1, 1, false, 1), put(keyNetwork, []byte{1}), "holds a network"},
+		{"version 1 with network key", randomModel(2, 4, 1, 1, false, 1), multi(put(keyFormat, version(1)), put(keyNetwork, []byte{1})), "holds a network"},
+		{"network key without header", randomModel(2, 4, 1, 1, false, 1), put(keyNetwork, []byte{1}), "header has no network"},
 		{"version 2 without network", randomModel(2, 4, 1, 1, false, 1), put(keyFormat, version(2)), "without a network"},
-		{"future version", good, put(keyFormat, version(3)), "format version 3"},
+		{"future version", good, put(keyFormat, version(4)), "format version 4"},
+		{"incomplete", good, put(keyComplete, nil), "incomplete"},
+		{"bad sums", good, put(keyWSumX, []byte{7}), "wsumx"},
 		{"short format key", good, put(keyFormat, []byte{2}), "format key of 1 bytes"},
 		{"missing weights", good, put(keyNetwork, nil), "network has 0 bytes"},
 		{"short weights", good, put(keyNetwork, bytes.Repeat([]byte{0}, 8)), "network has 8 bytes"},
@@ -233,7 +311,7 @@ func FuzzDecodeShared(f *testing.F) {
 		if network != nil {
 			vals[string(keyNetwork)] = network
 		}
-		m, err := decodeShared(func(k []byte) []byte { return vals[string(k)] })
+		m, _, err := decodeShared(func(k []byte) []byte { return vals[string(k)] })
 		if err == nil {
 			if err := m.Validate(); err != nil {
 				t.Fatalf("decodeShared returned an invalid model: %v", err)

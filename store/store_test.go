@@ -275,6 +275,12 @@ func TestOpenRejects(t *testing.T) {
 	if _, err := Open(filepath.Join(dir, "missing", "y.db"), Options{}); err == nil {
 		t.Fatal("Open of a missing path succeeded")
 	}
+	if _, err := Open(filepath.Join(dir, "typo.db"), Options{}); err == nil {
+		t.Fatal("Open of a missing file succeeded")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "typo.db")); err == nil {
+		t.Fatal("Open of a missing file created it")
+	}
 	// A second read-write open of the same store fails on the lock.
 	_, path := importTemp(t, randomModel(1, 3, 1, 1, false, 1))
 	_, err := Open(path, Options{LockTimeout: 50e6})
@@ -335,6 +341,15 @@ func TestCompactRemovesDeletedBytes(t *testing.T) {
 	}
 	if _, err := s.Get(m.Users[18].ID); err != nil {
 		t.Fatal(err)
+	}
+	want := *m
+	want.Users = append(append([]model.User{}, m.Users[:17]...), m.Users[18:]...)
+	if got, w := s.Fallback().W, want.Fallback().W; !reflect.DeepEqual(got, w) {
+		t.Fatalf("fallback after compact %v, want %v", got, w)
+	}
+	s.Close()
+	if rep, err := Check(context.Background(), path); err != nil || len(rep.Problems) > 0 {
+		t.Fatalf("Check after compact: %v %q", err, rep.Problems)
 	}
 }
 

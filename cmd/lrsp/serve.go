@@ -13,8 +13,8 @@ import (
 )
 
 func newServeCmd() *cobra.Command {
-	var path, addr, tokenFile, unknown string
-	var insecure bool
+	var path, addr, tokenFile, readTokenFile, unknown string
+	var insecure, accessLog bool
 	var opt serve.Options
 	var t serve.Timeouts
 	c := &cobra.Command{
@@ -34,9 +34,17 @@ For a model trained with the logistic loss, predictions are probabilities
 (neural-lrs), requests give the network's input features.
 
 PUT and DELETE need "Authorization: Bearer TOKEN" when --auth-token-file is
-given. The server refuses a non-loopback --addr without a token unless
---insecure is given. SIGINT or SIGTERM drains in-flight requests and closes
-the store.`,
+given; GET /v1/users/{id} (a user's personal parameters) needs the token of
+--read-token-file (or the write token) when that is given. The server
+refuses a non-loopback --addr without a token unless --insecure is given.
+
+Every response is JSON, errors included. At most --max-in-flight API
+requests run at once; past that a request gets 503 with Retry-After: 1
+(/healthz, /readyz and /metrics are not counted). --access-log writes one
+structured line per request to stderr (one in --access-log-every; server
+errors always). The store is locked while the server runs: "lrsp store
+import" or "compact" onto it fails. SIGINT or SIGTERM drains in-flight
+requests and closes the store.`,
 		Example: "  lrsp serve --store users.db --addr 127.0.0.1:8080",
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -50,18 +58,29 @@ the store.`,
 					return err
 				}
 			}
+			if readTokenFile != "" {
+				if opt.ReadToken, err = serve.ReadTokenFile(readTokenFile); err != nil {
+					return err
+				}
+			}
 			if err := serve.CheckListenAddr(addr, opt.AuthToken != "", insecure); err != nil {
 				return err
 			}
-			if opt.MaxBodyBytes < 0 || opt.MaxBatch < 0 || opt.MaxSamples < 0 {
-				return fmt.Errorf("--max-body, --max-batch and --max-samples must not be negative")
+			if opt.MaxBodyBytes < 0 || opt.MaxBatch < 0 || opt.MaxSamples < 0 || opt.AccessLogEvery < 0 {
+				return fmt.Errorf("--max-body, --max-batch, --max-samples and --access-log-every must not be negative")
 			}
 			st, err := store.Open(path, store.Options{})
 			if err != nil {
 				return err
 			}
 			defer st.Close()
+			for _, w := range st.Warnings() {
+				fmt.Fprintf(c.ErrOrStderr(), "warning: store %s: %s (run lrsp store check)\n", path, w)
+			}
 			opt.Logger = slog.New(slog.NewTextHandler(c.ErrOrStderr(), nil))
+			if accessLog {
+				opt.AccessLog = opt.Logger
+			}
 			srv, err := serve.New(st, opt)
 			if err != nil {
 				return err
@@ -91,6 +110,10 @@ the store.`,
 	f.StringVar(&path, "store", "", "user store file (required)")
 	f.StringVar(&addr, "addr", "127.0.0.1:8080", "listen address")
 	f.StringVar(&tokenFile, "auth-token-file", "", "file holding the bearer token required by PUT and DELETE")
+	f.StringVar(&readTokenFile, "read-token-file", "", "file holding the bearer token required by GET /v1/users/{id} (personal parameters); the write token works too")
+	f.IntVar(&opt.MaxInFlight, "max-in-flight", 64, "most API requests handled at once; more get 503 with Retry-After (0: 64, negative: no bound)")
+	f.BoolVar(&accessLog, "access-log", false, "log every request (method, path, status, bytes, duration) to stderr, structured")
+	f.IntVar(&opt.AccessLogEvery, "access-log-every", 1, "with --access-log, log one request in N (server errors always)")
 	f.BoolVar(&insecure, "insecure", false, "allow a non-loopback --addr without --auth-token-file")
 	f.StringVar(&unknown, "unknown", "error", "unknown users on predict: error (404), or global (the average user; refused for a model trained with --dp-*)")
 	f.Int64Var(&opt.MaxBodyBytes, "max-body", 32<<20, "largest request body in bytes")

@@ -19,12 +19,15 @@ func newStoreCmd() *cobra.Command {
 		Short: "Convert between model files and user stores; compact a store",
 		Long: `A user store is a single bbolt file holding a model's shared parts (U, theta_0,
 metadata, privacy ledger, and the network of neural-lrs models) and every
-user's (w_i, b_i), read by "lrsp serve". Stores of models with a network use
-store format 2, which lrsp releases before it refuse to open.
-It opens instantly whatever its size, and each user is written in its own
+user's (w_i, b_i), read by "lrsp serve". Stores are written in store format 3:
+every user record carries a CRC-32C checked on each read ("lrsp store check"
+verifies a whole store), and an import marks the store complete only after its
+last user. Earlier lrsp releases refuse format 3; stores of their formats 1 and
+2 open read-only here (export them and import again to serve them).
+A store opens instantly whatever its size, and each user is written in its own
 transaction.`,
 	}
-	c.AddCommand(newStoreImportCmd(), newStoreExportCmd(), newStoreCompactCmd(), newRandomModelCmd())
+	c.AddCommand(newStoreImportCmd(), newStoreExportCmd(), newStoreCompactCmd(), newStoreCheckCmd(), newRandomModelCmd())
 	return c
 }
 
@@ -36,7 +39,9 @@ func newStoreImportCmd() *cobra.Command {
 		Short: "Write a model file into a new user store",
 		Long: `import writes every user of the model into a new store file, replacing any file
 at --store only once the import is complete (a failed or interrupted import
-leaves it as it was).`,
+leaves it as it was, and removes its temporary file; temporary files of an
+import killed outright are removed by the next import). It refuses to
+replace a store that a running server holds.`,
 		Example: "  lrsp store import --model model.lrsp --store users.db",
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -103,6 +108,9 @@ func newStoreExportCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := c.Context().Err(); err != nil {
+				return err
+			}
 			if err := model.Save(out, m); err != nil {
 				return err
 			}
@@ -139,6 +147,43 @@ numbers can stay in the file until compaction. The store must not be in use
 		},
 	}
 	c.Flags().StringVar(&path, "store", "", "store file to compact (required)")
+	c.MarkFlagRequired("store")
+	return c
+}
+
+func newStoreCheckCmd() *cobra.Command {
+	var path string
+	c := &cobra.Command{
+		Use:   "check",
+		Short: "Verify a whole user store: pages, shared parts and every user record",
+		Long: `check reads the store read-only and verifies bbolt's page structure, the shared
+parts, the completeness mark of an import, every user record against its
+checksum and the model's sizes, the user count and the sums behind the
+--unknown global fallback. It prints each problem, naming the user or page,
+and exits with status 1 if there is any. A running server holds the store
+locked; stop it (or check a copy) first.`,
+		Example: "  lrsp store check --store users.db",
+		Args:    cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			rep, err := store.Check(c.Context(), path)
+			if err != nil {
+				return err
+			}
+			w := c.OutOrStdout()
+			for _, n := range rep.Notes {
+				fmt.Fprintf(w, "note: %s\n", n)
+			}
+			for _, p := range rep.Problems {
+				fmt.Fprintf(w, "problem: %s\n", p)
+			}
+			if len(rep.Problems) > 0 {
+				return fmt.Errorf("store check %s: %d problems (format version %d, %d user records read)", path, len(rep.Problems), rep.Version, rep.Users)
+			}
+			fmt.Fprintf(w, "%s: sound (format version %d, %d users)\n", path, rep.Version, rep.Users)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&path, "store", "", "store file to check (required)")
 	c.MarkFlagRequired("store")
 	return c
 }
