@@ -25,7 +25,7 @@ It opens instantly whatever its size, and each user is written in its own
 transaction.`,
 	}
 	c.AddCommand(newStoreImportCmd(), newStoreExportCmd(), newStoreCompactCmd(), newRandomModelCmd())
-	return c
+	return group(c)
 }
 
 func newStoreImportCmd() *cobra.Command {
@@ -103,7 +103,7 @@ func newStoreExportCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := model.Save(out, m); err != nil {
+			if err := saveModel(out, m); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.OutOrStdout(), "exported %d users to %s\n", len(m.Users), out)
@@ -164,7 +164,7 @@ network from N inputs to the d features in front of it (method neural-lrs).`,
 			if err != nil {
 				return err
 			}
-			return model.Save(out, m)
+			return saveModel(out, m)
 		},
 	}
 	c.Flags().StringVar(&out, "out", "", "model file to write (required)")
