@@ -195,7 +195,7 @@ and --center accept auto: candidates are scored on held-out samples (--tune-hold
 		Example: "  lrsp train --data data.csv --rank 5 --sparsity 5 --out model.lrsp\n" +
 			"  lrsp train --data data.csv --rank auto --sparsity auto --ridge auto\n" +
 			"  lrsp train --data labels.csv --loss logistic --validation 0.2",
-		Args:    cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			cfg, err := f.config(c)
 			if err != nil {
