@@ -139,7 +139,7 @@ class _Base(BaseEstimator):
         added and known ones refitted; every other user is kept. Returns
         self."""
         check_is_fitted(self, "model_")
-        X, y = self._validate_data(X, y, dtype=np.float64, y_numeric=True, reset=False)
+        X, y = self._validate_data(X, y, dtype=np.float64, y_numeric=self._loss == "squared", reset=False)
         y = self._encode_y(y, fitting=False)
         ids = self._ids(groups, X.shape[0], None)
         if ids is None:
@@ -346,6 +346,13 @@ class LowRankSparseClassifier(ClassifierMixin, _Base):
     def _more_tags(self):
         # The logistic loss is for 0/1 targets: two classes only.
         return {"binary_only": True}
+
+    def __sklearn_tags__(self):
+        # The same for scikit-learn 1.6 and later, which read tags here
+        # (scikit-learn 1.2, which Debian ships, reads _more_tags).
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
 
     def _encode_y(self, y, fitting):
         if fitting:

@@ -189,3 +189,22 @@ def test_readme_example(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     exec(compile(code, "README.md", "exec"), {})
     assert LowRankSparseRegressor.load("model.lrsp").components_.shape == (8, 2)
+
+
+def test_classifier_personalize_and_cli_parity(tmp_path):
+    # Labels other than 0/1 are mapped to 0/1 for the binary; personalizing
+    # new users gives the model lrsp personalize writes from the 0/1 data.
+    X, y, g = lrs_data(logistic=True)
+    Xn, yn, gn = lrs_data(users=4, seed=5, logistic=True)
+    gn = np.array(["new-" + u for u in gn])
+    labels = np.where(y == 1, "yes", "no")
+    est = LowRankSparseClassifier(rank=2, sparsity=1).fit(X, labels, groups=g)
+    model, model2, csv = (os.fspath(tmp_path / f) for f in ("m.lrsp", "m2.lrsp", "new.csv"))
+    est.save(model)
+    write_csv(csv, Xn, yn, gn)
+    cli("personalize", "--model", model, "--data", csv, "--out", model2)
+    est.personalize(Xn, np.where(yn == 1, "yes", "no"), groups=gn)
+    with open(model2, "rb") as f:
+        assert f.read() == est.model_
+    with pytest.raises(ValueError, match="labels other than"):
+        est.personalize(Xn, np.where(yn == 1, "yes", "maybe"), groups=gn)
