@@ -5,8 +5,9 @@
 Both train with the same settings and predict the same held-out rows:
 the CLI from CSV files (what a user of the CLI has) and from packed files
 written beforehand, the wrapper from numpy arrays (it writes the packed
-file itself, then reads the predictions back). Prints the best of the
-repeats of each and the ratios.
+file itself, then reads the predictions back). The three are run in
+turn, repeats times; prints the median and best time of each and the
+ratios.
 """
 
 import os
@@ -21,15 +22,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 from conftest import lrs_data, write_csv  # noqa: E402
 
 from lrsp import LowRankSparseRegressor, find_binary, write_packed  # noqa: E402
-
-
-def best(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main():
@@ -60,13 +52,24 @@ def main():
             est = LowRankSparseRegressor(rank=4, sparsity=2, rounds=10).fit(X, y, groups=g)
             est.predict(Xt, groups=gt)
 
-        t_csv = best(cli("train.csv", "test.csv"), repeats)
-        t_packed = best(cli("train.lrspd", "test.lrspd"), repeats)
-        t_py = best(wrapper, repeats)
-    print(f"{rows} training rows + {rows} predicted rows, d={d}, {users} users, best of {repeats}:")
-    print(f"  CLI, CSV files:      {t_csv:.3f} s")
-    print(f"  CLI, packed files:   {t_packed:.3f} s")
-    print(f"  Python wrapper:      {t_py:.3f} s  ({t_py / t_csv:.2f}x CLI on CSV, {t_py / t_packed:.2f}x CLI on packed)")
+        # Interleaved, so that load from other processes falls on all three alike.
+        runs = {"CLI, CSV files": cli("train.csv", "test.csv"), "CLI, packed files": cli("train.lrspd", "test.lrspd"),
+                "Python wrapper": wrapper}
+        times = {k: [] for k in runs}
+        for _ in range(repeats):
+            for k, fn in runs.items():
+                t = time.perf_counter()
+                fn()
+                times[k].append(time.perf_counter() - t)
+    print(f"{rows} training rows + {rows} predicted rows, d={d}, {users} users, {repeats} interleaved repeats:")
+    med = {k: float(np.median(v)) for k, v in times.items()}
+    for k, v in times.items():
+        print(f"  {k:18s} median {med[k]:.3f} s, best {min(v):.3f} s")
+    py = med["Python wrapper"]
+    print(f"  wrapper / CLI on CSV: {py / med['CLI, CSV files']:.2f}x (medians), "
+          f"{min(times['Python wrapper']) / min(times['CLI, CSV files']):.2f}x (bests)")
+    print(f"  wrapper / CLI on packed: {py / med['CLI, packed files']:.2f}x (medians), "
+          f"{min(times['Python wrapper']) / min(times['CLI, packed files']):.2f}x (bests)")
 
 
 if __name__ == "__main__":

@@ -42,18 +42,27 @@ def _tables8():
 
 
 _T8 = _tables8()
-# Byte i of a little-endian word is followed by 7 - i more bytes.
+# Byte i of a little-endian word is followed by 7 - i more bytes; pair j
+# (bytes 2j and 2j+1, as a little-endian uint16) contributes _PAIR[j][pair].
 _T8_BY_BYTE = _T8[::-1].copy()
 _BYTE = np.arange(8)
+_V16 = np.arange(65536)
+_PAIR = np.stack([_T8_BY_BYTE[2 * j][_V16 & 0xFF] ^ _T8_BY_BYTE[2 * j + 1][_V16 >> 8] for j in range(4)])
+del _V16
 
 
 def _raw_words(grid):
     """Zero-initialised CRC register of every column of the uint64 matrix
-    grid (words x columns), each column's words read top to bottom."""
+    grid (words x columns), each column's words read top to bottom, 16
+    bits at a time."""
     s = np.zeros(grid.shape[1], dtype=np.uint64)
     for w in range(grid.shape[0]):
-        b = (grid[w] ^ s).view(np.uint8).reshape(-1, 8)
-        s = np.bitwise_xor.reduce(_T8_BY_BYTE[_BYTE, b], axis=1).astype(np.uint64)
+        u = (grid[w] ^ s).view(np.uint16).reshape(-1, 4)
+        r = _PAIR[0].take(u[:, 0])
+        r ^= _PAIR[1].take(u[:, 1])
+        r ^= _PAIR[2].take(u[:, 2])
+        r ^= _PAIR[3].take(u[:, 3])
+        s = r.astype(np.uint64)
     return s.astype(np.uint32)
 
 
