@@ -120,6 +120,13 @@ def test_save_load_and_cli_predict(tmp_path):
     np.testing.assert_array_equal(read_predictions(out), cli_model.predict(X, groups=g))
     with pytest.raises(ValueError, match="LowRankSparseRegressor"):
         LowRankSparseClassifier.load(path)
+    # A model from Python goes into a user store (what lrsp serve reads) and
+    # back unchanged in its predictions.
+    db, back_path = os.fspath(tmp_path / "users.db"), os.fspath(tmp_path / "back.lrsp")
+    est.save(path)
+    cli("store", "import", "--model", path, "--store", db)
+    cli("store", "export", "--store", db, "--out", back_path)
+    np.testing.assert_array_equal(LowRankSparseRegressor.load(back_path).predict(X, groups=g), est.predict(X, groups=g))
     # Pickling keeps the model.
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(est)).predict(X, groups=g), est.predict(X, groups=g))
 
