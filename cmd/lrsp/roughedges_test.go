@@ -75,7 +75,7 @@ func TestRequiredFlags(t *testing.T) {
 	root := newRoot(&bytes.Buffer{}, &bytes.Buffer{})
 	for _, tc := range []struct{ cmd, flag string }{
 		{"personalize", "out"}, {"personalize", "model"}, {"personalize", "data"}, {"synth", "out"},
-		{"train", "data"}, {"predict", "data"}, {"predict", "model"}, {"experiment phase", "out"},
+		{"train", "data"}, {"predict", "data"}, {"predict", "model"}, {"experiment phase", "out"}, {"pack", "data"},
 	} {
 		c, _, err := root.Find(strings.Fields(tc.cmd))
 		if err != nil {
