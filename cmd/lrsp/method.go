@@ -135,7 +135,8 @@ func runTune(c *cobra.Command, f *trainFlags, cfg method.Config) error {
 	if p.term {
 		p.status("")
 	} else if err == nil {
-		fmt.Fprintf(p.w, "tune %s: retraining the best candidate on all the data\n", cfg.Method)
+		fmt.Fprintf(p.w, "tune %s: scored %s and retrained the best on all the data in %.1f s\n", cfg.Method,
+			count(n, "candidate"), time.Since(start).Seconds())
 	}
 	w := c.OutOrStdout()
 	if res != nil {

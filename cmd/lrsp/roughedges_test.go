@@ -190,7 +190,7 @@ func TestTuningProgress(t *testing.T) {
 		t.Fatal(err)
 	}
 	line := regexp.MustCompile(`(?m)^tune lrs: candidate 1: rank \d+, sparsity 1, ridge 0, center false: validation RMSE [0-9.e-]+ \([0-9.]+ s\)$`)
-	if !line.MatchString(stderr) || !strings.Contains(stderr, "tune lrs: retraining the best candidate") {
+	if !line.MatchString(stderr) || !regexp.MustCompile(`(?m)^tune lrs: scored \d+ candidates and retrained the best on all the data in [0-9.]+ s$`).MatchString(stderr) {
 		t.Errorf("train --rank auto stderr:\n%s", stderr)
 	}
 	_, stderr, err = lrsp(t, "compare", "--data", data, "--test", filepath.Join(dir, "d-test.csv"), "--methods", "global,lrs",
