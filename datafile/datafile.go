@@ -157,7 +157,9 @@ type PredictOptions struct {
 }
 
 // Predict reads the data at path and predicts every sample with m,
-// returning the data and the predictions indexed by sample row. A packed
+// returning the data and the predictions indexed by input row (for a
+// packed file, the row numbers it records, which pack.Open checks are
+// 0..n-1). A packed
 // file is streamed a chunk of users at a time, so that a file larger than
 // memory can be scored or predicted: Predict then holds every target, row
 // index and prediction (24 bytes a sample) but the features of one chunk
@@ -183,7 +185,7 @@ func Predict(ctx context.Context, path string, m *model.Model, o PredictOptions)
 	defer p.Close()
 	scores := &dataset.Dataset{Features: p.FeatureNames(), HasTarget: p.HasTargets(),
 		Users: make([]dataset.User, 0, p.NumUsers())}
-	pred := make([]float64, 0, p.Samples())
+	pred := make([]float64, p.Samples())
 	pr := eval.NewPredictor(m, o.Unknown)
 	chunkBytes := o.ChunkBytes
 	if chunkBytes == 0 {
@@ -195,13 +197,14 @@ func Predict(ctx context.Context, path string, m *model.Model, o PredictOptions)
 			return err
 		}
 		for _, u := range chunk.Users {
-			rows := u.Rows // chunk rows -> rows of the whole file
-			for s := range rows {
-				rows[s] += len(pred)
+			// chunk rows -> the input rows the file records
+			in := p.InputRows(len(scores.Users))
+			for s, r := range u.Rows {
+				pred[in[s]] = cp[r]
+				u.Rows[s] = in[s]
 			}
-			scores.Users = append(scores.Users, dataset.User{ID: u.ID, Y: u.Y, Rows: rows})
+			scores.Users = append(scores.Users, dataset.User{ID: u.ID, Y: u.Y, Rows: u.Rows})
 		}
-		pred = append(pred, cp...)
 		return nil
 	})
 	if err != nil {

@@ -246,3 +246,53 @@ func TestForEachChunkError(t *testing.T) {
 		t.Errorf("ForEachChunk: %v after %d chunks, want fn's error after 2", err, n)
 	}
 }
+
+// TestPredictPackedInputOrder checks that predictions of a packed file whose
+// users' rows interleave in the input are indexed, and written, in input
+// row order, as those of the same rows read from CSV are.
+func TestPredictPackedInputOrder(t *testing.T) {
+	dir := t.TempDir()
+	ds := files(t, dir)
+	n := len(ds.Users)
+	for i := range ds.Users {
+		for s := range ds.Users[i].Rows {
+			ds.Users[i].Rows[s] = s*n + i // user i's sample s is input row s*n+i
+		}
+	}
+	var buf bytes.Buffer
+	if err := dataset.WriteCSV(&buf, ds); err != nil {
+		t.Fatal(err)
+	}
+	csvPath, packPath := filepath.Join(dir, "i.csv"), filepath.Join(dir, "i.lrspd")
+	if err := os.WriteFile(csvPath, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := pack.WriteDataset(packPath, ds, pack.Float64); err != nil {
+		t.Fatal(err)
+	}
+	m := trained(t, ds)
+	var outs []string
+	var preds [][]float64
+	for _, path := range []string{csvPath, packPath} {
+		for _, chunk := range []int64{1, 0} {
+			got, pred, err := datafile.Predict(context.Background(), path, m, datafile.PredictOptions{ChunkBytes: chunk})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			if err := datafile.WritePredictions(&out, got, pred); err != nil {
+				t.Fatal(err)
+			}
+			outs, preds = append(outs, out.String()), append(preds, pred)
+		}
+	}
+	for i := 1; i < len(outs); i++ {
+		if outs[i] != outs[0] || !reflect.DeepEqual(preds[i], preds[0]) {
+			t.Fatalf("run %d: predictions differ from CSV's:\n%s\nwant\n%s", i, outs[i], outs[0])
+		}
+	}
+	if !strings.HasPrefix(outs[0], "user,prediction,y\n"+ds.Users[0].ID+",") ||
+		!strings.Contains(outs[0], "\n"+ds.Users[1].ID+",") {
+		t.Errorf("predictions not in input order:\n%s", outs[0])
+	}
+}

@@ -43,7 +43,7 @@ func neuralDefaults() Config {
 
 // alwaysAllowed are the Config fields that any method may set (the seed
 // also seeds a hold-out split).
-var alwaysAllowed = []string{"version", "method", "loss", "seed", "selected_by", "stopped", "engine", "extra"}
+var alwaysAllowed = []string{"version", "method", "loss", "seed", "selected_by", "stopped", "engine", "software", "extra"}
 
 // Validate checks c for the method it names (c.Method and c.Loss) and data
 // of dimension d: the checks every configuration gets (model.Config's

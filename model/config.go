@@ -93,6 +93,12 @@ type Config struct {
 	Stopped string `json:"stopped,omitempty"`
 	// SelectedBy describes the model selection that chose the values.
 	SelectedBy string `json:"selected_by,omitempty"`
+	// Software names the program that wrote the file and its version, as
+	// package internal/version formats it ("lrsp v1.2.0", or "lrsp (devel)
+	// rev 0123456789ab" for a build from a checkout); empty in files of
+	// earlier releases. An earlier release of version 2 refuses a file
+	// that records it, naming the unknown field "software".
+	Software string `json:"software,omitempty"`
 	// Extra holds notes that no field holds: the keys of an earlier file
 	// that this release does not know, kept verbatim so that nothing read
 	// is dropped, and notes of tools (lrsp store random-model records its

@@ -25,6 +25,12 @@
 //
 // The data section can be memory-mapped: every user's targets and features
 // are aligned for their type.
+//
+// The input row numbers of all users together must be 0..samples-1, each
+// once (Open refuses other files). docs/pack-format.md in the repository
+// restates the format for writers in other languages (CRC-32C is the
+// Castagnoli CRC, initial value and final xor 0xFFFFFFFF; uvarint is
+// encoding/binary's), and python/lrsp writes it with numpy.
 package pack
 
 import (

@@ -224,3 +224,39 @@ func FuzzOpen(f *testing.F) {
 		p.Scan(0, p.NumUsers(), &sc, func(int, []float64, []float64) error { return nil })
 	})
 }
+
+// TestOpenBadRowNumbers checks that a file whose input row numbers are not
+// 0..n-1, each once, is refused at Open: predictions are written by them.
+func TestOpenBadRowNumbers(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		rows [][]int
+	}{
+		{"repeated", [][]int{{0, 1}, {1, 2}}},
+		{"out of range", [][]int{{0, 1}, {2, 4}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "d.lrspd")
+			w, err := pack.Create(path, []string{"x"}, false, pack.Float64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, rows := range tc.rows {
+				if err := w.Add(string(rune('a'+i)), make([]float64, len(rows)), nil, rows); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			p, err := pack.Open(path)
+			if err == nil {
+				p.Close()
+				t.Fatal("no error")
+			}
+			if !strings.Contains(err.Error(), "input row number") {
+				t.Errorf("error %v, want one about input row numbers", err)
+			}
+		})
+	}
+}

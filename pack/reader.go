@@ -180,8 +180,21 @@ func (p *File) parseIndex(b []byte, users int, dataLen int64) error {
 		return errors.New("index does not match the data section")
 	}
 	p.samples = len(p.rows)
+	// The input row numbers must be 0..samples-1, each once: predictions
+	// are written in input row order.
+	seen := make([]uint64, (p.samples+63)/64)
+	for _, r := range p.rows {
+		if r >= p.samples || seen[r/64]&(1<<(r%64)) != 0 {
+			return fmt.Errorf("input row number %d repeated or not below the %d samples", r, p.samples)
+		}
+		seen[r/64] |= 1 << (r % 64)
+	}
 	return nil
 }
+
+// InputRows returns the input row numbers of the samples of user i, in
+// the order of its samples. The caller must not modify them.
+func (p *File) InputRows(i int) []int { return p.rows[p.rowStart[i]:p.rowStart[i+1]] }
 
 // size returns the padded bytes of a user with m samples.
 func (p *File) size(m int) int64 {

@@ -217,7 +217,7 @@ func writeShared(tx *bolt.Tx, m *model.Model, count int64, sums []exactsum.Sum) 
 		return err
 	}
 	h := header{Method: m.Method, Dim: m.Dim, Rank: m.Rank, Sparsity: m.Sparsity, Features: m.Features,
-		Theta0: m.Theta0 != nil, Privacy: m.Privacy, Loss: m.Loss}
+		Theta0: m.Theta0 != nil, Privacy: m.Privacy, Loss: m.Loss, Prior: m.Prior}
 	if !m.Config.IsZero() {
 		h.Config = &m.Config
 	}

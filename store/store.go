@@ -125,6 +125,9 @@ type header struct {
 	Privacy  *model.Ledger  `json:"privacy,omitempty"`
 	Loss     string         `json:"loss,omitempty"`
 	Network  *networkHeader `json:"network,omitempty"`
+	// Prior is a mixed model's fitted distribution of the personal
+	// parameters, which personalizing a user needs (absent otherwise).
+	Prior *model.Prior `json:"prior,omitempty"`
 }
 
 // networkHeader describes a model.Network in the header; its weights are
@@ -336,7 +339,7 @@ func decodeShared(get func(key []byte) []byte) (*model.Model, uint32, error) {
 		return nil, 0, fmt.Errorf("store header: sizes d=%d r=%d out of range", h.Dim, h.Rank)
 	}
 	m := &model.Model{Method: h.Method, Dim: h.Dim, Rank: h.Rank, Sparsity: h.Sparsity, Features: h.Features,
-		Privacy: h.Privacy, Loss: h.Loss}
+		Privacy: h.Privacy, Loss: h.Loss, Prior: h.Prior}
 	if h.Config != nil {
 		m.Config = *h.Config
 	}

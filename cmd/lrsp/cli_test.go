@@ -367,8 +367,8 @@ func TestCLIErrors(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"train without --data", []string{"train", "--out", p("x.lrsp")}, []string{"--data is required"}},
-		{"predict without --data", []string{"predict", "--model", p("m.lrsp")}, []string{"--data is required"}},
+		{"train without --data", []string{"train", "--out", p("x.lrsp")}, []string{`required flag(s) "data" not set`}},
+		{"predict without --data", []string{"predict", "--model", p("m.lrsp")}, []string{`required flag(s) "data" not set`}},
 		{"bad --init", []string{"train", "--data", data, "--rank", "1", "--sparsity", "1", "--init", "svd"}, []string{`init "svd": want moments, ridge-svd, random`}},
 		{"bad --update", []string{"train", "--data", data, "--rank", "1", "--sparsity", "1", "--update", "newton"}, []string{`update "newton": want`}},
 		{"bad --threshold", []string{"train", "--data", data, "--rank", "1", "--sparsity", "1", "--threshold", "soft"}, []string{`threshold "soft": want`}},
@@ -391,7 +391,7 @@ func TestCLIErrors(t *testing.T) {
 		{"model flag required", []string{"inspect"}, []string{`"model" not set`}},
 		{"eval needs data or truth", []string{"eval", "--model", p("m.lrsp")}, []string{"--data", "--truth"}},
 		{"unknown subcommand", []string{"fit"}, []string{`unknown command "fit"`}},
-		{"synth without --out", []string{"synth"}, []string{"--out is required"}},
+		{"synth without --out", []string{"synth"}, []string{`required flag(s) "out" not set`}},
 		{"synth bad sizes", []string{"synth", "--out", p("s.csv"), "--rank", "200"}, []string{"invalid"}},
 	}
 	for _, tc := range tests {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -164,16 +165,23 @@ func compareProgress(c *cobra.Command, f *compareFlags) func(compare.Event) {
 	}
 	var show func(fit.RoundStats)
 	var done func()
+	var started time.Time
+	n, methods := 0, 0
 	return func(e compare.Event) {
+		what := "compare " + label + e.Method
 		switch {
 		case e.Start:
+			started, n = time.Now(), 0
+			methods++
+			if !p.term {
+				fmt.Fprintf(p.w, "%s: started (method %d of %d)\n", what, methods, len(f.methods))
+			}
 			if method.IsNetwork(e.Method) {
 				show, done = roundProgress(c, f.neural.rounds, e.Method+" MSE")
 			}
 		case e.Candidate != nil:
-			s := e.Candidate
-			p.status(fmt.Sprintf("compare %s%s: r=%d k=%d ridge=%.3g center=%v: validation %s %.5g",
-				label, e.Method, s.Rank, s.Sparsity, s.Ridge, s.Center, name, s.Criterion()))
+			n++
+			p.note(candidateLine(what, n, *e.Candidate, name))
 		case e.Round != nil && show != nil:
 			show(*e.Round)
 		case e.Done:
@@ -182,6 +190,9 @@ func compareProgress(c *cobra.Command, f *compareFlags) func(compare.Event) {
 				show, done = nil, nil
 			} else if !method.IsNetwork(e.Method) {
 				p.status("")
+			}
+			if !p.term {
+				fmt.Fprintf(p.w, "%s: done in %.1f s\n", what, time.Since(started).Seconds())
 			}
 		}
 	}

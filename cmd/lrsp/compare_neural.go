@@ -38,7 +38,10 @@ func (n *compareNeuralFlags) register(c *cobra.Command) {
 	fl.IntVar(&n.rounds, "neural-rounds", 200, "network methods: maximum rounds (one Adam pass over the users each)")
 	fl.IntVar(&n.batch, "batch", 16, "network methods: users per Adam mini-batch")
 	fl.Float64Var(&n.rate, "learning-rate", 0.003, "network methods: Adam step size")
+	fl.IntVar(&n.patience, "patience", 10, "network methods: rounds without validation improvement before stopping (as lrsp train's --patience)")
+	// --neural-patience was this flag's name; train's is --patience.
 	fl.IntVar(&n.patience, "neural-patience", 10, "network methods: rounds without validation improvement before stopping")
+	renamed(fl, "neural-patience", "patience")
 	fl.Float64Var(&n.validation, "neural-validation", 0.2, "network methods: fraction of each training user's samples held out for early stopping (0: none)")
 }
 
@@ -57,7 +60,7 @@ func (n *compareNeuralFlags) options(lrs bool) (compare.NeuralOptions, error) {
 	case !(n.ridge >= 0) || math.IsInf(n.ridge, 0):
 		return o, fmt.Errorf("--neural-ridge %v must be finite and not negative", n.ridge)
 	case n.patience < 1:
-		return o, fmt.Errorf("--neural-patience %d must be at least 1", n.patience)
+		return o, fmt.Errorf("--patience %d must be at least 1", n.patience)
 	case !(n.validation >= 0 && n.validation < 1):
 		return o, fmt.Errorf("--neural-validation %v must be in [0, 1)", n.validation)
 	}

@@ -14,6 +14,7 @@ import (
 
 func newDemoCmd() *cobra.Command {
 	var o synth.Options
+	var rounds int
 	c := &cobra.Command{
 		Use:   "demo",
 		Short: "Train on built-in synthetic data and show what was recovered",
@@ -32,10 +33,10 @@ recovered. It writes no files.`,
 			fmt.Fprintf(w, "      (%d unknowns per user, %d samples each; plus %d new users with %d samples)\n",
 				o.Dim, o.Samples, o.NewUsers, o.Samples)
 			start := time.Now()
-			cfg := method.Config{Method: model.MethodLRS, Rank: o.Rank, Sparsity: o.Sparsity, Tolerance: 1e-6}
+			cfg := method.Config{Method: model.MethodLRS, Rank: o.Rank, Sparsity: o.Sparsity, Rounds: rounds, Tolerance: 1e-6}
 			var run method.Options
 			var done func()
-			run.Progress, done = roundProgress(c, 50, "loss")
+			run.Progress, done = roundProgress(c, cfg.Rounds, "loss")
 			res, err := method.Train(c.Context(), data.Train, cfg, run)
 			done()
 			if err != nil {
@@ -45,7 +46,7 @@ recovered. It writes no files.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(w, "\ntrained AMHT-LRS in %d rounds, %.2fs (stopped: %s)\n", len(res.Rounds), time.Since(start).Seconds(), res.Stopped)
+			fmt.Fprintf(w, "\ntrained AMHT-LRS in %s, %.2fs (stopped: %s)\n", count(len(res.Rounds), "round"), time.Since(start).Seconds(), res.Stopped)
 			fmt.Fprintf(w, "  relative parameter error ||Theta - Theta*||/||Theta*||  %.2e\n", rec.ParamError)
 			fmt.Fprintf(w, "  subspace distance ||(I - U U^T) U*||                   %.2e\n", rec.SubspaceDistance)
 			fmt.Fprintf(w, "  users whose sparse support was recovered exactly       %d of %d\n", int(rec.SupportRecovered*float64(rec.Users)+0.5), rec.Users)
@@ -75,5 +76,6 @@ recovered. It writes no files.`,
 	f.Float64Var(&o.Noise, "noise", 0, "target noise standard deviation")
 	f.IntVar(&o.NewUsers, "new-users", 200, "new users to personalize")
 	f.Uint64Var(&o.Seed, "seed", 1, "random seed")
+	f.IntVar(&rounds, "rounds", 50, "most AMHT-LRS rounds; training stops earlier once a round improves the loss by less than 1e-6 of itself")
 	return c
 }

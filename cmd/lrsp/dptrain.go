@@ -160,18 +160,18 @@ func trainPrivate(c *cobra.Command, f *trainFlags, cfg method.Config) error {
 			return err
 		}
 	}
-	if err := model.Save(f.out, res.Model); err != nil {
+	if err := saveModel(f.out, res.Model); err != nil {
 		return err
 	}
 	l := res.Model.Privacy
 	w := c.OutOrStdout()
 	// The number of users is public (the server divides by it); the number
 	// of samples is not, and is not printed.
-	fmt.Fprintf(w, "trained %s privately on %d users (d=%d, r=%d, k=%d): %d rounds\n",
-		res.Model.Method, len(ds.Users), ds.Dim(), res.Model.Rank, res.Model.Sparsity, cfg.Rounds)
+	fmt.Fprintf(w, "trained %s privately on %d users (d=%d, r=%d, k=%d): %s\n",
+		res.Model.Method, len(ds.Users), ds.Dim(), res.Model.Rank, res.Model.Sparsity, count(cfg.Rounds, "round"))
 	if l != nil {
-		fmt.Fprintf(w, "privacy: the published U is (%.4g, %.3g)-DP at the user level; noise multiplier %.4g, clip %g, %d releases, sample rate %g, init %s\n",
-			l.Epsilon, l.Delta, l.NoiseMultiplier, l.Clip, l.Rounds, l.SampleRate, cfg.DP.Init)
+		fmt.Fprintf(w, "privacy: the published U is (%.4g, %.3g)-DP at the user level; noise multiplier %.4g, clip %g, %s, sample rate %g, init %s\n",
+			l.Epsilon, l.Delta, l.NoiseMultiplier, l.Clip, count(l.Rounds, "release"), l.SampleRate, cfg.DP.Init)
 		fmt.Fprintf(w, "accountant: %s\n", l.Accountant)
 	} else {
 		fmt.Fprintf(w, "privacy: NOT PRIVATE: %s\n", res.Model.Config.NotPrivate())

@@ -20,7 +20,8 @@ type experimentFlags struct {
 }
 
 func (f *experimentFlags) register(c *cobra.Command) {
-	c.Flags().StringVar(&f.out, "out", "", "directory to write the CSV and PNG files into (created if absent)")
+	c.Flags().StringVar(&f.out, "out", "", "directory to write the CSV and PNG files into, created if absent (required)")
+	c.MarkFlagRequired("out")
 	c.Flags().Uint64Var(&f.seed, "seed", 1, "random seed of the data and the training")
 	c.Flags().IntVar(&f.parallel, "parallel", 0, "training runs at a time, one core each (0: all cores)")
 }
@@ -76,10 +77,9 @@ sparse personalization and writes its CSV tables and PNG plots into --out:
   sparsity  test RMSE of lrs, lowrank, global-sparse and local as the sparsity k grows
 
 The CSV columns are documented in docs/results.md and in package experiment.`,
-		Args: cobra.NoArgs,
 	}
 	c.AddCommand(newPhaseCmd(), newRoundsCmd(), newSparsityCmd())
-	return c
+	return group(c)
 }
 
 func newPhaseCmd() *cobra.Command {
@@ -165,7 +165,7 @@ rounds.png.`,
 	f.IntVar(&o.Dim, "dim", 100, "features d")
 	f.IntVar(&o.Rank, "rank", 5, "rank r")
 	f.IntVar(&o.Sparsity, "sparsity", 5, "sparsity k of the data (and of lrs)")
-	f.Float64SliceVar(&o.Noises, "noise", []float64{0, 0.1}, "standard deviations of the target noise")
+	f.Var(newFloats(&o.Noises, []float64{0, 0.1}), "noise", "standard deviations of the target noise")
 	f.IntVar(&o.MaxRounds, "max-rounds", 20, "rounds to trace")
 	return c
 }
@@ -178,7 +178,7 @@ func newSparsityCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "sparsity",
 		Short: "Test RMSE of lrs, lowrank, global-sparse and local as the sparsity k grows",
-		Long: `sparsity draws low-rank + sparse data for every k in --k at fixed m, trains lrs (true r and k),
+		Long: `sparsity draws low-rank + sparse data for every k in --sparsity at fixed m, trains lrs (true r and k),
 lowrank (true r), global-sparse (true k, at least 1) and local (ridge --local-ridge), and
 measures the test RMSE on --test-samples held-out samples per user, for the training users
 and for --new-users new users personalized from m samples with everything shared fixed.
@@ -202,7 +202,11 @@ It writes sparsity.csv, sparsity.png and sparsity-new.png.`,
 	f.IntVar(&o.Samples, "samples", 30, "samples per user m")
 	f.IntVar(&o.Dim, "dim", 100, "features d")
 	f.IntVar(&o.Rank, "rank", 5, "rank r")
+	f.IntSliceVar(&o.Sparsities, "sparsity", []int{0, 1, 2, 3, 5, 8, 12, 16}, "sparsities k of the data")
+	// --k was this flag's name before it took the name --sparsity has
+	// everywhere else.
 	f.IntSliceVar(&o.Sparsities, "k", []int{0, 1, 2, 3, 5, 8, 12, 16}, "sparsities k of the data")
+	renamed(f, "k", "sparsity")
 	f.Float64Var(&o.Noise, "noise", 0.1, "standard deviation of the target noise")
 	f.IntVar(&o.NewUsers, "new-users", 100, "new users personalized with everything shared fixed")
 	f.IntVar(&o.TestSamples, "test-samples", 50, "held-out samples per user")

@@ -16,7 +16,7 @@ func TestExperimentCommands(t *testing.T) {
 			[]string{"phase.csv", "phase-swap.png", "phase-htp.png", "phase-pursuits.png"}},
 		{[]string{"rounds", "--users", "30", "--samples", "20", "--dim", "12", "--rank", "1", "--sparsity", "1", "--max-rounds", "3"},
 			[]string{"rounds.csv", "rounds.png"}},
-		{[]string{"sparsity", "--users", "30", "--samples", "20", "--dim", "12", "--rank", "1", "--k", "0,2", "--new-users", "5", "--test-samples", "5"},
+		{[]string{"sparsity", "--users", "30", "--samples", "20", "--dim", "12", "--rank", "1", "--sparsity", "0,2", "--new-users", "5", "--test-samples", "5"},
 			[]string{"sparsity.csv", "sparsity.png", "sparsity-new.png"}},
 	}
 	for _, tc := range tests {
@@ -46,11 +46,11 @@ func TestExperimentErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"experiment", "phase"}, "--out is required"},
+		{[]string{"experiment", "phase"}, `required flag(s) "out" not set`},
 		{[]string{"experiment", "phase", "--out", dir, "--pursuit", "magic"}, `unknown pursuit "magic"`},
 		{[]string{"experiment", "phase", "--out", dir, "--rank", "0"}, "rank"},
 		{[]string{"experiment", "rounds", "--out", dir, "--noise", "-1"}, "noise -1"},
-		{[]string{"experiment", "sparsity", "--out", dir, "--k", "500"}, "sparsities [500]"},
+		{[]string{"experiment", "sparsity", "--out", dir, "--sparsity", "500"}, "sparsities [500]"},
 		{[]string{"experiment", "sparsity", "--out", dir, "--parallel", "-2"}, "--parallel -2"},
 	}
 	for _, tc := range tests {

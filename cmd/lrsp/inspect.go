@@ -55,8 +55,8 @@ func newInspectCmd() *cobra.Command {
 				}
 			}
 			if p := m.Privacy; p != nil {
-				fmt.Fprintf(w, "privacy     (%.4g, %.3g)-DP, user level: %s, clip %g, noise multiplier %.4g, %d rounds, sample rate %g, accountant %s, init %s\n",
-					p.Epsilon, p.Delta, p.Mechanism, p.Clip, p.NoiseMultiplier, p.Rounds, p.SampleRate, p.Accountant, p.Init)
+				fmt.Fprintf(w, "privacy     (%.4g, %.3g)-DP, user level: %s, clip %g, noise multiplier %.4g, %s, sample rate %g, accountant %s, init %s\n",
+					p.Epsilon, p.Delta, p.Mechanism, p.Clip, p.NoiseMultiplier, count(p.Rounds, "round"), p.SampleRate, p.Accountant, p.Init)
 			} else if why := m.Config.NotPrivate(); why != "" {
 				fmt.Fprintf(w, "privacy     none: NOT PRIVATE, no (epsilon, delta) guarantee: %s\n", why)
 			} else if m.Config.DP != nil && m.Config.DP.Noiseless {

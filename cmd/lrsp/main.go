@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lrsp/lrsp/internal/atomicfile"
+	"github.com/lrsp/lrsp/internal/version"
 )
 
 func main() {
@@ -48,7 +49,11 @@ personalized from a few samples with U fixed.
 Start with "lrsp demo".`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version.Read().String(),
+		// Subcommands define no PersistentPreRun of their own.
+		PersistentPreRun: func(c *cobra.Command, _ []string) { warnRenamed(c) },
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(
@@ -66,6 +71,7 @@ Start with "lrsp demo".`,
 		newServeCmd(),
 		newCompareCmd(),
 		newPrivacyCmd(),
+		newVersionCmd(),
 	)
 	return root
 }

@@ -123,13 +123,22 @@ func runTune(c *cobra.Command, f *trainFlags, cfg method.Config) error {
 		Center: mf.center == "auto", Holdout: mf.tuneHoldout, Repeats: mf.tuneRepeats, Seed: cfg.Seed,
 		Workers: f.workers, Patience: f.options(c).Patience}
 	p := newProgress(c)
+	n, criterion := 0, "RMSE"
+	if cfg.Loss == model.LossLogistic {
+		criterion = "log loss"
+	}
 	topt.Progress = func(s tune.Score) {
-		p.status(fmt.Sprintf("tune %s: r=%d k=%d ridge=%.3g center=%v: validation %.5g",
-			cfg.Method, s.Rank, s.Sparsity, s.Ridge, s.Center, s.Criterion()))
+		n++
+		p.note(candidateLine("tune "+cfg.Method, n, s, criterion))
 	}
 	start := time.Now()
 	m, res, err := tune.Train(c.Context(), ds, topt)
-	p.status("")
+	if p.term {
+		p.status("")
+	} else if err == nil {
+		fmt.Fprintf(p.w, "tune %s: scored %s and retrained the best on all the data in %.1f s\n", cfg.Method,
+			count(n, "candidate"), time.Since(start).Seconds())
+	}
 	w := c.OutOrStdout()
 	if res != nil {
 		if err := res.WriteTable(w, cfg.Method); err != nil {
@@ -141,7 +150,7 @@ func runTune(c *cobra.Command, f *trainFlags, cfg method.Config) error {
 	}
 	m.Config.SelectedBy = fmt.Sprintf("validation %s: %d candidates, holdout %g, repeats %d", res.Criterion, len(res.Scores),
 		mf.tuneHoldout, max(mf.tuneRepeats, 1))
-	if err := model.Save(f.out, m); err != nil {
+	if err := saveModel(f.out, m); err != nil {
 		return err
 	}
 	printTrained(c, &method.Result{Model: m}, len(ds.Users), ds.Samples(), time.Since(start))

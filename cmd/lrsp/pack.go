@@ -52,6 +52,7 @@ directly, user by user.`,
 	c.Flags().StringVar(&out, "out", "", "packed file to write (ending in "+pack.Ext+", required)")
 	c.Flags().StringVar(&precision, "precision", "float64", "storage of features: float64 or float32")
 	cols.register(c)
+	c.MarkFlagRequired("data")
 	c.MarkFlagRequired("out")
 	return c
 }

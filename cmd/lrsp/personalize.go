@@ -93,7 +93,7 @@ theta_0, the network), by the model's method and with the per-user options it wa
 				}
 			}
 			m.Upsert(users)
-			if err := model.Save(out, m); err != nil {
+			if err := saveModel(out, m); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.OutOrStdout(), "personalized %d users (%d new, %d refitted); wrote %s\n", len(users), added, len(users)-added, out)
@@ -102,12 +102,13 @@ theta_0, the network), by the model's method and with the per-user options it wa
 	}
 	c.Flags().StringVar(&in, "model", "", "model file (required)")
 	c.Flags().StringVar(&data, "data", "", "the users' samples: CSV, Parquet or .lrspd (required)")
-	c.Flags().StringVar(&out, "out", "", "model file to write (may equal --model)")
-	c.Flags().StringVar(&pursuit, "pursuit", "swap", "support search for b: "+strings.Join(fit.Pursuits(), ", ")+" (default: the model's)")
+	c.Flags().StringVar(&out, "out", "", "model file to write, may equal --model (required)")
+	c.Flags().StringVar(&pursuit, "pursuit", "", "support search for b: "+strings.Join(fit.Pursuits(), ", ")+" (default: the model's)")
 	c.Flags().Float64Var(&ridge, "ridge", 0, "per-user ridge penalty (default: the model's)")
 	c.Flags().IntVar(&workers, "workers", 0, "parallel workers (0: one per CPU); the users do not depend on it")
 	cols.register(c)
 	c.MarkFlagRequired("model")
+	c.MarkFlagRequired("data")
 	c.MarkFlagRequired("out")
 	return c
 }

@@ -68,5 +68,6 @@ an un-noised average of private data that the privacy ledger does not cover.`,
 	c.Flags().StringVar(&unknown, "unknown", "error", "unknown users: error, or global (the average user; refused for a model trained with --dp-*)")
 	cols.register(c)
 	c.MarkFlagRequired("model")
+	c.MarkFlagRequired("data")
 	return c
 }

@@ -8,6 +8,8 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+
+	"github.com/lrsp/lrsp/tune"
 )
 
 // progress shows the steps of a long operation on a command's stderr: on a
@@ -65,4 +67,37 @@ func (p *progress) finish() {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// note shows s: on a terminal as the status line ("" clears it), elsewhere
+// as a line of its own ("" writes nothing), so that long runs off a
+// terminal show each step as it ends.
+func (p *progress) note(s string) {
+	if p.term {
+		p.status(s)
+		return
+	}
+	if s != "" {
+		fmt.Fprintln(p.w, s)
+	}
+}
+
+// candidateLine describes the n-th scored tuning candidate s of a method,
+// the line of its row of the model-selection table: the tuned values, the
+// validation score (criterion names it) and the time it took.
+func candidateLine(what string, n int, s tune.Score, criterion string) string {
+	score := fmt.Sprintf("validation %s %.6g", criterion, s.Criterion())
+	if s.Err != "" {
+		score = "failed: " + s.Err
+	}
+	return fmt.Sprintf("%s: candidate %d: rank %d, sparsity %d, ridge %.4g, center %v: %s (%.2f s)",
+		what, n, s.Rank, s.Sparsity, s.Ridge, s.Center, score, s.Seconds)
+}
+
+// count returns n and noun, plural unless n is 1: "1 round", "2 rounds".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

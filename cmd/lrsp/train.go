@@ -40,6 +40,7 @@ type trainFlags struct {
 func (f *trainFlags) register(c *cobra.Command) {
 	fl := c.Flags()
 	fl.StringVar(&f.data, "data", "", "training data: CSV, Parquet (file or directory) or packed .lrspd (required)")
+	c.MarkFlagRequired("data")
 	fl.StringVar(&f.out, "out", "model.lrsp", "model file to write")
 	fl.StringVar(&f.loss, "loss", model.LossSquared, "training loss: squared, or logistic for 0/1 targets (predictions become probabilities)")
 	fl.StringVar(&f.metricsOut, "metrics-out", "", "write per-round metrics as JSON to this file")
@@ -187,10 +188,30 @@ func (f *trainFlags) options(c *cobra.Command) method.Options {
 func newTrainCmd() *cobra.Command {
 	var f trainFlags
 	c := &cobra.Command{
-		Use:     "train",
-		Short:   "Train a personalization model (AMHT-LRS by default)",
-		Example: "  lrsp train --data data.csv --rank 5 --sparsity 5 --out model.lrsp",
-		Args:    cobra.NoArgs,
+		Use:   "train",
+		Short: "Train a personalization model (AMHT-LRS by default)",
+		Long: `train learns one linear model per user from --data (CSV, Parquet or packed .lrspd: a user
+column, the feature columns and the target y; see --user-column, --target-column, --features)
+and writes the model file --out, which predict, eval, personalize, inspect and store import read.
+
+The default method, lrs, fits theta_i = U w_i + b_i (plus a shared theta_0 with --center true)
+by AMHT-LRS: rounds of per-user solves (w_i by least squares, the k non-zeros of b_i by
+--pursuit) and an update of the shared basis U (--update), for at most --rounds rounds,
+stopping once a round improves the training loss by less than --tolerance of itself. With
+--validation F, a fraction F of each user's samples is held out and training stops after
+--patience rounds without a better held-out loss. --ridge penalizes each user's fit (and
+theta_0's with --center). --workers changes the speed, never the model.
+
+--method picks another method (lrs, lowrank, global, local, global-sparse, finetune, and
+the neural-* methods with --hidden; lrsp compare compares them on your data); --loss
+logistic fits 0/1 targets with predictions as probabilities. --rank, --sparsity, --ridge
+and --center accept auto: candidates are scored on held-out samples (--tune-holdout,
+--tune-repeats), the table is printed and the best is retrained on all the data. Any
+--dp-* flag trains with differential privacy instead, as described below.`,
+		Example: "  lrsp train --data data.csv --rank 5 --sparsity 5 --out model.lrsp\n" +
+			"  lrsp train --data data.csv --rank auto --sparsity auto --ridge auto\n" +
+			"  lrsp train --data labels.csv --loss logistic --validation 0.2",
+		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if resolveAuto(c, &f) {
 				return runAuto(c, &f)
@@ -262,7 +283,7 @@ func runTrain(c *cobra.Command, f *trainFlags, cfg method.Config, o method.Optio
 			return err
 		}
 	}
-	if err := model.Save(f.out, res.Model); err != nil {
+	if err := saveModel(f.out, res.Model); err != nil {
 		return err
 	}
 	printTrained(c, res, src.NumUsers(), samples, time.Since(start))
@@ -292,20 +313,26 @@ func printTrained(c *cobra.Command, res *method.Result, users, samples int, took
 		if m.Loss == model.LossLogistic {
 			loss = "log loss"
 		}
-		fmt.Fprintf(w, ": %d rounds (stopped: %s), train %s %.6g", n, res.Stopped, loss, res.TrainLoss)
+		fmt.Fprintf(w, ": %s (stopped: %s), train %s %.6g", count(n, "round"), res.Stopped, loss, res.TrainLoss)
 	}
 	fmt.Fprintf(w, "; %.1f bytes per user\n", m.BytesPerUser())
 }
 
 // roundProgress returns a progress callback for training rounds and a
 // function that ends it: a bar on a terminal, else one line per round with
-// the elapsed time (see progress).
+// the elapsed time (see progress). rounds is the most rounds training may
+// run; 0 means no bound is known, and the lines then count rounds without
+// a total ("round 31", not "round 31/0").
 func roundProgress(c *cobra.Command, rounds int, label string) (func(fit.RoundStats), func()) {
 	p := newProgress(c, progressbar.OptionSetDescription("train"), progressbar.OptionShowCount())
 	start := time.Now()
 	return func(st fit.RoundStats) {
 		desc := fmt.Sprintf("train: %s %.4g", label, st.TrainLoss)
-		line := fmt.Sprintf("round %d/%d: train %s %.6g", st.Round, rounds, label, st.TrainLoss)
+		of := ""
+		if rounds > 0 {
+			of = fmt.Sprintf("/%d", rounds)
+		}
+		line := fmt.Sprintf("round %d%s: train %s %.6g", st.Round, of, label, st.TrainLoss)
 		if st.Outliers > 0 {
 			line += fmt.Sprintf(", inliers %.6g (%d outliers)", st.InlierLoss, st.Outliers)
 		}
@@ -313,7 +340,7 @@ func roundProgress(c *cobra.Command, rounds int, label string) (func(fit.RoundSt
 			desc += fmt.Sprintf(" val %.4g", *st.ValidationLoss)
 			line += fmt.Sprintf(", validation %.6g", *st.ValidationLoss)
 		}
-		p.step(int64(st.Round), int64(max(rounds, 1)), desc, fmt.Sprintf("%s (%.1f s)", line, time.Since(start).Seconds()))
+		p.step(int64(st.Round), int64(max(rounds, st.Round, 1)), desc, fmt.Sprintf("%s (%.1f s)", line, time.Since(start).Seconds()))
 	}, p.finish
 }
 

@@ -10,9 +10,11 @@
 //	lrsp-beam train --data train.lrspd --rank 5 --sparsity 5 --beam-runner flink --beam-endpoint localhost:8099
 //
 // Beam's own flags (--environment_type, --project, --region,
-// --staging_location, --temp_location, ...) are accepted after the train
-// flags. When a runner starts this binary as a worker, it runs the Beam
-// worker harness instead.
+// --staging_location, --temp_location, ...) are accepted among the train
+// flags; where a Beam flag has the name of an lrsp flag (--update), the
+// lrsp flag wins. "lrsp-beam train --help" lists the lrsp flags,
+// "--help-beam" Beam's. When a runner starts this binary as a worker, it
+// runs the Beam worker harness instead.
 package main
 
 import (
@@ -41,6 +43,7 @@ import (
 	"github.com/lrsp/lrsp/dataset"
 	"github.com/lrsp/lrsp/dp"
 	"github.com/lrsp/lrsp/internal/fit"
+	"github.com/lrsp/lrsp/internal/version"
 	"github.com/lrsp/lrsp/method"
 	"github.com/lrsp/lrsp/model"
 	"github.com/lrsp/lrsp/pack"
@@ -49,10 +52,77 @@ import (
 const usage = `lrsp-beam trains lrsp models with AMHT-LRS rounds as Apache Beam pipelines.
 
 Usage:
-  lrsp-beam train --data PATH [flags] [Beam flags]
+  lrsp-beam train --data PATH --rank R [flags] [Beam flags]
 
-Run "lrsp-beam train -h" for the flags.
 `
+
+// beamNote ends the help: how Beam's own flags are passed.
+const beamNote = `
+Beam's own flags (--project, --region, --temp_location, --environment_type, ...)
+may be given among these; "lrsp-beam train --help-beam" lists them. Where a
+Beam flag has the name of an lrsp flag (--update), the lrsp flag wins.
+`
+
+// renamedFlags maps the former names of flags to their names now.
+var renamedFlags = map[string]string{"step-size": "dp-step"}
+
+// printUsage writes the help of lrsp-beam train: the usage line and the
+// lrsp flags of fs.
+func printUsage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprint(w, usage, "Flags of lrsp-beam train (named as lrsp train's):\n")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fmt.Fprint(w, beamNote)
+}
+
+// splitArgs separates the arguments of lrsp-beam train into those of the
+// lrsp flags of fs (and positional arguments) and those of Beam's flags
+// (any flag fs does not define), so that each flag set is parsed on its
+// own and an lrsp flag is never taken for a Beam flag of the same name. A
+// flag given by a former name (see renamedFlags) is renamed, with a
+// notice on warn. isBool reports whether a Beam flag takes no value.
+func splitArgs(fs *flag.FlagSet, args []string, isBool func(name string) bool, warn io.Writer) (lrsp, beam []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			lrsp = append(lrsp, args[i:]...)
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			lrsp = append(lrsp, a)
+			continue
+		}
+		dashes := "-"
+		if strings.HasPrefix(a, "--") {
+			dashes = "--"
+		}
+		name, value, hasValue := strings.Cut(strings.TrimPrefix(a, dashes), "=")
+		if to, ok := renamedFlags[name]; ok {
+			fmt.Fprintf(warn, "lrsp-beam: --%s is now --%s; the old name will be removed\n", name, to)
+			name = to
+			a = dashes + name
+			if hasValue {
+				a += "=" + value
+			}
+		}
+		target, boolFlag := &beam, isBool(name)
+		if f := fs.Lookup(name); f != nil || name == "h" || name == "help" {
+			target, boolFlag = &lrsp, f == nil || isBoolValue(f.Value)
+		}
+		*target = append(*target, a)
+		if !hasValue && !boolFlag && i+1 < len(args) {
+			i++
+			*target = append(*target, args[i])
+		}
+	}
+	return lrsp, beam
+}
+
+// isBoolValue reports whether a flag value takes no argument.
+func isBoolValue(v flag.Value) bool {
+	b, ok := v.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
+}
 
 // trainFlags holds the flags of "lrsp-beam train"; the names mirror
 // "lrsp train".
@@ -70,7 +140,10 @@ type trainFlags struct {
 	dpLargeDelta             bool
 	dpNoiseSeed              uint64
 	dpNoiseKind              string
-	verbose                  bool
+	update                   string
+	verbose, helpBeam        bool
+	// args are the positional arguments, which are errors.
+	args []string
 }
 
 func (f *trainFlags) register(fs *flag.FlagSet) {
@@ -84,7 +157,9 @@ func (f *trainFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.init, "init", "moments", "initialisation of U: moments or random")
 	fs.StringVar(&f.pursuit, "pursuit", "swap", "support search for b: "+strings.Join(fit.Pursuits(), ", ")+"")
 	fs.Float64Var(&f.cfg.Ridge, "ridge", 0, "per-user ridge penalty")
-	fs.Float64Var(&f.stepSize, "step-size", 1, "scale of the U step")
+	fs.Float64Var(&f.stepSize, "dp-step", 1, "step size of the U update, with or without privacy (as lrsp train's --dp-step; formerly --step-size)")
+	fs.StringVar(&f.update, "update", "gradient", "U update: gradient, the only one lrsp-beam runs (lrsp train's cg is not available)")
+	fs.BoolVar(&f.helpBeam, "help-beam", false, "list Beam's own flags and exit")
 	fs.StringVar(&f.userCol, "user-column", "user", "name of the user column")
 	fs.StringVar(&f.targetCol, "target-column", "y", "name of the target column")
 	fs.StringVar(&f.features, "features", "", "comma-separated feature columns in order (default: every other column)")
@@ -108,18 +183,48 @@ func (f *trainFlags) register(fs *flag.FlagSet) {
 
 func main() {
 	var f trainFlags
+	fs := flag.NewFlagSet("lrsp-beam train", flag.ContinueOnError)
+	f.register(fs)
+	fs.Usage = func() { printUsage(os.Stderr, fs) }
 	train := len(os.Args) > 1 && os.Args[1] == "train"
 	if train {
-		f.register(flag.CommandLine)
-		flag.CommandLine.Init("lrsp-beam train", flag.ExitOnError)
-		_ = flag.CommandLine.Parse(os.Args[2:])
+		isBool := func(name string) bool {
+			f := flag.CommandLine.Lookup(name)
+			return f != nil && isBoolValue(f.Value)
+		}
+		mine, beamArgs := splitArgs(fs, os.Args[2:], isBool, os.Stderr)
+		if err := fs.Parse(mine); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				os.Exit(0)
+			}
+			os.Exit(2)
+		}
+		f.args = fs.Args()
+		if f.helpBeam {
+			flag.CommandLine.SetOutput(os.Stdout)
+			fmt.Println("Beam's own flags, accepted by lrsp-beam train:")
+			flag.CommandLine.PrintDefaults()
+			os.Exit(0)
+		}
+		flag.CommandLine.Init("lrsp-beam train", flag.ContinueOnError)
+		flag.CommandLine.Usage = func() {
+			fmt.Fprintln(os.Stderr, `run "lrsp-beam train --help" for lrsp's flags, "lrsp-beam train --help-beam" for Beam's`)
+		}
+		if err := flag.CommandLine.Parse(beamArgs); err != nil {
+			os.Exit(2)
+		}
+		f.args = append(f.args, flag.Args()...)
 	} else {
+		if len(os.Args) > 1 && (os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "-help" || os.Args[1] == "help") {
+			printUsage(os.Stdout, fs)
+			os.Exit(0)
+		}
 		flag.Parse()
 	}
 	// On a worker started by a runner, Init runs the Beam harness and exits.
 	beam.Init()
 	if !train {
-		fmt.Fprint(os.Stderr, usage)
+		printUsage(os.Stderr, fs)
 		os.Exit(2)
 	}
 	if !f.verbose {
@@ -135,8 +240,11 @@ func main() {
 
 // run trains and writes the model.
 func run(ctx context.Context, f *trainFlags, stderr io.Writer) error {
-	if flag.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", flag.Args())
+	if len(f.args) > 0 {
+		return fmt.Errorf("unexpected arguments %q", f.args)
+	}
+	if f.update != "gradient" {
+		return fmt.Errorf("--update %q: lrsp-beam runs the gradient update of U only (lrsp train has cg)", f.update)
 	}
 	if f.data == "" {
 		return errors.New("--data is required")
@@ -243,6 +351,7 @@ func run(ctx context.Context, f *trainFlags, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	res.Model.Config.Software = version.Read().String()
 	if err := model.Save(f.out, res.Model); err != nil {
 		return err
 	}
