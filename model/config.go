@@ -15,8 +15,10 @@ import (
 
 // ConfigVersion is the version of Config that this release writes. Version
 // 1 is the untyped string map of earlier releases, which Config still
-// reads (see Config.UnmarshalJSON).
-const ConfigVersion = 2
+// reads (see Config.UnmarshalJSON); version 2 lacks software,
+// random_effects and criterion, and reads unchanged. A reader refuses a
+// version above its own by its number, before looking at the fields.
+const ConfigVersion = 3
 
 // Pursuit selects how the support of a user's sparse part b_i is searched;
 // see amht.Pursuit, its alias, for the values.
@@ -255,7 +257,14 @@ func (c *Config) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("model: config: %w", err)
 	}
 	var out Config
-	if _, ok := keys["version"]; ok {
+	if v, ok := keys["version"]; ok {
+		var version int
+		if err := json.Unmarshal(v, &version); err != nil {
+			return fmt.Errorf("model: config version: %w", err)
+		}
+		if version > ConfigVersion {
+			return fmt.Errorf("model: config version %d: this lrsp reads versions up to %d (a newer lrsp wrote it)", version, ConfigVersion)
+		}
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode((*configJSON)(&out)); err != nil {

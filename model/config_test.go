@@ -83,7 +83,7 @@ func TestConfigRoundTrip(t *testing.T) {
 	}
 	for _, tc := range []struct{ in, err string }{
 		{`{"version":2,"ridge":1,"colour":"red"}`, "unknown field"},
-		{`{"version":3}`, "version 3"},
+		{`{"version":4}`, "version 4"},
 		{`{"version":1,"ridge":1}`, "typed configurations start at version 2"},
 		{`{"version":2,"ridge":"1"}`, "cannot unmarshal"},
 		{`{"version":2,"pursuit":"fast"}`, "unknown pursuit"},

@@ -24,7 +24,7 @@ func TestDump(t *testing.T) {
 			`"users":{"u1":{"w":[2],"b":{"1":-0.5}},"u2":{"w":[0],"b":{}}}}`},
 		{"config, theta0 and ledger", withAll, `{"method":"lrs","d":2,"r":1,"k":1,"features":["a","b"],"U":[[0.6],[0.8]],` +
 			`"theta0":[1,0],"users":{"u1":{"w":[2],"b":{"1":-0.5}},"u2":{"w":[0],"b":{}}},` +
-			`"config":{"version":2,"method":"lrs","rank":1,"sparsity":1,"ridge":0,"pursuit":"swap"},` +
+			`"config":{"version":3,"method":"lrs","rank":1,"sparsity":1,"ridge":0,"pursuit":"swap"},` +
 			`"privacy":{"mechanism":"gaussian","clip":0,"noise_multiplier":0,"rounds":3,"sample_rate":0,"epsilon":0,"delta":0,"accountant":"","init":""}}`},
 	}
 	for _, c := range cases {
@@ -48,9 +48,9 @@ func TestConfigFields(t *testing.T) {
 		c    Config
 		want map[string]string
 	}{
-		{"zero", Config{}, map[string]string{"version": "2", "rank": "0", "sparsity": "0", "ridge": "0", "pursuit": `"swap"`}},
+		{"zero", Config{}, map[string]string{"version": "3", "rank": "0", "sparsity": "0", "ridge": "0", "pursuit": `"swap"`}},
 		{"set", Config{Method: "lrs", Rank: 3, Ridge: 0.5, Hidden: []int{4, 2}, Init: "moments"}, map[string]string{
-			"version": "2", "method": `"lrs"`, "rank": "3", "sparsity": "0", "ridge": "0.5", "pursuit": `"swap"`,
+			"version": "3", "method": `"lrs"`, "rank": "3", "sparsity": "0", "ridge": "0.5", "pursuit": `"swap"`,
 			"hidden": "[4,2]", "init": `"moments"`}},
 	}
 	for _, c := range cases {
