@@ -219,15 +219,38 @@ func Predict(ctx context.Context, path string, m *model.Model, o PredictOptions)
 // targets. Numbers are written in the shortest form that reads back
 // exactly.
 func WritePredictions(w io.Writer, ds *dataset.Dataset, pred []float64) error {
+	return WriteColumns(w, ds, []Column{{Name: "prediction", Values: pred}})
+}
+
+// Column is a named output column of WriteColumns, indexed by sample row.
+type Column struct {
+	Name   string
+	Values []float64
+}
+
+// WriteColumns is WritePredictions with several columns after user (such
+// as prediction, lower and upper), each indexed by sample row; y follows
+// them when ds has targets.
+func WriteColumns(w io.Writer, ds *dataset.Dataset, cols []Column) error {
 	type ref struct{ u, j int }
-	order := make([]ref, len(pred))
+	n := 0
+	if len(cols) > 0 {
+		n = len(cols[0].Values)
+	}
+	order := make([]ref, n)
 	for i := range ds.Users {
 		for j, r := range ds.Users[i].Rows {
 			order[r] = ref{i, j}
 		}
 	}
 	cw := csv.NewWriter(w)
-	head := []string{"user", "prediction"}
+	head := []string{"user"}
+	for _, c := range cols {
+		if len(c.Values) != n {
+			return fmt.Errorf("datafile: column %s has %d values, want %d", c.Name, len(c.Values), n)
+		}
+		head = append(head, c.Name)
+	}
 	if ds.HasTarget {
 		head = append(head, "y")
 	}
@@ -236,9 +259,11 @@ func WritePredictions(w io.Writer, ds *dataset.Dataset, pred []float64) error {
 	for row, o := range order {
 		u := &ds.Users[o.u]
 		rec[0] = u.ID
-		rec[1] = strconv.FormatFloat(pred[row], 'g', -1, 64)
+		for c := range cols {
+			rec[1+c] = strconv.FormatFloat(cols[c].Values[row], 'g', -1, 64)
+		}
 		if ds.HasTarget {
-			rec[2] = strconv.FormatFloat(u.Y[o.j], 'g', -1, 64)
+			rec[len(rec)-1] = strconv.FormatFloat(u.Y[o.j], 'g', -1, 64)
 		}
 		if err := cw.Write(rec); err != nil {
 			return err

@@ -7,8 +7,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lrsp/lrsp/datafile"
+	"github.com/lrsp/lrsp/dataset"
 	"github.com/lrsp/lrsp/eval"
 	"github.com/lrsp/lrsp/internal/atomicfile"
+	"github.com/lrsp/lrsp/mixed"
 	"github.com/lrsp/lrsp/model"
 )
 
@@ -26,8 +28,27 @@ func checkUnknown(m *model.Model, policy eval.Unknown) error {
 	return nil
 }
 
+// predictIntervals reads the data at path and returns the columns
+// prediction, lower and upper of m's predictive intervals at level (see
+// mixed.Intervals).
+func predictIntervals(c *cobra.Command, path string, opt dataset.CSVOptions, m *model.Model, level float64) (*dataset.Dataset, []datafile.Column, error) {
+	if !(level > 0 && level < 1) {
+		return nil, nil, fmt.Errorf("--interval %v must be in (0, 1)", level)
+	}
+	ds, err := readData(c.Context(), c, path, opt)
+	if err != nil {
+		return nil, nil, err
+	}
+	pred, lo, hi, err := mixed.Intervals(m, ds, level)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--interval: %s: %w", path, err)
+	}
+	return ds, []datafile.Column{{Name: "prediction", Values: pred}, {Name: "lower", Values: lo}, {Name: "upper", Values: hi}}, nil
+}
+
 func newPredictCmd() *cobra.Command {
 	var data, in, out, unknown string
+	var interval float64
 	var cols dataFlags
 	c := &cobra.Command{
 		Use:   "predict",
@@ -51,11 +72,20 @@ an un-noised average of private data that the privacy ledger does not cover.`,
 			if err := checkUnknown(m, policy); err != nil {
 				return err
 			}
-			ds, pred, err := predictData(c.Context(), c, data, cols.options(false), m, policy)
-			if err != nil {
-				return err
+			var write func(w io.Writer) error
+			if interval != 0 {
+				ds, out, err := predictIntervals(c, data, cols.options(false), m, interval)
+				if err != nil {
+					return err
+				}
+				write = func(w io.Writer) error { return datafile.WriteColumns(w, ds, out) }
+			} else {
+				ds, pred, err := predictData(c.Context(), c, data, cols.options(false), m, policy)
+				if err != nil {
+					return err
+				}
+				write = func(w io.Writer) error { return datafile.WritePredictions(w, ds, pred) }
 			}
-			write := func(w io.Writer) error { return datafile.WritePredictions(w, ds, pred) }
 			if out == "" || out == "-" {
 				return write(c.OutOrStdout())
 			}
@@ -66,6 +96,7 @@ an un-noised average of private data that the privacy ledger does not cover.`,
 	c.Flags().StringVar(&data, "data", "", "data to predict: CSV, Parquet or .lrspd (required)")
 	c.Flags().StringVar(&out, "out", "-", "predictions CSV to write (- for standard output)")
 	c.Flags().StringVar(&unknown, "unknown", "error", "unknown users: error, or global (the average user; refused for a model trained with --dp-*)")
+	c.Flags().Float64Var(&interval, "interval", 0, "mixed models: add columns lower,upper, the central predictive interval at this level (e.g. 0.9) for a new target of the user")
 	cols.register(c)
 	c.MarkFlagRequired("model")
 	c.MarkFlagRequired("data")
