@@ -93,7 +93,7 @@ theta_0, the network), by the model's method and with the per-user options it wa
 				}
 			}
 			m.Upsert(users)
-			if err := model.Save(out, m); err != nil {
+			if err := model.SaveContext(c.Context(), out, m); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.OutOrStdout(), "personalized %d users (%d new, %d refitted); wrote %s\n", len(users), added, len(users)-added, out)

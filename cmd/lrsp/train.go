@@ -243,7 +243,7 @@ func runTrain(c *cobra.Command, f *trainFlags, cfg method.Config, o method.Optio
 			return err
 		}
 	}
-	if err := model.Save(f.out, res.Model); err != nil {
+	if err := model.SaveContext(c.Context(), f.out, res.Model); err != nil {
 		return err
 	}
 	printTrained(c, res, src.NumUsers(), samples, time.Since(start))
