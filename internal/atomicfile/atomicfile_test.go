@@ -285,8 +285,8 @@ func TestWriteRemovesStaleTempsOfDeadWriters(t *testing.T) {
 	dead := deadPID(t)
 	stale := fmt.Sprintf(".model.lrsp.tmp-%d-123", dead)
 	live := fmt.Sprintf(".model.lrsp.tmp-%d-456", os.Getppid()) // a running process
-	other := fmt.Sprintf(".other.lrsp.tmp-%d-789", dead)          // another target's
-	foreign := ".model.lrsp.tmp-notapid"                           // not named by the rule
+	other := fmt.Sprintf(".other.lrsp.tmp-%d-789", dead)        // another target's
+	foreign := ".model.lrsp.tmp-notapid"                        // not named by the rule
 	for _, name := range []string{stale, live, other, foreign} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte("partial"), 0o644); err != nil {
 			t.Fatal(err)
