@@ -39,7 +39,7 @@ type trainFlags struct {
 func (f *trainFlags) register(c *cobra.Command) {
 	fl := c.Flags()
 	fl.StringVar(&f.data, "data", "", "training data: CSV, Parquet (file or directory) or packed .lrspd (required)")
-	fl.StringVar(&f.out, "out", "model.lrsp", "model file to write")
+	fl.StringVar(&f.out, "out", "", "model file to write (required; an existing file is replaced)")
 	fl.StringVar(&f.loss, "loss", model.LossSquared, "training loss: squared, or logistic for 0/1 targets (predictions become probabilities)")
 	fl.StringVar(&f.metricsOut, "metrics-out", "", "write per-round metrics as JSON to this file")
 	fl.IntVar(&f.rounds, "rounds", 50, "maximum number of alternating rounds")
@@ -190,6 +190,8 @@ func newTrainCmd() *cobra.Command {
 		},
 	}
 	f.register(c)
+	// --out has no default: a default name silently replaced ./model.lrsp.
+	c.MarkFlagRequired("out")
 	return c
 }
 
@@ -239,7 +241,7 @@ func runTrain(c *cobra.Command, f *trainFlags, cfg method.Config, o method.Optio
 		return err
 	}
 	if f.metricsOut != "" {
-		if err := writeJSON(f.metricsOut, map[string]any{"rounds": res.Rounds, "train_loss": res.TrainLoss}); err != nil {
+		if err := writeJSON(f.metricsOut, newTrainMetrics(res)); err != nil {
 			return err
 		}
 	}
@@ -253,6 +255,29 @@ func runTrain(c *cobra.Command, f *trainFlags, cfg method.Config, o method.Optio
 	}
 	fmt.Fprintf(c.OutOrStdout(), "wrote %s\n", f.out)
 	return nil
+}
+
+// Descriptions of the two training losses that lrsp train reports, for its
+// output and metrics.json: they differ because the published model refits
+// every user to the final U, after the last round.
+const (
+	roundLossMeaning = "per round: mean per-user training loss of that round's per-user fits, " +
+		"made with the round's U before its update"
+	finalLossMeaning = "mean per-user training loss of the published model: every user refitted " +
+		"to the final U after the last round"
+)
+
+// trainMetrics is the JSON that --metrics-out writes.
+type trainMetrics struct {
+	Rounds         []fit.RoundStats  `json:"rounds"`
+	Stopped        fit.StopReason    `json:"stopped"`
+	FinalTrainLoss float64           `json:"final_train_loss"`
+	Definitions    map[string]string `json:"definitions"`
+}
+
+func newTrainMetrics(res *method.Result) trainMetrics {
+	return trainMetrics{Rounds: res.Rounds, Stopped: res.Stopped, FinalTrainLoss: res.TrainLoss,
+		Definitions: map[string]string{"rounds[].train_loss": roundLossMeaning, "final_train_loss": finalLossMeaning}}
 }
 
 // printTrained reports a training run in one line.
@@ -273,7 +298,8 @@ func printTrained(c *cobra.Command, res *method.Result, users, samples int, took
 		if m.Loss == model.LossLogistic {
 			loss = "log loss"
 		}
-		fmt.Fprintf(w, ": %d rounds (stopped: %s), train %s %.6g", n, res.Stopped, loss, res.TrainLoss)
+		fmt.Fprintf(w, ": %d rounds (stopped: %s); published model (users refitted to the final U): train %s %.6g",
+			n, res.Stopped, loss, res.TrainLoss)
 	}
 	fmt.Fprintf(w, "; %.1f bytes per user\n", m.BytesPerUser())
 }
@@ -286,7 +312,7 @@ func roundProgress(c *cobra.Command, rounds int, label string) (func(fit.RoundSt
 	start := time.Now()
 	return func(st fit.RoundStats) {
 		desc := fmt.Sprintf("train: %s %.4g", label, st.TrainLoss)
-		line := fmt.Sprintf("round %d/%d: train %s %.6g", st.Round, rounds, label, st.TrainLoss)
+		line := fmt.Sprintf("round %d/%d: fits with this round's U: train %s %.6g", st.Round, rounds, label, st.TrainLoss)
 		if st.Outliers > 0 {
 			line += fmt.Sprintf(", inliers %.6g (%d outliers)", st.InlierLoss, st.Outliers)
 		}
