@@ -5,6 +5,7 @@
 package synth
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -104,18 +105,28 @@ func (t *Truth) Validate() error {
 	return nil
 }
 
-// ReadTruth reads a truth.json file.
+// truthLayout describes the truth file for error messages.
+const truthLayout = `want the truth JSON that lrsp synth --truth writes, {"d":..,"r":..,"k":..,"U":[[..],..],"users":{..}}`
+
+// ReadTruth reads a truth.json file. A file that is not such JSON (a CSV
+// file given by mistake, say) is an error naming the file and the layout
+// expected.
 func ReadTruth(path string) (*Truth, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("synth: read truth: %w", err)
+	}
+	if trimmed := bytes.TrimLeft(b, " \t\r\n\ufeff"); len(trimmed) == 0 || trimmed[0] != '{' {
+		first, _, _ := bytes.Cut(trimmed, []byte("\n"))
+		return nil, fmt.Errorf("synth: read truth %s: not a JSON object (it starts with %s); %s",
+			path, dataset.Quote(string(first)), truthLayout)
 	}
 	var t Truth
 	if err := json.Unmarshal(b, &t); err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, fmt.Errorf("synth: read truth %s: %v; %s", path, err, truthLayout)
 	}
 	if err := t.Validate(); err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, fmt.Errorf("synth: read truth %s: %w; %s", path, err, truthLayout)
 	}
 	return &t, nil
 }
