@@ -495,7 +495,7 @@ func (c *countReader) Read(b []byte) (int, error) {
 func TestReadCSVQuotesShortPrefix(t *testing.T) {
 	bad := "x" + strings.Repeat("é", 5000)
 	for _, in := range []string{
-		"user,v,y\na," + bad + ",1\n",         // a bad number
+		"user,v,y\na," + bad + ",1\n",          // a bad number
 		"user,\"" + bad + "\",y\na,1,2\na,1\n", // a ragged row does not quote, a header name is listed
 		"id," + bad + ",y\na,1,2\n",            // a missing user column lists the header
 	} {
