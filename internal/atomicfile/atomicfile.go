@@ -121,46 +121,110 @@ func tempPrefix(base string) string { return "." + base + ".tmp-" }
 
 // replace writes path through a temporary file renamed over it.
 func replace(ctx context.Context, path string, write func(io.Writer) error) (err error) {
-	dir, base := filepath.Dir(path), filepath.Base(path)
-	removeStale(dir, base)
-	f, err := os.CreateTemp(dir, tempPrefix(base)+strconv.Itoa(os.Getpid())+"-*")
+	t, err := createTemp(path)
 	if err != nil {
 		return err
 	}
-	// done is set once the file is renamed; until then every way out,
-	// a panic of write included, removes the temporary file.
-	done := false
-	defer func() {
-		if !done {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	// CreateTemp makes the file private; a written file gets the usual mode.
-	if err := f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := write(ctxWriter{ctx, f}); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
+	// Until Commit succeeds every way out, a panic of write included,
+	// removes the temporary file.
+	defer t.Abort()
+	if err := write(ctxWriter{ctx, t.File}); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := os.Rename(f.Name(), path); err != nil {
+	return t.commit()
+}
+
+// Temp is a temporary file that replaces its target atomically when
+// committed, for writers that need more than Write offers (seeking, writing
+// over a long time). Its name follows the package comment's rule, so that a
+// later writer removes it if the process is killed.
+type Temp struct {
+	// File is the temporary file, open for reading and writing.
+	*os.File
+	target string
+	done   bool
+}
+
+// CreateTemp returns a temporary file that Commit renames over path. path
+// is resolved as Write resolves it (symbolic links are followed), but it
+// must name a regular file or nothing: a FIFO or device cannot be replaced
+// and a temporary file cannot be written through it, so such a path is an
+// error. Stale temporary files of path are removed first.
+func CreateTemp(path string) (*Temp, error) {
+	t, err := createTemp(path)
+	if err != nil {
+		return nil, fmt.Errorf("atomicfile: create %s: %w", path, err)
+	}
+	return t, nil
+}
+
+func createTemp(path string) (*Temp, error) {
+	target, fi, err := resolve(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi != nil && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("is a %s, not a regular file; this output is rewritten in place, so it must be a file", kind(fi.Mode()))
+	}
+	dir, base := filepath.Dir(target), filepath.Base(target)
+	removeStale(dir, base)
+	f, err := os.CreateTemp(dir, tempPrefix(base)+strconv.Itoa(os.Getpid())+"-*")
+	if err != nil {
+		return nil, err
+	}
+	// CreateTemp makes the file private; a written file gets the usual mode.
+	if err := f.Chmod(0o644); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	return &Temp{File: f, target: target}, nil
+}
+
+// Commit syncs the temporary file, closes it and renames it over the
+// target, then syncs the directory. On an error the temporary file is
+// removed and the target keeps its old content.
+func (t *Temp) Commit() error {
+	if err := t.commit(); err != nil {
+		t.Abort()
+		return fmt.Errorf("atomicfile: write %s: %w", t.target, err)
+	}
+	return nil
+}
+
+func (t *Temp) commit() error {
+	if t.done {
+		return errors.New("already committed or aborted")
+	}
+	if err := t.Sync(); err != nil {
 		return err
 	}
-	done = true
-	if d, derr := os.Open(dir); derr == nil {
+	if err := t.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(t.Name(), t.target); err != nil {
+		return err
+	}
+	t.done = true
+	if d, derr := os.Open(filepath.Dir(t.target)); derr == nil {
 		d.Sync()
 		d.Close()
 	}
 	return nil
+}
+
+// Abort closes and removes the temporary file unless it was committed; it
+// may be called more than once, and after Commit, for use with defer.
+func (t *Temp) Abort() {
+	if t.done {
+		return
+	}
+	t.done = true
+	t.Close()
+	os.Remove(t.Name())
 }
 
 // removeStale removes the temporary files for base in dir whose writer is
@@ -184,6 +248,21 @@ func removeStale(dir, base string) {
 		}
 		os.Remove(filepath.Join(dir, e.Name()))
 	}
+}
+
+// kind names the type of a file that is not regular.
+func kind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "FIFO"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	}
+	return "special file"
 }
 
 // ctxWriter is a writer that fails once its context is done.

@@ -387,3 +387,55 @@ func TestWriteKilledLeavesOldContentAndNextWriteCleans(t *testing.T) {
 		t.Errorf("temporary files left after the next write: %v", tt)
 	}
 }
+
+func TestCreateTempCommitAndAbort(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "real.bin")
+	link := filepath.Join(dir, "link.bin")
+	if err := os.Symlink("real.bin", link); err != nil {
+		t.Fatal(err)
+	}
+	// Commit through a link replaces its target and keeps the link.
+	tf, err := CreateTemp(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(tf, "xxcd")
+	if _, err := tf.WriteAt([]byte("ab"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := tf.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	tf.Abort() // a no-op after Commit
+	if got := readFile(t, real); got != "abcd" {
+		t.Errorf("target holds %q", got)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+		t.Errorf("the link was replaced")
+	}
+	// Abort leaves the old content and no temporary file.
+	tf, err = CreateTemp(real)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(tf, "partial")
+	tf.Abort()
+	if got := readFile(t, real); got != "abcd" {
+		t.Errorf("after Abort the target holds %q", got)
+	}
+	if tt := temps(t, dir); len(tt) > 0 {
+		t.Errorf("temporary files left: %v", tt)
+	}
+	// A FIFO cannot be rewritten in place: refused, and left alone.
+	fifo := filepath.Join(dir, "pipe")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	if _, err := CreateTemp(fifo); err == nil || !strings.Contains(err.Error(), "FIFO") {
+		t.Errorf("CreateTemp of a FIFO: err %v", err)
+	}
+	if fi, err := os.Lstat(fifo); err != nil || fi.Mode()&fs.ModeNamedPipe == 0 {
+		t.Errorf("the FIFO was replaced")
+	}
+}
