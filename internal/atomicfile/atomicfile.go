@@ -10,10 +10,15 @@
 //     it points to is handled by these rules; the link itself is kept. A
 //     link to a regular or absent file thus gets that file replaced
 //     atomically, in the link target's directory.
-//   - A FIFO, a character or block device or a socket (for example
-//     /dev/stdout or a named pipe) is opened for writing and written
-//     through, without a temporary file, since renaming over it would
-//     replace the special file itself. Such a write is not atomic.
+//   - A FIFO, a character or block device or a socket (a terminal, a named
+//     pipe) is opened for writing and written through, without a temporary
+//     file, since renaming over it would replace the special file itself.
+//     Such a write is not atomic.
+//   - A path that leads to an open file descriptor through /proc
+//     (/dev/stdout, /dev/stderr, /dev/fd/N on Linux) is written through,
+//     appending, whatever the descriptor holds: a pipe, a terminal, or a
+//     regular file that the shell opened with > or >> (replacing that file
+//     would detach it from the descriptor).
 //   - A directory is an error.
 //
 // Temporary files are named ".NAME.tmp-PID-RANDOM", where NAME is the
@@ -64,22 +69,33 @@ func writeContext(ctx context.Context, path string, write func(io.Writer) error)
 		return err
 	}
 	target, fi, err := resolve(path)
-	if err != nil {
-		return err
-	}
 	switch {
+	case errors.Is(err, errDescriptor):
+		// /dev/stdout and the like: write to what the descriptor holds.
+		return writeThrough(ctx, path, os.O_WRONLY|os.O_APPEND, write)
+	case err != nil:
+		return err
 	case fi == nil || fi.Mode().IsRegular():
 		return replace(ctx, target, write)
 	case fi.IsDir():
 		return errors.New("is a directory")
 	}
-	return writeThrough(ctx, target, write)
+	return writeThrough(ctx, target, os.O_WRONLY, write)
 }
 
+// errDescriptor is resolve's error for a path that leads through a link to
+// an open file descriptor (/proc/PID/fd/N: /dev/stdout, /dev/fd/N).
+var errDescriptor = errors.New("names a file descriptor")
+
 // resolve follows the symbolic links of path and returns the path it ends
-// at and that file's information, nil when it does not exist.
+// at and that file's information, nil when it does not exist. A path that
+// leads through /proc (where /dev/stdout and /dev/fd/N point: links to
+// open descriptors, whose text is not always a path) is errDescriptor.
 func resolve(path string) (string, fs.FileInfo, error) {
 	for range maxLinks {
+		if abs, err := filepath.Abs(path); err == nil && strings.HasPrefix(abs, "/proc/") {
+			return "", nil, errDescriptor
+		}
 		fi, err := os.Lstat(path)
 		if errors.Is(err, fs.ErrNotExist) {
 			return path, nil, nil
@@ -102,9 +118,10 @@ func resolve(path string) (string, fs.FileInfo, error) {
 	return "", nil, fmt.Errorf("more than %d symbolic links", maxLinks)
 }
 
-// writeThrough writes to the special file at path in place.
-func writeThrough(ctx context.Context, path string, write func(io.Writer) error) error {
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+// writeThrough writes to the special file at path in place, opened with
+// flag.
+func writeThrough(ctx context.Context, path string, flag int, write func(io.Writer) error) error {
+	f, err := os.OpenFile(path, flag, 0)
 	if err != nil {
 		return err
 	}
@@ -163,6 +180,9 @@ func CreateTemp(path string) (*Temp, error) {
 
 func createTemp(path string) (*Temp, error) {
 	target, fi, err := resolve(path)
+	if errors.Is(err, errDescriptor) {
+		return nil, fmt.Errorf("%w (like /dev/stdout); this output is rewritten in place, so it must be a file", err)
+	}
 	if err != nil {
 		return nil, err
 	}

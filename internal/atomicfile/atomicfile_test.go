@@ -439,3 +439,73 @@ func TestCreateTempCommitAndAbort(t *testing.T) {
 		t.Errorf("the FIFO was replaced")
 	}
 }
+
+// TestWriteThroughDescriptor guards --out /dev/stdout: it leads to
+// /proc/self/fd/1, whose link text for a pipe ("pipe:[N]") is no path, and
+// whose regular file (a shell's > redirection) must not be replaced. Open
+// descriptors of the test stand for standard output.
+func TestWriteThroughDescriptor(t *testing.T) {
+	if _, err := os.Stat("/proc/self/fd"); err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	dir := t.TempDir()
+	// A pipe, directly and through a link in the test's directory.
+	for _, viaLink := range []bool{false, true} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := fmt.Sprintf("/proc/self/fd/%d", w.Fd())
+		if viaLink {
+			link := filepath.Join(dir, "stdout")
+			os.Remove(link)
+			if err := os.Symlink(path, link); err != nil {
+				t.Fatal(err)
+			}
+			path = link
+		}
+		got := make(chan string, 1)
+		go func() {
+			b, _ := io.ReadAll(r)
+			got <- string(b)
+		}()
+		err = Write(path, writeString("through the pipe\n"))
+		w.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if s := <-got; s != "through the pipe\n" {
+			t.Errorf("%s: the pipe got %q", path, s)
+		}
+		r.Close()
+	}
+	// A regular file behind a descriptor is appended to in place, as
+	// after "lrsp ... --out /dev/stdout >> file".
+	file := filepath.Join(dir, "redirected.txt")
+	if err := os.WriteFile(file, []byte("before\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	before, _ := os.Stat(file)
+	if err := Write(fmt.Sprintf("/proc/self/fd/%d", f.Fd()), writeString("after\n")); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.Stat(file)
+	if !os.SameFile(before, after) {
+		t.Error("the redirected file was replaced, detaching it from the descriptor")
+	}
+	if got := readFile(t, file); got != "before\nafter\n" {
+		t.Errorf("file holds %q", got)
+	}
+	if tt := temps(t, dir); len(tt) > 0 {
+		t.Errorf("temporary files left: %v", tt)
+	}
+	// CreateTemp cannot rewrite a descriptor in place.
+	if _, err := CreateTemp(fmt.Sprintf("/proc/self/fd/%d", f.Fd())); err == nil || !strings.Contains(err.Error(), "descriptor") {
+		t.Errorf("CreateTemp of a descriptor: err %v", err)
+	}
+}
