@@ -93,9 +93,16 @@ var errDescriptor = errors.New("names a file descriptor")
 // open descriptors, whose text is not always a path) is errDescriptor.
 func resolve(path string) (string, fs.FileInfo, error) {
 	for range maxLinks {
-		if abs, err := filepath.Abs(path); err == nil && strings.HasPrefix(abs, "/proc/") {
+		// The directory's own links resolved, so that a link's relative
+		// text (with "..") is read as the kernel reads it.
+		dir := filepath.Dir(path)
+		if real, err := filepath.EvalSymlinks(dir); err == nil {
+			dir = real
+		}
+		if abs, err := filepath.Abs(dir); err == nil && (abs == "/proc" || strings.HasPrefix(abs, "/proc/")) {
 			return "", nil, errDescriptor
 		}
+		path = filepath.Join(dir, filepath.Base(path))
 		fi, err := os.Lstat(path)
 		if errors.Is(err, fs.ErrNotExist) {
 			return path, nil, nil

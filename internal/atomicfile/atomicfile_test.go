@@ -509,3 +509,28 @@ func TestWriteThroughDescriptor(t *testing.T) {
 		t.Errorf("CreateTemp of a descriptor: err %v", err)
 	}
 }
+
+// TestWriteLinkInLinkedDirectory checks that a relative link with ".." is
+// read from the directory it really is in, as the kernel reads it.
+func TestWriteLinkInLinkedDirectory(t *testing.T) {
+	root := t.TempDir()
+	// root/a/b/out -> ../target (root/a/target); root/lb -> a/b.
+	if err := os.MkdirAll(filepath.Join(root, "a", "b"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../target", filepath.Join(root, "a", "b", "out")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join("a", "b"), filepath.Join(root, "lb")); err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(filepath.Join(root, "lb", "out"), writeString("x")); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, filepath.Join(root, "a", "target")); got != "x" {
+		t.Errorf("root/a/target holds %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(root, "target")); err == nil {
+		t.Error("the link's .. was read lexically: root/target was written")
+	}
+}
