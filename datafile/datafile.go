@@ -165,11 +165,15 @@ type PredictOptions struct {
 // index and prediction (24 bytes a sample) but the features of one chunk
 // only, and returns the data without features, which is what eval.Score,
 // eval.Classify and WritePredictions read. Other formats are read whole.
-// Errors of prediction name path.
+// The data's features are matched to the model's by name (see
+// MatchFeatures). Errors of prediction name path.
 func Predict(ctx context.Context, path string, m *model.Model, o PredictOptions) (*dataset.Dataset, []float64, error) {
 	if !pack.IsPath(path) {
 		ds, err := Read(ctx, path, o.Options)
 		if err != nil {
+			return nil, nil, err
+		}
+		if err := MatchFeatures(path, ds, m); err != nil {
 			return nil, nil, err
 		}
 		pred, err := eval.Predict(m, ds, o.Unknown)
@@ -183,6 +187,9 @@ func Predict(ctx context.Context, path string, m *model.Model, o PredictOptions)
 		return nil, nil, err
 	}
 	defer p.Close()
+	if err := MatchFeatures(path, &dataset.Dataset{Features: p.FeatureNames()}, m); err != nil {
+		return nil, nil, err
+	}
 	scores := &dataset.Dataset{Features: p.FeatureNames(), HasTarget: p.HasTargets(),
 		Users: make([]dataset.User, 0, p.NumUsers())}
 	pred := make([]float64, p.Samples())
@@ -192,6 +199,9 @@ func Predict(ctx context.Context, path string, m *model.Model, o PredictOptions)
 		chunkBytes = DefaultChunkBytes
 	}
 	err = ForEachChunk(ctx, p, chunkBytes, o.Users, func(chunk *dataset.Dataset) error {
+		if err := chunk.Reorder(Inputs(m)); err != nil {
+			return err
+		}
 		cp, err := pr.Predict(chunk)
 		if err != nil {
 			return err
@@ -211,6 +221,27 @@ func Predict(ctx context.Context, path string, m *model.Model, o PredictOptions)
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return scores, pred, nil
+}
+
+// Inputs returns the names of the features that m takes: m.Features, or
+// the network's inputs for a model with a network.
+func Inputs(m *model.Model) []string {
+	if m.Network != nil {
+		return m.Network.Inputs
+	}
+	return m.Features
+}
+
+// MatchFeatures puts the feature columns of ds, read from path, into the
+// order of m's inputs (see Inputs), matching them by name, so that data
+// whose columns come in another order are read right. A feature of m
+// missing from ds, or a feature of ds that m lacks, is an error naming
+// path and the features.
+func MatchFeatures(path string, ds *dataset.Dataset, m *model.Model) error {
+	if err := ds.Reorder(Inputs(m)); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
 }
 
 // WritePredictions writes the predictions pred of the samples of ds

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/lrsp/lrsp/dataset"
 )
@@ -40,7 +41,7 @@ func TestReadCSVErrors(t *testing.T) {
 			[]string{"data.csv:3:", `column "x2"`, `bad number "abc"`}},
 		{"bad number in target", "user,x1,y\na,1,2\na,1,1..5\n", dataset.CSVOptions{},
 			[]string{"data.csv:3:", `column "y"`, `bad number "1..5"`}},
-		{"empty number", "user,x1,y\na,,2\n", dataset.CSVOptions{}, []string{"data.csv:2:", `column "x1"`, `bad number ""`}},
+		{"empty number", "user,x1,y\na,,2\n", dataset.CSVOptions{}, []string{"data.csv:2:", `column "x1"`, `missing value ""`}},
 		{"line number counts blank lines", "user,x1,y\na,1,2\n\nb,zz,1\n", dataset.CSVOptions{},
 			[]string{"data.csv:4:", `column "x1"`, `"zz"`}},
 		{"line number counts quoted newlines", "user,x1,y\n\"a\nb\",1,2\nc,1,q\n", dataset.CSVOptions{},
@@ -245,7 +246,9 @@ func roundTrip(t *testing.T, ds *dataset.Dataset) *dataset.Dataset {
 func TestWriteCSVRoundTrip(t *testing.T) {
 	awkward := []float64{0, math.Copysign(0, -1), 1.0 / 3, -math.Pi, math.MaxFloat64, -math.SmallestNonzeroFloat64,
 		2.2250738585072014e-308, 1e-300, 123456789012345678, 0.1, 5e-324, math.Nextafter(1, 2)}
-	ids := []string{"plain", "with,comma", `with "quotes"`, " leading space", "trailing ", "new\nline", "ünïcödé", `\.`, "#hash"}
+	// Spaces around an ID are trimmed on reading (see
+	// TestReadCSVTrimsUserIDsAndNumbers): only inner spaces survive.
+	ids := []string{"plain", "with,comma", `with "quotes"`, "inner space", "tab\tinside", "new\nline", "ünïcödé", `\.`, "#hash"}
 	for _, target := range []bool{true, false} {
 		t.Run(fmt.Sprintf("target=%v", target), func(t *testing.T) {
 			b := dataset.NewBuilder([]string{"f one", "f,two", `f"3"`}, target)
@@ -402,5 +405,144 @@ func TestSubsample(t *testing.T) {
 	}
 	if sameDataset(dataset.Subsample(ds, 10, 3), dataset.Subsample(ds, 10, 4)) == "" {
 		t.Error("seeds 3 and 4 kept the same 10 of 20 samples")
+	}
+}
+
+// TestReadCSVTrimsUserIDsAndNumbers guards the one whitespace rule: spaces
+// around a value are trimmed for user ids as for numbers (" u0" and "u0"
+// were two users while " 1" and "1" were one number).
+func TestReadCSVTrimsUserIDsAndNumbers(t *testing.T) {
+	ds := read(t, "user,x,y\nu0,1,2\n u0, 3 ,4\n\"u0 \",5, 6\n\tu1\t,7,8\n", dataset.CSVOptions{})
+	if len(ds.Users) != 2 || ds.Users[0].ID != "u0" || ds.Users[0].Len() != 3 || ds.Users[1].ID != "u1" {
+		t.Fatalf("users %+v, want u0 with 3 samples and u1", ds.Users)
+	}
+	if !slices.Equal(ds.Users[0].X, []float64{1, 3, 5}) || !slices.Equal(ds.Users[0].Y, []float64{2, 4, 6}) {
+		t.Errorf("u0: x %v y %v", ds.Users[0].X, ds.Users[0].Y)
+	}
+	// An ID of spaces only is empty.
+	if _, err := dataset.ReadCSV(context.Background(), strings.NewReader("user,x,y\n  ,1,2\n"), "data.csv", dataset.CSVOptions{}); err == nil ||
+		!strings.Contains(err.Error(), "data.csv:2: empty user id") {
+		t.Errorf("blank ID: err %v", err)
+	}
+}
+
+// TestReadCSVBoundsRecordLength guards against reading a huge field whole
+// (a 2 GB field ran out of memory): a record longer than MaxLineBytes is an
+// error naming the file and line after reading little more than the limit.
+func TestReadCSVBoundsRecordLength(t *testing.T) {
+	const limit = 1000
+	tests := []struct {
+		name  string
+		in    string
+		line  int
+		fails bool
+	}{
+		{"long unquoted field", "user,x,y\na,1,2\nb," + strings.Repeat("9", 5000) + ",3\n", 3, true},
+		{"long quoted field with newlines", "user,x,y\na,1,2\n\"" + strings.Repeat("a\n", 3000) + "\",1,2\n", 3, true},
+		{"long header", strings.Repeat("c", 2000) + ",user,y\n1,a,2\n", 1, true},
+		{"many short lines pass", "user,x,y\n" + strings.Repeat("a,1,2\n", 2000), 0, false},
+		{"a record at the limit passes", "user,x,y\na,1," + strings.Repeat("0", limit-4) + "\n", 0, false},
+		{"escaped quotes do not end a quoted field", "user,x,y\n\"a\"\"\n\",1,2\nb," + strings.Repeat("1", 2000) + ",2\n", 4, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &countReader{r: strings.NewReader(tt.in)}
+			_, err := dataset.ReadCSV(context.Background(), r, "big.csv", dataset.CSVOptions{MaxLineBytes: limit})
+			if !tt.fails {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want := fmt.Sprintf("big.csv:%d: a record of more than %d bytes", tt.line, limit)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("err %v, want %q", err, want)
+			}
+			if len(err.Error()) > 200 {
+				t.Errorf("the message has %d bytes: %q", len(err.Error()), err)
+			}
+			// The reader stops soon after the limit (bufio reads ahead 4 KiB).
+			if r.n > int64(len(tt.in)) || r.n > 2*limit+8192 {
+				t.Errorf("read %d bytes of %d", r.n, len(tt.in))
+			}
+		})
+	}
+	// The default bound is 1 MiB; a negative MaxLineBytes removes it.
+	huge := "user,x,y\na,1," + strings.Repeat("1", dataset.DefaultMaxLineBytes+10) + "\n"
+	if _, err := dataset.ReadCSV(context.Background(), strings.NewReader(huge), "big.csv", dataset.CSVOptions{}); err == nil ||
+		!strings.Contains(err.Error(), "big.csv:2: a record of more than 1048576 bytes") {
+		t.Errorf("default bound: err %v", err)
+	}
+	if _, err := dataset.ReadCSV(context.Background(), strings.NewReader(huge), "big.csv", dataset.CSVOptions{MaxLineBytes: -1}); err == nil ||
+		!strings.Contains(err.Error(), "bad number") {
+		t.Errorf("no bound: err %v, want the value's own error", err)
+	}
+}
+
+type countReader struct {
+	r *strings.Reader
+	n int64
+}
+
+func (c *countReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	return n, err
+}
+
+// TestReadCSVQuotesShortPrefix guards against echoing a huge bad value
+// whole in the error message (a 200 MB field was).
+func TestReadCSVQuotesShortPrefix(t *testing.T) {
+	bad := "x" + strings.Repeat("é", 5000)
+	for _, in := range []string{
+		"user,v,y\na," + bad + ",1\n",          // a bad number
+		"user,\"" + bad + "\",y\na,1,2\na,1\n", // a ragged row does not quote, a header name is listed
+		"id," + bad + ",y\na,1,2\n",            // a missing user column lists the header
+	} {
+		_, err := dataset.ReadCSV(context.Background(), strings.NewReader(in), "data.csv", dataset.CSVOptions{})
+		if err == nil {
+			t.Fatal("no error")
+		}
+		if msg := err.Error(); len(msg) > 300 || !utf8.ValidString(msg) {
+			t.Errorf("message of %d bytes: %.300q", len(msg), msg)
+		}
+	}
+	if got, want := dataset.Quote(strings.Repeat("a", 100)), `"`+strings.Repeat("a", 40)+`"... (100 bytes)`; got != want {
+		t.Errorf("Quote = %s, want %s", got, want)
+	}
+}
+
+// TestReadCSVNAAndDelimiter checks --na (which values are missing) and
+// --delimiter.
+func TestReadCSVNAAndDelimiter(t *testing.T) {
+	ds := read(t, "user;x;y\na;1.5;2\nb; -3 ;4\n", dataset.CSVOptions{Comma: ';'})
+	if len(ds.Users) != 2 || ds.Users[1].X[0] != -3 {
+		t.Fatalf("semicolons: %+v", ds.Users)
+	}
+	ds = read(t, "user\tx\ty\na\t1\t2\n", dataset.CSVOptions{Comma: '\t'})
+	if ds.Users[0].X[0] != 1 || ds.Users[0].Y[0] != 2 {
+		t.Fatalf("tabs: %+v", ds.Users)
+	}
+	tests := []struct {
+		name string
+		in   string
+		opt  dataset.CSVOptions
+		want string
+	}{
+		{"NA feature", "user,x,y\na,1,2\na,NA,2\n", dataset.CSVOptions{NA: []string{"NA", "?"}},
+			`data.csv:3: column "x": missing value "NA"`},
+		{"NA target", "user,x,y\na,1,?\n", dataset.CSVOptions{NA: []string{"NA", "?"}}, `data.csv:2: column "y": missing value "?"`},
+		{"NA user", "user,x,y\nNA,1,2\n", dataset.CSVOptions{NA: []string{"NA"}}, `data.csv:2: column "user": missing user id "NA"`},
+		{"NA without --na is a bad number", "user,x,y\na,NA,2\n", dataset.CSVOptions{}, `data.csv:2: column "x": bad number "NA"`},
+		{"bad delimiter", "user,x,y\na,1,2\n", dataset.CSVOptions{Comma: '"'}, `data.csv: delimiter '"' cannot separate fields`},
+		{"wrong delimiter", "user,x,y\na,1,2\n", dataset.CSVOptions{Comma: ';'}, `missing user column "user"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := dataset.ReadCSV(context.Background(), strings.NewReader(tt.in), "data.csv", tt.opt)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err %v, want %q", err, tt.want)
+			}
+		})
 	}
 }

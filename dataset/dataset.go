@@ -8,6 +8,8 @@ package dataset
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 )
 
 // User is the data of one user: Len() samples of dimension d.
@@ -260,4 +262,80 @@ func SplitUsers(ds, of *Dataset) (in, out *Dataset) {
 		}
 	}
 	return in, out
+}
+
+// Reorder permutes the feature columns of ds in place into the order of
+// features, matching them by name: ds must have exactly these features, in
+// any order. A feature missing from ds or one that features lacks is an
+// error naming them (the first eight of each); ds is then unchanged.
+func (ds *Dataset) Reorder(features []string) error {
+	pos := make(map[string]int, len(ds.Features))
+	for j, f := range ds.Features {
+		pos[f] = j
+	}
+	perm := make([]int, len(features))
+	var missing, extra []string
+	used := make(map[string]bool, len(features))
+	for j, f := range features {
+		p, ok := pos[f]
+		if !ok || used[f] {
+			missing = append(missing, f)
+			continue
+		}
+		used[f] = true
+		perm[j] = p
+	}
+	for _, f := range ds.Features {
+		if !used[f] {
+			extra = append(extra, f)
+		}
+	}
+	if len(missing) > 0 || len(extra) > 0 {
+		msg := "dataset: the data's features do not match the %d wanted"
+		args := []any{len(features)}
+		if len(missing) > 0 {
+			msg += "; missing %d: %s"
+			args = append(args, len(missing), nameList(missing))
+		}
+		if len(extra) > 0 {
+			msg += "; not wanted %d: %s (leave them out with --ignore)"
+			args = append(args, len(extra), nameList(extra))
+		}
+		return fmt.Errorf(msg, args...)
+	}
+	identity := true
+	for j, p := range perm {
+		identity = identity && j == p
+	}
+	if !identity {
+		d := len(features)
+		row := make([]float64, d)
+		for i := range ds.Users {
+			x := ds.Users[i].X
+			for s := 0; s+d <= len(x); s += d {
+				for j, p := range perm {
+					row[j] = x[s+p]
+				}
+				copy(x[s:s+d], row)
+			}
+		}
+	}
+	ds.Features = slices.Clone(features)
+	return nil
+}
+
+// nameList formats names for a message: the first eight, quoted short.
+func nameList(names []string) string {
+	var b strings.Builder
+	for i, n := range names {
+		if i == 8 {
+			fmt.Fprintf(&b, ", ...")
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(Quote(n))
+	}
+	return b.String()
 }

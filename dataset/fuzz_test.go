@@ -31,6 +31,13 @@ func FuzzReadCSV(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
+		// A tight record bound, another delimiter and NA values must fail
+		// cleanly too.
+		small := dataset.CSVOptions{MaxRows: 10000, MaxLineBytes: 16, Comma: ';', NA: []string{"NA"}}
+		if _, err := dataset.ReadCSV(context.Background(), bytes.NewReader(in), "fuzz.csv", small); err != nil &&
+			!strings.HasPrefix(err.Error(), "dataset: fuzz.csv") {
+			t.Fatalf("error %q does not name the input", err)
+		}
 		ds, err := dataset.ReadCSV(context.Background(), bytes.NewReader(in), "fuzz.csv", dataset.CSVOptions{MaxRows: 10000})
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "dataset: fuzz.csv") {

@@ -149,3 +149,56 @@ func TestSplitUsers(t *testing.T) {
 		})
 	}
 }
+
+func TestReorder(t *testing.T) {
+	build := func() *dataset.Dataset {
+		b := dataset.NewBuilder([]string{"c", "a", "b"}, true)
+		b.Add("u", []float64{3, 1, 2}, 9, 0)
+		b.Add("v", []float64{30, 10, 20}, 8, 1)
+		b.Add("u", []float64{-3, -1, -2}, 7, 2)
+		return b.Dataset()
+	}
+	tests := []struct {
+		name  string
+		want  []string
+		err   []string // substrings of the error; nil for none
+		xOfU  []float64
+		names []string
+	}{
+		{"same order", []string{"c", "a", "b"}, nil, []float64{3, 1, 2, -3, -1, -2}, []string{"c", "a", "b"}},
+		{"by name", []string{"a", "b", "c"}, nil, []float64{1, 2, 3, -1, -2, -3}, []string{"a", "b", "c"}},
+		{"missing", []string{"a", "b", "c", "d"}, []string{"match the 4 wanted", `missing 1: "d"`}, nil, nil},
+		{"extra", []string{"a", "b"}, []string{`not wanted 1: "c"`}, nil, nil},
+		{"both", []string{"a", "z"}, []string{`missing 1: "z"`, `not wanted 2: "c", "b"`}, nil, nil},
+		{"twice", []string{"a", "a", "b"}, []string{`missing 1: "a"`, `not wanted 1: "c"`}, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ds := build()
+			before := slices.Clone(ds.Users[0].X)
+			err := ds.Reorder(tt.want)
+			if tt.err != nil {
+				for _, w := range tt.err {
+					if err == nil || !strings.Contains(err.Error(), w) {
+						t.Fatalf("err %v, want %q in it", err, w)
+					}
+				}
+				if !slices.Equal(ds.Users[0].X, before) || !slices.Equal(ds.Features, []string{"c", "a", "b"}) {
+					t.Error("a failed Reorder changed the data")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			// v's row follows the same permutation as u's first.
+			xOfV := make([]float64, 3)
+			for j := range xOfV {
+				xOfV[j] = 10 * tt.xOfU[j]
+			}
+			if !slices.Equal(ds.Users[0].X, tt.xOfU) || !slices.Equal(ds.Features, tt.names) || !slices.Equal(ds.Users[1].X, xOfV) {
+				t.Errorf("features %v, u %v, v %v", ds.Features, ds.Users[0].X, ds.Users[1].X)
+			}
+		})
+	}
+}

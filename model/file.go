@@ -2,6 +2,7 @@ package model
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -374,8 +375,19 @@ func (e *loadError) Unwrap() error { return e.err }
 // Save writes m to path atomically: it writes a temporary file in the same
 // directory, syncs it, and renames it over path, so that a crash leaves
 // either the old file or the new one, never a partial one.
+// A symbolic link is followed and a special file (a FIFO, a device) is
+// written through; see package internal/atomicfile.
 func Save(path string, m *Model) error {
-	return atomicfile.Write(path, func(w io.Writer) error { return Encode(w, m) })
+	return SaveContext(context.Background(), path, m)
+}
+
+// SaveContext is Save that gives up when ctx is done before the file is
+// complete: the temporary file is removed and path keeps its old content.
+func SaveContext(ctx context.Context, path string, m *Model) error {
+	if err := atomicfile.WriteContext(ctx, path, func(w io.Writer) error { return Encode(w, m) }); err != nil {
+		return fmt.Errorf("model: save: %w", err)
+	}
+	return nil
 }
 
 // FileVersion returns the format version of the model file at path, read

@@ -508,3 +508,42 @@ func TestFileVersion(t *testing.T) {
 		t.Fatal("FileVersion accepted a truncated file")
 	}
 }
+
+// TestDecodeRejectsDuplicateUserID guards against a model file that lists
+// a user twice under a valid checksum: predict used to take the last copy
+// silently.
+func TestDecodeRejectsDuplicateUserID(t *testing.T) {
+	m := &Model{
+		Method: MethodLRS, Dim: 2, Rank: 1, Sparsity: 1, Features: []string{"p", "q"}, U: []float64{1, 0},
+		Users: []User{
+			{ID: "alice", W: []float64{1}, Index: []int32{0}, Value: []float64{2}},
+			{ID: "bobby", W: []float64{3}, Index: []int32{1}, Value: []float64{4}},
+		},
+	}
+	var buf bytes.Buffer
+	if err := Encode(&buf, m); err != nil {
+		t.Fatal(err)
+	}
+	data := buf.Bytes()
+	// Rename the second user to the first one's ID and fix the checksum.
+	at := bytes.LastIndex(data, []byte("bobby"))
+	copy(data[at:], "alice")
+	body := data[:len(data)-4]
+	binary.LittleEndian.PutUint32(data[len(data)-4:], crc32.Checksum(body, crc32.MakeTable(crc32.Castagnoli)))
+	_, err := Decode(data)
+	if err == nil || !strings.Contains(err.Error(), `"alice"`) || !strings.Contains(err.Error(), "twice") {
+		t.Fatalf("Decode: err %v, want a duplicate-user error naming \"alice\"", err)
+	}
+	// Load names the file as well; Encode refuses such a model too.
+	path := filepath.Join(t.TempDir(), "dup.lrsp")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), `"alice"`) {
+		t.Errorf("Load: err %v, want it to name the file and the user", err)
+	}
+	m.Users[1].ID = "alice"
+	if err := Encode(io.Discard, m); err == nil {
+		t.Error("Encode accepted a duplicated user")
+	}
+}

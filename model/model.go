@@ -249,7 +249,8 @@ func (m *Model) BytesPerUser() float64 {
 }
 
 // Validate checks that the model's parts have consistent sizes and finite
-// values, returning an error that names the first problem found.
+// values and that no user ID appears twice, returning an error that names
+// the first problem found (the user, for a duplicated ID).
 func (m *Model) Validate() error {
 	d, r := m.Dim, m.Rank
 	switch {
@@ -284,8 +285,18 @@ func (m *Model) Validate() error {
 	if !finite(m.U) || !finite(m.Theta0) {
 		return errors.New("model: U or theta_0 has a non-finite value")
 	}
+	var seen map[string]int
+	if len(m.Users) > 1 {
+		seen = make(map[string]int, len(m.Users))
+	}
 	for i := range m.Users {
 		u := &m.Users[i]
+		if seen != nil {
+			if j, dup := seen[u.ID]; dup {
+				return fmt.Errorf("model: user %q appears twice (users %d and %d)", u.ID, j, i)
+			}
+			seen[u.ID] = i
+		}
 		if len(u.W) != r {
 			return fmt.Errorf("model: user %q: w has %d entries, want %d", u.ID, len(u.W), r)
 		}

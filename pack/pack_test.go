@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/lrsp/lrsp/amht"
@@ -258,5 +259,38 @@ func TestOpenBadRowNumbers(t *testing.T) {
 				t.Errorf("error %v, want one about input row numbers", err)
 			}
 		})
+// TestWriteDatasetKeepsSymlink guards against a packed --out replacing a
+// symbolic link with a regular file (or a FIFO, which cannot hold a packed
+// file: its header is rewritten at the end).
+func TestWriteDatasetKeepsSymlink(t *testing.T) {
+	data := synthData(t, synth.Options{Users: 3, Samples: 4, Dim: 2, Rank: 1, Sparsity: 1, Seed: 1})
+	dir := t.TempDir()
+	link := filepath.Join(dir, "link.lrspd")
+	if err := os.Symlink("real.lrspd", link); err != nil {
+		t.Fatal(err)
+	}
+	if err := pack.WriteDataset(link, data.Train, pack.Float64); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatal("the link was replaced")
+	}
+	p, err := pack.Open(filepath.Join(dir, "real.lrspd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.NumUsers() != 3 {
+		t.Errorf("%d users", p.NumUsers())
+	}
+	p.Close()
+	fifo := filepath.Join(dir, "pipe.lrspd")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	if err := pack.WriteDataset(fifo, data.Train, pack.Float64); err == nil || !strings.Contains(err.Error(), "FIFO") {
+		t.Errorf("packing into a FIFO: err %v", err)
+	}
+	if fi, err := os.Lstat(fifo); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		t.Error("the FIFO was replaced")
 	}
 }

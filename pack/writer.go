@@ -10,10 +10,9 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 
 	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/internal/atomicfile"
 )
 
 // Writer writes a packed data file user by user, holding only the index in
@@ -21,7 +20,7 @@ import (
 // name, so that a crash never leaves a partial file at the final path.
 type Writer struct {
 	path      string
-	f         *os.File
+	f         *atomicfile.Temp
 	bw        *bufio.Writer
 	crc       hash.Hash32
 	d         int
@@ -46,9 +45,11 @@ func Create(path string, features []string, target bool, prec Precision) (*Write
 	if len(features) == 0 {
 		return nil, errors.New("pack: no features")
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	// The temporary file follows a symbolic link at path; a FIFO or device
+	// is refused, since the header is rewritten at the end.
+	f, err := atomicfile.CreateTemp(path)
 	if err != nil {
-		return nil, fmt.Errorf("pack: create %s: %w", path, err)
+		return nil, fmt.Errorf("pack: %w", err)
 	}
 	w := &Writer{path: path, f: f, bw: bufio.NewWriterSize(f, 1<<20), crc: crc32.New(castagnoli),
 		d: len(features), prec: prec, target: target, ids: map[string]bool{}}
@@ -56,8 +57,7 @@ func Create(path string, features []string, target bool, prec Precision) (*Write
 		Features []string `json:"features"`
 	}{features})
 	if err != nil {
-		f.Close()
-		os.Remove(f.Name())
+		f.Abort()
 		return nil, err
 	}
 	// The fixed header is rewritten with the final counts by Close.
@@ -161,8 +161,7 @@ func (w *Writer) Add(id string, x, y []float64, rows []int) error {
 func (w *Writer) Close() (err error) {
 	defer func() {
 		if err != nil {
-			w.f.Close()
-			os.Remove(w.f.Name())
+			w.f.Abort()
 		}
 	}()
 	if w.err != nil {
@@ -196,25 +195,15 @@ func (w *Writer) Close() (err error) {
 	if _, err := w.f.WriteAt(t, indexOff+int64(len(w.index))); err != nil {
 		return err
 	}
-	if err := w.f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := w.f.Sync(); err != nil {
-		return err
-	}
-	if err := w.f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(w.f.Name(), w.path); err != nil {
-		return fmt.Errorf("pack: write %s: %w", w.path, err)
+	if err := w.f.Commit(); err != nil {
+		return fmt.Errorf("pack: %w", err)
 	}
 	return nil
 }
 
 // Abort discards the file being written.
 func (w *Writer) Abort() {
-	w.f.Close()
-	os.Remove(w.f.Name())
+	w.f.Abort()
 }
 
 // WriteDataset packs ds into path.

@@ -27,7 +27,6 @@ type Files struct {
 	// NewTest, when set, receives the held-out samples of the new users
 	// (written only when there are new users), so that they can be scored
 	// apart from the training users'. Empty keeps every user's in Test.
-	// WritePacked ignores it.
 	NewTest string
 	// Truth is the truth JSON (U* and every user's w and b) to write;
 	// empty writes none.
@@ -107,13 +106,15 @@ func writeJSON(path string, v any) error {
 // user into packed files (see package pack) with features stored at
 // precision prec, never holding the samples in memory: f.Train always,
 // f.New with new users and f.Test with held-out samples (names defaulted
-// by WithDefaults). The truth file, when f.Truth is set, is JSON and holds
+// by WithDefaults; with f.NewTest set and new users, the new users'
+// held-out samples go there instead of f.Test). The truth file, when f.Truth is set, is JSON and holds
 // every user. WritePacked stops with ctx's error when ctx is done; an error
 // while drawing leaves none of the packed files.
 func WritePacked(ctx context.Context, o Options, prec pack.Precision, f Files) error {
 	f = f.WithDefaults()
-	paths := [3]string{f.Train, f.New, f.Test}
-	var ws [3]*pack.Writer
+	// The writers of the training, new, test and new users' test data.
+	paths := [4]string{f.Train, f.New, f.Test, f.NewTest}
+	var ws [4]*pack.Writer
 	defer func() {
 		for _, w := range ws {
 			if w != nil {
@@ -121,7 +122,8 @@ func WritePacked(ctx context.Context, o Options, prec pack.Precision, f Files) e
 			}
 		}
 	}()
-	need := [3]bool{true, o.NewUsers > 0, o.TestSamples > 0}
+	splitTest := f.NewTest != "" && o.NewUsers > 0 && o.TestSamples > 0
+	need := [4]bool{true, o.NewUsers > 0, o.TestSamples > 0, splitTest}
 	features := FeatureNames(o.Dim)
 	for p, path := range paths {
 		if !need[p] {
@@ -133,18 +135,27 @@ func WritePacked(ctx context.Context, o Options, prec pack.Precision, f Files) e
 		}
 		ws[p] = w
 	}
-	rows := [3]int{}
+	rows := [4]int{}
 	n := 0
+	// Stream emits a user's held-out samples right after its others.
+	userPart := PartTrain
 	truth, err := Stream(o, f.Truth != "", func(part Part, id string, x, y []float64) error {
 		if n++; n%4096 == 0 && ctx.Err() != nil {
 			return ctx.Err()
 		}
+		p := int(part)
+		switch {
+		case part != PartTest:
+			userPart = part
+		case splitTest && userPart == PartNew:
+			p = 3
+		}
 		r := make([]int, len(y))
 		for s := range r {
-			r[s] = rows[part] + s
+			r[s] = rows[p] + s
 		}
-		rows[part] += len(y)
-		return ws[part].Add(id, x, y, r)
+		rows[p] += len(y)
+		return ws[p].Add(id, x, y, r)
 	})
 	if err != nil {
 		return err

@@ -248,3 +248,30 @@ func TestRandomModel(t *testing.T) {
 		})
 	}
 }
+
+// TestWritePackedSplitsNewUsersTest checks that WritePacked, like
+// WriteFiles, writes the new users' held-out samples to Files.NewTest.
+func TestWritePackedSplitsNewUsersTest(t *testing.T) {
+	o := synth.Options{Users: 3, Samples: 4, Dim: 3, Rank: 1, Sparsity: 1, NewUsers: 2, TestSamples: 2, Seed: 2}
+	dir := t.TempDir()
+	f := synth.Files{Train: filepath.Join(dir, "d.lrspd")}
+	f.NewTest = synth.Sibling(f.Train, "-new-test")
+	if err := synth.WritePacked(context.Background(), o, pack.Float64, f); err != nil {
+		t.Fatal(err)
+	}
+	test, newTest := dataset.SplitUsers(generate(t, o).Test, generate(t, o).Train)
+	for name, want := range map[string]*dataset.Dataset{"d-test.lrspd": test, "d-new-test.lrspd": newTest} {
+		p, err := pack.Open(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := p.ReadAll(context.Background())
+		p.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(userIDs(got), userIDs(want)) || got.Samples() != want.Samples() {
+			t.Errorf("%s: users %v (%d samples), want %v (%d)", name, userIDs(got), got.Samples(), userIDs(want), want.Samples())
+		}
+	}
+}

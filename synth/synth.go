@@ -5,6 +5,7 @@
 package synth
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -28,7 +29,9 @@ type Options struct {
 	Noise    float64 // sigma, the standard deviation of the target noise
 	NewUsers int     // further users drawn from the same U*
 	// TestSamples is the number of held-out samples drawn per user (training
-	// and new users alike) into Data.Test; 0 means none.
+	// and new users alike) into Data.Test; 0 means none. They come from a
+	// random stream of their own, so that the training and new users'
+	// samples are the same for a seed whatever TestSamples is.
 	TestSamples int
 	Seed        uint64
 }
@@ -102,18 +105,28 @@ func (t *Truth) Validate() error {
 	return nil
 }
 
-// ReadTruth reads a truth.json file.
+// truthLayout describes the truth file for error messages.
+const truthLayout = `want the truth JSON that lrsp synth --truth writes, {"d":..,"r":..,"k":..,"U":[[..],..],"users":{..}}`
+
+// ReadTruth reads a truth.json file. A file that is not such JSON (a CSV
+// file given by mistake, say) is an error naming the file and the layout
+// expected.
 func ReadTruth(path string) (*Truth, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("synth: read truth: %w", err)
+	}
+	if trimmed := bytes.TrimLeft(b, " \t\r\n\ufeff"); len(trimmed) == 0 || trimmed[0] != '{' {
+		first, _, _ := bytes.Cut(trimmed, []byte("\n"))
+		return nil, fmt.Errorf("synth: read truth %s: not a JSON object (it starts with %s); %s",
+			path, dataset.Quote(string(first)), truthLayout)
 	}
 	var t Truth
 	if err := json.Unmarshal(b, &t); err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, fmt.Errorf("synth: read truth %s: %v; %s", path, err, truthLayout)
 	}
 	if err := t.Validate(); err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, fmt.Errorf("synth: read truth %s: %w; %s", path, err, truthLayout)
 	}
 	return &t, nil
 }
@@ -177,12 +190,18 @@ func FeatureNames(d int) []string {
 // memory can be written out. For every user it emits the part (PartTrain
 // or PartNew), then, with TestSamples, PartTest. With keepUsers false the
 // returned truth holds U* but no users. An error from emit stops Stream.
+// The held-out samples are drawn from a random stream of their own: the
+// other draws of a seed do not depend on TestSamples.
 func Stream(o Options, keepUsers bool, emit func(part Part, id string, x, y []float64) error) (*Truth, error) {
 	if o.Users <= 0 || o.Samples <= 0 || o.Dim <= 0 || o.Rank < 0 || o.Rank > o.Dim || o.Sparsity < 0 ||
 		o.Sparsity > o.Dim || !(o.Noise >= 0) || o.NewUsers < 0 || o.TestSamples < 0 || math.IsInf(o.Noise, 0) {
 		return nil, fmt.Errorf("synth: invalid sizes %+v", o)
 	}
+	// The held-out samples come from a stream of their own, so that
+	// asking for them (or for more of them) leaves every other draw, the
+	// training samples included, as it is for the same seed.
 	rng := rand.New(rand.NewPCG(o.Seed, 0x73796e74))
+	testRNG := rand.New(rand.NewPCG(o.Seed, 0x74657374))
 	d, r := o.Dim, o.Rank
 	g := mat.NewDense(d, max(r, 1), nil)
 	for j := 0; j < d; j++ {
@@ -207,7 +226,7 @@ func Stream(o Options, keepUsers bool, emit func(part Part, id string, x, y []fl
 	x := make([]float64, m*d)
 	y := make([]float64, m)
 	theta := make([]float64, d)
-	draw := func(part Part, id string, n int) error {
+	draw := func(rng *rand.Rand, part Part, id string, n int) error {
 		for s := 0; s < n; s++ {
 			xs := x[s*d : (s+1)*d]
 			v := 0.0
@@ -235,11 +254,11 @@ func Stream(o Options, keepUsers bool, emit func(part Part, id string, x, y []fl
 			if !keepUsers {
 				delete(truth.Users, id)
 			}
-			if err := draw(part, id, o.Samples); err != nil {
+			if err := draw(rng, part, id, o.Samples); err != nil {
 				return err
 			}
 			if o.TestSamples > 0 {
-				if err := draw(PartTest, id, o.TestSamples); err != nil {
+				if err := draw(testRNG, PartTest, id, o.TestSamples); err != nil {
 					return err
 				}
 			}

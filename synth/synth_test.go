@@ -305,3 +305,28 @@ func TestReadTruth(t *testing.T) {
 		t.Error("Theta of an unknown user gave no error")
 	}
 }
+
+// TestTestSamplesLeaveTrainingDrawAlone guards against held-out samples
+// that shift the training draw: synth --test-samples N used to change the
+// training rows of the same seed.
+func TestTestSamplesLeaveTrainingDrawAlone(t *testing.T) {
+	base := synth.Options{Users: 5, Samples: 6, Dim: 4, Rank: 2, Sparsity: 1, Noise: 0.1, NewUsers: 3, Seed: 7}
+	want := generate(t, base)
+	for _, n := range []int{1, 2, 20} {
+		o := base
+		o.TestSamples = n
+		got := generate(t, o)
+		if !sameData(got.Train, want.Train) {
+			t.Errorf("--test-samples %d changed the training users' samples", n)
+		}
+		if !sameData(got.New, want.New) {
+			t.Errorf("--test-samples %d changed the new users' samples", n)
+		}
+		if !reflect.DeepEqual(got.Truth, want.Truth) {
+			t.Errorf("--test-samples %d changed the truth", n)
+		}
+		if got.Test == nil || got.Test.Samples() != n*(base.Users+base.NewUsers) {
+			t.Errorf("--test-samples %d: test data %v", n, got.Test)
+		}
+	}
+}

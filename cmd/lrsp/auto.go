@@ -97,7 +97,7 @@ func runAuto(c *cobra.Command, f *trainFlags) error {
 			return err
 		}
 	}
-	if err := model.Save(f.out, res.Model); err != nil {
+	if err := saveModel(c.Context(), f.out, res.Model); err != nil {
 		return err
 	}
 	printTrained(c, res, len(ds.Users), ds.Samples(), time.Since(start))

@@ -87,7 +87,8 @@ func TestEndToEnd(t *testing.T) {
 
 	out := mustRun(t, "synth", "--users", "200", "--samples", "40", "--dim", "30", "--rank", "3", "--sparsity", "3",
 		"--noise", "0", "--new-users", "20", "--test-samples", "4", "--seed", "3", "--out", p("data.csv"), "--truth", p("truth.json"))
-	for _, w := range []string{"wrote 200 users x 40 samples", p("data.csv"), "wrote 20 new users to " + p("data-new.csv"), p("data-test.csv")} {
+	for _, w := range []string{"wrote 200 users x 40 samples", p("data.csv"), "wrote 20 new users to " + p("data-new.csv"), p("data-test.csv"),
+		"wrote 4 test samples per new user to " + p("data-new-test.csv")} {
 		if !strings.Contains(out, w) {
 			t.Errorf("synth output %q does not mention %q", out, w)
 		}
@@ -138,8 +139,12 @@ func TestEndToEnd(t *testing.T) {
 		rec.Recovery.SupportRecovered != 1 || rec.Recovery.SubspaceDistance >= 1e-6 {
 		t.Fatalf("training users not recovered: %+v", rec.Recovery)
 	}
-	// The test file holds new users too: unknown to this model.
-	wantErr(t, []string{"eval", "--model", p("model.lrsp"), "--data", p("data-test.csv")}, p("data-test.csv"), `user "n0"`, "not in the model")
+	// The test file holds the training users only; the new users' test
+	// rows are in data-new-test.csv, unknown to this model.
+	if e := evalJSON(t, "--model", p("model.lrsp"), "--data", p("data-test.csv")).Errors; e == nil || e.Users != users || e.Samples != users*testSamples || e.RMSE > 1e-5 {
+		t.Errorf("test errors of the training users: %+v", e)
+	}
+	wantErr(t, []string{"eval", "--model", p("model.lrsp"), "--data", p("data-new-test.csv")}, p("data-new-test.csv"), `user "n0"`, "not in the model")
 
 	// Personalize the new users; the training users stay bit for bit.
 	out = mustRun(t, "personalize", "--model", p("model.lrsp"), "--data", p("data-new.csv"), "--out", p("model2.lrsp"))
@@ -163,11 +168,11 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("personalize changed training user %q", a.ID)
 		}
 	}
-	rec = evalJSON(t, "--model", p("model2.lrsp"), "--truth", p("truth.json"), "--data", p("data-test.csv"))
+	rec = evalJSON(t, "--model", p("model2.lrsp"), "--truth", p("truth.json"), "--data", p("data-new-test.csv"))
 	if rec.Recovery.Users != users+newUsers || rec.Recovery.ParamError >= 1e-6 || rec.Recovery.SupportRecovered != 1 {
 		t.Errorf("after personalization: %+v", rec.Recovery)
 	}
-	if e := rec.Errors; e == nil || e.Samples != (users+newUsers)*testSamples || e.Users != users+newUsers || e.RMSE > 1e-5 || e.R2 < 1-1e-9 {
+	if e := rec.Errors; e == nil || e.Samples != newUsers*testSamples || e.Users != newUsers || e.RMSE > 1e-5 || e.R2 < 1-1e-9 {
 		t.Errorf("test errors after personalization: %+v", rec.Errors)
 	}
 	text := mustRun(t, "eval", "--model", p("model2.lrsp"), "--truth", p("truth.json"))
@@ -217,8 +222,8 @@ func checkLayout(t *testing.T, name string, p *paramsJSON, d, r, k, users int) {
 // in input order, the targets copied, predictions equal to the noiseless
 // targets, and the unknown-user policy.
 func checkPredict(t *testing.T, p func(string) string, m1 *model.Model) {
-	test := readCSV(t, p("data-test.csv"))
-	out := mustRun(t, "predict", "--model", p("model2.lrsp"), "--data", p("data-test.csv"), "--out", p("pred.csv"))
+	test := readCSV(t, p("data-new-test.csv"))
+	out := mustRun(t, "predict", "--model", p("model2.lrsp"), "--data", p("data-new-test.csv"), "--out", p("pred.csv"))
 	if out != "" {
 		t.Errorf("predict --out printed %q", out)
 	}
@@ -238,19 +243,19 @@ func checkPredict(t *testing.T, p func(string) string, m1 *model.Model) {
 		}
 	}
 	// Standard output by default, and the same bytes.
-	stdout := mustRun(t, "predict", "--model", p("model2.lrsp"), "--data", p("data-test.csv"))
+	stdout := mustRun(t, "predict", "--model", p("model2.lrsp"), "--data", p("data-new-test.csv"))
 	if file, _ := os.ReadFile(p("pred.csv")); stdout != string(file) {
 		t.Error("predict to standard output differs from predict --out")
 	}
 
 	// Unknown users: an error by default, the average user with --unknown global.
-	wantErr(t, []string{"predict", "--model", p("model.lrsp"), "--data", p("data-test.csv")}, p("data-test.csv"), `user "n0"`)
-	stdout = mustRun(t, "predict", "--model", p("model.lrsp"), "--data", p("data-test.csv"), "--unknown", "global")
+	wantErr(t, []string{"predict", "--model", p("model.lrsp"), "--data", p("data-new-test.csv")}, p("data-new-test.csv"), `user "n0"`)
+	stdout = mustRun(t, "predict", "--model", p("model.lrsp"), "--data", p("data-new-test.csv"), "--unknown", "global")
 	recs, err := csv.NewReader(strings.NewReader(stdout)).ReadAll()
 	if err != nil || len(recs) != len(test) {
 		t.Fatalf("predict --unknown global: %d records, %v", len(recs), err)
 	}
-	ds, err := dataset.ReadCSVFile(context.Background(), p("data-test.csv"), dataset.CSVOptions{})
+	ds, err := dataset.ReadCSVFile(context.Background(), p("data-new-test.csv"), dataset.CSVOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,18 +374,18 @@ func TestCLIErrors(t *testing.T) {
 	}{
 		{"train without --data", []string{"train", "--out", p("x.lrsp")}, []string{`required flag(s) "data" not set`}},
 		{"predict without --data", []string{"predict", "--model", p("m.lrsp")}, []string{`required flag(s) "data" not set`}},
-		{"bad --init", []string{"train", "--data", data, "--rank", "1", "--sparsity", "1", "--init", "svd"}, []string{`init "svd": want moments, ridge-svd, random`}},
-		{"bad --update", []string{"train", "--data", data, "--rank", "1", "--sparsity", "1", "--update", "newton"}, []string{`update "newton": want`}},
-		{"bad --threshold", []string{"train", "--data", data, "--rank", "1", "--sparsity", "1", "--threshold", "soft"}, []string{`threshold "soft": want`}},
-		{"bad --rounds", []string{"train", "--data", data, "--rounds", "0"}, []string{"--rounds 0"}},
-		{"bad --validation", []string{"train", "--data", data, "--validation", "1"}, []string{"--validation 1"}},
+		{"bad --init", []string{"train", "--out", p("x.lrsp"), "--data", data, "--rank", "1", "--sparsity", "1", "--init", "svd"}, []string{`init "svd": want moments, ridge-svd, random`}},
+		{"bad --update", []string{"train", "--out", p("x.lrsp"), "--data", data, "--rank", "1", "--sparsity", "1", "--update", "newton"}, []string{`update "newton": want`}},
+		{"bad --threshold", []string{"train", "--out", p("x.lrsp"), "--data", data, "--rank", "1", "--sparsity", "1", "--threshold", "soft"}, []string{`threshold "soft": want`}},
+		{"bad --rounds", []string{"train", "--out", p("x.lrsp"), "--data", data, "--rounds", "0"}, []string{"--rounds 0"}},
+		{"bad --validation", []string{"train", "--out", p("x.lrsp"), "--data", data, "--validation", "1"}, []string{"--validation 1"}},
 		{"bad --unknown", []string{"predict", "--model", p("m.lrsp"), "--data", data, "--unknown", "zero"}, []string{`--unknown "zero"`}},
-		{"bad number in data", []string{"train", "--data", badCSV}, []string{badCSV + ":3:", `column "b"`, `"oops"`}},
+		{"bad number in data", []string{"train", "--out", p("x.lrsp"), "--data", badCSV}, []string{badCSV + ":3:", `column "b"`, `"oops"`}},
 		{"ragged data", []string{"predict", "--model", p("m.lrsp"), "--data", ragged}, []string{ragged + ":2:", "ragged"}},
-		{"missing data file", []string{"train", "--data", p("none.csv")}, []string{p("none.csv")}},
+		{"missing data file", []string{"train", "--out", p("x.lrsp"), "--data", p("none.csv")}, []string{p("none.csv")}},
 		{"missing target", []string{"personalize", "--model", p("m.lrsp"), "--data", write("nox.csv", "user,a,b\nu,1,2\n"), "--out", p("o.lrsp")},
 			[]string{`missing target column "y"`}},
-		{"feature mismatch in predict", []string{"predict", "--model", p("m.lrsp"), "--data", other}, []string{other, "do not match", "[a c]", "[a b]"}},
+		{"feature mismatch in predict", []string{"predict", "--model", p("m.lrsp"), "--data", other}, []string{other, "do not match", `missing 1: "b"`, `not wanted 1: "c"`}},
 		{"feature mismatch in eval", []string{"eval", "--model", p("m.lrsp"), "--data", other}, []string{other, "do not match"}},
 		{"feature mismatch in personalize", []string{"personalize", "--model", p("m.lrsp"), "--data", other, "--out", p("o.lrsp")},
 			[]string{other, "do not match"}},

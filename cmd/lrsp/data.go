@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -17,6 +18,9 @@ type dataFlags struct {
 	user, target string
 	features     []string
 	ignore       []string
+	na           []string
+	delimiter    delimiter
+	maxLineBytes int
 }
 
 func (f *dataFlags) register(c *cobra.Command) {
@@ -24,11 +28,43 @@ func (f *dataFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&f.target, "target-column", "y", "name of the target column")
 	c.Flags().StringSliceVar(&f.features, "features", nil, "feature columns in order (default: every other column)")
 	c.Flags().StringSliceVar(&f.ignore, "ignore", nil, "columns to leave out when --features is not given")
+	c.Flags().StringSliceVar(&f.na, "na", nil, "CSV values that mean missing, e.g. NA,? (an empty field always does); a missing value is an error naming file, line and column")
+	c.Flags().Var(&f.delimiter, "delimiter", `CSV field delimiter: one character, or "tab" (default ",")`)
+	c.Flags().IntVar(&f.maxLineBytes, "max-line-bytes", dataset.DefaultMaxLineBytes, "longest CSV record in bytes; a longer one is an error (-1: no bound)")
 }
 
 func (f *dataFlags) options(requireTarget bool) dataset.CSVOptions {
-	return dataset.CSVOptions{UserColumn: f.user, TargetColumn: f.target, Features: f.features, Ignore: f.ignore, RequireTarget: requireTarget}
+	return dataset.CSVOptions{UserColumn: f.user, TargetColumn: f.target, Features: f.features, Ignore: f.ignore,
+		RequireTarget: requireTarget, NA: f.na, Comma: rune(f.delimiter), MaxLineBytes: f.maxLineBytes}
 }
+
+// delimiter is the value of --delimiter: one character, or "tab"; 0 means
+// the default, a comma.
+type delimiter rune
+
+func (d *delimiter) String() string {
+	switch *d {
+	case 0:
+		return ""
+	case '\t':
+		return "tab"
+	}
+	return string(rune(*d))
+}
+
+func (d *delimiter) Set(s string) error {
+	switch r := []rune(s); {
+	case s == "tab" || s == `\t`:
+		*d = '\t'
+	case len(r) == 1 && r[0] != '"' && r[0] != '\r' && r[0] != '\n' && r[0] != utf8.RuneError:
+		*d = delimiter(r[0])
+	default:
+		return fmt.Errorf("want one character other than a quote or a line break, or \"tab\"")
+	}
+	return nil
+}
+
+func (d *delimiter) Type() string { return "char" }
 
 // readData reads the data at path (see datafile.Read), showing a progress
 // bar on a terminal.

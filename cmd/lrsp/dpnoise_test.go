@@ -36,6 +36,6 @@ func TestDPNoise(t *testing.T) {
 			t.Errorf("%v: config %+v, ledger %+v", tc.args, m.Config.DP, m.Privacy)
 		}
 	}
-	wantErr(t, []string{"train", "--data", data, "--dp-noise-multiplier", "2", "--dp-delta", "1e-3", "--dp-noise", "float"},
+	wantErr(t, []string{"train", "--out", filepath.Join(t.TempDir(), "x.lrsp"), "--data", data, "--dp-noise-multiplier", "2", "--dp-delta", "1e-3", "--dp-noise", "float"},
 		`dp noise "float": want discrete or continuous`)
 }

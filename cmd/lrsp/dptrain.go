@@ -160,7 +160,7 @@ func trainPrivate(c *cobra.Command, f *trainFlags, cfg method.Config) error {
 			return err
 		}
 	}
-	if err := saveModel(f.out, res.Model); err != nil {
+	if err := saveModel(c.Context(), f.out, res.Model); err != nil {
 		return err
 	}
 	l := res.Model.Privacy

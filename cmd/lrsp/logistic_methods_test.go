@@ -88,7 +88,10 @@ func TestLogisticEveryMethodCLI(t *testing.T) {
 	}
 	for _, r := range rep.Rows {
 		c, n := r.Classification, r.NewClassification
-		if c == nil || n == nil || !(c.MeanUserAUC > 0.5 && c.LogLoss > 0 && c.Accuracy > 0.5) || c.Samples != 32*20 || n.Samples != 8*20 {
+		// The users' parameters have mean zero, so the global model is at
+		// chance: only the personalized ones must beat it.
+		better := r.Method == "global" || (c != nil && c.MeanUserAUC > 0.5 && c.Accuracy > 0.5)
+		if c == nil || n == nil || !better || !(c.LogLoss > 0) || c.Samples != 32*20 || n.Samples != 8*20 {
 			t.Fatalf("%s: classification scores missing or wrong: %+v %+v", r.Method, c, n)
 		}
 	}

@@ -59,6 +59,6 @@ func TestLogisticCLI(t *testing.T) {
 	}
 	wantErr(t, []string{"train", "--loss", "logistic", "--data", p("bad.csv"), "--rank", "1", "--sparsity", "0", "--out", p("x.lrsp")},
 		"bad.csv", "line 3", "not 0 or 1")
-	wantErr(t, []string{"train", "--loss", "hinge", "--data", p("d.csv")}, "--loss", "hinge")
-	wantErr(t, []string{"train", "--loss", "logistic", "--pursuit", "htp", "--data", p("d.csv")}, "--pursuit")
+	wantErr(t, []string{"train", "--out", filepath.Join(t.TempDir(), "x.lrsp"), "--loss", "hinge", "--data", p("d.csv")}, "--loss", "hinge")
+	wantErr(t, []string{"train", "--out", filepath.Join(t.TempDir(), "x.lrsp"), "--loss", "logistic", "--pursuit", "htp", "--data", p("d.csv")}, "--pursuit")
 }

@@ -150,7 +150,7 @@ func runTune(c *cobra.Command, f *trainFlags, cfg method.Config) error {
 	}
 	m.Config.SelectedBy = fmt.Sprintf("validation %s: %d candidates, holdout %g, repeats %d", res.Criterion, len(res.Scores),
 		mf.tuneHoldout, max(mf.tuneRepeats, 1))
-	if err := saveModel(f.out, m); err != nil {
+	if err := saveModel(c.Context(), f.out, m); err != nil {
 		return err
 	}
 	printTrained(c, &method.Result{Model: m}, len(ds.Users), ds.Samples(), time.Since(start))

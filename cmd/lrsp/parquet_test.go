@@ -82,7 +82,7 @@ func TestParquetData(t *testing.T) {
 	if err := os.Mkdir(p("empty"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	wantErr(t, []string{"train", "--data", p("empty")}, p("empty"), "no *.parquet files")
-	wantErr(t, []string{"train", "--data", p("missing.parquet")}, "missing.parquet")
-	wantErr(t, []string{"train", "--data", p("data.parquet"), "--target-column", "z"}, p("data.parquet"), `missing target column "z"`)
+	wantErr(t, []string{"train", "--out", filepath.Join(t.TempDir(), "x.lrsp"), "--data", p("empty")}, p("empty"), "no *.parquet files")
+	wantErr(t, []string{"train", "--out", filepath.Join(t.TempDir(), "x.lrsp"), "--data", p("missing.parquet")}, "missing.parquet")
+	wantErr(t, []string{"train", "--out", filepath.Join(t.TempDir(), "x.lrsp"), "--data", p("data.parquet"), "--target-column", "z"}, p("data.parquet"), `missing target column "z"`)
 }

@@ -52,6 +52,9 @@ theta_0, the network), by the model's method and with the per-user options it wa
 				return err
 			}
 			fit := func(ds *dataset.Dataset) ([]model.User, error) {
+				if err := datafile.MatchFeatures(data, ds, m); err != nil {
+					return nil, err
+				}
 				users, err := method.Personalize(c.Context(), &fitWith, ds, method.PersonalizeOptions{Workers: workers})
 				if err != nil {
 					return nil, fmt.Errorf("%s: %w", data, err)
@@ -93,7 +96,7 @@ theta_0, the network), by the model's method and with the per-user options it wa
 				}
 			}
 			m.Upsert(users)
-			if err := saveModel(out, m); err != nil {
+			if err := saveModel(c.Context(), out, m); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.OutOrStdout(), "personalized %d users (%d new, %d refitted); wrote %s\n", len(users), added, len(users)-added, out)

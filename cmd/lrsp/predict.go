@@ -89,7 +89,7 @@ an un-noised average of private data that the privacy ledger does not cover.`,
 			if out == "" || out == "-" {
 				return write(c.OutOrStdout())
 			}
-			return atomicfile.Write(out, write)
+			return atomicfile.WriteContext(c.Context(), out, write)
 		},
 	}
 	c.Flags().StringVar(&in, "model", "", "model file (required)")

@@ -111,7 +111,7 @@ func newStoreExportCmd() *cobra.Command {
 			if err := c.Context().Err(); err != nil {
 				return err
 			}
-			if err := saveModel(out, m); err != nil {
+			if err := saveModel(c.Context(), out, m); err != nil {
 				return err
 			}
 			fmt.Fprintf(c.OutOrStdout(), "exported %d users to %s\n", len(m.Users), out)
@@ -209,7 +209,7 @@ network from N inputs to the d features in front of it (method neural-lrs).`,
 			if err != nil {
 				return err
 			}
-			return saveModel(out, m)
+			return saveModel(c.Context(), out, m)
 		},
 	}
 	c.Flags().StringVar(&out, "out", "", "model file to write (required)")

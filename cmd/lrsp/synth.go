@@ -27,6 +27,9 @@ with U* a random orthonormal d x r basis, w_i* ~ N(0, I_r) and b_i* with k non-z
 				return fmt.Errorf("--out is required")
 			}
 			files = files.WithDefaults()
+			if files.NewTest == "" {
+				files.NewTest = synth.Sibling(files.Train, "-new-test")
+			}
 			w := c.OutOrStdout()
 			if pack.IsPath(files.Train) {
 				if logisticScale != 0 {
@@ -60,7 +63,10 @@ with U* a random orthonormal d x r basis, w_i* ~ N(0, I_r) and b_i* with k non-z
 				fmt.Fprintf(w, "wrote %d new users to %s\n", o.NewUsers, files.New)
 			}
 			if data.Test != nil {
-				fmt.Fprintf(w, "wrote %d test samples per user to %s\n", o.TestSamples, files.Test)
+				fmt.Fprintf(w, "wrote %d test samples per training user to %s\n", o.TestSamples, files.Test)
+				if data.New != nil {
+					fmt.Fprintf(w, "wrote %d test samples per new user to %s\n", o.TestSamples, files.NewTest)
+				}
 			}
 			return nil
 		},
@@ -75,12 +81,13 @@ with U* a random orthonormal d x r basis, w_i* ~ N(0, I_r) and b_i* with k non-z
 	f.Float64Var(&logisticScale, "logistic-scale", 0, "draw 0/1 targets y ~ Bernoulli(sigmoid(scale <x, theta_i>)) instead (truth scaled too)")
 	f.Uint64Var(&o.Seed, "seed", 1, "random seed")
 	f.IntVar(&o.NewUsers, "new-users", 0, "also write this many new users from the same U*")
-	f.IntVar(&o.TestSamples, "test-samples", 0, "also write this many held-out samples per user (training and new)")
+	f.IntVar(&o.TestSamples, "test-samples", 0, "also write this many held-out samples per user: the training users' to --test-out, the new users' to --new-test-out (drawn apart: the training data do not depend on it)")
 	f.StringVar(&files.Train, "out", "", "training data to write: CSV, or packed when the name ends in .lrspd (written user by user) (required)")
 	c.MarkFlagRequired("out")
 	f.StringVar(&precision, "precision", "float64", "feature storage of packed output: float64 or float32")
 	f.StringVar(&files.Truth, "truth", "", "truth JSON to write (U*, every user's w and b)")
 	f.StringVar(&files.New, "new-out", "", "new users' CSV (default: --out with -new before the extension)")
-	f.StringVar(&files.Test, "test-out", "", "test CSV (default: --out with -test before the extension)")
+	f.StringVar(&files.Test, "test-out", "", "training users' test data (default: --out with -test before the extension)")
+	f.StringVar(&files.NewTest, "new-test-out", "", "new users' test data (default: --out with -new-test before the extension)")
 	return c
 }

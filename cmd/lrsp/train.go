@@ -41,11 +41,11 @@ func (f *trainFlags) register(c *cobra.Command) {
 	fl := c.Flags()
 	fl.StringVar(&f.data, "data", "", "training data: CSV, Parquet (file or directory) or packed .lrspd (required)")
 	c.MarkFlagRequired("data")
-	fl.StringVar(&f.out, "out", "model.lrsp", "model file to write")
+	fl.StringVar(&f.out, "out", "", "model file to write (required; an existing file is replaced)")
 	fl.StringVar(&f.loss, "loss", model.LossSquared, "training loss: squared, or logistic for 0/1 targets (predictions become probabilities)")
 	fl.StringVar(&f.metricsOut, "metrics-out", "", "write per-round metrics as JSON to this file")
 	fl.IntVar(&f.rounds, "rounds", 50, "maximum number of alternating rounds")
-	fl.Float64Var(&f.tolerance, "tolerance", 1e-6, "stop when a round improves the loss by less than this fraction (0 runs all rounds)")
+	fl.Float64Var(&f.tolerance, "tolerance", 1e-6, "without --validation, stop when a round improves the training loss by less than this fraction (0 runs all rounds); with it, the least relative improvement of the validation loss that resets --patience")
 	fl.StringVar(&f.init, "init", "moments", "initialisation of U: moments, ridge-svd or random")
 	fl.StringVar(&f.update, "update", "cg", "U update: cg (least squares by conjugate gradient) or gradient (one step)")
 	fl.StringVar(&f.threshold, "threshold", "topk", "hard thresholding of b: topk or value (shrinking threshold)")
@@ -55,7 +55,7 @@ func (f *trainFlags) register(c *cobra.Command) {
 	fl.IntVar(&f.workers, "workers", 0, "parallel workers (0: one per CPU); the model does not depend on it")
 	fl.Uint64Var(&f.seed, "seed", 1, "random seed")
 	fl.Float64Var(&f.validation, "validation", 0, "fraction of each user's samples held out for early stopping")
-	fl.IntVar(&f.patience, "patience", 3, "rounds without validation improvement before stopping")
+	fl.IntVar(&f.patience, "patience", 3, "with --validation, rounds without a validation improvement (of at least --tolerance) before stopping; the best round's model is kept")
 	f.method.register(c, &f.rank, &f.sparsity, &f.ridge)
 	f.mixed.register(c)
 	f.neural.register(c)
@@ -230,6 +230,8 @@ and --center accept auto: candidates are scored on held-out samples (--tune-hold
 		},
 	}
 	f.register(c)
+	// --out has no default: a default name silently replaced ./model.lrsp.
+	c.MarkFlagRequired("out")
 	return c
 }
 
@@ -279,11 +281,11 @@ func runTrain(c *cobra.Command, f *trainFlags, cfg method.Config, o method.Optio
 		return err
 	}
 	if f.metricsOut != "" {
-		if err := writeJSON(f.metricsOut, map[string]any{"rounds": res.Rounds, "train_loss": res.TrainLoss}); err != nil {
+		if err := writeJSON(f.metricsOut, newTrainMetrics(res)); err != nil {
 			return err
 		}
 	}
-	if err := saveModel(f.out, res.Model); err != nil {
+	if err := saveModel(c.Context(), f.out, res.Model); err != nil {
 		return err
 	}
 	printTrained(c, res, src.NumUsers(), samples, time.Since(start))
@@ -293,6 +295,29 @@ func runTrain(c *cobra.Command, f *trainFlags, cfg method.Config, o method.Optio
 	}
 	fmt.Fprintf(c.OutOrStdout(), "wrote %s\n", f.out)
 	return nil
+}
+
+// Descriptions of the two training losses that lrsp train reports, for its
+// output and metrics.json: they differ because the published model refits
+// every user to the final U, after the last round.
+const (
+	roundLossMeaning = "per round: mean per-user training loss of that round's per-user fits, " +
+		"made with the round's U before its update"
+	finalLossMeaning = "mean per-user training loss of the published model: every user refitted " +
+		"to the final U after the last round"
+)
+
+// trainMetrics is the JSON that --metrics-out writes.
+type trainMetrics struct {
+	Rounds         []fit.RoundStats  `json:"rounds"`
+	Stopped        fit.StopReason    `json:"stopped"`
+	FinalTrainLoss float64           `json:"final_train_loss"`
+	Definitions    map[string]string `json:"definitions"`
+}
+
+func newTrainMetrics(res *method.Result) trainMetrics {
+	return trainMetrics{Rounds: res.Rounds, Stopped: res.Stopped, FinalTrainLoss: res.TrainLoss,
+		Definitions: map[string]string{"rounds[].train_loss": roundLossMeaning, "final_train_loss": finalLossMeaning}}
 }
 
 // printTrained reports a training run in one line.
@@ -313,7 +338,8 @@ func printTrained(c *cobra.Command, res *method.Result, users, samples int, took
 		if m.Loss == model.LossLogistic {
 			loss = "log loss"
 		}
-		fmt.Fprintf(w, ": %s (stopped: %s), train %s %.6g", count(n, "round"), res.Stopped, loss, res.TrainLoss)
+		fmt.Fprintf(w, ": %s (stopped: %s); published model (users refitted to the final U): train %s %.6g",
+			count(n, "round"), res.Stopped, loss, res.TrainLoss)
 	}
 	fmt.Fprintf(w, "; %.1f bytes per user\n", m.BytesPerUser())
 }
@@ -332,7 +358,7 @@ func roundProgress(c *cobra.Command, rounds int, label string) (func(fit.RoundSt
 		if rounds > 0 {
 			of = fmt.Sprintf("/%d", rounds)
 		}
-		line := fmt.Sprintf("round %d%s: train %s %.6g", st.Round, of, label, st.TrainLoss)
+		line := fmt.Sprintf("round %d%s: fits with this round's U: train %s %.6g", st.Round, of, label, st.TrainLoss)
 		if st.Outliers > 0 {
 			line += fmt.Sprintf(", inliers %.6g (%d outliers)", st.InlierLoss, st.Outliers)
 		}

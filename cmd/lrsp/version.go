@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -36,7 +37,7 @@ first line as config "software" (see lrsp inspect).`,
 
 // saveModel records this lrsp's version in m (model.Config.Software) and
 // writes m to path (see model.Save).
-func saveModel(path string, m *model.Model) error {
+func saveModel(ctx context.Context, path string, m *model.Model) error {
 	m.Config.Software = version.Read().String()
-	return model.Save(path, m)
+	return model.SaveContext(ctx, path, m)
 }

@@ -16,13 +16,14 @@ type StopReason int
 const (
 	// StopRounds means every allowed round ran.
 	StopRounds StopReason = iota
-	// StopTolerance means a round improved the monitored loss by less than
-	// the tolerance.
+	// StopTolerance means a round improved the training loss by less than
+	// the tolerance (in a run without a validation set).
 	StopTolerance
 	// StopExact means the fit became exact (zero training loss).
 	StopExact
-	// StopEarly means the validation loss did not improve for Patience
-	// rounds (early stopping); the best round's parameters are kept.
+	// StopEarly means the validation loss did not improve (by the
+	// tolerance) for Patience rounds (early stopping); the best round's
+	// parameters are kept.
 	StopEarly
 	// StopStalled means the shared update found no decrease of the loss.
 	StopStalled
@@ -51,9 +52,11 @@ const MaxRounds = 1_000_000
 type Schedule struct {
 	// Rounds bounds the number of rounds; 0 means the trainer's default.
 	Rounds int
-	// Tolerance stops training when a round lowers the monitored loss (the
-	// validation loss with a validation set, else the training loss) by
-	// less than this fraction; 0 runs every round.
+	// Tolerance stops training without a validation set when a round
+	// lowers the training loss by less than this fraction of it; 0 runs
+	// every round. With a validation set it is the least relative
+	// improvement of the best validation loss that counts as one for
+	// Patience (see Monitor).
 	Tolerance float64
 	// Patience is the number of rounds without validation improvement
 	// before early stopping; 0 means the trainer's default. It applies
@@ -86,23 +89,31 @@ func (s Schedule) Resolve(rounds, patience, maxRounds int) (Schedule, error) {
 }
 
 // Monitor decides after every round whether training stops, the same way
-// for every trainer that can stop early: at an exact fit, after Patience
-// rounds without a better validation loss, or when a round lowers the
-// monitored loss by less than Tolerance of itself. The zero value is not
-// usable; see Schedule.Monitor.
+// for every trainer that can stop early: at an exact fit; without a
+// validation set, when a round lowers the training loss by less than
+// Tolerance of itself; with one, after Patience rounds in which the
+// validation loss did not improve on the best so far by at least Tolerance
+// of it. Tolerance thus never stops a validated run by itself: a round whose
+// validation loss rises, or falls by too little, only counts towards
+// Patience. The zero value is not usable; see Schedule.Monitor.
 type Monitor struct {
 	s         Schedule
 	validated bool
 	prev      float64
+	// best is the lowest validation loss so far, of round bestRound;
+	// ref is the validation loss of improved, the last round that beat
+	// the best before it by at least the tolerance.
 	best      float64
 	bestRound int
+	ref       float64
+	improved  int
 }
 
 // Monitor returns a Monitor for the resolved schedule s. validated says
 // whether the monitored loss is a validation loss: only then does Patience
 // apply and does Observe report the best round.
 func (s Schedule) Monitor(validated bool) *Monitor {
-	return &Monitor{s: s, validated: validated, prev: math.Inf(1), best: math.Inf(1)}
+	return &Monitor{s: s, validated: validated, prev: math.Inf(1), best: math.Inf(1), ref: math.Inf(1)}
 }
 
 // Observe records the monitored loss of round (counted from 1) and whether
@@ -110,16 +121,21 @@ func (s Schedule) Monitor(validated bool) *Monitor {
 // loss so far (the caller keeps its parameters), and whether training
 // stops after it and why; a round that does not stop reports StopRounds.
 func (m *Monitor) Observe(round int, loss float64, exact bool) (best, stop bool, why StopReason) {
-	if m.validated && loss < m.best {
-		m.best, m.bestRound, best = loss, round, true
+	if m.validated {
+		if loss < m.best {
+			m.best, m.bestRound, best = loss, round, true
+		}
+		if loss < m.ref && (math.IsInf(m.ref, 1) || m.ref-loss >= m.s.Tolerance*math.Abs(m.ref)) {
+			m.ref, m.improved = loss, round
+		}
 	}
 	stop, why = true, StopRounds
 	switch {
 	case exact:
 		why = StopExact
-	case m.validated && round-m.bestRound >= m.s.Patience:
+	case m.validated && round-m.improved >= m.s.Patience:
 		why = StopEarly
-	case m.s.Tolerance > 0 && m.prev-loss < m.s.Tolerance*math.Abs(m.prev):
+	case !m.validated && m.s.Tolerance > 0 && m.prev-loss < m.s.Tolerance*math.Abs(m.prev):
 		why = StopTolerance
 	default:
 		stop = false

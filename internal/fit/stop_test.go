@@ -73,6 +73,14 @@ func TestMonitor(t *testing.T) {
 		{"exact first", Schedule{Rounds: 9, Tolerance: 0.1, Patience: 1}, true, []float64{4, 4, 4}, 2, StopExact, 2, 1},
 		{"patience", Schedule{Rounds: 9, Patience: 2}, true, []float64{3, 2, 2.5, 2.1, 1}, 0, StopEarly, 4, 2},
 		{"no patience without validation", Schedule{Rounds: 9, Patience: 1}, false, []float64{3, 3, 3, 3}, 0, StopRounds, 0, 0},
+		// Regression: the tolerance test fired at the first rise of the
+		// validation loss, so that --patience did nothing.
+		{"patience survives a validation rise with a tolerance", Schedule{Rounds: 30, Tolerance: 1e-6, Patience: 10}, true,
+			[]float64{5, 4, 4.2, 3, 2.5, 2.6, 2.7, 2, 1.5}, 0, StopRounds, 0, 9},
+		{"patience counts rounds below the tolerance", Schedule{Rounds: 30, Tolerance: 0.1, Patience: 3}, true,
+			[]float64{4, 2, 1.95, 1.9, 1.85, 1}, 0, StopEarly, 5, 5},
+		{"a rise then patience", Schedule{Rounds: 30, Tolerance: 1e-6, Patience: 2}, true,
+			[]float64{3, 2, 2.5, 2.1}, 0, StopEarly, 4, 2},
 		{"negative losses", Schedule{Rounds: 9, Tolerance: 0.1}, false, []float64{-1, -1.5, -1.51}, 0, StopTolerance, 3, 0},
 	}
 	for _, tc := range tests {
