@@ -259,6 +259,9 @@ func TestOpenBadRowNumbers(t *testing.T) {
 				t.Errorf("error %v, want one about input row numbers", err)
 			}
 		})
+	}
+}
+
 // TestWriteDatasetKeepsSymlink guards against a packed --out replacing a
 // symbolic link with a regular file (or a FIFO, which cannot hold a packed
 // file: its header is rewritten at the end).

@@ -145,7 +145,7 @@ func TestRoundProgressLines(t *testing.T) {
 	for _, tc := range []struct {
 		rounds int
 		want   string
-	}{{50, "round 3/50: train loss 0.5 ("}, {0, "round 3: train loss 0.5 ("}} {
+	}{{50, "round 3/50: fits with this round's U: train loss 0.5 ("}, {0, "round 3: fits with this round's U: train loss 0.5 ("}} {
 		var errb bytes.Buffer
 		c := &cobra.Command{}
 		c.SetErr(&errb)
