@@ -13,22 +13,13 @@ import (
 	"github.com/lrsp/lrsp/tune"
 )
 
-// tuneAndFit selects method's rank, sparsity, ridge and centring by
-// held-out validation on known with the given loss, fits the winner on all
-// of known, and records the seconds and candidates in row.
+// tuneAndFit selects method's settings on known with the given loss (see
+// selectConfig), fits the winner on all of known, and records the seconds
+// and candidates in row.
 func (opt *Options) tuneAndFit(ctx context.Context, name, loss string, known *dataset.Dataset,
 	row *Row) (*model.Model, *tune.Result, error) {
-	if name == Auto || name == model.MethodMixed || name == model.MethodMixedLRS {
-		return opt.auto(ctx, name, known, row)
-	}
-	base := method.Config{Method: name, Loss: loss, Rounds: opt.Rounds, Tolerance: opt.Tolerance, Seed: opt.Seed}
-	topt := tune.Options{Base: base, Rank: true, Sparsity: true, Ridge: true, Center: true, Holdout: opt.Holdout,
-		Repeats: opt.Repeats, Seed: opt.Seed, Workers: opt.Workers}
-	if opt.Progress != nil {
-		topt.Progress = func(s tune.Score) { opt.Progress(Event{Method: name, Candidate: &s}) }
-	}
 	start := time.Now()
-	res, err := tune.Select(ctx, known, topt)
+	res, err := opt.selectConfig(ctx, name, loss, known)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -43,45 +34,32 @@ func (opt *Options) tuneAndFit(ctx context.Context, name, loss string, known *da
 	return fitted.Model, res, nil
 }
 
-// auto chooses by tune.Auto: among every method of tune.AutoMethods for
-// Auto, or the settings of the mixed methods, whose shrinkage is fitted
-// rather than tuned.
-func (opt *Options) auto(ctx context.Context, name string, known *dataset.Dataset, row *Row) (*model.Model, *tune.Result, error) {
-	if name == model.MethodMixed && len(opt.RandomEffects) > 0 {
+// selectConfig chooses the configuration of method name: by tune.Auto for
+// Auto (among every method of tune.AutoMethods) and for the mixed methods,
+// whose shrinkage is fitted rather than tuned (the mixed model's random
+// effects are opt.RandomEffects when given, unselected); by tune.Select's
+// held-out validation of rank, sparsity, ridge and centring otherwise.
+func (opt *Options) selectConfig(ctx context.Context, name, loss string, known *dataset.Dataset) (*tune.Result, error) {
+	progress := func(s tune.Score) {
+		if opt.Progress != nil {
+			opt.Progress(Event{Method: name, Candidate: &s})
+		}
+	}
+	switch {
+	case name == model.MethodMixed && len(opt.RandomEffects) > 0:
 		c, err := method.Defaults(name, "")
-		if err != nil {
-			return nil, nil, err
-		}
 		c.RandomEffects = opt.RandomEffects
-		start := time.Now()
-		fitted, err := method.Train(ctx, known, c, method.Options{Workers: opt.Workers})
-		if err != nil {
-			return nil, nil, err
+		return &tune.Result{Best: c}, err
+	case name == Auto || name == model.MethodMixed || name == model.MethodMixedLRS:
+		aopt := tune.AutoOptions{Repeats: opt.Repeats, Seed: opt.Seed, Workers: opt.Workers, Progress: progress}
+		if name != Auto {
+			aopt.Methods = []string{name}
 		}
-		row.TrainSeconds = time.Since(start).Seconds()
-		return fitted.Model, &tune.Result{Best: c}, nil
+		return tune.Auto(ctx, known, aopt)
 	}
-	aopt := tune.AutoOptions{Repeats: opt.Repeats, Seed: opt.Seed, Workers: opt.Workers}
-	if name != Auto {
-		aopt.Methods = []string{name}
-	}
-	if opt.Progress != nil {
-		aopt.Progress = func(s tune.Score) { opt.Progress(Event{Method: name, Candidate: &s}) }
-	}
-	start := time.Now()
-	res, err := tune.Auto(ctx, known, aopt)
-	if err != nil {
-		return nil, nil, err
-	}
-	row.TuneSeconds = time.Since(start).Seconds()
-	row.Candidates = len(res.Scores)
-	start = time.Now()
-	fitted, err := method.Train(ctx, known, res.Best, method.Options{Workers: opt.Workers})
-	if err != nil {
-		return nil, nil, err
-	}
-	row.TrainSeconds = time.Since(start).Seconds()
-	return fitted.Model, res, nil
+	base := method.Config{Method: name, Loss: loss, Rounds: opt.Rounds, Tolerance: opt.Tolerance, Seed: opt.Seed}
+	return tune.Select(ctx, known, tune.Options{Base: base, Rank: true, Sparsity: true, Ridge: true, Center: true,
+		Holdout: opt.Holdout, Repeats: opt.Repeats, Seed: opt.Seed, Workers: opt.Workers, Progress: progress})
 }
 
 // linear tunes and trains one linear method with the squared loss and

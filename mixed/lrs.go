@@ -649,33 +649,8 @@ func (st *lrsState) updateU(ctx context.Context, cgIter int, s2 float64) error {
 	}
 	// U_old = Q R, so w = R^{-1}... in the new basis w' = R w and
 	// Sigma' = R Sigma R^T.
-	st.sigma = congruence(r, R, st.sigma)
+	st.sigma = congruenceN(r, R, st.sigma, 1)
 	return nil
-}
-
-// congruence returns R S R^T for the r x r matrices R and S.
-func congruence(r int, R, S []float64) []float64 {
-	rs := make([]float64, r*r)
-	for a := 0; a < r; a++ {
-		for b := 0; b < r; b++ {
-			v := 0.0
-			for c := 0; c < r; c++ {
-				v += R[a*r+c] * S[c*r+b]
-			}
-			rs[a*r+b] = v
-		}
-	}
-	out := make([]float64, r*r)
-	for a := 0; a < r; a++ {
-		for b := 0; b <= a; b++ {
-			v := 0.0
-			for c := 0; c < r; c++ {
-				v += rs[a*r+c] * R[b*r+c]
-			}
-			out[a*r+b], out[b*r+a] = v, v
-		}
-	}
-	return out
 }
 
 // congruenceN returns c T S T^T for n x n matrices T and S.
@@ -767,7 +742,7 @@ func (st *lrsState) model(features []string, scale []float64) (*model.Model, err
 		return nil, errors.New("mixed: the fitted U lost rank")
 	}
 	m := &model.Model{Method: model.MethodMixedLRS, Dim: d, Rank: r, Sparsity: st.k, Features: features, U: u,
-		Theta0: make([]float64, d), Prior: &model.Prior{Sigma: congruence(r, R, st.sigma), Noise: st.s2}}
+		Theta0: make([]float64, d), Prior: &model.Prior{Sigma: congruenceN(r, R, st.sigma, 1), Noise: st.s2}}
 	for j := range m.Theta0 {
 		m.Theta0[j] = st.theta0[j] / scale[j]
 	}
