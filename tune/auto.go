@@ -1,6 +1,7 @@
 package tune
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +12,9 @@ import (
 
 	"github.com/lrsp/lrsp/dataset"
 	"github.com/lrsp/lrsp/method"
+	"github.com/lrsp/lrsp/mixed"
 	"github.com/lrsp/lrsp/model"
+	"gonum.org/v1/gonum/mat"
 )
 
 // AutoMethods are the methods that Auto chooses among by default, all with
@@ -65,8 +68,9 @@ type AutoOptions struct {
 //     estimated by EM inside each fit, not searched;
 //   - mixed: the random intercept (only when the data have a constant
 //     feature, see method.RandomEffectColumns), then random slopes by
-//     forward selection: each feature's slope added in turn, keeping the
-//     best if it improves the score, at most two;
+//     forward selection among the six features whose per-user ridge slopes
+//     vary most: each slope added in turn, keeping the best if it improves
+//     the score, at most two;
 //   - global, local and finetune: relative ridges 0.01, 0.1, 1, 10 (see
 //     Grid.Ridges);
 //   - lrs: ranks as mixed-lrs, each with relative ridges 0.1 and 1 and
@@ -180,6 +184,9 @@ func Auto(ctx context.Context, ds *dataset.Dataset, opt AutoOptions) (*Result, e
 		switch name {
 		case model.MethodMixedLRS:
 			def, _ := method.Defaults(name, "")
+			// A looser tolerance than the final fit's: 1e-6 per sample
+			// of log-likelihood does not move a cross-validated score.
+			def.Tolerance = 1e-6
 			best := map[int]float64{}
 			bestRank, err := searchRanks(ranks, func(r int) (float64, error) {
 				if medianSamples(ds) < r+2 {
@@ -236,13 +243,15 @@ func Auto(ctx context.Context, ds *dataset.Dataset, opt AutoOptions) (*Result, e
 			if err != nil {
 				return nil, err
 			}
-			// Random slopes by forward selection: the feature whose slope
-			// improves the score most, at most two.
+			// Random slopes by forward selection among the features whose
+			// per-user slopes vary most: the one that improves the score
+			// most, at most two.
 			effects := def.RandomEffects
+			slopes := slopeCandidates(ds, maxSlopeCandidates)
 			for range 2 {
 				var add string
-				for _, f := range ds.Features {
-					if slices.Contains(effects, f) || !varies(ds, f) {
+				for _, f := range slopes {
+					if slices.Contains(effects, f) {
 						continue
 					}
 					c := def
@@ -323,22 +332,80 @@ func searchRanks(ranks []int, score func(int) (float64, error)) (int, error) {
 	return best, nil
 }
 
-// varies reports whether the feature named f takes more than one value in
-// ds (a random slope on a constant feature would duplicate the intercept).
-func varies(ds *dataset.Dataset, f string) bool {
-	j := slices.Index(ds.Features, f)
+// maxSlopeCandidates bounds the features whose random slopes Auto scores.
+const maxSlopeCandidates = 6
+
+// slopeCandidates returns at most n features of ds, not constant, whose
+// slopes vary most between users: the variance over users of each
+// coefficient of a per-user ridge fit (ridge 1 on features standardised to
+// unit root mean square, so that the ranking does not depend on units),
+// largest first.
+func slopeCandidates(ds *dataset.Dataset, n int) []string {
 	d := ds.Dim()
-	first, seen := 0.0, false
+	scale := mixed.Scales(ds)
+	sum, sq := make([]float64, d), make([]float64, d)
+	g := mat.NewSymDense(d, nil)
+	rhs := mat.NewVecDense(d, nil)
+	var beta mat.VecDense
+	var chol mat.Cholesky
 	for _, u := range ds.Users {
+		g.Zero()
+		rhs.Zero()
 		for s := 0; s < u.Len(); s++ {
-			v := u.X[s*d+j]
-			if seen && v != first {
-				return true
+			x := u.X[s*d : (s+1)*d]
+			for a := 0; a < d; a++ {
+				xa := x[a] / scale[a]
+				rhs.SetVec(a, rhs.AtVec(a)+xa*u.Y[s])
+				for b := a; b < d; b++ {
+					g.SetSym(a, b, g.At(a, b)+xa*x[b]/scale[b])
+				}
 			}
-			first, seen = v, true
+		}
+		for a := 0; a < d; a++ {
+			g.SetSym(a, a, g.At(a, a)+1)
+		}
+		if !chol.Factorize(g) || chol.SolveVecTo(&beta, rhs) != nil {
+			continue
+		}
+		for a := 0; a < d; a++ {
+			sum[a] += beta.AtVec(a)
+			sq[a] += beta.AtVec(a) * beta.AtVec(a)
 		}
 	}
-	return false
+	t := float64(len(ds.Users))
+	type cand struct {
+		name string
+		v    float64
+	}
+	var cs []cand
+	lo, hi := columnRange(ds)
+	for j, f := range ds.Features {
+		if lo[j] == hi[j] {
+			continue // constant: its slope would duplicate the intercept
+		}
+		cs = append(cs, cand{f, sq[j]/t - (sum[j]/t)*(sum[j]/t)})
+	}
+	slices.SortStableFunc(cs, func(a, b cand) int { return cmp.Compare(b.v, a.v) })
+	var names []string
+	for _, c := range cs[:min(n, len(cs))] {
+		names = append(names, c.name)
+	}
+	return names
+}
+
+// columnRange returns the smallest and largest value of every feature.
+func columnRange(ds *dataset.Dataset) (lo, hi []float64) {
+	d := ds.Dim()
+	lo, hi = make([]float64, d), make([]float64, d)
+	for j := range lo {
+		lo[j], hi[j] = math.Inf(1), math.Inf(-1)
+	}
+	for _, u := range ds.Users {
+		for p, v := range u.X {
+			lo[p%d], hi[p%d] = math.Min(lo[p%d], v), math.Max(hi[p%d], v)
+		}
+	}
+	return lo, hi
 }
 
 // medianSamples returns the median number of samples per user.
