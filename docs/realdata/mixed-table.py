@@ -10,9 +10,12 @@ out = sys.argv[1]
 for name in ["lenk", "school", "movielens", "landmine"]:
     rows = {}
     for f in sorted(glob.glob(os.path.join(out, name + "-*.json"))):
-        slope = f.endswith("-slope.json")
+        if os.path.getsize(f) == 0:
+            continue
+        suffix = {"-slope.json": " (random intercept + slope)", "-ri.json": " (random intercept)"}
+        label = next((v for k, v in suffix.items() if f.endswith(k)), "")
         for m in json.load(open(f))["methods"]:
-            key = m["method"] + (" (intercept + slope)" if slope else "")
+            key = m["method"] + label
             if m["method"] == "auto":
                 key = "auto (lrsp train default)"
             r = rows.setdefault(key, {"test": [], "new": [], "sec": []})
