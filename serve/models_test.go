@@ -15,6 +15,7 @@ import (
 	"github.com/lrsp/lrsp/dataset"
 	"github.com/lrsp/lrsp/eval"
 	"github.com/lrsp/lrsp/logistic"
+	"github.com/lrsp/lrsp/mixed"
 	"github.com/lrsp/lrsp/model"
 	"github.com/lrsp/lrsp/neural"
 	"github.com/lrsp/lrsp/synth"
@@ -180,6 +181,12 @@ func TestLossAndNetworkModels(t *testing.T) {
 	nDense := handModel(model.MethodNeuralDense, "", 4, 0, 4, 5, 3, []int{6, 4}, 9)
 	nDense.Config = model.Config{Version: model.ConfigVersion, Method: model.MethodNeuralDense}
 	nLogistic := handModel(model.MethodNeuralLRS, model.LossLogistic, 3, 1, 1, 5, 2, []int{3}, 6)
+	// A mixed-model LRS: new users are posterior means under its prior,
+	// which the store must keep.
+	mixedLRS := handModel(model.MethodMixedLRS, "", 6, 2, 1, 8, 0, nil, 8)
+	mixedLRS.Config = model.Config{Version: model.ConfigVersion, Method: model.MethodMixedLRS, Rank: 2, Sparsity: 1}
+	mixedLRS.Prior = &model.Prior{Sigma: []float64{2, 0.5, 0.5, 1}, VarB: []float64{1, 1, 1, 1, 1, 1}, Noise: 1e-4}
+	mTheta := mixedLRS.Theta(&model.User{W: []float64{1, -1}, Index: []int32{2}, Value: []float64{0.5}}, make([]float64, 6))
 
 	for _, tc := range []struct {
 		name string
@@ -220,6 +227,11 @@ func TestLossAndNetworkModels(t *testing.T) {
 			return neural.Personalize(context.Background(), nDense, ds, o)
 		}},
 		{"neural-global", nGlobal, nil, "no personal parameters", nil},
+		{"mixed-lrs", mixedLRS, func(x []float64, rng *rand.Rand) float64 {
+			return dot(x, mTheta) + 0.01*rng.NormFloat64()
+		}, "", func(ds *dataset.Dataset) ([]model.User, error) {
+			return mixed.Personalize(context.Background(), mixedLRS, ds, 1)
+		}},
 		{"neural-lrs logistic", nLogistic, nil, `unknown method "neural-lrs" for the logistic loss`, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
