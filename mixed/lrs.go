@@ -93,9 +93,10 @@ type lrsState struct {
 // FitLRS fits the mixed-model LRS of package doc's model to ds by EM, on
 // features standardised to unit root mean square (so that the fit does not
 // depend on the features' units; the model is returned in the data's
-// units). It starts from AMHT-LRS's fit (U and the supports of b, which EM
-// then keeps), and alternates the per-user posteriors (E-step) with closed-
-// form updates of Sigma, the variance of b's entries and sigma^2, a pooled
+// units). It starts from AMHT-LRS's fit (U and the supports of b), and
+// alternates the per-user posteriors (E-step; each user's support of b is
+// chosen again by its penalised marginal likelihood, see selectSupport)
+// with closed-form updates of Sigma, the variance of b's entries and sigma^2, a pooled
 // least-squares update of theta_0 and a conjugate-gradient update of U on
 // the expected sufficient statistics (M-step), until the log-likelihood
 // stops rising. With noiseless data sigma^2 goes to 0 and the posterior
@@ -143,6 +144,11 @@ func FitLRS(ctx context.Context, ds *dataset.Dataset, opt LRSOptions) (*LRSResul
 		for _, v := range u.X {
 			if math.IsNaN(v) || math.IsInf(v, 0) {
 				return nil, fmt.Errorf("mixed: user %q has a non-finite feature", u.ID)
+			}
+		}
+		for _, v := range u.Y {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return nil, fmt.Errorf("mixed: user %q has a non-finite target", u.ID)
 			}
 		}
 		st.ids = append(st.ids, u.ID)

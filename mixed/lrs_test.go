@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/lrsp/lrsp/dataset"
@@ -239,6 +240,39 @@ func TestIntervalsCover(t *testing.T) {
 		t.Logf("%s: coverage %.4f of %d targets", name, c, n[g])
 		if c < 0.88 || c > 0.92 {
 			t.Errorf("%s: 90%% intervals cover %.4f of %d held-out targets, want 0.88-0.92", name, c, n[g])
+		}
+	}
+}
+
+func TestFitLRSInvalid(t *testing.T) {
+	data, err := synth.Generate(synth.Options{Users: 5, Samples: 4, Dim: 3, Rank: 1, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := &dataset.Dataset{Features: data.Train.Features, HasTarget: true}
+	for _, u := range data.Train.Users {
+		bad.Users = append(bad.Users, dataset.User{ID: u.ID, X: u.X, Y: append([]float64(nil), u.Y...), Rows: u.Rows})
+	}
+	bad.Users[2].Y[1] = math.Inf(1)
+	for _, tc := range []struct {
+		name string
+		ds   *dataset.Dataset
+		opt  LRSOptions
+		want string
+	}{
+		{"rank 0", data.Train, LRSOptions{}, "rank 0"},
+		{"rank above d", data.Train, LRSOptions{Rank: 4}, "rank 4"},
+		{"negative sparsity", data.Train, LRSOptions{Rank: 1, Sparsity: -1}, "sparsity -1"},
+		{"columns and rank", data.Train, LRSOptions{Rank: 2, Columns: []int{0}}, "1 random-effect columns for rank 2"},
+		{"repeated column", data.Train, LRSOptions{Rank: 2, Columns: []int{1, 1}}, "column 1"},
+		{"columns with b", data.Train, LRSOptions{Rank: 1, Sparsity: 1, Columns: []int{0}}, "no sparse part"},
+		{"negative tolerance", data.Train, LRSOptions{Rank: 1, Tolerance: -1}, "tolerance -1"},
+		{"infinite target", bad, LRSOptions{Rank: 1}, "non-finite target"},
+		{"no users", &dataset.Dataset{Features: data.Train.Features, HasTarget: true}, LRSOptions{Rank: 1}, "no users"},
+	} {
+		_, err := FitLRS(context.Background(), tc.ds, tc.opt)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "mixed: ") {
+			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.want)
 		}
 	}
 }
