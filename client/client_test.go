@@ -7,7 +7,8 @@ import (
 
 func TestNewRefusesBadURL(t *testing.T) {
 	for _, tc := range []struct{ url, want string }{
-		{"127.0.0.1:8080", "want http://HOST:PORT"},
+		{"127.0.0.1:8080", "server URL"},
+		{"localhost:8080", "want http://HOST:PORT"},
 		{"ftp://host/", "want http://HOST:PORT"},
 		{"http://", "want http://HOST:PORT"},
 		{"http://[::1", "server URL"},

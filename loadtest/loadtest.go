@@ -385,8 +385,13 @@ type worker struct {
 }
 
 func run(ctx context.Context, opt Options, send []sender) (*Result, error) {
-	rctx, cancel := context.WithTimeout(ctx, opt.Duration)
+	// The end of the run cancels rctx rather than being its deadline, so
+	// that gRPC requests carry no timeout that the server could act on
+	// first.
+	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	timer := time.AfterFunc(opt.Duration, cancel)
+	defer timer.Stop()
 	ws := make([]worker, len(send))
 	var wg sync.WaitGroup
 	start := time.Now()

@@ -118,7 +118,7 @@ func TestRunCountsErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.Errors == 0 || r.Requests != 0 || r.Predictions != 0 || !strings.Contains(r.FirstError, `user "nobody" is not in the store`) {
+		if r.Errors == 0 || r.Requests != 0 || r.Predictions != 0 || !strings.Contains(r.FirstError, `nobody`) || !strings.Contains(r.FirstError, `is not in the store`) {
 			t.Fatalf("%s: %+v", p, r)
 		}
 	}

@@ -10,8 +10,11 @@
 //	DELETE /v1/users/{id}   removes the user
 //	GET    /v1/model        d, r, k, feature names, method, privacy ledger
 //	GET    /healthz, /readyz, /metrics (Prometheus)
+//	POST   /lrsp.v1.PredictService/PredictBatch
+//	                        the binary batch API (api/lrsp/v1/predict.proto)
+//	                        over gRPC, gRPC-Web or Connect; see rpc.go
 //
-// Every response of the API is JSON, errors included ({"error": "..."}; an
+// Every response of the JSON API is JSON, errors included ({"error": "..."}; an
 // unknown route is 404 and a wrong method 405, both JSON). A prediction
 // that overflows to a non-finite number is refused (422) rather than
 // written as Inf or NaN, and so is a personalization whose fit or training
