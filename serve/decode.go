@@ -243,6 +243,20 @@ func newFeatureSpace(names []string) featureSpace {
 	return featureSpace{names: names, index: idx}
 }
 
+// check reports whether values is a feature vector of the model's
+// dimension holding finite numbers only, naming where in its error.
+func (fs featureSpace) check(values []float64, where string) error {
+	if len(values) != len(fs.names) {
+		return fmt.Errorf("%s: %d features, the model has %d", where, len(values), len(fs.names))
+	}
+	for j, v := range values {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("%s: feature %d (%s) is not finite", where, j, fs.names[j])
+		}
+	}
+	return nil
+}
+
 // vector writes f's values in model order into dst (length d), checking
 // the dimension, finiteness and names. where names the item for errors.
 func (fs featureSpace) vector(f *Features, dst []float64, where string) error {
@@ -251,13 +265,8 @@ func (fs featureSpace) vector(f *Features, dst []float64, where string) error {
 		return fmt.Errorf("%s: features missing", where)
 	}
 	if !f.IsNamed {
-		if len(f.Values) != d {
-			return fmt.Errorf("%s: %d features, the model has %d", where, len(f.Values), d)
-		}
-		for j, v := range f.Values {
-			if math.IsNaN(v) || math.IsInf(v, 0) {
-				return fmt.Errorf("%s: feature %d (%s) is not finite", where, j, fs.names[j])
-			}
+		if err := fs.check(f.Values, where); err != nil {
+			return err
 		}
 		copy(dst, f.Values)
 		return nil

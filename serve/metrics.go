@@ -85,6 +85,17 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
+// Flush flushes the underlying writer when it can (gRPC and Connect
+// responses flush).
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap returns the underlying writer, for http.ResponseController.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 // instrument counts and times the requests of one route.
 func (m *metrics) instrument(route string, h http.HandlerFunc) http.Handler {
 	lat := m.latency.WithLabelValues(route)

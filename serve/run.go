@@ -43,6 +43,9 @@ func (t *Timeouts) defaults() {
 // accepting connections and waits up to t.Drain for in-flight requests to
 // finish. It returns nil after a clean drain. The caller closes the store
 // afterwards.
+//
+// Run serves HTTP/1.1 and cleartext HTTP/2 (h2c, with prior knowledge),
+// which gRPC clients of the binary API need.
 func Run(ctx context.Context, ln net.Listener, s *Server, t Timeouts) error {
 	t.defaults()
 	srv := &http.Server{
@@ -52,6 +55,7 @@ func Run(ctx context.Context, ln net.Listener, s *Server, t Timeouts) error {
 		WriteTimeout:      t.Write,
 		IdleTimeout:       t.Idle,
 		MaxHeaderBytes:    64 << 10,
+		Protocols:         Protocols(),
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -71,6 +75,16 @@ func Run(ctx context.Context, ln net.Listener, s *Server, t Timeouts) error {
 		return fmt.Errorf("shutdown %s: %w", ln.Addr(), err)
 	}
 	return nil
+}
+
+// Protocols returns the protocols that Run serves: HTTP/1.1 and cleartext
+// HTTP/2. Servers built around a Server in other ways (httptest, for one)
+// set it on their http.Server for gRPC clients.
+func Protocols() *http.Protocols {
+	p := new(http.Protocols)
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	return p
 }
 
 // CheckListenAddr refuses an address that is not a loopback address when no

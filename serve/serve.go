@@ -10,8 +10,11 @@
 //	DELETE /v1/users/{id}   removes the user
 //	GET    /v1/model        d, r, k, feature names, method, privacy ledger
 //	GET    /healthz, /readyz, /metrics (Prometheus)
+//	POST   /lrsp.v1.PredictService/PredictBatch
+//	                        the binary batch API (api/lrsp/v1/predict.proto)
+//	                        over gRPC, gRPC-Web or Connect; see rpc.go
 //
-// Every response of the API is JSON, errors included ({"error": "..."}; an
+// Every response of the JSON API is JSON, errors included ({"error": "..."}; an
 // unknown route is 404 and a wrong method 405, both JSON). A prediction
 // that overflows to a non-finite number is refused (422) rather than
 // written as Inf or NaN, and so is a personalization whose fit or training
@@ -49,6 +52,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lrsp/lrsp/eval"
@@ -74,6 +78,10 @@ type Options struct {
 	// user's personal parameters (GET /v1/users/{id}) must present;
 	// AuthToken is accepted there too. Empty leaves them open.
 	ReadToken string
+	// PredictToken, when not empty, is the bearer token that predictions
+	// (POST /v1/predict and the binary PredictBatch) must present;
+	// AuthToken is accepted there too. Empty leaves them open.
+	PredictToken string
 	// MaxBodyBytes bounds request bodies; 0 means 32 MiB.
 	MaxBodyBytes int64
 	// MaxBatch bounds the number of items of a batch predict; 0 means
@@ -140,6 +148,7 @@ type Server struct {
 	prob  bool // the model has the logistic loss: predictions are probabilities
 	token [sha256.Size]byte
 	read  [sha256.Size]byte // hash of Options.ReadToken
+	pred  [sha256.Size]byte // hash of Options.PredictToken
 	mux   *http.ServeMux
 	// inflight holds a token per API request being handled; nil when
 	// unbounded.
@@ -147,6 +156,8 @@ type Server struct {
 	logged   atomic.Uint64 // requests seen by the access log
 	ready    atomic.Bool
 	met      *metrics
+	// rpcErrors writes errors of the binary API in its protocols.
+	rpcErrors *connect.ErrorWriter
 
 	// personalization: fitErr says why the model cannot be personalized.
 	fitErr  error
@@ -188,12 +199,16 @@ func New(st *store.Store, opt Options) (*Server, error) {
 	}
 	s := &Server{st: st, m: m, opt: opt, fs: newFeatureSpace(inputs), din: len(inputs), net: m.Network,
 		prob: m.Loss == model.LossLogistic, mux: http.NewServeMux(),
-		fitters: make(chan *method.Fitter, opt.Personalizers), slots: make(chan struct{}, opt.Personalizers)}
+		fitters: make(chan *method.Fitter, opt.Personalizers), slots: make(chan struct{}, opt.Personalizers),
+		rpcErrors: connect.NewErrorWriter()}
 	if opt.AuthToken != "" {
 		s.token = sha256.Sum256([]byte(opt.AuthToken))
 	}
 	if opt.ReadToken != "" {
 		s.read = sha256.Sum256([]byte(opt.ReadToken))
+	}
+	if opt.PredictToken != "" {
+		s.pred = sha256.Sum256([]byte(opt.PredictToken))
 	}
 	if opt.MaxInFlight > 0 {
 		s.inflight = make(chan struct{}, opt.MaxInFlight)
@@ -211,6 +226,7 @@ func New(st *store.Store, opt Options) (*Server, error) {
 	}
 	s.met = newMetrics(st)
 	s.routes()
+	s.mountRPC()
 	s.ready.Store(true)
 	return s, nil
 }
@@ -252,7 +268,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				panic(v)
 			}
 			s.opt.Logger.Error("request panicked", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
-			writeError(w, &httpError{code: http.StatusInternalServerError, msg: "internal error"})
+			e := &httpError{code: http.StatusInternalServerError, msg: "internal error"}
+			if s.isRPC(r) {
+				s.writeRPCError(w, r, e)
+				return
+			}
+			writeError(w, e)
 		}
 	}()
 	if s.inflight != nil && !probe(r.URL.Path) {
@@ -262,8 +283,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		default:
 			s.met.rejected.Inc()
 			w.Header().Set("Retry-After", "1")
-			writeError(w, &httpError{code: http.StatusServiceUnavailable,
-				msg: fmt.Sprintf("overloaded: %d requests in flight (the server's --max-in-flight); retry later", cap(s.inflight))})
+			e := &httpError{code: http.StatusServiceUnavailable,
+				msg: fmt.Sprintf("overloaded: %d requests in flight (the server's --max-in-flight); retry later", cap(s.inflight))}
+			if s.isRPC(r) {
+				s.writeRPCError(w, r, e)
+				return
+			}
+			writeError(w, e)
 			return
 		}
 	}
@@ -345,9 +371,10 @@ func (s *Server) logAccess(sw *statusWriter, r *http.Request, start time.Time) {
 type access int
 
 const (
-	public    access = iota // anyone
-	readToken               // the read token (or the write token) when one is set
-	writeOnly               // the write token when one is set
+	public       access = iota // anyone
+	readToken                  // the read token (or the write token) when one is set
+	writeOnly                  // the write token when one is set
+	predictToken               // the predict token (or the write token) when one is set
 )
 
 func (s *Server) routes() {
@@ -369,7 +396,7 @@ func (s *Server) routes() {
 			}
 		}))
 	}
-	h("POST /v1/predict", public, s.handlePredict)
+	h("POST /v1/predict", predictToken, s.handlePredict)
 	h("PUT /v1/users/{id}", writeOnly, s.handlePutUser)
 	h("GET /v1/users/{id}", readToken, s.handleGetUser)
 	h("DELETE /v1/users/{id}", writeOnly, s.handleDeleteUser)
@@ -386,23 +413,33 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /metrics", s.met.handler())
 }
 
-// authorized checks the bearer token that the route needs, comparing
-// hashes in constant time.
+// authorized checks the bearer token that the route needs.
 func (s *Server) authorized(r *http.Request, need access) bool {
+	return s.authorizedHeader(r.Header.Get("Authorization"), need)
+}
+
+// authorizedHeader checks the bearer token of an Authorization header
+// value against the one that need asks for, comparing hashes in constant
+// time.
+func (s *Server) authorizedHeader(header string, need access) bool {
 	switch {
 	case need == public,
 		need == writeOnly && s.opt.AuthToken == "",
-		need == readToken && s.opt.ReadToken == "":
+		need == readToken && s.opt.ReadToken == "",
+		need == predictToken && s.opt.PredictToken == "":
 		return true
 	}
-	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	tok, ok := strings.CutPrefix(header, "Bearer ")
 	if !ok {
 		return false
 	}
 	got := sha256.Sum256([]byte(tok))
 	okWrite := s.opt.AuthToken != "" && subtle.ConstantTimeCompare(got[:], s.token[:]) == 1
-	if need == writeOnly {
+	switch need {
+	case writeOnly:
 		return okWrite
+	case predictToken:
+		return okWrite || subtle.ConstantTimeCompare(got[:], s.pred[:]) == 1
 	}
 	okRead := subtle.ConstantTimeCompare(got[:], s.read[:]) == 1
 	return okRead || okWrite
@@ -529,7 +566,8 @@ func (s *Server) handlePredict(w http.ResponseWriter, r *http.Request) error {
 		sc.preds = make([]float64, len(items))
 	}
 	preds := sc.preds[:len(items)]
-	if err := s.predictAll(items, xs, preds, sc); err != nil {
+	if err := s.predictAll(len(items), func(i int) string { return items[i].User },
+		func(i int) []float64 { return xs[i*d : (i+1)*d] }, preds, sc); err != nil {
 		return err
 	}
 	for i, p := range preds {
@@ -586,35 +624,35 @@ func (s *Server) predictItems(req *PredictRequest) ([]PredictItem, bool, error) 
 	return []PredictItem{{User: req.User, Features: req.Features}}, false, nil
 }
 
-// predictAll computes every prediction within one read transaction.
-func (s *Server) predictAll(items []PredictItem, xs, preds []float64, sc *scratch) error {
-	d := s.din
+// predictAll computes the predictions of n items into preds within one
+// read transaction: item i is for user(i) with input features x(i).
+func (s *Server) predictAll(n int, user func(int) string, x func(int) []float64, preds []float64, sc *scratch) error {
 	if s.m.Method == model.MethodGlobal {
 		fb := s.st.Fallback()
 		s.m.Theta(&fb, sc.theta)
-		for i := range items {
-			preds[i] = s.predict(xs[i*d:(i+1)*d], sc)
+		for i := range n {
+			preds[i] = s.predict(x(i), sc)
 		}
 		return nil
 	}
 	var missing string
 	err := s.st.View(func(rd store.Reader) error {
-		for i := range items {
-			ok, err := rd.Get(items[i].User, &sc.u)
+		for i := range n {
+			ok, err := rd.Get(user(i), &sc.u)
 			if err != nil {
 				return err
 			}
 			u := &sc.u
 			if !ok {
 				if s.opt.Unknown != eval.UnknownGlobal {
-					missing = items[i].User
+					missing = user(i)
 					return nil
 				}
 				fb := s.st.Fallback()
 				u = &fb
 			}
 			s.m.Theta(u, sc.theta)
-			preds[i] = s.predict(xs[i*d:(i+1)*d], sc)
+			preds[i] = s.predict(x(i), sc)
 		}
 		return nil
 	})

@@ -13,7 +13,7 @@ import (
 )
 
 func newServeCmd() *cobra.Command {
-	var path, addr, tokenFile, readTokenFile, unknown string
+	var path, addr, tokenFile, readTokenFile, predictTokenFile, unknown string
 	var insecure, accessLog bool
 	var opt serve.Options
 	var t serve.Timeouts
@@ -28,6 +28,10 @@ func newServeCmd() *cobra.Command {
   GET    /v1/users/{id}     a user's personal parameters
   DELETE /v1/users/{id}     remove a user
   GET    /v1/model, /healthz, /readyz, /metrics
+  POST   /lrsp.v1.PredictService/PredictBatch
+                            the binary batch API (api/lrsp/v1/predict.proto):
+                            gRPC (cleartext HTTP/2), gRPC-Web or Connect; see
+                            package client and "lrsp loadtest"
 
 For a model trained with the logistic loss, predictions are probabilities
 (responses carry "kind": "probability"); for a model with a network
@@ -35,7 +39,9 @@ For a model trained with the logistic loss, predictions are probabilities
 
 PUT and DELETE need "Authorization: Bearer TOKEN" when --auth-token-file is
 given; GET /v1/users/{id} (a user's personal parameters) needs the token of
---read-token-file (or the write token) when that is given. The server
+--read-token-file (or the write token) when that is given; predictions
+(JSON and binary) need the token of --predict-token-file (or the write
+token) when that is given, and are open otherwise. The server
 refuses a non-loopback --addr without a token unless --insecure is given.
 
 Every response is JSON, errors included. At most --max-in-flight API
@@ -60,6 +66,11 @@ requests and closes the store.`,
 			}
 			if readTokenFile != "" {
 				if opt.ReadToken, err = serve.ReadTokenFile(readTokenFile); err != nil {
+					return err
+				}
+			}
+			if predictTokenFile != "" {
+				if opt.PredictToken, err = serve.ReadTokenFile(predictTokenFile); err != nil {
 					return err
 				}
 			}
@@ -111,6 +122,7 @@ requests and closes the store.`,
 	f.StringVar(&addr, "addr", "127.0.0.1:8080", "listen address")
 	f.StringVar(&tokenFile, "auth-token-file", "", "file holding the bearer token required by PUT and DELETE")
 	f.StringVar(&readTokenFile, "read-token-file", "", "file holding the bearer token required by GET /v1/users/{id} (personal parameters); the write token works too")
+	f.StringVar(&predictTokenFile, "predict-token-file", "", "file holding the bearer token required by predictions (POST /v1/predict and the binary PredictBatch); the write token works too")
 	f.IntVar(&opt.MaxInFlight, "max-in-flight", 64, "most API requests handled at once; more get 503 with Retry-After (0: 64, negative: no bound)")
 	f.BoolVar(&accessLog, "access-log", false, "log every request (method, path, status, bytes, duration) to stderr, structured")
 	f.IntVar(&opt.AccessLogEvery, "access-log-every", 1, "with --access-log, log one request in N (server errors always)")
