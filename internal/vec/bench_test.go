@@ -41,7 +41,7 @@ var sink float64
 
 func BenchmarkDot(b *testing.B) {
 	for _, n := range []int{20, 50, 200} {
-		x, y := benchSlice(n), benchSlice(n+1)[1:]
+		x, y := benchSlice(n), benchSlice(n + 1)[1:]
 		benchImpls(b, fmt.Sprintf("n=%d", n), func() { sink += Dot(x, y) }, func() { sink += dotGeneric(x, y) })
 	}
 }
