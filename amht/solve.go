@@ -5,7 +5,6 @@ import (
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
-	"gonum.org/v1/gonum/lapack/lapack64"
 
 	"github.com/lrsp/lrsp/internal/linalg"
 	"github.com/lrsp/lrsp/internal/vec"
@@ -415,15 +414,25 @@ func (s *solver) projectedNorms(x []float64, m int) {
 			vec.DotRows(G.Data[c*r+c:(c+1)*r], s.a[c*m:(c+1)*m], s.a[c*m:r*m])
 		}
 		ridgeDiag(G, s.ridge, m)
-		P := blas64.General{Rows: r, Cols: d, Stride: d, Data: s.proj}
 		// P = A^T X, one row X^T a_c per column of A (see solve on why
 		// not Gemm).
 		for c := 0; c < r; c++ {
 			vec.MulVecTrans(s.proj[c*d:(c+1)*d], x[:m*d], s.a[c*m:(c+1)*m])
 		}
-		T := blas64.Triangular{N: r, Stride: r, Data: s.gram[:r*r], Uplo: blas.Upper, Diag: blas.NonUnit}
-		if _, ok := lapack64.Potrf(G); ok {
-			blas64.Trsm(blas.Left, blas.Trans, 1, T, P)
+		if linalg.Cholesky(r, G.Data) {
+			// P = R^{-T} P with G = R^T R, by forward substitution on
+			// the rows of P.
+			R := G.Data
+			for c := 0; c < r; c++ {
+				pc := s.proj[c*d : (c+1)*d]
+				for k := 0; k < c; k++ {
+					vec.Axpy(-R[k*r+c], s.proj[k*d:(k+1)*d], pc)
+				}
+				inv := 1 / R[c*r+c]
+				for j := range pc {
+					pc[j] *= inv
+				}
+			}
 			for c := 0; c < r; c++ {
 				row := s.proj[c*d : (c+1)*d]
 				for j, v := range row {
@@ -474,18 +483,18 @@ func (s *solver) lsq(x []float64, m int, supp []int) float64 {
 		lambda = 1e-3 * trace(G) / float64(n*m)
 	}
 	ridgeDiag(G, lambda, m)
-	if _, ok := lapack64.Potrf(G); !ok {
+	ok := linalg.Cholesky(n, G.Data)
+	if !ok {
 		// Rank-deficient: retry with a jitter proportional to the scale.
 		vec.NormalEquations(G.Data, s.z[:n], D, y, n)
 		ridgeDiag(G, lambda+1e-10*trace(G)/float64(n*m)+1e-300, m)
-		if _, ok := lapack64.Potrf(G); !ok {
-			for i := range s.z[:n] {
-				s.z[i] = 0
-			}
-		}
+		ok = linalg.Cholesky(n, G.Data)
 	}
-	lapack64.Potrs(blas64.Triangular{N: n, Stride: n, Data: s.gram[:n*n], Uplo: blas.Upper, Diag: blas.NonUnit},
-		blas64.General{Rows: n, Cols: 1, Stride: 1, Data: s.z[:n]})
+	if ok {
+		linalg.CholeskySolve(n, G.Data, s.z[:n])
+	} else {
+		clear(s.z[:n])
+	}
 	res := s.resid[:m]
 	copy(res, y)
 	for a, za := range s.z[:n] {
