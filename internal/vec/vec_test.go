@@ -470,10 +470,3 @@ func FuzzNormalEquations(f *testing.F) {
 		}
 	})
 }
-
-// TestAccelerated logs which kernels the tests above held to the pure-Go
-// ones: on an amd64 CPU with AVX2 and FMA, without the purego tag, the
-// assembly must be in use.
-func TestAccelerated(t *testing.T) {
-	t.Logf("assembly kernels: %v", Accelerated())
-}
