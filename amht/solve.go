@@ -5,9 +5,9 @@ import (
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
-	"gonum.org/v1/gonum/lapack/lapack64"
 
 	"github.com/lrsp/lrsp/internal/linalg"
+	"github.com/lrsp/lrsp/internal/vec"
 )
 
 // solver fits one user's (w, b) with U fixed. It owns every scratch buffer
@@ -23,8 +23,10 @@ type solver struct {
 	// grad says that corr holds X^T resid for the fit that solve returned.
 	grad bool
 
-	a       []float64 // m x r: X U
-	design  []float64 // m x (r+k): [X U | X_S]
+	a       []float64 // r x m: (X U)^T, column c of X U at a[c*m:(c+1)*m]
+	arow    []float64 // r: one row of X U
+	design  []float64 // (r+k) x m: [X U | X_S] column-major
+	tmpM    []float64 // m scratch
 	gram    []float64 // (r+k) x (r+k)
 	z       []float64 // r+k coefficients
 	resid   []float64 // m
@@ -47,7 +49,7 @@ func newSolver(d, r, k, maxM int, pursuit Pursuit, ridge float64) *solver {
 	n := r + k
 	return &solver{
 		d: d, r: r, k: k, pursuit: pursuit, ridge: ridge,
-		a: make([]float64, maxM*r), design: make([]float64, maxM*n), gram: make([]float64, n*n),
+		a: make([]float64, maxM*r), arow: make([]float64, r), tmpM: make([]float64, maxM), design: make([]float64, maxM*n), gram: make([]float64, n*n),
 		z: make([]float64, n), resid: make([]float64, maxM), target: make([]float64, maxM),
 		corr: make([]float64, d), pnorm: make([]float64, d), proj: make([]float64, r*d),
 		supp: make([]int, 0, k), best: make([]int, 0, k), trial: make([]int, 0, k), cand: make([]int, 0, swapCandidates), starts: make([]int, 0, deepStarts), overall: make([]int, 0, k), prev: make([]int, 0, k), inS: make([]bool, d),
@@ -90,12 +92,13 @@ func (s *solver) solve(x, y, ut []float64, minAbs float64, deep bool, keep []int
 	m := len(y)
 	copy(s.target[:m], y)
 	s.grad = false
-	// A = X U, one dot product per entry: the shapes are too thin for
-	// gonum's blocked (and, above a size, parallel and allocating) Gemm.
+	// A = X U, stored transposed, by rows of X against the rows of U^T:
+	// the shapes are too thin for gonum's blocked (and, above a size,
+	// parallel and allocating) Gemm.
 	for i := 0; i < m; i++ {
-		row := blas64.Vector{N: d, Inc: 1, Data: x[i*d : (i+1)*d]}
-		for c := 0; c < r; c++ {
-			s.a[i*r+c] = blas64.Dot(row, blas64.Vector{N: d, Inc: 1, Data: ut[c*d : (c+1)*d]})
+		vec.DotRows(s.arow, x[i*d:(i+1)*d], ut[:r*d])
+		for c, v := range s.arow {
+			s.a[c*m+i] = v
 		}
 	}
 	// A support close to m - r lets the user interpolate its samples; cap
@@ -161,17 +164,9 @@ func (s *solver) search(x []float64, m int, minAbs float64, deep bool) float64 {
 // refit, r + 1 passes in all, against 15 to 30 for a search.
 func (s *solver) kept(x []float64, m int, rss, minAbs float64) bool {
 	d, r := s.d, s.r
-	clear(s.corr)
+	vec.MulVecTrans(s.corr, x[:m*d], s.resid[:m])
 	clear(s.pnorm)
-	for i := 0; i < m; i++ {
-		e := s.resid[i]
-		row := x[i*d : (i+1)*d]
-		corr, norm := s.corr[:len(row)], s.pnorm[:len(row)]
-		for j, v := range row {
-			corr[j] += e * v
-			norm[j] += v * v
-		}
-	}
+	vec.AddSquares(s.pnorm, x[:m*d])
 	if rss <= s.exactRSS {
 		return true
 	}
@@ -277,18 +272,10 @@ func (s *solver) htp(x []float64, m int, rss float64) float64 {
 	for it := 0; it < 10; it++ {
 		// Gradient in b: X^T resid; step by the normalised step size.
 		s.correlate(x, m, false)
-		gg, xg := 0.0, 0.0
-		for j := 0; j < s.d; j++ {
-			gg += s.corr[j] * s.corr[j]
-		}
-		for i := 0; i < m; i++ {
-			row := x[i*s.d : (i+1)*s.d]
-			t := 0.0
-			for j, g := range s.corr {
-				t += row[j] * g
-			}
-			xg += t * t
-		}
+		gg := vec.Dot(s.corr, s.corr)
+		xc := s.tmpM[:m]
+		vec.MulVec(xc, x[:m*s.d], s.corr)
+		xg := vec.Dot(xc, xc)
 		if gg == 0 || xg == 0 {
 			break
 		}
@@ -395,8 +382,7 @@ func (s *solver) bestColumn(x []float64, m int) int {
 // correlate sets s.corr = X^T resid. With normalise, it divides by the
 // projected column norms and zeroes the support and unusable columns.
 func (s *solver) correlate(x []float64, m int, normalise bool) {
-	X := blas64.General{Rows: m, Cols: s.d, Stride: s.d, Data: x}
-	blas64.Gemv(blas.Trans, 1, X, blas64.Vector{N: m, Inc: 1, Data: s.resid[:m]}, 0, blas64.Vector{N: s.d, Inc: 1, Data: s.corr})
+	vec.MulVecTrans(s.corr, x[:m*s.d], s.resid[:m])
 	if !normalise {
 		return
 	}
@@ -419,32 +405,34 @@ func (s *solver) correlate(x []float64, m int, normalise bool) {
 // onto the columns of A = X U, and marks near-zero columns unusable.
 func (s *solver) projectedNorms(x []float64, m int) {
 	d, r := s.d, s.r
-	for j := range s.pnorm {
-		s.pnorm[j] = 0
-	}
-	for i := 0; i < m; i++ {
-		row := x[i*d : (i+1)*d]
-		for j, v := range row {
-			s.pnorm[j] += v * v
-		}
-	}
+	clear(s.pnorm)
+	vec.AddSquares(s.pnorm, x[:m*d])
 	if r > 0 && m > r {
-		A := blas64.General{Rows: m, Cols: r, Stride: r, Data: s.a[:m*r]}
+		// G = A^T A (upper triangle) from the columns of A.
 		G := blas64.Symmetric{N: r, Stride: r, Data: s.gram[:r*r], Uplo: blas.Upper}
-		blas64.Syrk(blas.Trans, 1, A, 0, G)
-		ridgeDiag(G, s.ridge, m)
-		P := blas64.General{Rows: r, Cols: d, Stride: d, Data: s.proj}
-		// P = A^T X by row updates (see solve on why not Gemm).
-		clear(s.proj)
-		for i := 0; i < m; i++ {
-			row := blas64.Vector{N: d, Inc: 1, Data: x[i*d : (i+1)*d]}
-			for c := 0; c < r; c++ {
-				blas64.Axpy(s.a[i*r+c], row, blas64.Vector{N: d, Inc: 1, Data: s.proj[c*d : (c+1)*d]})
-			}
+		for c := 0; c < r; c++ {
+			vec.DotRows(G.Data[c*r+c:(c+1)*r], s.a[c*m:(c+1)*m], s.a[c*m:r*m])
 		}
-		T := blas64.Triangular{N: r, Stride: r, Data: s.gram[:r*r], Uplo: blas.Upper, Diag: blas.NonUnit}
-		if _, ok := lapack64.Potrf(G); ok {
-			blas64.Trsm(blas.Left, blas.Trans, 1, T, P)
+		ridgeDiag(G, s.ridge, m)
+		// P = A^T X, one row X^T a_c per column of A (see solve on why
+		// not Gemm).
+		for c := 0; c < r; c++ {
+			vec.MulVecTrans(s.proj[c*d:(c+1)*d], x[:m*d], s.a[c*m:(c+1)*m])
+		}
+		if linalg.Cholesky(r, G.Data) {
+			// P = R^{-T} P with G = R^T R, by forward substitution on
+			// the rows of P.
+			R := G.Data
+			for c := 0; c < r; c++ {
+				pc := s.proj[c*d : (c+1)*d]
+				for k := 0; k < c; k++ {
+					vec.Axpy(-R[k*r+c], s.proj[k*d:(k+1)*d], pc)
+				}
+				inv := 1 / R[c*r+c]
+				for j := range pc {
+					pc[j] *= inv
+				}
+			}
 			for c := 0; c < r; c++ {
 				row := s.proj[c*d : (c+1)*d]
 				for j, v := range row {
@@ -477,63 +465,42 @@ func (s *solver) lsq(x []float64, m int, supp []int) float64 {
 		copy(s.resid[:m], y)
 		return dot(y, y)
 	}
-	D := s.design[:m*n]
-	for i := 0; i < m; i++ {
-		row := D[i*n : (i+1)*n]
-		copy(row[:r], s.a[i*r:(i+1)*r])
-		xr := x[i*d : (i+1)*d]
-		for p, j := range supp {
-			row[r+p] = xr[j]
+	// The design [A | X_S], column-major: its columns are contiguous, so
+	// that every entry of the normal equations is one dot product.
+	D := s.design[:n*m]
+	copy(D[:r*m], s.a[:r*m])
+	for p, j := range supp {
+		col := D[(r+p)*m : (r+p+1)*m]
+		for i := range col {
+			col[i] = x[i*d+j]
 		}
 	}
-	Dg := blas64.General{Rows: m, Cols: n, Stride: n, Data: D}
 	G := blas64.Symmetric{N: n, Stride: n, Data: s.gram[:n*n], Uplo: blas.Upper}
-	z := blas64.Vector{N: n, Inc: 1, Data: s.z[:n]}
-	normalEquations(D, y, n, G.Data, z.Data)
+	vec.NormalEquations(G.Data, s.z[:n], D, y, n)
 	lambda := s.ridge
 	if lambda == 0 && m < n {
 		// Too few samples for an unregularised solve: a small ridge.
 		lambda = 1e-3 * trace(G) / float64(n*m)
 	}
 	ridgeDiag(G, lambda, m)
-	if _, ok := lapack64.Potrf(G); !ok {
+	ok := linalg.Cholesky(n, G.Data)
+	if !ok {
 		// Rank-deficient: retry with a jitter proportional to the scale.
-		normalEquations(D, y, n, G.Data, z.Data)
+		vec.NormalEquations(G.Data, s.z[:n], D, y, n)
 		ridgeDiag(G, lambda+1e-10*trace(G)/float64(n*m)+1e-300, m)
-		if _, ok := lapack64.Potrf(G); !ok {
-			for i := range s.z[:n] {
-				s.z[i] = 0
-			}
-		}
+		ok = linalg.Cholesky(n, G.Data)
 	}
-	lapack64.Potrs(blas64.Triangular{N: n, Stride: n, Data: s.gram[:n*n], Uplo: blas.Upper, Diag: blas.NonUnit},
-		blas64.General{Rows: n, Cols: 1, Stride: 1, Data: s.z[:n]})
+	if ok {
+		linalg.CholeskySolve(n, G.Data, s.z[:n])
+	} else {
+		clear(s.z[:n])
+	}
 	res := s.resid[:m]
 	copy(res, y)
-	blas64.Gemv(blas.NoTrans, -1, Dg, z, 1, blas64.Vector{N: m, Inc: 1, Data: res})
-	return dot(res, res)
-}
-
-// normalEquations sets the upper triangle of the n x n matrix g to D^T D
-// and z to D^T y, for the m x n row-major D with m = len(y). It is Syrk
-// and Gemv fused into one pass over D, for the thin designs of a user's
-// solve (n = r + |S| <= r + k columns), where the general routines' set-up
-// is a large part of the work.
-func normalEquations(D, y []float64, n int, g, z []float64) {
-	clear(z[:n])
-	for a := 0; a < n; a++ {
-		clear(g[a*n+a : (a+1)*n])
+	for a, za := range s.z[:n] {
+		vec.Axpy(-za, D[a*m:(a+1)*m], res)
 	}
-	for i, yi := range y {
-		row := D[i*n : (i+1)*n]
-		for a, va := range row {
-			z[a] += va * yi
-			ga := g[a*n+a : (a+1)*n]
-			for b, vb := range row[a:] {
-				ga[b] += va * vb
-			}
-		}
-	}
+	return vec.Dot(res, res)
 }
 
 // ridgeDiag adds lambda*m to the diagonal of G.
@@ -555,5 +522,5 @@ func trace(G blas64.Symmetric) float64 {
 }
 
 func dot(a, b []float64) float64 {
-	return blas64.Dot(blas64.Vector{N: len(a), Inc: 1, Data: a}, blas64.Vector{N: len(b), Inc: 1, Data: b})
+	return vec.Dot(a, b)
 }

@@ -7,9 +7,13 @@ import (
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
+
+	"github.com/lrsp/lrsp/internal/vec"
 )
 
-// TestNormalEquations checks the fused kernel against gonum's Syrk and Gemv.
+// TestNormalEquations checks the normal equations of lsq (vec.NormalEquations
+// on the column-major design) against gonum's Syrk and Gemv on the
+// row-major one.
 func TestNormalEquations(t *testing.T) {
 	for _, tc := range []struct{ m, n int }{{1, 1}, {3, 5}, {20, 10}, {50, 7}, {7, 12}} {
 		rng := rand.New(rand.NewPCG(uint64(tc.m), uint64(tc.n)))
@@ -26,7 +30,13 @@ func TestNormalEquations(t *testing.T) {
 		for i := range g {
 			g[i] = math.NaN() // stale values must be overwritten
 		}
-		normalEquations(D, y, tc.n, g, z)
+		cols := make([]float64, tc.m*tc.n)
+		for i := 0; i < tc.m; i++ {
+			for a := 0; a < tc.n; a++ {
+				cols[a*tc.m+i] = D[i*tc.n+a]
+			}
+		}
+		vec.NormalEquations(g, z, cols, y, tc.n)
 		Dg := blas64.General{Rows: tc.m, Cols: tc.n, Stride: tc.n, Data: D}
 		want := blas64.Symmetric{N: tc.n, Stride: tc.n, Data: make([]float64, tc.n*tc.n), Uplo: blas.Upper}
 		blas64.Syrk(blas.Trans, 1, Dg, 0, want)

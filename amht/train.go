@@ -14,6 +14,7 @@ import (
 	"github.com/lrsp/lrsp/dataset"
 	"github.com/lrsp/lrsp/internal/fit"
 	"github.com/lrsp/lrsp/internal/linalg"
+	"github.com/lrsp/lrsp/internal/vec"
 	"github.com/lrsp/lrsp/model"
 )
 
@@ -197,9 +198,10 @@ func (tr *trainer) target(w *worker, x, y []float64) []float64 {
 	}
 	m := len(y)
 	t := w.vecM[:m]
-	copy(t, y)
-	X := blas64.General{Rows: m, Cols: tr.d, Stride: tr.d, Data: x}
-	blas64.Gemv(blas.NoTrans, -1, X, blas64.Vector{N: tr.d, Inc: 1, Data: tr.theta0}, 1, blas64.Vector{N: m, Inc: 1, Data: t})
+	vec.MulVec(t, x[:m*tr.d], tr.theta0)
+	for s, v := range y {
+		t[s] = v - t[s]
+	}
 	return t
 }
 
@@ -255,8 +257,10 @@ func (tr *trainer) solveUsers(minAbs float64, round int) (float64, error) {
 				w.vecD[j] = inv * c
 			}
 		} else {
-			X := blas64.General{Rows: m, Cols: d, Stride: d, Data: x}
-			blas64.Gemv(blas.Trans, inv, X, blas64.Vector{N: m, Inc: 1, Data: w.out.resd}, 0, g)
+			vec.MulVecTrans(w.vecD, x[:m*d], w.out.resd)
+			for j := range w.vecD {
+				w.vecD[j] *= inv
+			}
 		}
 		blas64.Ger(1, g, blas64.Vector{N: r, Inc: 1, Data: w.out.w}, blas64.General{Rows: d, Cols: r, Stride: r, Data: w.a.acc})
 	})
@@ -329,12 +333,18 @@ func (tr *trainer) trimOutliers(grad []float64) (inlier float64, outliers int, e
 			for q, j := range idx {
 				theta[j] += val[q]
 			}
-			X := blas64.General{Rows: m, Cols: d, Stride: d, Data: x}
-			e := blas64.Vector{N: m, Inc: 1, Data: w.vecM[:m]}
-			copy(e.Data, y)
-			blas64.Gemv(blas.NoTrans, -1, X, blas64.Vector{N: d, Inc: 1, Data: theta}, 1, e)
+			e := w.vecM[:m]
+			vec.MulVec(e, x[:m*d], theta)
+			for s, v := range y {
+				e[s] = v - e[s]
+			}
+			// g = (1/m) X^T e, written over theta, which is no longer needed.
 			g := blas64.Vector{N: d, Inc: 1, Data: w.vecD}
-			blas64.Gemv(blas.Trans, 1/float64(m), X, e, 0, g)
+			vec.MulVecTrans(g.Data, x[:m*d], e)
+			inv := 1 / float64(m)
+			for j := range g.Data {
+				g.Data[j] *= inv
+			}
 			blas64.Ger(1, g, blas64.Vector{N: r, Inc: 1, Data: wi}, blas64.General{Rows: d, Cols: r, Stride: r, Data: w.a.acc})
 		})
 	if err != nil {
@@ -375,10 +385,14 @@ func (tr *trainer) applyH(v, out []float64) error {
 		wi := blas64.Vector{N: r, Inc: 1, Data: tr.p.w[i*r : (i+1)*r]}
 		vw := blas64.Vector{N: d, Inc: 1, Data: w.vecD}
 		blas64.Gemv(blas.NoTrans, 1, V, wi, 0, vw)
-		X := blas64.General{Rows: m, Cols: d, Stride: d, Data: x}
-		xm := blas64.Vector{N: m, Inc: 1, Data: w.vecM[:m]}
-		blas64.Gemv(blas.NoTrans, 1, X, vw, 0, xm)
-		blas64.Gemv(blas.Trans, 1/float64(m), X, xm, 0, vw)
+		// vw = (1/m) X^T X vw
+		xm := w.vecM[:m]
+		vec.MulVec(xm, x[:m*d], vw.Data)
+		vec.MulVecTrans(vw.Data, x[:m*d], xm)
+		inv := 1 / float64(m)
+		for j := range vw.Data {
+			vw.Data[j] *= inv
+		}
 		blas64.Ger(1, vw, wi, blas64.General{Rows: d, Cols: r, Stride: r, Data: w.a.acc})
 	})
 	copy(out, tr.total.acc)

@@ -206,3 +206,58 @@ func JitteredCholesky(r int, w []float64, rel float64) blas64.Triangular {
 	}
 	return blas64.Triangular{N: r, Stride: r, Data: w, Uplo: blas.Upper, Diag: blas.NonUnit}
 }
+
+// Cholesky factors the symmetric positive definite n x n matrix whose
+// upper triangle is g (row-major; the lower triangle is not referenced):
+// it overwrites the upper triangle with R, upper triangular with
+// g = R^T R, and reports whether every pivot was positive (false for a
+// matrix that is not positive definite or has NaNs, as LAPACK's dpotrf,
+// leaving g partly overwritten). It is an unblocked loop for the small
+// systems of a user's solve (n <= r + k), where LAPACK's dispatch and
+// blocking cost more than the arithmetic.
+func Cholesky(n int, g []float64) bool {
+	g = g[:n*n]
+	for j := 0; j < n; j++ {
+		rj := g[j*n : (j+1)*n]
+		s := rj[j]
+		for k := 0; k < j; k++ {
+			v := g[k*n+j]
+			s -= v * v
+		}
+		if s <= 0 || math.IsNaN(s) {
+			return false
+		}
+		d := math.Sqrt(s)
+		rj[j] = d
+		for c := j + 1; c < n; c++ {
+			t := rj[c]
+			for k := 0; k < j; k++ {
+				t -= g[k*n+j] * g[k*n+c]
+			}
+			rj[c] = t / d
+		}
+	}
+	return true
+}
+
+// CholeskySolve overwrites z (length n) with the solution x of
+// R^T R x = z, for the factor R that Cholesky left in the upper triangle
+// of g.
+func CholeskySolve(n int, g, z []float64) {
+	g, z = g[:n*n], z[:n]
+	for a := 0; a < n; a++ { // R^T y = z
+		t := z[a]
+		for k := 0; k < a; k++ {
+			t -= g[k*n+a] * z[k]
+		}
+		z[a] = t / g[a*n+a]
+	}
+	for a := n - 1; a >= 0; a-- { // R x = y
+		t := z[a]
+		ra := g[a*n : (a+1)*n]
+		for k := a + 1; k < n; k++ {
+			t -= ra[k] * z[k]
+		}
+		z[a] = t / ra[a]
+	}
+}

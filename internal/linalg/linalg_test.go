@@ -5,6 +5,10 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/lapack/lapack64"
 )
 
 // TestThinQRFoldR checks that re-orthonormalizing U and folding R into the
@@ -137,5 +141,68 @@ func TestJitteredCholesky(t *testing.T) {
 	// A matrix that is not positive definite falls back to the identity.
 	if R := JitteredCholesky(2, []float64{1, 2, 0, 1}, 1e-10); R.Data[0] != 1 || R.Data[3] != 1 || R.Data[1] != 0 {
 		t.Errorf("singular W gave %v, want the identity", R.Data)
+	}
+}
+
+// TestCholesky holds Cholesky and CholeskySolve to LAPACK's dpotrf and
+// dpotrs (gonum) on random positive definite matrices of the sizes of a
+// user's solve, and checks that they reject what dpotrf rejects.
+func TestCholesky(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for n := 0; n <= 12; n++ {
+		a := make([]float64, (n+3)*n)
+		for i := range a {
+			a[i] = rng.NormFloat64()
+		}
+		g := make([]float64, n*n) // A^T A, upper triangle; NaN below
+		for p := 0; p < n; p++ {
+			for q := 0; q < n; q++ {
+				if q < p {
+					g[p*n+q] = math.NaN()
+					continue
+				}
+				for i := 0; i < n+3; i++ {
+					g[p*n+q] += a[i*n+p] * a[i*n+q]
+				}
+			}
+		}
+		z := make([]float64, n)
+		for i := range z {
+			z[i] = rng.NormFloat64()
+		}
+		want, wz := slices.Clone(g), slices.Clone(z)
+		W := blas64.Symmetric{N: n, Stride: n, Data: want, Uplo: blas.Upper}
+		if _, ok := lapack64.Potrf(W); !ok {
+			t.Fatalf("n=%d: dpotrf failed", n)
+		}
+		lapack64.Potrs(blas64.Triangular{N: n, Stride: n, Data: want, Uplo: blas.Upper, Diag: blas.NonUnit},
+			blas64.General{Rows: n, Cols: 1, Stride: 1, Data: wz})
+		if !Cholesky(n, g) {
+			t.Fatalf("n=%d: Cholesky failed", n)
+		}
+		CholeskySolve(n, g, z)
+		for p := 0; p < n; p++ {
+			for q := p; q < n; q++ {
+				if math.Abs(g[p*n+q]-want[p*n+q]) > 1e-12*(1+math.Abs(want[p*n+q])) {
+					t.Errorf("n=%d: R[%d,%d] = %v, dpotrf %v", n, p, q, g[p*n+q], want[p*n+q])
+				}
+			}
+			if math.Abs(z[p]-wz[p]) > 1e-9*(1+math.Abs(wz[p])) {
+				t.Errorf("n=%d: x[%d] = %v, dpotrs %v", n, p, z[p], wz[p])
+			}
+		}
+	}
+	for _, bad := range [][]float64{
+		{1, 2, 0, 1},          // indefinite
+		{0, 0, 0, 1},          // singular
+		{math.NaN(), 0, 0, 1}, // NaN pivot
+		{1, 1, 0, 1},          // rank one
+	} {
+		if Cholesky(2, slices.Clone(bad)) {
+			t.Errorf("Cholesky accepted %v", bad)
+		}
+		if _, ok := lapack64.Potrf(blas64.Symmetric{N: 2, Stride: 2, Data: slices.Clone(bad), Uplo: blas.Upper}); ok {
+			t.Errorf("dpotrf accepted %v (test case is wrong)", bad)
+		}
 	}
 }

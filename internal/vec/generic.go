@@ -1,0 +1,43 @@
+package vec
+
+// The pure-Go kernels: the fallback on CPUs without AVX2 and FMA, on other
+// architectures and with the purego build tag, and the reference that the
+// tests hold the assembly to. Their lengths are checked by the callers.
+
+func dotGeneric(x, y []float64) float64 {
+	y = y[:len(x)]
+	s := 0.0
+	for i, v := range x {
+		s += v * y[i]
+	}
+	return s
+}
+
+func axpyGeneric(alpha float64, x, y []float64) {
+	y = y[:len(x)]
+	for i, v := range x {
+		y[i] += alpha * v
+	}
+}
+
+func dotRowsGeneric(dst, x, b []float64) {
+	n := len(x)
+	for c := range dst {
+		dst[c] = dotGeneric(x, b[c*n:(c+1)*n])
+	}
+}
+
+func addSquaresGeneric(dst, x []float64) {
+	x = x[:len(dst)]
+	for j, v := range x {
+		dst[j] += v * v
+	}
+}
+
+func mulVecTransGeneric(dst, x, v []float64) {
+	d := len(dst)
+	clear(dst)
+	for i, a := range v {
+		axpyGeneric(a, x[i*d:(i+1)*d], dst)
+	}
+}

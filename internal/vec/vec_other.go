@@ -1,0 +1,15 @@
+//go:build !amd64 || purego
+
+package vec
+
+// useAsm is false: there are no assembly kernels for this build.
+const useAsm = false
+
+// The assembly kernels' stand-ins, never called (useAsm is false), so that
+// the dispatching functions compile on every build.
+
+func dotAsm(x, y []float64) float64         { return dotGeneric(x, y) }
+func axpyAsm(alpha float64, x, y []float64) { axpyGeneric(alpha, x, y) }
+func dotRowsAsm(dst, x, b []float64)        { dotRowsGeneric(dst, x, b) }
+func mulVecTransAsm(dst, x, v []float64)    { mulVecTransGeneric(dst, x, v) }
+func addSquaresAsm(dst, x []float64)        { addSquaresGeneric(dst, x) }
