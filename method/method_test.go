@@ -113,8 +113,17 @@ func TestVersion1Files(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !reflect.DeepEqual(got, want) {
-					t.Fatalf("predictions differ from the release that wrote the file: %v\nwant %v", got[:3], want[:3])
+				// The same configuration personalizes and predicts as the
+				// release that wrote the file, up to the rounding of this
+				// release's kernels (SIMD sums change the last bits; 3e-15
+				// relative was the largest difference measured).
+				if len(got) != len(want) {
+					t.Fatalf("%d predictions, the release that wrote the file made %d", len(got), len(want))
+				}
+				for i := range got {
+					if math.Abs(got[i]-want[i]) > 1e-12*(1+math.Abs(want[i])) {
+						t.Fatalf("prediction %d = %v, the release that wrote the file %v", i, got[i], want[i])
+					}
 				}
 			}
 		})
