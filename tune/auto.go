@@ -33,13 +33,13 @@ type AutoOptions struct {
 	// to search (those of AutoMethods, and lrs).
 	Methods []string
 	// Folds is the number k of per-user cross-validation folds; 0 means
-	// the median number of samples per user, at least 5 and at most 10
-	// (about one held-out sample per user and fold), or 3 for data of more
-	// than 20,000 samples.
+	// the median number of samples per user when it is at most 10 (at
+	// least 5: about one held-out sample per user and fold), else 5, and 3
+	// for data of more than 20,000 samples.
 	Folds int
 	// Repeats is the number of independent fold assignments whose squared
-	// errors are pooled; 0 means 1 with 8 folds or more or more than 20,000
-	// samples, else 2.
+	// errors are pooled; 0 means 2 when the median user has at most 10
+	// samples and there are fewer than 8 folds, else 1.
 	Repeats int
 	// MaxRank bounds the ranks tried; 0 means 8. Ranks never exceed the
 	// number of features.
@@ -91,17 +91,20 @@ func Auto(ctx context.Context, ds *dataset.Dataset, opt AutoOptions) (*Result, e
 	}
 	folds, repeats := opt.Folds, opt.Repeats
 	large := ds.Samples() > 20000
+	few := medianSamples(ds) <= 10
 	switch {
 	case folds == 0 && large:
 		folds = 3
-	case folds == 0:
+	case folds == 0 && few:
 		// About one held-out sample per user and fold, so that every
 		// candidate trains on nearly all of a user's few samples (fewer
 		// folds favour smaller models than the data support).
-		folds = min(max(medianSamples(ds), 5), 10)
+		folds = max(medianSamples(ds), 5)
+	case folds == 0:
+		folds = 5
 	}
 	switch {
-	case repeats == 0 && (large || folds >= 8):
+	case repeats == 0 && (large || !few || folds >= 8):
 		repeats = 1
 	case repeats == 0:
 		repeats = 2
