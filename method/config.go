@@ -103,7 +103,7 @@ func checkNone(*Config, int) error { return nil }
 // the methods without a rank or sparsity to bound.
 func checkNames(c *Config, _ int) error { return checkEnums(c) }
 
-// checkLowRank checks lrs and lowrank: rank in [1, d], sparsity in [0, d]
+// checkLowRank checks lrs, lowrank and mixed-lrs: rank in [1, d], sparsity in [0, d]
 // (0 for lowrank), and AMHT's enumerations.
 func checkLowRank(c *Config, d int) error {
 	switch {

@@ -39,17 +39,6 @@ func checkMixed(c *Config, _ int) error {
 	return nil
 }
 
-// checkMixedLRS checks mixed-lrs: rank in [1, d], sparsity in [0, d].
-func checkMixedLRS(c *Config, d int) error {
-	switch {
-	case c.Rank < 1 || c.Rank > d:
-		return fmt.Errorf("rank %d must be in [1, %d] (the number of features)", c.Rank, d)
-	case c.Sparsity > d:
-		return fmt.Errorf("sparsity %d must be in [0, %d] (the number of features)", c.Sparsity, d)
-	}
-	return nil
-}
-
 // RandomEffectColumns resolves names, as Config.RandomEffects holds them,
 // to feature indices of ds: a feature's name, or Intercept for the first
 // feature whose every value is 1 (when no feature is named "intercept").

@@ -90,7 +90,7 @@ func specs() []Spec {
 			defaults: mixedDefaults, check: checkMixed, train: trainMixed, personalize: personalizeMixed},
 		{Name: model.MethodMixedLRS, Loss: sq, Personal: true, params: []string{"rank", "sparsity", "rounds", "tolerance", "seed"},
 			Summary:  "mixed-model LRS: theta_0 + U w_i + b_i with w_i ~ N(0, Sigma) and shrunk b_i, fitted by EM",
-			defaults: mixedLRSDefaults, check: checkMixedLRS, train: trainMixedLRS, personalize: personalizeMixed},
+			defaults: mixedLRSDefaults, check: checkLowRank, train: trainMixedLRS, personalize: personalizeMixed},
 
 		{Name: model.MethodLRS, Loss: lg, Personal: true, params: logisticLRSParams,
 			Summary:  "logistic LRS: P(y=1) = sigmoid(<x, U w_i + b_i>)",
