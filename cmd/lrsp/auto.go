@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -40,14 +41,9 @@ func resolveAuto(c *cobra.Command, f *trainFlags) bool {
 		return false
 	}
 	fl := c.Flags()
-	set := slices.ContainsFunc(slices.Collect(func(yield func(string) bool) {
-		for flag := range flagParams {
-			if !yield(flag) {
-				return
-			}
-		}
-	}), fl.Changed)
-	if set || fl.Changed("rounds") || fl.Changed("patience") || f.dp.enabled(c) || f.loss != model.LossSquared || f.validation > 0 || f.method.anyAuto() {
+	set := slices.ContainsFunc(slices.Collect(maps.Keys(flagParams)), fl.Changed) || fl.Changed("rounds") ||
+		fl.Changed("patience")
+	if set || f.dp.enabled(c) || f.loss != model.LossSquared || f.validation > 0 || f.method.anyAuto() {
 		f.method.method = model.MethodLRS
 		return false
 	}
