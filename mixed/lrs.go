@@ -565,15 +565,18 @@ func (st *lrsState) updateU(ctx context.Context, cgIter int, s2 float64) error {
 		mi[i] = m
 	}
 	// B, summed per user in user order.
-	B, err := st.sumUsers(ctx, func(i int, acc []float64) {
+	B, err := st.sumUsers(ctx, func(i int, acc, _ []float64) {
 		pp := &st.post[i]
 		n := pp.n
-		x := st.x[i]
-		t := st.target(i, nil)
-		for s := range t {
+		x, y := st.x[i], st.y[i]
+		for s := range y {
 			row := x[s*d : (s+1)*d]
+			t := y[s] // the target minus x theta_0
+			for j, xv := range row {
+				t -= xv * st.theta0[j]
+			}
 			for c := 0; c < r; c++ {
-				q := t[s] * pp.z[c]
+				q := t * pp.z[c]
 				for p, j := range st.supp[i] {
 					// E[b_p w_c] = z_b z_w + s2 G^{-1}_{bw}.
 					q -= row[j] * (pp.z[r+p]*pp.z[c] + s2*pp.ginv[(r+p)*n+c])
@@ -591,10 +594,9 @@ func (st *lrsState) updateU(ctx context.Context, cgIter int, s2 float64) error {
 		return err
 	}
 	apply := func(u []float64) ([]float64, error) {
-		return st.sumUsers(ctx, func(i int, acc []float64) {
+		return st.sumUsers(ctx, func(i int, acc, xu []float64) {
 			x := st.x[i]
 			m := mi[i]
-			xu := make([]float64, r)
 			for s := 0; s < len(st.y[i]); s++ {
 				row := x[s*d : (s+1)*d]
 				for c := 0; c < r; c++ {
@@ -706,25 +708,26 @@ func dotv(a, b []float64) float64 {
 const usersPerChunk = 64
 
 // sumUsers returns sum_i f(i) over users, each f adding its d x r
-// contribution into acc; chunks of users are summed in parallel and added
-// in chunk order, so the sum does not depend on the number of workers.
-func (st *lrsState) sumUsers(ctx context.Context, f func(i int, acc []float64)) ([]float64, error) {
+// contribution into acc, with an r-vector of scratch buf that it may
+// overwrite; chunks of users are summed in parallel and added in chunk
+// order, so the sum does not depend on the number of workers.
+func (st *lrsState) sumUsers(ctx context.Context, f func(i int, acc, buf []float64)) ([]float64, error) {
 	size := st.d * st.r
 	chunks := (st.t + usersPerChunk - 1) / usersPerChunk
 	slots := make([][]float64, fit.Slots(st.workers, chunks))
 	total := make([]float64, size)
 	err := fit.ForEachOrdered(ctx, chunks, st.workers, func(_, slot, c int) error {
 		if slots[slot] == nil {
-			slots[slot] = make([]float64, size)
+			slots[slot] = make([]float64, size+st.r)
 		}
-		acc := slots[slot]
+		acc, buf := slots[slot][:size], slots[slot][size:]
 		clear(acc)
 		for i := c * usersPerChunk; i < min((c+1)*usersPerChunk, st.t); i++ {
-			f(i, acc)
+			f(i, acc, buf)
 		}
 		return nil
 	}, func(slot, _ int) {
-		for j, v := range slots[slot] {
+		for j, v := range slots[slot][:size] {
 			total[j] += v
 		}
 	})

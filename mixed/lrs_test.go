@@ -55,15 +55,11 @@ func testRMSE(t *testing.T, m *model.Model, test *dataset.Dataset) float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, n := 0.0, 0
-	for _, u := range test.Users {
-		for p, row := range u.Rows {
-			e := pred[row] - u.Y[p]
-			s += e * e
-			n++
-		}
+	e, err := eval.Score(test, pred)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return math.Sqrt(s / float64(n))
+	return e.RMSE
 }
 
 func TestFitLRSShrinksNoisyFewShot(t *testing.T) {

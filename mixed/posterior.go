@@ -77,6 +77,10 @@ type scratch struct {
 	g      []float64 // n x n
 	dt     []float64 // n
 	resid  []float64 // m
+	// selectSupport's buffers.
+	res, corr, norm  []float64 // m, d, d
+	try              []int
+	best, cur, trial posterior
 }
 
 func (s *scratch) grow(m, n int) {
@@ -245,26 +249,32 @@ func (p *prior) selectSupport(x, t, u []float64, k int, current []int, sc *scrat
 	d := p.d
 	m := len(t)
 	pen := math.Log(float64(d))
-	var best posterior
-	p.posterior(x, t, u, current, sc, &best)
-	bestSupp := current
-	var cur, trial posterior
+	best, cur, trial := &sc.best, &sc.cur, &sc.trial
+	p.posterior(x, t, u, current, sc, best)
 	supp := []int{}
-	p.posterior(x, t, u, supp, sc, &cur)
-	res := make([]float64, m)
-	corr := make([]float64, d)
+	p.posterior(x, t, u, supp, sc, cur)
+	sc.res, sc.corr, sc.norm = grow(sc.res, m), grow(sc.corr, d), grow(sc.norm, d)
+	res, corr, norm := sc.res, sc.corr, sc.norm
+	// The squared norm of every column of x, the same at every step.
+	clear(norm)
+	for s := 0; s < m; s++ {
+		for j, v := range x[s*d : (s+1)*d] {
+			norm[j] += v * v
+		}
+	}
 	for len(supp) < k {
 		copy(res, sc.resid[:m])
-		for j := 0; j < d; j++ {
-			c, nn := 0.0, 0.0
-			for s := 0; s < m; s++ {
-				v := x[s*d+j]
-				c += v * res[s]
-				nn += v * v
+		clear(corr)
+		for s, e := range res {
+			for j, v := range x[s*d : (s+1)*d] {
+				corr[j] += v * e
 			}
-			corr[j] = 0
-			if nn > 0 && !slices.Contains(supp, j) {
-				corr[j] = c * c / nn
+		}
+		for j := range corr {
+			if norm[j] > 0 && !slices.Contains(supp, j) {
+				corr[j] = corr[j] * corr[j] / norm[j]
+			} else {
+				corr[j] = 0
 			}
 		}
 		added := -1
@@ -280,9 +290,9 @@ func (p *prior) selectSupport(x, t, u []float64, k int, current []int, sc *scrat
 				break
 			}
 			corr[j] = 0
-			try := append(slices.Clone(supp), j)
-			slices.Sort(try)
-			p.posterior(x, t, u, try, sc, &trial)
+			sc.try = append(append(sc.try[:0], supp...), j)
+			slices.Sort(sc.try)
+			p.posterior(x, t, u, sc.try, sc, trial)
 			if trial.logLik > bestLL {
 				bestLL, added = trial.logLik, j
 			}
@@ -292,11 +302,19 @@ func (p *prior) selectSupport(x, t, u []float64, k int, current []int, sc *scrat
 		}
 		supp = append(supp, added)
 		slices.Sort(supp)
-		p.posterior(x, t, u, supp, sc, &cur)
+		p.posterior(x, t, u, supp, sc, cur)
 	}
 	if cur.logLik-pen*float64(len(supp)) > best.logLik-pen*float64(len(current)) {
-		bestSupp = supp
+		out.set(cur)
+		return supp
 	}
-	p.posterior(x, t, u, bestSupp, sc, out)
-	return bestSupp
+	out.set(best)
+	return current
+}
+
+// set makes p a copy of q.
+func (p *posterior) set(q *posterior) {
+	p.n, p.rss, p.trDG, p.logLik = q.n, q.rss, q.trDG, q.logLik
+	p.z = append(grow(p.z, 0), q.z...)
+	p.ginv = append(grow(p.ginv, 0), q.ginv...)
 }

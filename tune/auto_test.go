@@ -2,7 +2,6 @@ package tune_test
 
 import (
 	"context"
-	"math"
 	"testing"
 
 	"github.com/lrsp/lrsp/dataset"
@@ -18,14 +17,11 @@ func rmse(t *testing.T, m *model.Model, test *dataset.Dataset) float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, n := 0.0, 0
-	for _, u := range test.Users {
-		for p, row := range u.Rows {
-			s += (pred[row] - u.Y[p]) * (pred[row] - u.Y[p])
-			n++
-		}
+	e, err := eval.Score(test, pred)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return math.Sqrt(s / float64(n))
+	return e.RMSE
 }
 
 // TestAutoPrefersMixedLRSOnLowRankUsers draws users whose parameters vary
