@@ -143,6 +143,11 @@ func readCSV(ctx context.Context, r io.Reader, name string, opt CSVOptions) (*Da
 		if h == "" {
 			return nil, fmt.Errorf("%s:1: column %d has an empty name", name, i+1)
 		}
+		if strings.ContainsRune(h, '\r') {
+			// encoding/csv reads "\r\n" inside quotes as "\n", so such a
+			// name could not be written back unchanged.
+			return nil, fmt.Errorf("%s:1: column %d name %s contains a carriage return", name, i+1, Quote(h))
+		}
 		if j, dup := pos[h]; dup {
 			return nil, fmt.Errorf("%s:1: duplicate column %s (columns %d and %d)", name, Quote(h), j+1, i+1)
 		}
@@ -219,6 +224,9 @@ func readCSV(ctx context.Context, r io.Reader, name string, opt CSVOptions) (*Da
 		}
 		if na[id] {
 			return nil, fmt.Errorf("%s:%d: column %q: missing user id %s", name, line, userCol, Quote(id))
+		}
+		if strings.ContainsRune(id, '\r') {
+			return nil, fmt.Errorf("%s:%d: column %q: user id %s contains a carriage return", name, line, userCol, Quote(id))
 		}
 		for j, c := range fcols {
 			v, err := parseValue(rec[c], na)
