@@ -16,6 +16,7 @@ import (
 	"github.com/lrsp/lrsp/dataset"
 	"github.com/lrsp/lrsp/internal/fit"
 	"github.com/lrsp/lrsp/internal/linalg"
+	"github.com/lrsp/lrsp/internal/vec"
 	"github.com/lrsp/lrsp/model"
 )
 
@@ -48,6 +49,10 @@ type LRSOptions struct {
 	// Progress, when not nil, is called after every EM iteration.
 	Progress func(fit.RoundStats)
 }
+
+// exactS2 is the multiple of sigma^2's floor below which a fit counts as
+// exact.
+const exactS2 = 1e6
 
 // The defaults of LRSOptions.
 const (
@@ -176,6 +181,11 @@ func FitLRS(ctx context.Context, ds *dataset.Dataset, opt LRSOptions) (*LRSResul
 		}
 		if res == nil || r.LogLik > res.LogLik {
 			res, best = r, &cur
+		}
+		if cur.s2 <= exactS2*cur.s2Floor {
+			// The first start fits the data exactly (noiseless data, as
+			// the paper's): no start can do better.
+			break
 		}
 	}
 	st = best
@@ -484,25 +494,18 @@ func (st *lrsState) updateTheta0(ctx context.Context) error {
 		st.gram = g
 	}
 	rhs := make([]float64, d)
+	uz := make([]float64, d)
 	for i := range st.y {
 		x, y, pp := st.x[i], st.y[i], &st.post[i]
+		// uz = U w + b, the user's deviation from theta_0.
+		vec.MulVec(uz, st.u, pp.z[:r])
+		for q, j := range st.supp[i] {
+			uz[j] += pp.z[r+q]
+		}
 		for s := range y {
 			row := x[s*d : (s+1)*d]
-			// e = y - D z = y - (X U w)_s - sum_q x_{s, S_q} b_q.
-			e := y[s]
-			for c := 0; c < r; c++ {
-				v := 0.0
-				for j, xv := range row {
-					v += xv * st.u[j*r+c]
-				}
-				e -= v * pp.z[c]
-			}
-			for q, j := range st.supp[i] {
-				e -= row[j] * pp.z[r+q]
-			}
-			for a, va := range row {
-				rhs[a] += va * e
-			}
+			// e = y - D z = y - x_s (U w + b).
+			vec.Axpy(y[s]-vec.Dot(row, uz), row, rhs)
 		}
 	}
 	g := st.gram
@@ -564,28 +567,24 @@ func (st *lrsState) updateU(ctx context.Context, cgIter int, s2 float64) error {
 		}
 		mi[i] = m
 	}
-	// B, summed per user in user order.
+	// The CG runs on U^T (r x d, row-major), so that every product with a
+	// row of X is a contiguous dot or axpy. B, summed per user in user
+	// order.
 	B, err := st.sumUsers(ctx, func(i int, acc, _ []float64) {
 		pp := &st.post[i]
 		n := pp.n
 		x, y := st.x[i], st.y[i]
 		for s := range y {
 			row := x[s*d : (s+1)*d]
-			t := y[s] // the target minus x theta_0
-			for j, xv := range row {
-				t -= xv * st.theta0[j]
-			}
+			t := y[s] - vec.Dot(row, st.theta0) // the target minus x theta_0
 			for c := 0; c < r; c++ {
 				q := t * pp.z[c]
 				for p, j := range st.supp[i] {
 					// E[b_p w_c] = z_b z_w + s2 G^{-1}_{bw}.
 					q -= row[j] * (pp.z[r+p]*pp.z[c] + s2*pp.ginv[(r+p)*n+c])
 				}
-				if q == 0 {
-					continue
-				}
-				for j, xv := range row {
-					acc[j*r+c] += xv * q
+				if q != 0 {
+					vec.Axpy(q, row, acc[c*d:(c+1)*d])
 				}
 			}
 		}
@@ -593,32 +592,24 @@ func (st *lrsState) updateU(ctx context.Context, cgIter int, s2 float64) error {
 	if err != nil {
 		return err
 	}
-	apply := func(u []float64) ([]float64, error) {
+	apply := func(ut []float64) ([]float64, error) {
 		return st.sumUsers(ctx, func(i int, acc, xu []float64) {
 			x := st.x[i]
 			m := mi[i]
 			for s := 0; s < len(st.y[i]); s++ {
 				row := x[s*d : (s+1)*d]
-				for c := 0; c < r; c++ {
-					v := 0.0
-					for j, xv := range row {
-						v += xv * u[j*r+c]
-					}
-					xu[c] = v
-				}
+				vec.DotRows(xu[:r], row, ut)
 				for c := 0; c < r; c++ {
 					q := 0.0
 					for a := 0; a < r; a++ {
 						q += xu[a] * m[a*r+c]
 					}
-					for j, xv := range row {
-						acc[j*r+c] += xv * q
-					}
+					vec.Axpy(q, row, acc[c*d:(c+1)*d])
 				}
 			}
 		})
 	}
-	u := st.u
+	u := transpose(d, r, st.u)
 	au, err := apply(u)
 	if err != nil {
 		return err
@@ -651,6 +642,8 @@ func (st *lrsState) updateU(ctx context.Context, cgIter int, s2 float64) error {
 			dir[j] = res[j] + beta*dir[j]
 		}
 	}
+	u = transpose(r, d, u)
+	st.u = u
 	R, ok := linalg.ThinQR(d, r, u)
 	if !ok {
 		return errors.New("mixed: the U update lost rank: the data do not determine a rank-r subspace")
@@ -659,6 +652,17 @@ func (st *lrsState) updateU(ctx context.Context, cgIter int, s2 float64) error {
 	// Sigma' = R Sigma R^T.
 	st.sigma = congruenceN(r, R, st.sigma, 1)
 	return nil
+}
+
+// transpose returns the transpose of the rows x cols row-major matrix a.
+func transpose(rows, cols int, a []float64) []float64 {
+	t := make([]float64, len(a))
+	for i := 0; i < rows; i++ {
+		for j := 0; j < cols; j++ {
+			t[j*rows+i] = a[i*cols+j]
+		}
+	}
+	return t
 }
 
 // congruenceN returns c T S T^T for n x n matrices T and S.

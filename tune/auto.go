@@ -65,19 +65,27 @@ type AutoOptions struct {
 //     4, 5, 6, 8, 10 (those for which the median user has at least
 //     2(r + k) + 2 samples) likewise, and when a sparsity won, the ranks
 //     again at it. Its shrinkage (Sigma, the variance of b, the noise) is
-//     estimated by EM inside each fit, not searched;
+//     estimated by EM inside each fit, not searched. On data of more than
+//     20,000 samples the rank and sparsity are chosen instead by the
+//     Bayesian information criterion of fits to all the data (every rank
+//     up to 8, see bicSearch), and only the chosen one is cross-validated;
 //   - mixed: the random intercept (only when the data have a constant
 //     feature, see method.RandomEffectColumns), then random slopes by
 //     forward selection among the six features whose per-user ridge slopes
 //     vary most: each slope added in turn, keeping the best if it improves
 //     the score, at most two;
 //   - global, local and finetune: relative ridges 0.01, 0.1, 1, 10 (see
-//     Grid.Ridges);
+//     Grid.Ridges), then 100 and 1000 while the largest wins;
 //   - lrs: ranks as mixed-lrs, each with relative ridges 0.1 and 1 and
 //     centring, sparsity 0.
 //
-// The candidate with the lowest score wins; Result.Scores lists them all in
-// the order scored.
+// The winner is the candidate with the fewest parameters per user among
+// those whose mean squared error is within one standard error of the
+// lowest (the one-standard-error rule, with the error of the paired
+// difference clustered by user; see oneSE): cross-validation on a few
+// samples per user cannot tell a small gain from noise, and the larger
+// model that wins by noise loses on new data. Result.Scores lists every
+// candidate in the order scored.
 func Auto(ctx context.Context, ds *dataset.Dataset, opt AutoOptions) (*Result, error) {
 	if !ds.HasTarget {
 		return nil, errors.New("tune: the data have no target column")
@@ -136,6 +144,7 @@ func Auto(ctx context.Context, ds *dataset.Dataset, opt AutoOptions) (*Result, e
 	if scale == 0 {
 		scale = 1
 	}
+	rowUser := heldRows(ds, splits)
 	res := &Result{RidgeScale: scale, Criterion: "RMSE", BestIndex: -1}
 	score := func(c method.Config) (float64, error) {
 		if err := ctx.Err(); err != nil {
@@ -147,7 +156,8 @@ func Auto(ctx context.Context, ds *dataset.Dataset, opt AutoOptions) (*Result, e
 			}
 		}
 		start := time.Now()
-		rmse, _, err := validate(ctx, splits, c, method.Options{Workers: opt.Workers})
+		sq := make([]float64, len(rowUser))
+		rmse, _, err := validate(ctx, splits, c, method.Options{Workers: opt.Workers}, sq)
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
@@ -159,6 +169,8 @@ func Auto(ctx context.Context, ds *dataset.Dataset, opt AutoOptions) (*Result, e
 			RMSE: rmse, Seconds: time.Since(start).Seconds()}
 		if err != nil {
 			sc.Err = err.Error()
+		} else {
+			sc.sqErr = sq
 		}
 		res.Scores = append(res.Scores, sc)
 		if res.BestIndex < 0 || rmse < res.Scores[res.BestIndex].RMSE {
@@ -186,6 +198,20 @@ func Auto(ctx context.Context, ds *dataset.Dataset, opt AutoOptions) (*Result, e
 		}
 		switch name {
 		case model.MethodMixedLRS:
+			if large {
+				var all []int
+				for r := 1; r <= min(maxRank, d); r++ {
+					all = append(all, r)
+				}
+				c, err := bicSearch(ctx, ds, all, res, opt)
+				if err != nil {
+					return nil, err
+				}
+				if _, err := score(c); err != nil {
+					return nil, err
+				}
+				break
+			}
 			def, _ := method.Defaults(name, "")
 			// A looser tolerance than the final fit's: 1e-6 per sample
 			// of log-likelihood does not move a cross-validated score.
@@ -273,11 +299,21 @@ func Auto(ctx context.Context, ds *dataset.Dataset, opt AutoOptions) (*Result, e
 				effects = append(effects, add)
 			}
 		case model.MethodGlobal, model.MethodLocal, model.MethodFinetune:
-			for _, rel := range []float64{0.01, 0.1, 1, 10} {
+			// Relative ridges 0.01 to 10, and larger ones while the largest
+			// scored wins.
+			bestRel, bestV := 0.0, math.Inf(1)
+			for _, rel := range []float64{0.01, 0.1, 1, 10, 100, 1000} {
+				if rel > 10 && bestRel*10 != rel {
+					break
+				}
 				c := base(name)
 				c.Ridge = rel * scale
-				if _, err := score(s.Restrict(c)); err != nil {
+				v, err := score(s.Restrict(c))
+				if err != nil {
 					return nil, err
+				}
+				if v < bestV {
+					bestRel, bestV = rel, v
 				}
 			}
 		case model.MethodLRS:
@@ -305,11 +341,197 @@ func Auto(ctx context.Context, ds *dataset.Dataset, opt AutoOptions) (*Result, e
 	if res.BestIndex < 0 || math.IsInf(res.Scores[res.BestIndex].RMSE, 1) {
 		return res, errors.New("tune: every candidate failed")
 	}
+	lowest := res.BestIndex
+	res.BestIndex = oneSE(res.Scores, lowest, rowUser, len(ds.Users), d)
 	res.BestScore = res.Scores[res.BestIndex]
 	res.Best = res.BestScore.Config
 	res.Best.SelectedBy = fmt.Sprintf("auto: %d-fold per-user cross-validation x %d repeats, RMSE %.6g over %d candidates",
 		folds, repeats, res.BestScore.RMSE, len(res.Scores))
+	if res.BestIndex != lowest {
+		res.Best.SelectedBy += fmt.Sprintf(" (the simplest within one standard error of the lowest, %s's %.6g)",
+			res.Scores[lowest].Method, res.Scores[lowest].RMSE)
+	}
 	return res, nil
+}
+
+// heldRows returns, for every row number of ds, the index in ds.Users of
+// the user whose sample it is when some split holds it out, and -1 for
+// rows that no split holds out (and row numbers that ds does not use).
+func heldRows(ds *dataset.Dataset, splits [][2]*dataset.Dataset) []int32 {
+	n := 0
+	for _, u := range ds.Users {
+		for _, row := range u.Rows {
+			n = max(n, row+1)
+		}
+	}
+	idx := ds.Index()
+	rowUser := make([]int32, n)
+	for i := range rowUser {
+		rowUser[i] = -1
+	}
+	for _, sp := range splits {
+		for _, u := range sp[1].Users {
+			for _, row := range u.Rows {
+				rowUser[row] = int32(idx[u.ID])
+			}
+		}
+	}
+	return rowUser
+}
+
+// complexity returns the number of parameters a candidate fits per user:
+// none for the global model, one per random effect of the classic mixed
+// model, r + k for the low-rank models and d for per-user ridges.
+func complexity(c method.Config, d int) int {
+	switch c.Method {
+	case model.MethodGlobal:
+		return 0
+	case model.MethodMixed:
+		return len(c.RandomEffects)
+	case model.MethodLocal, model.MethodFinetune:
+		return d
+	}
+	return c.Rank + c.Sparsity
+}
+
+// oneSE applies the one-standard-error rule to the scores: of the
+// candidates whose mean squared error exceeds the lowest one's (that of
+// scores[lowest]) by at most one standard error of the difference, it
+// returns the one with the fewest parameters per user (see complexity),
+// the lower error breaking ties. The difference is paired (both candidates
+// predict the same held-out samples) and its standard error is clustered by
+// user (a user's samples share that user's errors), so that with few users
+// only a clear gain justifies a larger model, the gain that cross-validation
+// on few samples cannot tell from noise being what a larger model loses
+// on new data.
+func oneSE(scores []Score, lowest int, rowUser []int32, users, d int) int {
+	best := scores[lowest].sqErr
+	if best == nil || users < 2 {
+		return lowest
+	}
+	pick := lowest
+	sum := make([]float64, users)
+	count := make([]float64, users)
+	for i, s := range scores {
+		if s.sqErr == nil || s.Err != "" || i == lowest {
+			continue
+		}
+		ci, cp := complexity(s.Config, d), complexity(scores[pick].Config, d)
+		if ci > cp || (ci == cp && s.RMSE >= scores[pick].RMSE) {
+			continue
+		}
+		clear(sum)
+		clear(count)
+		total, n := 0.0, 0.0
+		for row, u := range rowUser {
+			if u < 0 {
+				continue
+			}
+			diff := s.sqErr[row] - best[row]
+			sum[u] += diff
+			count[u]++
+			total += diff
+			n++
+		}
+		mean := total / n
+		v, k := 0.0, 0
+		for u := range sum {
+			if count[u] > 0 {
+				e := sum[u] - count[u]*mean
+				v += e * e
+				k++
+			}
+		}
+		if k < 2 {
+			continue
+		}
+		se := math.Sqrt(v*float64(k)/float64(k-1)) / n
+		if mean <= se {
+			pick = i
+		}
+	}
+	return pick
+}
+
+// bicSearch chooses the mixed-model LRS's rank (among ranks) and sparsity
+// for ds by the Bayesian information criterion of fits to all of ds, by
+// coordinate descent from sparsity 0, appending a Score for every fit to
+// res. The criterion is -2 log L + p log n, with L the marginal
+// likelihood given the supports of b (see mixed.LRSResult), n the number
+// of samples and p the shared parameters (theta_0: d; U Sigma U^T, a rank-r
+// covariance: d r - r(r-1)/2; sigma^2; the variance of b when k > 0) plus
+// 2 log d for every non-zero of b, the price the support selection itself
+// charges. One fit per candidate instead of one per fold is what makes the
+// search affordable on large data, where the criterion is also most
+// trustworthy.
+func bicSearch(ctx context.Context, ds *dataset.Dataset, ranks []int, res *Result, opt AutoOptions) (method.Config, error) {
+	d, n := ds.Dim(), float64(ds.Samples())
+	def, _ := method.Defaults(model.MethodMixedLRS, "")
+	def.Tolerance, def.Seed = 1e-6, opt.Seed
+	crit := map[[2]int]float64{}
+	bic := func(r, k int) (float64, error) {
+		if v, ok := crit[[2]int{r, k}]; ok {
+			return v, nil
+		}
+		if medianSamples(ds) < r+k+2 {
+			return math.Inf(1), nil
+		}
+		start := time.Now()
+		f, err := mixed.FitLRS(ctx, ds, mixed.LRSOptions{Rank: r, Sparsity: k, Tolerance: def.Tolerance,
+			Seed: opt.Seed, Workers: opt.Workers})
+		if err != nil {
+			if ctx.Err() != nil {
+				return 0, ctx.Err()
+			}
+			return 0, fmt.Errorf("tune: mixed-lrs rank %d sparsity %d: %w", r, k, err)
+		}
+		entries := 0
+		for _, u := range f.Model.Users {
+			entries += len(u.Index)
+		}
+		p := float64(d + d*r - r*(r-1)/2 + 1)
+		if k > 0 {
+			p++
+		}
+		v := -2*f.LogLik + p*math.Log(n) + 2*math.Log(float64(d))*float64(entries)
+		crit[[2]int{r, k}] = v
+		c := def
+		c.Rank, c.Sparsity = r, k
+		sc := Score{Config: c, Method: model.MethodMixedLRS, Rank: r, Sparsity: k, BIC: v,
+			Seconds: time.Since(start).Seconds()}
+		res.Scores = append(res.Scores, sc)
+		if opt.Progress != nil {
+			opt.Progress(sc)
+		}
+		return v, nil
+	}
+	var ks []int
+	for _, k := range []int{0, 1, 2, 3, 4, 5, 6, 8, 10} {
+		if k <= d {
+			ks = append(ks, k)
+		}
+	}
+	// Coordinate descent from sparsity 0: ranks at the current sparsity,
+	// sparsities at the best rank, until neither moves (a sparse part
+	// fitted as extra rank at k = 0 moves back once the sparsity is found).
+	r, k := 0, 0
+	for range 5 {
+		r2, err := searchRanks(ranks, func(r int) (float64, error) { return bic(r, k) })
+		if err != nil {
+			return def, err
+		}
+		k2, err := searchRanks(ks, func(k int) (float64, error) { return bic(r2, k) })
+		if err != nil {
+			return def, err
+		}
+		if r2 == r && k2 == k {
+			break
+		}
+		r, k = r2, k2
+	}
+	c := def
+	c.Rank, c.Sparsity = r, k
+	return c, nil
 }
 
 // searchRanks scores ranks in increasing order, stopping after two ranks in

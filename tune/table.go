@@ -29,8 +29,11 @@ func (r *Result) WriteTable(w io.Writer, name string) error {
 			mark = "<- best"
 		}
 		score := strconv.FormatFloat(s.Criterion(), 'g', 6, 64)
-		if s.Err != "" {
+		switch {
+		case s.Err != "":
 			score = "failed"
+		case s.BIC != 0:
+			score = "BIC " + strconv.FormatFloat(s.BIC, 'g', 8, 64)
 		}
 		if methods {
 			fmt.Fprintf(tw, "%s\t", s.Method)

@@ -159,13 +159,25 @@ type Score struct {
 	Err string `json:"error,omitempty"`
 	// Seconds is the time taken to train and score the candidate.
 	Seconds float64 `json:"seconds"`
+	// BIC, when not 0, is the Bayesian information criterion of the
+	// candidate fitted to all the data: on large data Auto ranks the
+	// mixed-model LRS's ranks and sparsities by it and cross-validates only
+	// the one it chooses. Such a score has no RMSE (0) and never wins by
+	// itself (its Criterion is +Inf).
+	BIC float64 `json:"bic,omitempty"`
 
 	logistic bool
+	// sqErr holds Auto's squared error of every held-out row, summed over
+	// repeats, for its one-standard-error rule.
+	sqErr []float64
 }
 
 // Criterion returns the score that selection minimises: LogLoss for the
 // logistic loss, RMSE otherwise.
 func (s Score) Criterion() float64 {
+	if s.BIC != 0 {
+		return math.Inf(1)
+	}
 	if s.logistic {
 		return s.LogLoss
 	}
@@ -316,7 +328,7 @@ func Select(ctx context.Context, ds *dataset.Dataset, opt Options) (*Result, err
 			o.Ridge = c.ridge * res.RidgeScale
 		}
 		start := time.Now()
-		rmse, logLoss, err := validate(ctx, splits, o, method.Options{Workers: opt.Workers, Patience: opt.Patience})
+		rmse, logLoss, err := validate(ctx, splits, o, method.Options{Workers: opt.Workers, Patience: opt.Patience}, nil)
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
@@ -487,7 +499,10 @@ func meanSquare(ds *dataset.Dataset) float64 {
 // over all held-out samples and, for the logistic loss, their log loss;
 // both +Inf with the error when training fails, and +Inf when a prediction
 // is not finite.
-func validate(ctx context.Context, splits [][2]*dataset.Dataset, c method.Config, o method.Options) (rmse, logLoss float64, err error) {
+//
+// When sq is not nil, every held-out sample's squared error is added to
+// sq[row], row being the sample's row number.
+func validate(ctx context.Context, splits [][2]*dataset.Dataset, c method.Config, o method.Options, sq []float64) (rmse, logLoss float64, err error) {
 	sse, sll, n := 0.0, 0.0, 0
 	const eps = 1e-15
 	for _, sp := range splits {
@@ -505,6 +520,9 @@ func validate(ctx context.Context, splits [][2]*dataset.Dataset, c method.Config
 				p := pred[row]
 				e := u.Y[s] - p
 				sse += e * e
+				if sq != nil {
+					sq[row] += e * e
+				}
 				if c.Loss == model.LossLogistic {
 					p = math.Min(math.Max(p, eps), 1-eps)
 					sll -= u.Y[s]*math.Log(p) + (1-u.Y[s])*math.Log1p(-p)

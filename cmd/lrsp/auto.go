@@ -63,8 +63,12 @@ func runAuto(c *cobra.Command, f *trainFlags) error {
 	opt := tune.AutoOptions{Folds: f.mixed.folds, Seed: f.seed, Workers: f.workers,
 		Progress: func(s tune.Score) {
 			n++
-			line := fmt.Sprintf("candidate %d: %s r=%d k=%d ridge=%.3g: cross-validated RMSE %.5g (%.1f s)",
-				n, s.Method, s.Rank, s.Sparsity, s.Ridge, s.RMSE, s.Seconds)
+			score := fmt.Sprintf("cross-validated RMSE %.5g", s.RMSE)
+			if s.BIC != 0 {
+				score = fmt.Sprintf("BIC %.8g on all data", s.BIC)
+			}
+			line := fmt.Sprintf("candidate %d: %s r=%d k=%d ridge=%.3g: %s (%.1f s)",
+				n, s.Method, s.Rank, s.Sparsity, s.Ridge, score, s.Seconds)
 			if p.term {
 				p.status(line)
 			} else {
