@@ -79,12 +79,12 @@ type AutoOptions struct {
 //   - lrs: ranks as mixed-lrs, each with relative ridges 0.1 and 1 and
 //     centring, sparsity 0.
 //
-// The winner is the candidate with the fewest parameters per user among
-// those whose mean squared error is within one standard error of the
-// lowest (the one-standard-error rule, with the error of the paired
-// difference clustered by user; see oneSE): cross-validation on a few
-// samples per user cannot tell a small gain from noise, and the larger
-// model that wins by noise loses on new data. Result.Scores lists every
+// The winner is the candidate with the fewest free parameters per user
+// (see complexity) among those whose mean squared error is within one
+// standard error of the lowest (the one-standard-error rule, with the
+// error of the paired difference clustered by user; see oneSE):
+// cross-validation on a few samples per user cannot tell a small gain from
+// noise, and a per-user fit that wins by noise loses on new data. Result.Scores lists every
 // candidate in the order scored.
 func Auto(ctx context.Context, ds *dataset.Dataset, opt AutoOptions) (*Result, error) {
 	if !ds.HasTarget {
@@ -379,15 +379,16 @@ func heldRows(ds *dataset.Dataset, splits [][2]*dataset.Dataset) []int32 {
 	return rowUser
 }
 
-// complexity returns the number of parameters a candidate fits per user:
-// none for the global model, one per random effect of the classic mixed
-// model, r + k for the low-rank models and d for per-user ridges.
+// complexity returns the number of free parameters a candidate fits per
+// user: none for the global model and for the mixed models (their per-user
+// parts are random effects whose spread is estimated by likelihood, so they
+// shrink as far as the data ask without a cross-validated penalty), r + k
+// for lrs, whose w_i and b_i are free up to a ridge, and d for per-user
+// ridges.
 func complexity(c method.Config, d int) int {
 	switch c.Method {
-	case model.MethodGlobal:
+	case model.MethodGlobal, model.MethodMixed, model.MethodMixedLRS:
 		return 0
-	case model.MethodMixed:
-		return len(c.RandomEffects)
 	case model.MethodLocal, model.MethodFinetune:
 		return d
 	}

@@ -59,24 +59,28 @@ func TestOneSE(t *testing.T) {
 		want   int
 	}{
 		{"simpler and slightly worse: chosen", []Score{
-			score(cfg(model.MethodMixedLRS, 3), errs(0, 0), ""),
+			score(cfg(model.MethodLocal, 0), errs(0, 0), ""),
 			score(cfg(model.MethodGlobal, 0), errs(0.15, 1), ""),
 		}, 1},
 		{"simpler and worse by more than one error: kept the best", []Score{
-			score(cfg(model.MethodMixedLRS, 3), errs(0, 0), ""),
-			score(cfg(model.MethodGlobal, 0), errs(0.17, 1), ""),
+			score(cfg(model.MethodFinetune, 0), errs(0, 0), ""),
+			score(cfg(model.MethodMixed, 0), errs(0.17, 1), ""),
 		}, 0},
 		{"more complex and slightly worse: kept the best", []Score{
 			score(cfg(model.MethodGlobal, 0), errs(0, 0), ""),
 			score(cfg(model.MethodLocal, 0), errs(0.01, 1), ""),
 		}, 0},
+		{"equally simple and slightly worse: kept the best", []Score{
+			score(cfg(model.MethodMixed, 0), errs(0, 0), ""),
+			score(cfg(model.MethodGlobal, 0), errs(0.01, 1), ""),
+		}, 0},
 		{"the simplest of two within reach", []Score{
-			score(cfg(model.MethodMixedLRS, 4), errs(0, 0), ""),
-			score(cfg(model.MethodMixedLRS, 2), errs(0.05, 1), ""),
-			score(cfg(model.MethodMixedLRS, 1), errs(0.1, 1), ""),
+			score(cfg(model.MethodLRS, 4), errs(0, 0), ""),
+			score(cfg(model.MethodLRS, 2), errs(0.05, 1), ""),
+			score(cfg(model.MethodLRS, 1), errs(0.1, 1), ""),
 		}, 2},
 		{"a failed candidate is never chosen", []Score{
-			score(cfg(model.MethodMixedLRS, 3), errs(0, 0), ""),
+			score(cfg(model.MethodLocal, 0), errs(0, 0), ""),
 			{Config: cfg(model.MethodGlobal, 0), Method: model.MethodGlobal, RMSE: math.Inf(1), Err: "diverged"},
 		}, 0},
 	}
