@@ -44,6 +44,11 @@ type AutoOptions struct {
 	// MaxRank bounds the ranks tried; 0 means 8. Ranks never exceed the
 	// number of features.
 	MaxRank int
+	// BICSamples is the number of samples above which the mixed-model
+	// LRS's rank and sparsity are chosen by BIC rather than
+	// cross-validation (see Auto); 0 means 20,000 and a negative value
+	// never.
+	BICSamples int
 	// Seed seeds the folds and every fit.
 	Seed uint64
 	// Workers configures every fit, as in method.Options.
@@ -66,9 +71,10 @@ type AutoOptions struct {
 //     2(r + k) + 2 samples) likewise, and when a sparsity won, the ranks
 //     again at it. Its shrinkage (Sigma, the variance of b, the noise) is
 //     estimated by EM inside each fit, not searched. On data of more than
-//     20,000 samples the rank and sparsity are chosen instead by the
-//     Bayesian information criterion of fits to all the data (every rank
-//     up to 8, see bicSearch), and only the chosen one is cross-validated;
+//     20,000 samples (AutoOptions.BICSamples) the rank and sparsity are
+//     chosen instead by the Bayesian information criterion of fits to all
+//     the data (every rank up to 8, see bicSearch), and only the chosen
+//     one is cross-validated;
 //   - mixed: the random intercept (only when the data have a constant
 //     feature, see method.RandomEffectColumns), then random slopes by
 //     forward selection among the six features whose per-user ridge slopes
@@ -151,7 +157,7 @@ func Auto(ctx context.Context, ds *dataset.Dataset, opt AutoOptions) (*Result, e
 			return 0, err
 		}
 		for _, s := range res.Scores {
-			if sameCandidate(s.Config, c) {
+			if s.BIC == 0 && sameCandidate(s.Config, c) {
 				return s.RMSE, nil
 			}
 		}
@@ -198,7 +204,11 @@ func Auto(ctx context.Context, ds *dataset.Dataset, opt AutoOptions) (*Result, e
 		}
 		switch name {
 		case model.MethodMixedLRS:
-			if large {
+			bicAbove := opt.BICSamples
+			if bicAbove == 0 {
+				bicAbove = 20000
+			}
+			if bicAbove > 0 && ds.Samples() > bicAbove {
 				var all []int
 				for r := 1; r <= min(maxRank, d); r++ {
 					all = append(all, r)

@@ -66,3 +66,39 @@ func TestAutoRejectsBadOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestAutoByBIC runs Auto with the mixed-model LRS chosen by BIC: the
+// chosen rank and sparsity must still be cross-validated against the other
+// methods (a score of its own, not the BIC fit's) and win on data from the
+// model.
+func TestAutoByBIC(t *testing.T) {
+	data, err := synth.Generate(synth.Options{Users: 150, Samples: 8, Dim: 10, Rank: 2, Noise: 0.3, TestSamples: 20, Seed: 11})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel, err := tune.Auto(context.Background(), data.Train, tune.AutoOptions{Seed: 1, Repeats: 1, BICSamples: 1, MaxRank: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bic, cv := 0, 0
+	for _, s := range sel.Scores {
+		if s.Method != model.MethodMixedLRS {
+			continue
+		}
+		if s.BIC != 0 {
+			bic++
+		} else {
+			cv++
+			if !(s.RMSE > 0) {
+				t.Errorf("cross-validated mixed-lrs scored RMSE %v", s.RMSE)
+			}
+		}
+	}
+	if bic == 0 || cv != 1 {
+		t.Errorf("%d BIC fits and %d cross-validated mixed-lrs scores, want some and 1", bic, cv)
+	}
+	if sel.Best.Method != model.MethodMixedLRS || sel.Best.Rank != 2 || sel.BestScore.BIC != 0 {
+		t.Errorf("chose %s rank %d (BIC %v), want mixed-lrs rank 2 by its cross-validated score", sel.Best.Method,
+			sel.Best.Rank, sel.BestScore.BIC)
+	}
+}
