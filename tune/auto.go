@@ -90,8 +90,8 @@ type AutoOptions struct {
 // standard error of the lowest (the one-standard-error rule, with the
 // error of the paired difference clustered by user; see oneSE):
 // cross-validation on a few samples per user cannot tell a small gain from
-// noise, and a per-user fit that wins by noise loses on new data. Result.Scores lists every
-// candidate in the order scored.
+// noise, and a per-user fit that wins by noise loses on new data.
+// Result.Scores lists every candidate in the order scored.
 func Auto(ctx context.Context, ds *dataset.Dataset, opt AutoOptions) (*Result, error) {
 	if !ds.HasTarget {
 		return nil, errors.New("tune: the data have no target column")
