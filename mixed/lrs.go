@@ -90,6 +90,7 @@ type lrsState struct {
 	s2Floor    float64
 	supp       [][]int
 	gram       []float64 // Cholesky factor of the pooled X^T X (with its ridge), computed once
+	grams      [][]float64 // X_i^T X_i of the users whose Gram the U update applies (see userGrams)
 	post       []posterior
 	fixedU     bool
 	workers    int
@@ -160,6 +161,11 @@ func FitLRS(ctx context.Context, ds *dataset.Dataset, opt LRSOptions) (*LRSResul
 		st.x = append(st.x, u.X)
 		st.y = append(st.y, u.Y)
 		st.n += len(u.Y)
+	}
+	if opt.Columns == nil {
+		st.grams = st.userGrams()
+	} else {
+		st.grams = make([][]float64, st.t)
 	}
 	// EM from two starts, keeping the fit of higher likelihood: AMHT-LRS on
 	// the targets (as the paper: exact on noiseless data) and AMHT-LRS with
@@ -596,6 +602,19 @@ func (st *lrsState) updateU(ctx context.Context, cgIter int, s2 float64) error {
 		return st.sumUsers(ctx, func(i int, acc, xu []float64) {
 			x := st.x[i]
 			m := mi[i]
+			if g := st.grams[i]; g != nil {
+				// (G_i U M_i)^T = M_i^T (U^T G_i), with V = U^T G_i.
+				v := xu[r : r+r*d]
+				for c := 0; c < r; c++ {
+					vec.MulVec(v[c*d:(c+1)*d], g, ut[c*d:(c+1)*d])
+				}
+				for c := 0; c < r; c++ {
+					for a := 0; a < r; a++ {
+						vec.Axpy(m[a*r+c], v[a*d:(a+1)*d], acc[c*d:(c+1)*d])
+					}
+				}
+				return
+			}
 			for s := 0; s < len(st.y[i]); s++ {
 				row := x[s*d : (s+1)*d]
 				vec.DotRows(xu[:r], row, ut)
@@ -652,6 +671,44 @@ func (st *lrsState) updateU(ctx context.Context, cgIter int, s2 float64) error {
 	// Sigma' = R Sigma R^T.
 	st.sigma = congruenceN(r, R, st.sigma, 1)
 	return nil
+}
+
+// maxGramFloats bounds the memory of userGrams: 2^25 float64s, 256 MiB.
+const maxGramFloats = 1 << 25
+
+// userGrams returns X_i^T X_i (d x d, row-major) for every user with more
+// than d/2 samples, for whom one product with the Gram costs less than one
+// pass over the rows (d^2 against 2 m_i d multiply-adds per column of U),
+// and nil for the others; the largest users first while the total stays
+// within maxGramFloats. The Grams do not change during EM, and the U
+// update's conjugate gradient applies them about ten times per iteration.
+func (st *lrsState) userGrams() [][]float64 {
+	d := st.d
+	grams := make([][]float64, st.t)
+	order := make([]int, st.t)
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return len(st.y[b]) - len(st.y[a]) })
+	budget := maxGramFloats
+	for _, i := range order {
+		if 2*len(st.y[i]) <= d || budget < d*d {
+			break
+		}
+		budget -= d * d
+		g := make([]float64, d*d)
+		x := st.x[i]
+		for s := range st.y[i] {
+			row := x[s*d : (s+1)*d]
+			for a, va := range row {
+				if va != 0 {
+					vec.Axpy(va, row, g[a*d:(a+1)*d])
+				}
+			}
+		}
+		grams[i] = g
+	}
+	return grams
 }
 
 // transpose returns the transpose of the rows x cols row-major matrix a.
@@ -722,7 +779,7 @@ func (st *lrsState) sumUsers(ctx context.Context, f func(i int, acc, buf []float
 	total := make([]float64, size)
 	err := fit.ForEachOrdered(ctx, chunks, st.workers, func(_, slot, c int) error {
 		if slots[slot] == nil {
-			slots[slot] = make([]float64, size+st.r)
+			slots[slot] = make([]float64, 2*size+st.r)
 		}
 		acc, buf := slots[slot][:size], slots[slot][size:]
 		clear(acc)
