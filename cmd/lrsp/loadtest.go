@@ -17,7 +17,7 @@ import (
 func newLoadtestCmd() *cobra.Command {
 	var opt loadtest.Options
 	var asJSON bool
-	var idsFile, tokenFile, trivial string
+	var idsFile, tokenFile, trivial, cpuProfile string
 	c := &cobra.Command{
 		Use:   "loadtest",
 		Short: "Measure a running lrsp server: requests/s, predictions/s, p50/p99 latency, errors",
@@ -56,7 +56,15 @@ SIGINT stops the run early and prints what was measured.`,
 			if opt.URL == "" {
 				return errors.New("--url is required")
 			}
+			stopProfile, err := startCPUProfile(cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer stopProfile()
 			r, err := loadtest.Run(c.Context(), opt)
+			if perr := stopProfile(); perr != nil && err == nil {
+				err = perr
+			}
 			if r != nil {
 				if asJSON {
 					b, jerr := json.Marshal(r)
@@ -84,6 +92,7 @@ SIGINT stops the run early and prints what was measured.`,
 	f.Uint64Var(&opt.Seed, "seed", 1, "seed of the requests drawn")
 	f.StringVar(&trivial, "trivial-server", "", "serve a trivial net/http handler (reads the body, answers a constant) on this loopback address instead, for a baseline; load-test it with --dim and --ids")
 	f.MarkHidden("trivial-server")
+	addCPUProfileFlag(c, &cpuProfile)
 	return c
 }
 

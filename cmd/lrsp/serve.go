@@ -15,6 +15,7 @@ import (
 func newServeCmd() *cobra.Command {
 	var path, addr, tokenFile, readTokenFile, predictTokenFile, unknown string
 	var insecure, accessLog bool
+	var cpuProfile string
 	var opt serve.Options
 	var t serve.Timeouts
 	c := &cobra.Command{
@@ -108,9 +109,17 @@ requests and closes the store.`,
 			if n := m.Network; n != nil {
 				kind += fmt.Sprintf(", network %v: requests give its %d inputs", n.Sizes, n.Sizes[0])
 			}
+			stopProfile, err := startCPUProfile(cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer stopProfile()
 			fmt.Fprintf(c.ErrOrStderr(), "serving %d users (%s, d=%d r=%d k=%d%s) from %s on http://%s (unknown users: %s)\n",
 				st.Len(), m.Method, m.Dim, m.Rank, m.Sparsity, kind, path, ln.Addr(), unknown)
 			if err := serve.Run(c.Context(), ln, srv, t); err != nil {
+				return err
+			}
+			if err := stopProfile(); err != nil {
 				return err
 			}
 			fmt.Fprintln(c.ErrOrStderr(), "drained; store closed")
@@ -136,6 +145,7 @@ requests and closes the store.`,
 	f.DurationVar(&t.Write, "write-timeout", 0, "response write timeout (0: 60s)")
 	f.DurationVar(&t.Idle, "idle-timeout", 0, "keep-alive idle timeout (0: 120s)")
 	f.DurationVar(&t.Drain, "drain-timeout", 0, "wait for in-flight requests at shutdown (0: 30s)")
+	addCPUProfileFlag(c, &cpuProfile)
 	c.MarkFlagRequired("store")
 	return c
 }

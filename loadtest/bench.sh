@@ -1,0 +1,112 @@
+#!/bin/sh
+# bench.sh measures the serving figures of docs/results.md ("Serving
+# throughput"): a trivial net/http handler, single JSON predictions, JSON
+# batches of 1000 and gRPC batches of 1000, all with "lrsp loadtest" against
+# servers on loopback (client and server on the same machine), for one or
+# more lrsp binaries in the same run, and prints one table with ratios.
+#
+# Usage: loadtest/bench.sh [LRSP_BINARY ...]
+#
+# With no argument it builds ./cmd/lrsp into the work directory. Each
+# binary serves the same store, made with the first binary ("lrsp store
+# random-model": 100k users, d = 100, r = k = 10, then "lrsp store import").
+# The trivial handler is served by the first binary ("lrsp loadtest
+# --trivial-server") and load-tested by each binary's own loadtest.
+#
+# Environment: USERS (100000), DUR (10s per measurement), CONNS_SINGLE
+# (connections for single predictions, 16), CONNS_BATCH (4), WORK (a
+# temporary directory, removed at the end unless given), PORT (18080),
+# PROFILE (set to 1 to write CPU profiles of each server and loadtest
+# into WORK; needs the binaries to honour LRSP_CPUPROFILE).
+set -eu
+USERS=${USERS:-100000}
+DUR=${DUR:-10s}
+CONNS_SINGLE=${CONNS_SINGLE:-16}
+CONNS_BATCH=${CONNS_BATCH:-4}
+PORT=${PORT:-18080}
+TPORT=$((PORT + 1))
+keep=1
+if [ -z "${WORK:-}" ]; then
+	WORK=$(mktemp -d)
+	keep=0
+fi
+pids=""
+cleanup() {
+	for p in $pids; do kill "$p" 2>/dev/null || true; done
+	for p in $pids; do wait "$p" 2>/dev/null || true; done
+	[ "$keep" = 1 ] || rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+if [ $# -eq 0 ]; then
+	go build -o "$WORK/lrsp" ./cmd/lrsp
+	set -- "$WORK/lrsp"
+fi
+first=$1
+if [ ! -f "$WORK/users.db" ]; then
+	"$first" store random-model --users "$USERS" --out "$WORK/m.lrsp" >/dev/null
+	"$first" store import --model "$WORK/m.lrsp" --store "$WORK/users.db" >/dev/null
+	rm -f "$WORK/m.lrsp"
+fi
+i=0
+while [ "$i" -lt "$USERS" ]; do echo "u$i"; i=$((i + 1)); done >"$WORK/ids"
+
+waitup() { # url
+	n=0
+	until curl -sf "$1" >/dev/null 2>&1; do
+		n=$((n + 1))
+		[ "$n" -lt 100 ] || { echo "bench.sh: $1 did not come up" >&2; exit 1; }
+		sleep 0.1
+	done
+}
+
+# measure BIN NAME URL ARGS...: one loadtest, one line "name rps pps p50 p99 errors".
+measure() {
+	bin=$1 name=$2 url=$3
+	shift 3
+	out=$("$bin" loadtest --url "$url" --duration "$DUR" --json "$@")
+	echo "$out" | tr -d ' \n' | sed 's/.*"requests_per_second":\([0-9.e+]*\).*"predictions_per_second":\([0-9.e+]*\).*"p50_ms":\([0-9.e+-]*\).*"p99_ms":\([0-9.e+-]*\).*/\1 \2 \3 \4/' |
+		awk -v n="$name" -v e="$(echo "$out" | tr -d ' \n' | sed 's/.*"errors":\([0-9]*\).*/\1/')" '{printf "%s %.0f %.0f %.3f %.3f %s\n", n, $1, $2, $3, $4, e}'
+}
+
+"$first" loadtest --trivial-server "127.0.0.1:$TPORT" 2>/dev/null &
+pids="$pids $!"
+waitup "http://127.0.0.1:$TPORT/"
+
+results="$WORK/results"
+: >"$results"
+b=0
+for bin in "$@"; do
+	b=$((b + 1))
+	tag="b$b"
+	"$bin" serve --store "$WORK/users.db" --addr "127.0.0.1:$PORT" ${PROFILE:+--cpu-profile "$WORK/server-$tag.pprof"} 2>"$WORK/serve-$tag.log" &
+	sp=$!
+	pids="$pids $sp"
+	waitup "http://127.0.0.1:$PORT/readyz"
+	{
+		measure "$bin" "$tag:trivial" "http://127.0.0.1:$TPORT" --protocol json --batch 1 --connections "$CONNS_SINGLE" --dim 100 --ids "$WORK/ids"
+		measure "$bin" "$tag:json-single" "http://127.0.0.1:$PORT" --protocol json --batch 1 --connections "$CONNS_SINGLE"
+		measure "$bin" "$tag:json-batch1000" "http://127.0.0.1:$PORT" --protocol json --batch 1000 --connections "$CONNS_BATCH"
+		measure "$bin" "$tag:grpc-batch1000" "http://127.0.0.1:$PORT" --protocol grpc --batch 1000 --connections "$CONNS_BATCH"
+	} >>"$results"
+	kill "$sp"
+	wait "$sp" 2>/dev/null || true
+done
+
+echo "binaries:"
+b=0
+for bin in "$@"; do b=$((b + 1)); echo "  b$b = $bin"; done
+echo "store: $USERS users, d = 100, r = k = 10; $DUR per line; single: $CONNS_SINGLE connections, batches: $CONNS_BATCH"
+awk '
+{ split($1, p, ":"); bin = p[1]; what = p[2]; rps[bin, what] = $2; pps[bin, what] = $3; line[NR] = $0 }
+END {
+	printf "%-22s %12s %14s %9s %9s %7s %s\n", "measurement", "requests/s", "predictions/s", "p50 ms", "p99 ms", "errors", "ratio"
+	for (i = 1; i <= NR; i++) {
+		split(line[i], f, " "); split(f[1], p, ":"); bin = p[1]; what = p[2]
+		ratio = ""
+		if (what == "json-single" && rps[bin, "trivial"] > 0) ratio = sprintf("%.2fx trivial (requests/s)", f[2] / rps[bin, "trivial"])
+		if (what == "grpc-batch1000" && pps[bin, "json-batch1000"] > 0) ratio = sprintf("%.2fx json batch (predictions/s)", f[3] / pps[bin, "json-batch1000"])
+		if (bin != "b1" && pps["b1", what] > 0) ratio = ratio sprintf("%s%.2fx b1", ratio == "" ? "" : "; ", f[3] / pps["b1", what])
+		printf "%-22s %12s %14s %9s %9s %7s %s\n", f[1], f[2], f[3], f[4], f[5], f[6], ratio
+	}
+}' "$results"
