@@ -651,7 +651,7 @@ func (s *Server) predictAll(n int, user func(int) string, x func(int) []float64,
 				fb := s.st.Fallback()
 				u = &fb
 			}
-			s.m.Theta(u, sc.theta)
+			theta(s.m, u, sc.theta)
 			preds[i] = s.predict(x(i), sc)
 		}
 		return nil
