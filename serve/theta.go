@@ -5,7 +5,7 @@ import "github.com/lrsp/lrsp/model"
 // theta writes theta_i = theta_0 + U w_i + b_i of user u into dst, equal
 // bit for bit to m.Theta(u, dst): each entry is summed in the same order
 // (theta_0[j], then U[j][0] w[0], U[j][1] w[1], ..., then b's values).
-// It computes four entries at a time, so that their four chains of
+// It computes eight (then four) entries at a time, so that their chains of
 // additions overlap in the CPU instead of each waiting on the one before;
 // m.Theta's single chain is bound by the latency of addition.
 func theta(m *model.Model, u *model.User, dst []float64) {
@@ -16,6 +16,25 @@ func theta(m *model.Model, u *model.User, dst []float64) {
 	}
 	w, U, t0 := u.W, m.U, m.Theta0
 	j := 0
+	for ; j+8 <= d; j += 8 {
+		var s0, s1, s2, s3, s4, s5, s6, s7 float64
+		if t0 != nil {
+			s0, s1, s2, s3, s4, s5, s6, s7 = t0[j], t0[j+1], t0[j+2], t0[j+3], t0[j+4], t0[j+5], t0[j+6], t0[j+7]
+		}
+		b := U[j*r : (j+8)*r : (j+8)*r]
+		for c, wc := range w {
+			s0 += b[c] * wc
+			s1 += b[r+c] * wc
+			s2 += b[2*r+c] * wc
+			s3 += b[3*r+c] * wc
+			s4 += b[4*r+c] * wc
+			s5 += b[5*r+c] * wc
+			s6 += b[6*r+c] * wc
+			s7 += b[7*r+c] * wc
+		}
+		dst[j], dst[j+1], dst[j+2], dst[j+3] = s0, s1, s2, s3
+		dst[j+4], dst[j+5], dst[j+6], dst[j+7] = s4, s5, s6, s7
+	}
 	for ; j+4 <= d; j += 4 {
 		var s0, s1, s2, s3 float64
 		if t0 != nil {
