@@ -2,6 +2,7 @@ package serve
 
 import (
 	"math"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -151,8 +152,14 @@ func TestDecodeBatch(t *testing.T) {
 	for len(many) < cap(many) {
 		many = append(many, 0x0a, 0x00)
 	}
-	allocs := testing.AllocsPerRun(3, func() { decodeBatch(many, &got, 10) })
-	if allocs > 5 { // the error and the closure, never one per item
-		t.Fatalf("decodeBatch allocated %v times refusing 1M items over the bound", allocs)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	err := decodeBatch(many, &got, 10)
+	runtime.ReadMemStats(&after)
+	if err == nil {
+		t.Fatal("1M items over a bound of 10 accepted")
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 64<<10 {
+		t.Fatalf("decodeBatch allocated %d bytes refusing 1M items over the bound", n)
 	}
 }
