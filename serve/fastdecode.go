@@ -187,9 +187,12 @@ func (s *scanner) num() (float64, bool) {
 			i++
 		}
 	}
-	v, err := strconv.ParseFloat(string(b[start:i]), 64)
-	if err != nil {
-		return 0, false
+	v, ok := parseDecimal(b[start:i])
+	if !ok {
+		var err error
+		if v, err = strconv.ParseFloat(string(b[start:i]), 64); err != nil {
+			return 0, false
+		}
 	}
 	s.i = i
 	return v, true

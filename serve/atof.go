@@ -1,0 +1,129 @@
+package serve
+
+import (
+	"math"
+	"math/bits"
+)
+
+// pow10u holds 10^0 .. 10^19, the powers of ten that fit in a uint64.
+var pow10u = [20]uint64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19}
+
+// parseDecimal converts a JSON number (b has passed the grammar check of
+// scanner.num) to the nearest float64, ties to even, as strconv.ParseFloat
+// does, when it has at most 19 significant digits and its value is
+// m * 10^e with |e| <= 19; otherwise it reports false and the caller uses
+// strconv.ParseFloat. Such numbers, which include every float64 printed in
+// its shortest form with an exponent in that range, are converted with one
+// 64-bit multiplication or one 128-by-64-bit division and exact rounding:
+// strconv's general algorithm spends most of its time scanning for forms
+// that JSON does not allow (underscores, hexadecimal, "inf").
+func parseDecimal(b []byte) (float64, bool) {
+	i := 0
+	neg := false
+	if i < len(b) && b[i] == '-' {
+		neg = true
+		i++
+	}
+	var m uint64
+	digits, e := 0, 0 // significant digits taken into m; decimal exponent
+	for ; i < len(b) && '0' <= b[i] && b[i] <= '9'; i++ {
+		if m == 0 && b[i] == '0' {
+			continue // leading zeros
+		}
+		if digits == 19 {
+			return 0, false
+		}
+		m = m*10 + uint64(b[i]-'0')
+		digits++
+	}
+	if i < len(b) && b[i] == '.' {
+		for i++; i < len(b) && '0' <= b[i] && b[i] <= '9'; i++ {
+			e--
+			if m == 0 && b[i] == '0' {
+				continue
+			}
+			if digits == 19 {
+				return 0, false
+			}
+			m = m*10 + uint64(b[i]-'0')
+			digits++
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		eneg := false
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			eneg = b[i] == '-'
+			i++
+		}
+		x := 0
+		for ; i < len(b) && '0' <= b[i] && b[i] <= '9'; i++ {
+			if x > 1000 {
+				return 0, false
+			}
+			x = x*10 + int(b[i]-'0')
+		}
+		if eneg {
+			x = -x
+		}
+		e += x
+	}
+	if i != len(b) {
+		return 0, false
+	}
+	if m == 0 {
+		if neg {
+			return math.Copysign(0, -1), true
+		}
+		return 0, true
+	}
+	if e < -19 || e > 19 {
+		return 0, false
+	}
+	// q, with its top bit set, and sticky (the bits below q are not all
+	// zero) give the value: in [q, q+1) * 2^b2 when sticky, q * 2^b2 when not.
+	var q uint64
+	var b2 int
+	var sticky bool
+	if e >= 0 {
+		hi, lo := bits.Mul64(m, pow10u[e])
+		if hi == 0 {
+			s := bits.LeadingZeros64(lo)
+			q, b2 = lo<<s, -s
+		} else {
+			s := bits.LeadingZeros64(hi)
+			q, b2 = hi<<s|lo>>(64-s), 64-s
+			sticky = lo<<s != 0 // lo>>(64-s) is 0 for s = 0
+		}
+	} else {
+		sm := bits.LeadingZeros64(m)
+		n := pow10u[-e]
+		sn := bits.LeadingZeros64(n)
+		mm, nn := m<<sm, n<<sn // both in [2^63, 2^64)
+		var r uint64
+		if mm < nn {
+			q, r = bits.Div64(mm, 0, nn) // mm*2^64/nn in [2^63, 2^64)
+			b2 = sn - sm - 64
+		} else {
+			q, r = bits.Div64(mm>>1, mm<<63, nn) // mm*2^63/nn in [2^63, 2^64)
+			b2 = sn - sm - 63
+		}
+		sticky = r != 0
+	}
+	// Round the 64 bits of q to 53, to nearest, ties to even.
+	mant, rest := q>>11, q&(1<<11-1)
+	const half = 1 << 10
+	if rest > half || rest == half && (sticky || mant&1 == 1) {
+		mant++
+		if mant == 1<<53 {
+			mant >>= 1
+			b2++
+		}
+	}
+	v := math.Ldexp(float64(mant), b2+11)
+	if neg {
+		v = -v
+	}
+	return v, true
+}
