@@ -5,6 +5,11 @@ import (
 	"math/bits"
 )
 
+// pow10f holds 10^0 .. 10^19 as float64s, all exact (10^22 is the last
+// power of ten that is).
+var pow10f = [20]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19}
+
 // pow10u holds 10^0 .. 10^19, the powers of ten that fit in a uint64.
 var pow10u = [20]uint64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
 	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19}
@@ -81,6 +86,20 @@ func parseDecimal(b []byte) (float64, bool) {
 	if e < -19 || e > 19 {
 		return 0, false
 	}
+	if m < 1<<53 {
+		// m and 10^|e| are exact float64s, and IEEE multiplication and
+		// division round their exact result once, to nearest even.
+		v := float64(m)
+		if e >= 0 {
+			v *= pow10f[e]
+		} else {
+			v /= pow10f[-e]
+		}
+		if neg {
+			v = -v
+		}
+		return v, true
+	}
 	// q, with its top bit set, and sticky (the bits below q are not all
 	// zero) give the value: in [q, q+1) * 2^b2 when sticky, q * 2^b2 when not.
 	var q uint64
@@ -121,9 +140,11 @@ func parseDecimal(b []byte) (float64, bool) {
 			b2++
 		}
 	}
-	v := math.Ldexp(float64(mant), b2+11)
+	// mant is in [2^52, 2^53): the value is 1.f * 2^(52+b2+11), a normal
+	// float64 for every m and e taken here.
+	u := uint64(52+b2+11+1023)<<52 | mant&(1<<52-1)
 	if neg {
-		v = -v
+		u |= 1 << 63
 	}
-	return v, true
+	return math.Float64frombits(u), true
 }
