@@ -39,10 +39,17 @@ SIGINT stops the run early and prints what was measured.`,
   lrsp loadtest --url http://127.0.0.1:8080 --protocol json --batch 1 --connections 16 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if trivial != "" {
-				return serveTrivial(c, trivial)
+			stopProfile, err := startCPUProfile(cpuProfile)
+			if err != nil {
+				return err
 			}
-			var err error
+			defer stopProfile()
+			if trivial != "" {
+				if err := serveTrivial(c, trivial); err != nil {
+					return err
+				}
+				return stopProfile()
+			}
 			if idsFile != "" {
 				if opt.IDs, err = loadtest.ReadIDs(idsFile); err != nil {
 					return err
@@ -56,11 +63,6 @@ SIGINT stops the run early and prints what was measured.`,
 			if opt.URL == "" {
 				return errors.New("--url is required")
 			}
-			stopProfile, err := startCPUProfile(cpuProfile)
-			if err != nil {
-				return err
-			}
-			defer stopProfile()
 			r, err := loadtest.Run(c.Context(), opt)
 			if perr := stopProfile(); perr != nil && err == nil {
 				err = perr
