@@ -14,45 +14,47 @@ var pow10f = [20]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
 var pow10u = [20]uint64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
 	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19}
 
-// parseDecimal converts a JSON number (b has passed the grammar check of
-// scanner.num) to the nearest float64, ties to even, as strconv.ParseFloat
-// does, when it has at most 19 significant digits and its value is
-// m * 10^e with |e| <= 19; otherwise it reports false and the caller uses
-// strconv.ParseFloat. Such numbers, which include every float64 printed in
-// its shortest form with an exponent in that range, are converted with one
-// 64-bit multiplication or one 128-by-64-bit division and exact rounding:
-// strconv's general algorithm spends most of its time scanning for forms
-// that JSON does not allow (underscores, hexadecimal, "inf").
-func parseDecimal(b []byte) (float64, bool) {
-	i := 0
-	neg := false
+// scanNumber reads the JSON number that starts at b[i] and returns the
+// index after it, its sign, and its value as m * 10^e with m the first
+// significant digits; fits is false (and m and e are meaningless) when the
+// number has more than 19 significant digits or an exponent beyond 10^6,
+// which decimalFloat does not convert. ok is false when b[i:] does not start with a JSON number.
+func scanNumber(b []byte, i int) (end int, m uint64, e int, neg, fits, ok bool) {
+	fits = true
+	digits := 0
+	digit := func(c byte) {
+		if m == 0 && c == '0' {
+			return // leading zeros
+		}
+		if digits == 19 {
+			fits = false
+			return
+		}
+		m = m*10 + uint64(c-'0')
+		digits++
+	}
 	if i < len(b) && b[i] == '-' {
 		neg = true
 		i++
 	}
-	var m uint64
-	digits, e := 0, 0 // significant digits taken into m; decimal exponent
-	for ; i < len(b) && '0' <= b[i] && b[i] <= '9'; i++ {
-		if m == 0 && b[i] == '0' {
-			continue // leading zeros
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && '1' <= b[i] && b[i] <= '9':
+		for ; i < len(b) && '0' <= b[i] && b[i] <= '9'; i++ {
+			digit(b[i])
 		}
-		if digits == 19 {
-			return 0, false
-		}
-		m = m*10 + uint64(b[i]-'0')
-		digits++
+	default:
+		return 0, 0, 0, false, false, false
 	}
 	if i < len(b) && b[i] == '.' {
-		for i++; i < len(b) && '0' <= b[i] && b[i] <= '9'; i++ {
+		i++
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			return 0, 0, 0, false, false, false
+		}
+		for ; i < len(b) && '0' <= b[i] && b[i] <= '9'; i++ {
 			e--
-			if m == 0 && b[i] == '0' {
-				continue
-			}
-			if digits == 19 {
-				return 0, false
-			}
-			m = m*10 + uint64(b[i]-'0')
-			digits++
+			digit(b[i])
 		}
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
@@ -62,21 +64,46 @@ func parseDecimal(b []byte) (float64, bool) {
 			eneg = b[i] == '-'
 			i++
 		}
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			return 0, 0, 0, false, false, false
+		}
 		x := 0
 		for ; i < len(b) && '0' <= b[i] && b[i] <= '9'; i++ {
-			if x > 1000 {
-				return 0, false
+			if x < 1e6 {
+				x = x*10 + int(b[i]-'0')
+			} else {
+				fits = false
 			}
-			x = x*10 + int(b[i]-'0')
 		}
 		if eneg {
 			x = -x
 		}
 		e += x
 	}
-	if i != len(b) {
+	return i, m, e, neg, fits, true
+}
+
+// parseDecimal converts the JSON number b to the nearest float64, ties to
+// even, as strconv.ParseFloat does, when decimalFloat can; otherwise it
+// reports false.
+func parseDecimal(b []byte) (float64, bool) {
+	end, m, e, neg, fits, ok := scanNumber(b, 0)
+	if !ok || !fits || end != len(b) {
 		return 0, false
 	}
+	return decimalFloat(m, e, neg)
+}
+
+// decimalFloat returns the float64 nearest to m * 10^e (negated if neg),
+// ties to even, as strconv.ParseFloat does, when |e| <= 19; otherwise it
+// reports false. Such numbers, which include every float64 printed in its
+// shortest form with an exponent in that range, are converted with one
+// floating-point operation (m below 2^53: m and 10^|e| are exact float64s
+// and IEEE arithmetic rounds once) or one 64-bit multiplication or
+// 128-by-64-bit division and exact rounding: strconv's general algorithm
+// spends most of its time scanning for forms that JSON does not allow
+// (underscores, hexadecimal, "inf").
+func decimalFloat(m uint64, e int, neg bool) (float64, bool) {
 	if m == 0 {
 		if neg {
 			return math.Copysign(0, -1), true
