@@ -192,3 +192,37 @@ func TestViewSnapshotWithCache(t *testing.T) {
 		t.Fatal("no View completed")
 	}
 }
+
+// TestViewRerunsAfterWrite checks the contract that View's callers rely
+// on (serve's predictAll resets its state for it): when a write commits
+// while fn reads through the cache, View runs fn again, and the second run
+// sees the write.
+func TestViewRerunsAfterWrite(t *testing.T) {
+	m := randomModel(3, 4, 2, 1, false, 6)
+	s := openCache(t, m, 0)
+	a := m.Users[0].ID
+	viewGet(t, s, a) // cached: the first run opens no bbolt transaction
+	runs := 0
+	var sawB bool
+	err := s.View(func(r Reader) error {
+		runs++
+		var u model.User
+		if _, err := r.Get(a, &u); err != nil {
+			return err
+		}
+		if runs == 1 {
+			if _, err := s.Put(model.User{ID: "b", W: []float64{1, 2}}); err != nil {
+				return err
+			}
+		}
+		ok, err := r.Get("b", &u)
+		sawB = ok
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runs != 2 || !sawB {
+		t.Fatalf("fn ran %d times, the last run saw the write: %v; want 2 runs, true", runs, sawB)
+	}
+}
