@@ -15,8 +15,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"sync"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 
 	lrspv1 "github.com/lrsp/lrsp/api/gen/lrsp/v1"
 	"github.com/lrsp/lrsp/api/gen/lrsp/v1/lrspv1connect"
@@ -65,6 +67,7 @@ type Options struct {
 type Client struct {
 	rpc   lrspv1connect.PredictServiceClient
 	token string
+	codec *codec
 }
 
 // New returns a Client for the server at baseURL, an http:// or https://
@@ -91,14 +94,15 @@ func New(baseURL string, opt Options) (*Client, error) {
 		tr.MaxIdleConnsPerHost = 64
 		hc = &http.Client{Transport: tr}
 	}
-	var opts []connect.ClientOption
+	cd := &codec{}
+	opts := []connect.ClientOption{connect.WithCodec(cd)}
 	if opt.Protocol == GRPC {
 		opts = append(opts, connect.WithGRPC())
 	}
 	if !opt.Gzip {
 		opts = append(opts, connect.WithAcceptCompression("gzip", nil, nil))
 	}
-	return &Client{rpc: lrspv1connect.NewPredictServiceClient(hc, baseURL, opts...), token: opt.Token}, nil
+	return &Client{rpc: lrspv1connect.NewPredictServiceClient(hc, baseURL, opts...), token: opt.Token, codec: cd}, nil
 }
 
 // Item is one prediction to ask for: a user's ID and the model's input
@@ -138,4 +142,78 @@ func (c *Client) PredictBatch(ctx context.Context, req *lrspv1.PredictBatchReque
 		return nil, fmt.Errorf("client: predict batch: %d predictions for %d items", n, want)
 	}
 	return resp.Msg, nil
+}
+
+// Prepared is a PredictBatch request encoded once, to be sent many times
+// with PredictPrepared without encoding it again (as a load generator
+// does). It is tied to the Client that prepared it.
+type Prepared struct {
+	msg *lrspv1.PredictBatchRequest // a private copy, the key of its encoding
+	n   int
+}
+
+// Prepare encodes req for PredictPrepared. The Client keeps the encoding
+// (about 8 bytes a feature) for as long as it lives.
+func (c *Client) Prepare(req *lrspv1.PredictBatchRequest) (*Prepared, error) {
+	b, err := proto.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("client: prepare: %w", err)
+	}
+	p := &Prepared{msg: &lrspv1.PredictBatchRequest{}, n: len(req.Items)}
+	c.codec.encoded.Store(p.msg, b)
+	return p, nil
+}
+
+// PredictPrepared sends a prepared request, as PredictBatch sends the
+// request that p was prepared from.
+func (c *Client) PredictPrepared(ctx context.Context, p *Prepared) (*lrspv1.PredictBatchResponse, error) {
+	r := connect.NewRequest(p.msg)
+	if c.token != "" {
+		r.Header().Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.rpc.PredictBatch(ctx, r)
+	if err != nil {
+		return nil, fmt.Errorf("client: predict batch: %w", err)
+	}
+	if n := len(resp.Msg.Predictions); n != p.n {
+		return nil, fmt.Errorf("client: predict batch: %d predictions for %d items", n, p.n)
+	}
+	return resp.Msg, nil
+}
+
+// codec is connect's binary protobuf codec, except that it sends the
+// stored encoding of a prepared request's message instead of encoding it.
+type codec struct {
+	encoded sync.Map // *lrspv1.PredictBatchRequest -> []byte
+}
+
+// Name returns "proto", so that the codec replaces connect's own.
+func (*codec) Name() string { return "proto" }
+
+// IsBinary reports that the codec is binary.
+func (*codec) IsBinary() bool { return true }
+
+// Marshal encodes msg, or returns a copy of its prepared encoding.
+func (c *codec) Marshal(msg any) ([]byte, error) { return c.MarshalAppend(nil, msg) }
+
+// MarshalAppend appends the encoding of msg to dst: its prepared encoding
+// if it has one.
+func (c *codec) MarshalAppend(dst []byte, msg any) ([]byte, error) {
+	if b, ok := c.encoded.Load(msg); ok {
+		return append(dst, b.([]byte)...), nil
+	}
+	m, ok := msg.(proto.Message)
+	if !ok {
+		return nil, fmt.Errorf("client: %T is not a protobuf message", msg)
+	}
+	return proto.MarshalOptions{}.MarshalAppend(dst, m)
+}
+
+// Unmarshal decodes data into msg.
+func (*codec) Unmarshal(data []byte, msg any) error {
+	m, ok := msg.(proto.Message)
+	if !ok {
+		return fmt.Errorf("client: %T is not a protobuf message", msg)
+	}
+	return proto.Unmarshal(data, m)
 }

@@ -4,9 +4,10 @@
 // API (gRPC or the Connect protocol, see package client).
 //
 // Requests are drawn before the clock starts from a small pool of random
-// batches (users drawn uniformly from the IDs, features standard normal),
-// so that the generator spends its time sending requests rather than
-// building them.
+// batches (users drawn uniformly from the IDs, features standard normal)
+// and encoded once (JSON bodies, or protobuf messages prepared with
+// client.Client.Prepare), so that the generator spends its time sending
+// requests rather than building them.
 package loadtest
 
 import (
@@ -275,8 +276,14 @@ func Run(ctx context.Context, opt Options) (*Result, error) {
 			if err != nil {
 				return nil, fmt.Errorf("loadtest: %w", err)
 			}
+			prep := make([]*client.Prepared, len(reqs))
+			for i, req := range reqs {
+				if prep[i], err = cl.Prepare(req); err != nil {
+					return nil, fmt.Errorf("loadtest: %w", err)
+				}
+			}
 			send[c] = func(ctx context.Context, i int) error {
-				_, err := cl.PredictBatch(ctx, reqs[i])
+				_, err := cl.PredictPrepared(ctx, prep[i])
 				return err
 			}
 		}

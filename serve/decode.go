@@ -245,6 +245,19 @@ func newFeatureSpace(names []string) featureSpace {
 
 // check reports whether values is a feature vector of the model's
 // dimension holding finite numbers only, naming where in its error.
+// allFinite reports whether every value of v is finite: its exponent bits
+// are not all ones (as they are for infinities and NaNs). It is
+// featureSpace.check's test without the error.
+func allFinite(v []float64) bool {
+	const exp = 0x7ff0000000000000
+	for _, x := range v {
+		if math.Float64bits(x)&exp == exp {
+			return false
+		}
+	}
+	return true
+}
+
 func (fs featureSpace) check(values []float64, where string) error {
 	if len(values) != len(fs.names) {
 		return fmt.Errorf("%s: %d features, the model has %d", where, len(values), len(fs.names))

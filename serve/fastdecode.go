@@ -148,50 +148,26 @@ func (s *scanner) str() (string, bool) {
 	return "", false
 }
 
-// num reads a JSON number and converts it as encoding/json does.
+// num reads a JSON number and converts it as encoding/json does
+// (strconv.ParseFloat), in one pass over its bytes when decimalFloat can
+// convert it.
 func (s *scanner) num() (float64, bool) {
 	s.ws()
-	b, start := s.b, s.i
-	i := s.i
-	if i < len(b) && b[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(b) && b[i] == '0':
-		i++
-	case i < len(b) && '1' <= b[i] && b[i] <= '9':
-		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
-			i++
-		}
-	default:
+	end, m, e, neg, fits, ok := scanNumber(s.b, s.i)
+	if !ok {
 		return 0, false
 	}
-	if i < len(b) && b[i] == '.' {
-		i++
-		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+	v, ok := 0.0, false
+	if fits {
+		v, ok = decimalFloat(m, e, neg)
+	}
+	if !ok {
+		var err error
+		if v, err = strconv.ParseFloat(string(s.b[s.i:end]), 64); err != nil {
 			return 0, false
 		}
-		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
-			i++
-		}
 	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		if i >= len(b) || b[i] < '0' || b[i] > '9' {
-			return 0, false
-		}
-		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
-			i++
-		}
-	}
-	v, err := strconv.ParseFloat(string(b[start:i]), 64)
-	if err != nil {
-		return 0, false
-	}
-	s.i = i
+	s.i = end
 	return v, true
 }
 

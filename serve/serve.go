@@ -624,8 +624,8 @@ func (s *Server) predictItems(req *PredictRequest) ([]PredictItem, bool, error) 
 	return []PredictItem{{User: req.User, Features: req.Features}}, false, nil
 }
 
-// predictAll computes the predictions of n items into preds within one
-// read transaction: item i is for user(i) with input features x(i).
+// predictAll computes the predictions of n items into preds from one
+// snapshot of the store: item i is for user(i) with input features x(i).
 func (s *Server) predictAll(n int, user func(int) string, x func(int) []float64, preds []float64, sc *scratch) error {
 	if s.m.Method == model.MethodGlobal {
 		fb := s.st.Fallback()
@@ -637,6 +637,9 @@ func (s *Server) predictAll(n int, user func(int) string, x func(int) []float64,
 	}
 	var missing string
 	err := s.st.View(func(rd store.Reader) error {
+		// View runs this a second time if a write overlapped the first
+		// run: start afresh.
+		missing = ""
 		for i := range n {
 			ok, err := rd.Get(user(i), &sc.u)
 			if err != nil {
@@ -651,7 +654,7 @@ func (s *Server) predictAll(n int, user func(int) string, x func(int) []float64,
 				fb := s.st.Fallback()
 				u = &fb
 			}
-			s.m.Theta(u, sc.theta)
+			theta(s.m, u, sc.theta)
 			preds[i] = s.predict(x(i), sc)
 		}
 		return nil

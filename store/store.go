@@ -146,6 +146,11 @@ type Options struct {
 	// LockTimeout bounds the wait for the file lock, which another process
 	// holding the store open prevents; 0 means one second.
 	LockTimeout time.Duration
+	// CacheBytes bounds the memory of the cache of decoded users that View
+	// reads through (an estimate: about 300 bytes a user at r = k = 10);
+	// 0 means DefaultCacheBytes and a negative value disables the cache.
+	// When the cache is full, users are evicted at random.
+	CacheBytes int64
 }
 
 // Store is an open user store. Its methods are safe for concurrent use.
@@ -161,6 +166,11 @@ type Store struct {
 	count atomic.Int64
 	fb    atomic.Pointer[[]float64] // fallback w: the mean of every user's w
 	sums  []exactsum.Sum            // guarded by mu; nil for a legacy store
+
+	// cache holds decoded users for View (nil when disabled); seq is odd
+	// while Put or Delete is writing. See cache.go.
+	cache *userCache
+	seq   atomic.Uint64
 }
 
 func boltOptions(readOnly bool, timeout time.Duration) *bolt.Options {
@@ -204,6 +214,12 @@ func Open(path string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	s := &Store{db: db, path: path}
+	switch {
+	case opt.CacheBytes == 0:
+		s.cache = newUserCache(DefaultCacheBytes)
+	case opt.CacheBytes > 0:
+		s.cache = newUserCache(opt.CacheBytes)
+	}
 	var rep CheckReport
 	checkMetaPages(path, &rep)
 	s.warnings = rep.Problems
@@ -465,11 +481,32 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Reader reads users inside one read transaction; see Store.View.
-type Reader struct {
-	b      *bolt.Bucket
-	m      *model.Model
-	legacy bool
+// Reader reads users from one consistent snapshot of the store; see
+// Store.View.
+type Reader struct{ v *snapshot }
+
+// snapshot is the state of one View: a bbolt bucket (opened on the first
+// cache miss when reading through the cache) and the sequence number the
+// View started at.
+type snapshot struct {
+	s      *Store
+	tx     *bolt.Tx     // the transaction that b belongs to, if View opened it
+	b      *bolt.Bucket // nil until needed when cached
+	cached bool         // read through s.cache; valid while s.seq == seq
+	seq    uint64
+}
+
+// bucket returns the users bucket of the snapshot, beginning its read
+// transaction if it has none yet.
+func (v *snapshot) bucket() (*bolt.Bucket, error) {
+	if v.b == nil {
+		tx, err := v.s.db.Begin(false)
+		if err != nil {
+			return nil, err
+		}
+		v.tx, v.b = tx, tx.Bucket(bucketUsers)
+	}
+	return v.b, nil
 }
 
 // Get decodes the user id into u, reusing u's slices when they are large
@@ -477,24 +514,74 @@ type Reader struct {
 // copies and stay valid after the transaction ends. A record that fails
 // its checksum is an error wrapping ErrCorrupt that names the user.
 func (r Reader) Get(id string, u *model.User) (bool, error) {
-	v := r.b.Get([]byte(id))
-	if v == nil {
+	v := r.v
+	if v.cached && v.s.cache.get(id, u) {
+		u.ID = id
+		return true, nil
+	}
+	b, err := v.bucket()
+	if err != nil {
+		return false, err
+	}
+	rec := b.Get([]byte(id))
+	if rec == nil {
 		return false, nil
 	}
-	if err := decodeUser([]byte(id), v, r.m, u, !r.legacy); err != nil {
+	if err := decodeUser([]byte(id), rec, v.s.m, u, !v.s.legacy()); err != nil {
 		return false, fmt.Errorf("user %q: %w", id, err)
 	}
 	u.ID = id
+	if v.cached {
+		v.s.cache.add(id, u, func() bool { return v.s.seq.Load() == v.seq })
+	}
 	return true, nil
 }
 
 // View runs fn with a Reader over one consistent snapshot of the store. A
 // panic of bbolt on a corrupt page is returned as an error wrapping
 // ErrCorrupt.
+//
+// With the user cache (Options.CacheBytes), fn reads users from memory
+// where it can; if Put or Delete wrote during fn, View runs fn a second
+// time, in one bbolt read transaction, so that fn sees one snapshot all
+// the same. fn must therefore be safe to run twice.
 func (s *Store) View(fn func(Reader) error) error {
+	if s.cache != nil {
+		if g := s.seq.Load(); g%2 == 0 {
+			err := s.viewCached(g, fn)
+			if s.seq.Load() == g {
+				return err
+			}
+		}
+	}
 	return s.view("read", func(tx *bolt.Tx) error {
-		return fn(Reader{b: tx.Bucket(bucketUsers), m: s.m, legacy: s.legacy()})
+		return fn(Reader{&snapshot{s: s, b: tx.Bucket(bucketUsers)}})
 	})
+}
+
+// viewCached runs fn reading through the cache at sequence number g,
+// recovering as view does.
+func (s *Store) viewCached(g uint64, fn func(Reader) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	v := &snapshot{s: s, cached: true, seq: g}
+	defer func() {
+		if v.tx != nil {
+			v.tx.Rollback()
+		}
+	}()
+	defer recoverCorrupt(&err, "read")
+	return fn(Reader{v})
+}
+
+// beginWrite and endWrite bracket the commit of a write and the removal of
+// its user from the cache (see cache.go); the caller holds mu.
+func (s *Store) beginWrite() { s.seq.Add(1) }
+
+func (s *Store) endWrite(id string) {
+	if s.cache != nil {
+		s.cache.remove(id)
+	}
+	s.seq.Add(1)
 }
 
 // Get returns the user id, or an error wrapping ErrNotFound.
@@ -640,6 +727,8 @@ func (s *Store) Put(u model.User) (created bool, err error) {
 	val := encodeUser(nil, key, &u)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.beginWrite()
+	defer s.endWrite(u.ID)
 	var sums []exactsum.Sum
 	var count int64
 	err = s.update("put", func(tx *bolt.Tx) error {
@@ -689,6 +778,8 @@ func (s *Store) Delete(id string) (existed bool, err error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.beginWrite()
+	defer s.endWrite(id)
 	var sums []exactsum.Sum
 	var count int64
 	err = s.update("delete", func(tx *bolt.Tx) error {

@@ -17,7 +17,7 @@ import (
 func newLoadtestCmd() *cobra.Command {
 	var opt loadtest.Options
 	var asJSON bool
-	var idsFile, tokenFile, trivial string
+	var idsFile, tokenFile, trivial, cpuProfile string
 	c := &cobra.Command{
 		Use:   "loadtest",
 		Short: "Measure a running lrsp server: requests/s, predictions/s, p50/p99 latency, errors",
@@ -39,10 +39,17 @@ SIGINT stops the run early and prints what was measured.`,
   lrsp loadtest --url http://127.0.0.1:8080 --protocol json --batch 1 --connections 16 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if trivial != "" {
-				return serveTrivial(c, trivial)
+			stopProfile, err := startCPUProfile(cpuProfile)
+			if err != nil {
+				return err
 			}
-			var err error
+			defer stopProfile()
+			if trivial != "" {
+				if err := serveTrivial(c, trivial); err != nil {
+					return err
+				}
+				return stopProfile()
+			}
 			if idsFile != "" {
 				if opt.IDs, err = loadtest.ReadIDs(idsFile); err != nil {
 					return err
@@ -57,6 +64,9 @@ SIGINT stops the run early and prints what was measured.`,
 				return errors.New("--url is required")
 			}
 			r, err := loadtest.Run(c.Context(), opt)
+			if perr := stopProfile(); perr != nil && err == nil {
+				err = perr
+			}
 			if r != nil {
 				if asJSON {
 					b, jerr := json.Marshal(r)
@@ -84,6 +94,7 @@ SIGINT stops the run early and prints what was measured.`,
 	f.Uint64Var(&opt.Seed, "seed", 1, "seed of the requests drawn")
 	f.StringVar(&trivial, "trivial-server", "", "serve a trivial net/http handler (reads the body, answers a constant) on this loopback address instead, for a baseline; load-test it with --dim and --ids")
 	f.MarkHidden("trivial-server")
+	addCPUProfileFlag(c, &cpuProfile)
 	return c
 }
 

@@ -15,6 +15,8 @@ import (
 func newServeCmd() *cobra.Command {
 	var path, addr, tokenFile, readTokenFile, predictTokenFile, unknown string
 	var insecure, accessLog bool
+	var cpuProfile string
+	var cacheBytes int64
 	var opt serve.Options
 	var t serve.Timeouts
 	c := &cobra.Command{
@@ -80,7 +82,7 @@ requests and closes the store.`,
 			if opt.MaxBodyBytes < 0 || opt.MaxBatch < 0 || opt.MaxSamples < 0 || opt.AccessLogEvery < 0 {
 				return fmt.Errorf("--max-body, --max-batch, --max-samples and --access-log-every must not be negative")
 			}
-			st, err := store.Open(path, store.Options{})
+			st, err := store.Open(path, store.Options{CacheBytes: cacheBytes})
 			if err != nil {
 				return err
 			}
@@ -108,9 +110,17 @@ requests and closes the store.`,
 			if n := m.Network; n != nil {
 				kind += fmt.Sprintf(", network %v: requests give its %d inputs", n.Sizes, n.Sizes[0])
 			}
+			stopProfile, err := startCPUProfile(cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer stopProfile()
 			fmt.Fprintf(c.ErrOrStderr(), "serving %d users (%s, d=%d r=%d k=%d%s) from %s on http://%s (unknown users: %s)\n",
 				st.Len(), m.Method, m.Dim, m.Rank, m.Sparsity, kind, path, ln.Addr(), unknown)
 			if err := serve.Run(c.Context(), ln, srv, t); err != nil {
+				return err
+			}
+			if err := stopProfile(); err != nil {
 				return err
 			}
 			fmt.Fprintln(c.ErrOrStderr(), "drained; store closed")
@@ -131,11 +141,13 @@ requests and closes the store.`,
 	f.Int64Var(&opt.MaxBodyBytes, "max-body", 32<<20, "largest request body in bytes")
 	f.IntVar(&opt.MaxBatch, "max-batch", 10000, "largest number of items in a batch predict")
 	f.IntVar(&opt.MaxSamples, "max-samples", 1000, "largest number of samples in a personalization")
+	f.Int64Var(&cacheBytes, "user-cache-bytes", 0, "memory for decoded users kept between requests, about 300 bytes a user at r = k = 10 (0: 128 MiB, negative: no cache)")
 	f.DurationVar(&t.ReadHeader, "read-header-timeout", 0, "header read timeout (0: 5s)")
 	f.DurationVar(&t.Read, "read-timeout", 0, "request read timeout (0: 30s)")
 	f.DurationVar(&t.Write, "write-timeout", 0, "response write timeout (0: 60s)")
 	f.DurationVar(&t.Idle, "idle-timeout", 0, "keep-alive idle timeout (0: 120s)")
 	f.DurationVar(&t.Drain, "drain-timeout", 0, "wait for in-flight requests at shutdown (0: 30s)")
+	addCPUProfileFlag(c, &cpuProfile)
 	c.MarkFlagRequired("store")
 	return c
 }

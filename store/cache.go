@@ -1,0 +1,151 @@
+package store
+
+import (
+	"hash/maphash"
+	"sync"
+
+	"github.com/lrsp/lrsp/model"
+)
+
+// The user cache keeps decoded users in memory so that View's readers find
+// them without a B+tree search, a checksum and a decoding per read: a bbolt
+// lookup in a store of 100k users costs a few microseconds, which is most
+// of the cost of a batch prediction.
+//
+// Consistency. Writes (Put, Delete) are bracketed by a sequence counter,
+// seq, that is odd while a write is in progress: the writer makes it odd,
+// commits, removes the user from the cache and makes it even again. A
+// cached View starts only at an even seq g, reads users from the cache or
+// (on a miss) from a bbolt transaction begun after it loaded g, and is
+// valid if seq still equals g when it ends: then no write started, and
+// every write before it had committed and invalidated, so everything it
+// read is the store's state at g, one consistent snapshot as a single
+// transaction gives. Otherwise View runs its function again in one bbolt
+// transaction. A miss is added to the cache only while seq equals g (checked
+// under the shard's lock, which the writer's removal also takes), so a value
+// read before a write can never be added after the write's removal.
+
+// DefaultCacheBytes is the bound on the user cache's memory for a zero
+// Options.CacheBytes.
+const DefaultCacheBytes = 128 << 20
+
+// cacheShards is the number of independently locked parts of the cache.
+const cacheShards = 64
+
+// cacheEntryOverhead estimates the bytes of a cached user besides its ID
+// and numbers: the entry, its slice headers and the map's slot.
+const cacheEntryOverhead = 112
+
+// userCache is a bounded map from user ID to decoded parameters, safe for
+// concurrent use.
+type userCache struct {
+	seed   maphash.Seed
+	shards [cacheShards]cacheShard
+}
+
+type cacheShard struct {
+	mu    sync.RWMutex
+	users map[string]*cachedUser
+	bytes int64 // estimated bytes held
+	max   int64 // bound on bytes
+}
+
+// cachedUser holds one user's parameters; it is never modified once in the
+// cache.
+type cachedUser struct {
+	w, value []float64
+	index    []int32
+}
+
+func newUserCache(maxBytes int64) *userCache {
+	c := &userCache{seed: maphash.MakeSeed()}
+	for i := range c.shards {
+		c.shards[i].users = make(map[string]*cachedUser)
+		c.shards[i].max = maxBytes / cacheShards
+	}
+	return c
+}
+
+func (c *userCache) shard(id string) *cacheShard {
+	return &c.shards[maphash.String(c.seed, id)%cacheShards]
+}
+
+func entryBytes(id string, e *cachedUser) int64 {
+	return int64(cacheEntryOverhead + len(id) + 8*len(e.w) + 8*len(e.value) + 4*len(e.index))
+}
+
+// get copies the cached parameters of id into u, reusing its slices, and
+// reports whether id was cached.
+func (c *userCache) get(id string, u *model.User) bool {
+	sh := c.shard(id)
+	sh.mu.RLock()
+	e := sh.users[id]
+	sh.mu.RUnlock()
+	if e == nil {
+		return false
+	}
+	u.W = append(u.W[:0], e.w...)
+	u.Index = append(u.Index[:0], e.index...)
+	u.Value = append(u.Value[:0], e.value...)
+	return true
+}
+
+// add caches a copy of u's parameters under id if valid() holds under the
+// shard's lock, evicting other users of the shard as needed to stay within
+// its bound.
+func (c *userCache) add(id string, u *model.User, valid func() bool) {
+	n := len(u.W) + len(u.Value)
+	buf := make([]float64, n)
+	copy(buf, u.W)
+	copy(buf[len(u.W):], u.Value)
+	e := &cachedUser{w: buf[:len(u.W):len(u.W)], value: buf[len(u.W):], index: append([]int32(nil), u.Index...)}
+	size := entryBytes(id, e)
+	sh := c.shard(id)
+	if size > sh.max {
+		return
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if !valid() {
+		return
+	}
+	if old := sh.users[id]; old != nil {
+		sh.bytes -= entryBytes(id, old)
+		delete(sh.users, id)
+	}
+	// Map iteration starts at a random place: this evicts users at random,
+	// which for any access pattern keeps the cache no worse than a random
+	// subset of the store.
+	for k, v := range sh.users {
+		if sh.bytes+size <= sh.max {
+			break
+		}
+		sh.bytes -= entryBytes(k, v)
+		delete(sh.users, k)
+	}
+	sh.users[id] = e
+	sh.bytes += size
+}
+
+// remove drops id from the cache.
+func (c *userCache) remove(id string) {
+	sh := c.shard(id)
+	sh.mu.Lock()
+	if old := sh.users[id]; old != nil {
+		sh.bytes -= entryBytes(id, old)
+		delete(sh.users, id)
+	}
+	sh.mu.Unlock()
+}
+
+// len returns the number of cached users.
+func (c *userCache) len() int {
+	n := 0
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.RLock()
+		n += len(sh.users)
+		sh.mu.RUnlock()
+	}
+	return n
+}
