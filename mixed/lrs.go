@@ -89,7 +89,7 @@ type lrsState struct {
 	s2         float64
 	s2Floor    float64
 	supp       [][]int
-	gram       []float64 // Cholesky factor of the pooled X^T X (with its ridge), computed once
+	gram       []float64   // Cholesky factor of the pooled X^T X (with its ridge), computed once
 	grams      [][]float64 // X_i^T X_i of the users whose Gram the U update applies (see userGrams)
 	post       []posterior
 	fixedU     bool
