@@ -45,14 +45,23 @@ type factor struct {
 	c      []float64 // stride: R^{-T} D^T y
 	zf     []float64 // stride: coefficients in factor order
 	gcol   []float64 // stride: the Gram column of an appended column
-	dm     []float64 // stride x maxM: D column-major, column a at dm[a*m:(a+1)*m]
-	pos    []int     // d: 1 + a column's position in the support being fitted
+	idia   []float64 // stride: 1/R[a][a]
+	// With grams, projectedNorms has left for this user A^T X in atx
+	// (r x d) and the squared column norms of X in colsq (d): the first r
+	// entries and the diagonal of an appended support column's Gram column.
+	grams bool
+	atx   []float64
+	colsq []float64
+	yy    float64   // ||y||^2, or -1 until prune needs it
+	dm    []float64 // stride x maxM: D column-major, column a at dm[a*m:(a+1)*m]
+	pos   []int     // d: 1 + a column's position in the support being fitted
 }
 
 func newFactor(d, r, k, maxM int) factor {
 	n := r + k
 	return factor{n: -1, cols: make([]int, 0, k), stride: n, rr: make([]float64, n*n), c: make([]float64, n),
-		zf: make([]float64, n), gcol: make([]float64, n), dm: make([]float64, n*maxM), pos: make([]int, d)}
+		zf: make([]float64, n), gcol: make([]float64, n), idia: make([]float64, n), dm: make([]float64, n*maxM), pos: make([]int, d),
+		atx: make([]float64, r*d), colsq: make([]float64, d)}
 }
 
 // newUser forgets the state that the search keeps between fits of one
@@ -62,6 +71,8 @@ func newFactor(d, r, k, maxM int) factor {
 func (s *solver) newUser() {
 	s.f.n = -1
 	s.f.cols = s.f.cols[:0]
+	s.f.grams = false
+	s.f.yy = -1
 	s.optN = s.optN[:0]
 	s.fits = 0
 	s.capped = false
@@ -103,7 +114,7 @@ func (s *solver) lsq(x []float64, m int, supp []int) float64 {
 		for b := a + 1; b < n; b++ {
 			t -= ra[b] * zf[b]
 		}
-		zf[a] = t / ra[a]
+		zf[a] = t * f.idia[a]
 	}
 	// Coefficients in the order of supp.
 	copy(s.z[:r], zf[:r])
@@ -137,7 +148,7 @@ func (s *solver) extend(x []float64, m int, supp []int) bool {
 		f.n, f.cols = 0, f.cols[:0]
 		copy(f.dm[:r*m], s.a[:r*m])
 		for a := 0; a < r; a++ {
-			if !s.appendColumn(m) {
+			if !s.appendColumn(m, -1) {
 				f.n = -1
 				return false
 			}
@@ -163,7 +174,7 @@ func (s *solver) extend(x []float64, m int, supp []int) bool {
 		for i := range col {
 			col[i] = x[i*d+j]
 		}
-		if ok = s.appendColumn(m); ok {
+		if ok = s.appendColumn(m, j); ok {
 			f.cols = append(f.cols, j)
 		}
 	}
@@ -174,42 +185,56 @@ func (s *solver) extend(x []float64, m int, supp []int) bool {
 }
 
 // appendColumn appends to the factor the design column already written at
-// f.dm[f.n*m:(f.n+1)*m]: one row of D^T D (n dot products), one column of R
-// by forward substitution and one entry of c. The arithmetic is that of
-// linalg.Cholesky and linalg.CholeskySolve on the whole system, in the same
-// order. It reports false, leaving the factor as it was, when the pivot is
-// not positive.
-func (s *solver) appendColumn(m int) bool {
+// f.dm[f.n*m:(f.n+1)*m], column j of X (j < 0 for a column of X U): one
+// row of D^T D (n dot products, r fewer when projectedNorms left A^T X),
+// one column of R by forward substitution and one entry of c. The
+// arithmetic is that of linalg.Cholesky and linalg.CholeskySolve on the
+// whole system, up to rounding. It reports false, leaving the factor as
+// it was, when the pivot is not positive.
+func (s *solver) appendColumn(m, j int) bool {
 	f := &s.f
 	n, st := f.n, f.stride
 	col := f.dm[n*m : (n+1)*m]
 	g := f.gcol[:n]
-	vec.DotRows(g, col, f.dm[:n*m])
-	gjj := vec.Dot(col, col)
+	var gjj float64
+	if r, d := s.r, s.d; j >= 0 && f.grams {
+		for a := 0; a < r; a++ {
+			g[a] = f.atx[a*d+j]
+		}
+		vec.DotRows(g[r:], col, f.dm[r*m:n*m])
+		gjj = f.colsq[j]
+	} else {
+		vec.DotRows(g, col, f.dm[:n*m])
+		gjj = vec.Dot(col, col)
+	}
 	if s.ridge != 0 {
 		gjj += s.ridge * float64(m)
 	}
+	// Column n of R: R^T u = g by forward substitution, in place (u[a]
+	// needs g[a] and u[:a]).
+	u := g
 	for a := 0; a < n; a++ {
 		t := g[a]
 		for b := 0; b < a; b++ {
-			t -= f.rr[b*st+a] * f.rr[b*st+n]
+			t -= f.rr[b*st+a] * u[b]
 		}
-		f.rr[a*st+n] = t / f.rr[a*st+a]
+		u[a] = t * f.idia[a]
 	}
 	piv := gjj
-	for a := 0; a < n; a++ {
-		v := f.rr[a*st+n]
+	for _, v := range u {
 		piv -= v * v
 	}
 	if piv <= 0 || math.IsNaN(piv) {
 		return false
 	}
+	t := vec.Dot(s.target[:m], col)
+	for a, v := range u {
+		f.rr[a*st+n] = v
+		t -= v * f.c[a]
+	}
 	rho := math.Sqrt(piv)
 	f.rr[n*st+n] = rho
-	t := vec.Dot(s.target[:m], col)
-	for a := 0; a < n; a++ {
-		t -= f.rr[a*st+n] * f.c[a]
-	}
+	f.idia[n] = 1 / rho
 	f.c[n] = t / rho
 	f.n++
 	return true
@@ -235,8 +260,10 @@ func (s *solver) prune(x []float64, m int, supp []int, base, thr float64) bool {
 	}
 	n := f.n
 	cn := f.c[n-1]
-	yy := vec.Dot(s.target[:m], s.target[:m])
-	margin := 1e-9*base + 1e-10*math.Sqrt(base*yy)
+	if f.yy < 0 {
+		f.yy = vec.Dot(s.target[:m], s.target[:m])
+	}
+	margin := 1e-9*base + 1e-10*math.Sqrt(base*f.yy)
 	if base-cn*cn < thr+margin {
 		return false
 	}

@@ -1,6 +1,7 @@
 package amht
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -170,6 +171,43 @@ func TestDeepFitsBudget(t *testing.T) {
 				}
 			}
 			t.Logf("at most %d fits per user (default budget %d)", most, defaultDeepFits*c.k)
+		})
+	}
+}
+
+// BenchmarkFinalPass measures the deep search of the final per-user pass
+// as Train runs it: users of the d = 100, m = 20, r = k = 5, noise 0.1
+// population refitted with the deep search to a U trained for 5 rounds
+// (not the true U, which makes the search easier than it is in
+// practice). It reports the fits (candidate supports) per user, and the
+// time per user.
+func BenchmarkFinalPass(b *testing.B) {
+	const d, m, r, k, users = 100, 20, 5, 5, 2000
+	data, err := synth.Generate(synth.Options{Users: users, Samples: m, Dim: d, Rank: r, Sparsity: k, Noise: 0.1, Seed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	res, err := Train(context.Background(), data.Train, nil, Options{Rank: r, Sparsity: k, Rounds: 5, Tolerance: 0})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ut := linalg.TransposeInto(nil, d, r, res.Model.U)
+	for _, mode := range []struct {
+		name     string
+		refactor bool
+	}{{"incremental", false}, {"refactoring", true}} {
+		b.Run("search="+mode.name, func(b *testing.B) {
+			s := newSolver(d, r, k, m, PursuitSwap, 0)
+			s.refactor = mode.refactor
+			out := userFit{w: make([]float64, r), idx: make([]int32, k), val: make([]float64, k)}
+			fits, i := 0, 0
+			for b.Loop() {
+				us := &data.Train.Users[i%users]
+				s.solve(us.X, us.Y, ut, 0, true, nil, &out)
+				fits += s.fits
+				i++
+			}
+			b.ReportMetric(float64(fits)/float64(b.N), "fits/user")
 		})
 	}
 }

@@ -456,6 +456,8 @@ func (s *solver) projectedNorms(x []float64, m int) {
 	d, r := s.d, s.r
 	clear(s.pnorm)
 	vec.AddSquares(s.pnorm, x[:m*d])
+	copy(s.f.colsq, s.pnorm)
+	s.f.grams = r == 0
 	if r > 0 && m > r {
 		// G = A^T A (upper triangle) from the columns of A.
 		G := blas64.Symmetric{N: r, Stride: r, Data: s.gram[:r*r], Uplo: blas.Upper}
@@ -468,6 +470,8 @@ func (s *solver) projectedNorms(x []float64, m int) {
 		for c := 0; c < r; c++ {
 			vec.MulVecTrans(s.proj[c*d:(c+1)*d], x[:m*d], s.a[c*m:(c+1)*m])
 		}
+		copy(s.f.atx, s.proj[:r*d])
+		s.f.grams = true
 		if linalg.Cholesky(r, G.Data) {
 			// P = R^{-T} P with G = R^T R, by forward substitution on
 			// the rows of P.
