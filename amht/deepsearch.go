@@ -4,6 +4,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/lrsp/lrsp/internal/linalg"
 	"github.com/lrsp/lrsp/internal/vec"
 )
 
@@ -52,16 +53,19 @@ type factor struct {
 	grams bool
 	atx   []float64
 	colsq []float64
-	yy    float64   // ||y||^2, or -1 until prune needs it
-	dm    []float64 // stride x maxM: D column-major, column a at dm[a*m:(a+1)*m]
-	pos   []int     // d: 1 + a column's position in the support being fitted
+	yy    float64 // ||y||^2, or -1 until prune needs it
+	// With haveXty, xty (d) holds X^T y, computed once for a deep search.
+	haveXty bool
+	xty     []float64
+	dm      []float64 // stride x maxM: D column-major, column a at dm[a*m:(a+1)*m]
+	pos     []int     // d: 1 + a column's position in the support being fitted
 }
 
 func newFactor(d, r, k, maxM int) factor {
 	n := r + k
 	return factor{n: -1, cols: make([]int, 0, k), stride: n, rr: make([]float64, n*n), c: make([]float64, n),
 		zf: make([]float64, n), gcol: make([]float64, n), idia: make([]float64, n), dm: make([]float64, n*maxM), pos: make([]int, d),
-		atx: make([]float64, r*d), colsq: make([]float64, d)}
+		atx: make([]float64, r*d), colsq: make([]float64, d), xty: make([]float64, d)}
 }
 
 // newUser forgets the state that the search keeps between fits of one
@@ -72,6 +76,7 @@ func (s *solver) newUser() {
 	s.f.n = -1
 	s.f.cols = s.f.cols[:0]
 	s.f.grams = false
+	s.f.haveXty = false
 	s.f.yy = -1
 	s.optN = s.optN[:0]
 	s.fits = 0
@@ -227,7 +232,12 @@ func (s *solver) appendColumn(m, j int) bool {
 	if piv <= 0 || math.IsNaN(piv) {
 		return false
 	}
-	t := vec.Dot(s.target[:m], col)
+	var t float64
+	if j >= 0 && f.haveXty {
+		t = f.xty[j]
+	} else {
+		t = vec.Dot(s.target[:m], col)
+	}
 	for a, v := range u {
 		f.rr[a*st+n] = v
 		t -= v * f.c[a]
@@ -338,4 +348,97 @@ func (s *solver) spent() bool {
 		s.capped = true
 	}
 	return s.capped
+}
+
+// topColumns returns in dst[:0] the k columns, largest first, that
+// linalg.TopK selects from the normalised correlations that
+// correlate(x, m, true) leaves in s.corr with s.corr[skip] zeroed (skip < 0
+// for none), and leaves those in s.corr: it normalises and selects in one
+// loop over the columns.
+func (s *solver) topColumns(x []float64, m, k, skip int, dst []int) []int {
+	if s.refactor {
+		s.correlate(x, m, true)
+		if skip >= 0 {
+			s.corr[skip] = 0
+		}
+		return linalg.TopK(s.corr, k, dst[:0])
+	}
+	dst = dst[:0]
+	if k <= 0 {
+		return dst
+	}
+	corr, inS := s.scores(x, m, skip)
+	thr := 0.0 // once dst holds k columns: the score of its last
+	for j, c := range corr {
+		if inS[j] {
+			corr[j] = 0
+			continue
+		}
+		v := c * s.ipnorm[j] * c
+		corr[j] = v
+		switch {
+		case len(dst) < k:
+			if v == 0 {
+				continue
+			}
+			dst = append(dst, j)
+		case v > thr:
+			dst[k-1] = j
+		default:
+			continue
+		}
+		// Scores are not negative: order by value, as TopK by magnitude.
+		for p := len(dst) - 1; p > 0 && corr[dst[p]] > corr[dst[p-1]]; p-- {
+			dst[p], dst[p-1] = dst[p-1], dst[p]
+		}
+		if len(dst) == k {
+			thr = corr[dst[k-1]]
+		}
+	}
+	s.unmark(skip)
+	return dst
+}
+
+// bestScore is bestColumn on the incremental search: the column with the
+// largest positive normalised correlation (the first of equals), or -1, in
+// one loop that normalises and selects.
+func (s *solver) bestScore(x []float64, m int) int {
+	corr, inS := s.scores(x, m, -1)
+	best, bj := 0.0, -1
+	for j, c := range corr {
+		if inS[j] {
+			corr[j] = 0
+			continue
+		}
+		v := c * s.ipnorm[j] * c
+		corr[j] = v
+		if v > best {
+			best, bj = v, j
+		}
+	}
+	s.unmark(-1)
+	return bj
+}
+
+// scores sets s.corr = X^T resid and marks the support and skip (if not
+// negative) in s.inS, for topColumns and bestScore, which normalise s.corr
+// and zero the marked columns; unmark clears the marks.
+func (s *solver) scores(x []float64, m, skip int) (corr []float64, inS []bool) {
+	vec.MulVecTrans(s.corr, x[:m*s.d], s.resid[:m])
+	for _, j := range s.supp {
+		s.inS[j] = true
+	}
+	if skip >= 0 {
+		s.inS[skip] = true
+	}
+	return s.corr, s.inS[:len(s.corr)]
+}
+
+func (s *solver) unmark(skip int) {
+	for _, j := range s.supp {
+		s.inS[j] = false
+	}
+	if skip >= 0 {
+		s.inS[skip] = false
+	}
 }

@@ -237,6 +237,12 @@ func (s *solver) pursue(x []float64, m int, rss float64, deep bool) float64 {
 	if !deep || rss <= s.exactRSS {
 		return s.greedy(x, m, rss, false)
 	}
+	if !s.refactor {
+		// Hundreds of columns are appended to the factor in a deep
+		// search: their x_j^T y in one pass.
+		vec.MulVecTrans(s.f.xty, x[:m*s.d], s.target[:m])
+		s.f.haveXty = true
+	}
 	s.correlate(x, m, true)
 	s.starts = linalg.TopK(s.corr, deepStarts, s.starts[:0])
 	empty := rss
@@ -347,9 +353,7 @@ func (s *solver) swap(x []float64, m int, rss float64) float64 {
 				}
 			}
 			rssOut := s.lsq(x, m, s.supp)
-			s.correlate(x, m, true)
-			s.corr[s.best[p]] = 0
-			s.cand = linalg.TopK(s.corr, swapCandidates, s.cand[:0])
+			s.cand = s.topColumns(x, m, swapCandidates, s.best[p], s.cand)
 			base := len(s.supp)
 			thr := best * (1 - 1e-12)
 			for _, j := range s.cand {
@@ -406,6 +410,9 @@ func (s *solver) dropSmall(x []float64, m int, minAbs, rss float64) float64 {
 // bestColumn returns the column outside the support that best correlates
 // with the residual after normalisation, or -1 if none is usable.
 func (s *solver) bestColumn(x []float64, m int) int {
+	if !s.refactor {
+		return s.bestScore(x, m)
+	}
 	s.correlate(x, m, true)
 	best, bj := 0.0, -1
 	for j, c := range s.corr {
