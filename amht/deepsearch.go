@@ -94,15 +94,19 @@ func (s *solver) newUser() {
 // lsq solves the joint least squares on [X U, X_supp] for target, leaves the
 // coefficients in s.z (in the order of supp) and the residual in s.resid,
 // and returns the residual sum of squares. It updates the factor kept from
-// the user's last fit (see factor); it falls back to forming and factoring
-// the whole system (lsqFull) for users with fewer samples than unknowns,
+// the user's last fit (see factor) once a search has started (see
+// projectedNorms); it forms and factors the whole system (lsqFull) before,
+// for users with fewer samples than unknowns,
 // which get an automatic ridge scaled by the system's trace, and when an
 // appended column makes the system numerically singular, which lsqFull
 // regularises.
 func (s *solver) lsq(x []float64, m int, supp []int) float64 {
 	s.fits++
 	n := s.r + len(supp)
-	if s.refactor || n == 0 || (s.ridge == 0 && m < n) {
+	if s.refactor || !s.f.grams || n == 0 || (s.ridge == 0 && m < n) {
+		// Outside a search (the refit of a kept support), a fit is one
+		// of a few: forming and factoring it costs less than building
+		// the factor column by column.
 		return s.lsqFull(x, m, supp)
 	}
 	if !s.extend(x, m, supp) {
