@@ -517,9 +517,9 @@ func (s *solver) projectedNorms(x []float64, m int) {
 	}
 }
 
-// lsqFull is lsq by forming and factoring the whole system: the fallback of
-// the incremental fit (see lsq) for rank-deficient systems and users with
-// fewer samples than unknowns, and the reference that tests compare the
+// lsqFull is lsq by forming and factoring the whole system: what lsq does
+// outside a search, for users with fewer samples than unknowns and for
+// rank-deficient systems, and the reference that tests compare the
 // incremental fit with.
 func (s *solver) lsqFull(x []float64, m int, supp []int) float64 {
 	d, r := s.d, s.r
