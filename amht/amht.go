@@ -128,6 +128,15 @@ type Options struct {
 	// the median MSE out of the round's U update (they are still fitted);
 	// 0 means 10, a negative value keeps every user.
 	TrimFactor float64
+	// DeepFits bounds the work of one user's deep support search (see
+	// PursuitSwap), which the final per-user pass gives every user, in
+	// candidate supports evaluated (least-squares fits): the search
+	// returns the best support found when it reaches the bound. 0 means
+	// 200 per unit of the user's support bound (at most Sparsity), above
+	// what the search takes on typical users (up to 150 or so), so that it
+	// binds only on users whose search would run long; a negative value
+	// means no bound.
+	DeepFits int
 	// Workers is the number of parallel workers; 0 means GOMAXPROCS. The
 	// model does not depend on Workers: users are handed out in chunks
 	// fixed by the data, and the chunks' partial sums are added in chunk

@@ -22,6 +22,10 @@ type PersonalizeOptions struct {
 	Pursuit Pursuit
 	// Ridge is the per-user ridge penalty, as in Options.
 	Ridge float64
+	// DeepFits bounds the work of each user's deep support search, as in
+	// Options: 0 means 200 candidate supports per unit of the user's
+	// support bound, a negative value no bound.
+	DeepFits int
 	// Workers is the number of parallel workers; 0 means GOMAXPROCS. The
 	// result does not depend on Workers: each user's fit depends on that
 	// user alone.
@@ -65,8 +69,10 @@ func NewPersonalizer(m *model.Model, maxSamples int, opt PersonalizeOptions) (*P
 	if err := opt.validate(); err != nil {
 		return nil, err
 	}
+	s := newSolver(m.Dim, m.Rank, m.Sparsity, maxSamples, opt.Pursuit, opt.Ridge)
+	s.deepFits = opt.DeepFits
 	return &Personalizer{
-		m: m, s: newSolver(m.Dim, m.Rank, m.Sparsity, maxSamples, opt.Pursuit, opt.Ridge),
+		m: m, s: s,
 		out: userFit{w: make([]float64, m.Rank), idx: make([]int32, m.Sparsity), val: make([]float64, m.Sparsity)},
 		y:   make([]float64, maxSamples), ut: linalg.TransposeInto(nil, m.Dim, m.Rank, m.U),
 	}, nil

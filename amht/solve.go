@@ -33,6 +33,7 @@ type solver struct {
 	target  []float64 // m: y minus any fixed offset
 	corr    []float64 // d
 	pnorm   []float64 // d: squared norm of each column of X after projecting out X U
+	ipnorm  []float64 // d: 1/pnorm, 0 for unusable columns
 	proj    []float64 // r x d
 	moment  []float64 // m x d scratch for the moment initialisation
 	supp    []int     // current support
@@ -43,6 +44,23 @@ type solver struct {
 	overall []int
 	prev    []int  // the kept support while a search runs
 	inS     []bool // d
+
+	// The incremental search (deepsearch.go): the factor of the last fit,
+	// the supports confirmed as local optima, and the fits counted against
+	// budget (no limit when 0), which newUser sets from deepFits
+	// (Options.DeepFits). capped records that the budget ended a search;
+	// refactor makes every fit form and factor its whole system and turns
+	// pruning and the optima off, as before the incremental search (for
+	// tests).
+	f        factor
+	deepFits int
+	optBuf   []int
+	optN     []int
+	key      []int
+	fits     int
+	budget   int
+	capped   bool
+	refactor bool
 }
 
 func newSolver(d, r, k, maxM int, pursuit Pursuit, ridge float64) *solver {
@@ -51,8 +69,9 @@ func newSolver(d, r, k, maxM int, pursuit Pursuit, ridge float64) *solver {
 		d: d, r: r, k: k, pursuit: pursuit, ridge: ridge,
 		a: make([]float64, maxM*r), arow: make([]float64, r), tmpM: make([]float64, maxM), design: make([]float64, maxM*n), gram: make([]float64, n*n),
 		z: make([]float64, n), resid: make([]float64, maxM), target: make([]float64, maxM),
-		corr: make([]float64, d), pnorm: make([]float64, d), proj: make([]float64, r*d),
+		corr: make([]float64, d), pnorm: make([]float64, d), ipnorm: make([]float64, d), proj: make([]float64, r*d),
 		supp: make([]int, 0, k), best: make([]int, 0, k), trial: make([]int, 0, k), cand: make([]int, 0, swapCandidates), starts: make([]int, 0, deepStarts), overall: make([]int, 0, k), prev: make([]int, 0, k), inS: make([]bool, d),
+		f: newFactor(d, r, k, maxM), optBuf: make([]int, 0, (deepStarts+1)*k), optN: make([]int, 0, deepStarts+1), key: make([]int, 0, k),
 	}
 }
 
@@ -105,6 +124,7 @@ func (s *solver) solve(x, y, ut []float64, minAbs float64, deep bool, keep []int
 	// it at half the samples left after w, so that every fit keeps as many
 	// residual degrees of freedom as it has non-zeros in b.
 	s.kEff = min(s.k, max((m-s.r)/2, 0))
+	s.newUser()
 	s.exactRSS = 1e-24 * dot(s.target[:m], s.target[:m])
 	var rss float64
 	switch {
@@ -217,11 +237,20 @@ func (s *solver) pursue(x []float64, m int, rss float64, deep bool) float64 {
 	if !deep || rss <= s.exactRSS {
 		return s.greedy(x, m, rss, false)
 	}
+	if !s.refactor {
+		// Hundreds of columns are appended to the factor in a deep
+		// search: their x_j^T y in one pass.
+		vec.MulVecTrans(s.f.xty, x[:m*s.d], s.target[:m])
+		s.f.haveXty = true
+	}
 	s.correlate(x, m, true)
 	s.starts = linalg.TopK(s.corr, deepStarts, s.starts[:0])
 	empty := rss
 	best := math.Inf(1)
-	for _, j := range s.starts {
+	for q, j := range s.starts {
+		if q > 0 && s.spent() {
+			break
+		}
 		s.supp = append(s.supp[:0], j)
 		v := s.greedy(x, m, s.lsq(x, m, s.supp), true)
 		if v < best {
@@ -308,23 +337,31 @@ func (s *solver) swap(x []float64, m int, rss float64) float64 {
 	s.keepBest()
 	best := rss
 	for sweep := 0; sweep < 2*s.kEff; sweep++ {
+		if s.isOptimum(s.best) {
+			break // this sweep would find no exchange
+		}
 		improved := false
 		n := len(s.best)
 		for p := 0; p < n && !improved; p++ {
+			if s.spent() {
+				return s.restoreBest(x, m)
+			}
 			s.supp = s.supp[:0]
 			for q, j := range s.best {
 				if q != p {
 					s.supp = append(s.supp, j)
 				}
 			}
-			s.lsq(x, m, s.supp)
-			s.correlate(x, m, true)
-			s.corr[s.best[p]] = 0
-			s.cand = linalg.TopK(s.corr, swapCandidates, s.cand[:0])
+			rssOut := s.lsq(x, m, s.supp)
+			s.cand = s.topColumns(x, m, swapCandidates, s.best[p], s.cand)
 			base := len(s.supp)
+			thr := best * (1 - 1e-12)
 			for _, j := range s.cand {
 				s.supp = append(s.supp[:base], j)
-				if v := s.lsq(x, m, s.supp); v < best*(1-1e-12) {
+				if s.prune(x, m, s.supp, rssOut, thr) {
+					continue
+				}
+				if v := s.lsq(x, m, s.supp); v < thr {
 					best = v
 					s.keepBest()
 					improved = true
@@ -332,7 +369,11 @@ func (s *solver) swap(x []float64, m int, rss float64) float64 {
 				}
 			}
 		}
-		if !improved || best <= s.exactRSS {
+		if !improved {
+			s.addOptimum(s.best)
+			break
+		}
+		if best <= s.exactRSS {
 			break
 		}
 	}
@@ -369,6 +410,9 @@ func (s *solver) dropSmall(x []float64, m int, minAbs, rss float64) float64 {
 // bestColumn returns the column outside the support that best correlates
 // with the residual after normalisation, or -1 if none is usable.
 func (s *solver) bestColumn(x []float64, m int) int {
+	if !s.refactor {
+		return s.bestScore(x, m)
+	}
 	s.correlate(x, m, true)
 	best, bj := 0.0, -1
 	for j, c := range s.corr {
@@ -384,6 +428,18 @@ func (s *solver) bestColumn(x []float64, m int) int {
 func (s *solver) correlate(x []float64, m int, normalise bool) {
 	vec.MulVecTrans(s.corr, x[:m*s.d], s.resid[:m])
 	if !normalise {
+		return
+	}
+	if !s.refactor {
+		// By the inverse norms, without branches: a multiplication
+		// costs a fraction of a division.
+		ipn := s.ipnorm[:len(s.corr)]
+		for j, c := range s.corr {
+			s.corr[j] = c * ipn[j] * c
+		}
+		for _, j := range s.supp {
+			s.corr[j] = 0
+		}
 		return
 	}
 	for _, j := range s.supp {
@@ -407,6 +463,8 @@ func (s *solver) projectedNorms(x []float64, m int) {
 	d, r := s.d, s.r
 	clear(s.pnorm)
 	vec.AddSquares(s.pnorm, x[:m*d])
+	copy(s.f.colsq, s.pnorm)
+	s.f.grams = r == 0
 	if r > 0 && m > r {
 		// G = A^T A (upper triangle) from the columns of A.
 		G := blas64.Symmetric{N: r, Stride: r, Data: s.gram[:r*r], Uplo: blas.Upper}
@@ -419,6 +477,8 @@ func (s *solver) projectedNorms(x []float64, m int) {
 		for c := 0; c < r; c++ {
 			vec.MulVecTrans(s.proj[c*d:(c+1)*d], x[:m*d], s.a[c*m:(c+1)*m])
 		}
+		copy(s.f.atx, s.proj[:r*d])
+		s.f.grams = true
 		if linalg.Cholesky(r, G.Data) {
 			// P = R^{-T} P with G = R^T R, by forward substitution on
 			// the rows of P.
@@ -450,14 +510,18 @@ func (s *solver) projectedNorms(x []float64, m int) {
 	for j, v := range s.pnorm {
 		if v <= floor {
 			s.pnorm[j] = 0
+			s.ipnorm[j] = 0
+		} else {
+			s.ipnorm[j] = 1 / v
 		}
 	}
 }
 
-// lsq solves the joint least squares on [X U, X_supp] for target, leaves the
-// coefficients in s.z and the residual in s.resid, and returns the residual
-// sum of squares.
-func (s *solver) lsq(x []float64, m int, supp []int) float64 {
+// lsqFull is lsq by forming and factoring the whole system: what lsq does
+// outside a search, for users with fewer samples than unknowns and for
+// rank-deficient systems, and the reference that tests compare the
+// incremental fit with.
+func (s *solver) lsqFull(x []float64, m int, supp []int) float64 {
 	d, r := s.d, s.r
 	n := r + len(supp)
 	y := s.target[:m]

@@ -144,6 +144,7 @@ func newTrainer(src dataset.Source, theta0 []float64, opt Options) *trainer {
 				val: make([]float64, opt.Sparsity)},
 			vecD: make([]float64, d), vecM: make([]float64, maxM), prev: make([]int32, 0, opt.Sparsity),
 		}
+		tr.work[i].s.deepFits = opt.DeepFits
 	}
 	tr.slots = make([]*accum, fit.Slots(opt.Workers, chunks))
 	for i := range tr.slots {

@@ -100,23 +100,36 @@ func TopK(v []float64, k int, dst []int) []int {
 	if k <= 0 {
 		return dst
 	}
-	for j, x := range v {
-		a := math.Abs(x)
-		if a == 0 {
+	// Fill dst with the first k non-zeros, then replace its last entry by
+	// any larger one: thr is the magnitude of that last entry.
+	j := 0
+	for ; j < len(v) && len(dst) < k; j++ {
+		if v[j] == 0 {
 			continue
 		}
-		if len(dst) < k {
-			dst = append(dst, j)
-		} else if a > math.Abs(v[dst[len(dst)-1]]) {
-			dst[len(dst)-1] = j
-		} else {
-			continue
-		}
-		for p := len(dst) - 1; p > 0 && math.Abs(v[dst[p]]) > math.Abs(v[dst[p-1]]); p-- {
-			dst[p], dst[p-1] = dst[p-1], dst[p]
+		dst = append(dst, j)
+		topKSift(v, dst)
+	}
+	if len(dst) < k {
+		return dst
+	}
+	thr := math.Abs(v[dst[k-1]])
+	for ; j < len(v); j++ {
+		if a := math.Abs(v[j]); a > thr {
+			dst[k-1] = j
+			topKSift(v, dst)
+			thr = math.Abs(v[dst[k-1]])
 		}
 	}
 	return dst
+}
+
+// topKSift moves the last entry of dst up to its place in the order of
+// decreasing magnitude.
+func topKSift(v []float64, dst []int) {
+	for p := len(dst) - 1; p > 0 && math.Abs(v[dst[p]]) > math.Abs(v[dst[p-1]]); p-- {
+		dst[p], dst[p-1] = dst[p-1], dst[p]
+	}
 }
 
 // SameSet reports whether a and b hold the same indices, in any order.

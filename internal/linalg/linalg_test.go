@@ -94,6 +94,40 @@ func TestTopK(t *testing.T) {
 	}
 }
 
+// TestTopKMatchesSort checks TopK against sorting the indices by
+// decreasing magnitude (ties by index) on random vectors with ties, signs
+// and zeros, for k below, at and above the number of non-zeros.
+func TestTopKMatchesSort(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for trial := 0; trial < 2000; trial++ {
+		n := rng.IntN(40)
+		v := make([]float64, n)
+		for j := range v {
+			v[j] = float64(rng.IntN(7) - 3) // -3..3: ties, both signs, zeros
+		}
+		k := rng.IntN(n + 3)
+		var want []int
+		for j := range v {
+			if v[j] != 0 {
+				want = append(want, j)
+			}
+		}
+		slices.SortStableFunc(want, func(a, b int) int {
+			switch x, y := math.Abs(v[a]), math.Abs(v[b]); {
+			case x > y:
+				return -1
+			case x < y:
+				return 1
+			}
+			return 0
+		})
+		want = want[:min(k, len(want))]
+		if got := TopK(v, k, make([]int, 5)); !slices.Equal(got, want) && !(len(got) == 0 && len(want) == 0) {
+			t.Fatalf("TopK(%v, %d) = %v, want %v", v, k, got, want)
+		}
+	}
+}
+
 func TestSupportHelpers(t *testing.T) {
 	if !SameSet([]int{3, 1, 2}, []int{1, 2, 3}) || SameSet([]int{1, 2}, []int{1, 3}) || SameSet([]int{1}, []int{1, 2}) {
 		t.Error("SameSet")
