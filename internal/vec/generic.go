@@ -41,3 +41,10 @@ func mulVecTransGeneric(dst, x, v []float64) {
 		axpyGeneric(a, x[i*d:(i+1)*d], dst)
 	}
 }
+
+func widenGeneric(dst []float64, src []float32) {
+	src = src[:len(dst)]
+	for i, v := range src {
+		dst[i] = float64(v)
+	}
+}
