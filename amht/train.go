@@ -55,8 +55,10 @@ type trainer struct {
 	next   []int32   // t: the round of each user's next full support search
 	gap    []uint8   // t: each user's current rounds between full searches
 	work   []*worker
-	slots  []*accum // per-chunk partial sums (see forChunks)
-	total  accum    // the sum over chunks of the last forChunks
+	slots  []*accum  // per-chunk partial sums (see forChunks)
+	total  accum     // the sum over chunks of the last forChunks
+	tmp    []float64 // d x r scratch for untranspose
+	step   float64   // the step of UpdateGradient (see Options.StepSize)
 }
 
 // worker holds one goroutine's scratch.
@@ -116,7 +118,10 @@ func newTrainer(src dataset.Source, theta0 []float64, opt Options) *trainer {
 	d := src.Dim()
 	t := src.NumUsers()
 	maxM := 0
-	tr := &trainer{opt: opt, src: src, t: t, theta0: theta0, d: d, r: opt.Rank}
+	tr := &trainer{opt: opt, src: src, t: t, theta0: theta0, d: d, r: opt.Rank, step: opt.StepSize}
+	if tr.step == 0 {
+		tr.step = relaxedStep
+	}
 	tr.chunks = append(tr.chunks, 0)
 	size := 0
 	for i := 0; i < t; i++ {
@@ -208,7 +213,8 @@ func (tr *trainer) target(w *worker, x, y []float64) []float64 {
 // solveUsers fits every user's (w, b) for the current U. It returns the
 // mean per-user training MSE and leaves in tr.total.acc the
 // negative half-gradient of the objective in U,
-// sum_i (1/m_i) X_i^T resid_i w_i^T, computed while X_i is in cache.
+// sum_i (1/m_i) X_i^T resid_i w_i^T, computed while X_i is in cache
+// (except in the final solves, round 0, which leave it zero).
 //
 // In round 1, and whenever round is 0, every user's support is searched.
 // After that a user searches again only when its turn comes (see
@@ -247,24 +253,38 @@ func (tr *trainer) solveUsers(minAbs float64, round int) (float64, error) {
 		inv := 1 / float64(m)
 		w.a.sum += w.out.rss * inv
 		tr.loss[i] = w.out.rss * inv
-		if r == 0 {
-			return
+		if r == 0 || round == 0 {
+			return // no U update follows the final solves
 		}
-		// acc += (1/m) X^T resid w^T; a kept support has X^T resid already.
-		g := blas64.Vector{N: d, Inc: 1, Data: w.vecD}
-		if w.s.grad {
-			for j, c := range w.s.corr {
-				w.vecD[j] = inv * c
-			}
-		} else {
-			vec.MulVecTrans(w.vecD, x[:m*d], w.out.resd)
-			for j := range w.vecD {
-				w.vecD[j] *= inv
-			}
+		// acc += (1/m) w (X^T resid)^T, transposed (see addOuter); a kept
+		// support has X^T resid already.
+		g := w.s.corr
+		if !w.s.grad {
+			g = w.vecD
+			vec.MulVecTrans(g, x[:m*d], w.out.resd)
 		}
-		blas64.Ger(1, g, blas64.Vector{N: r, Inc: 1, Data: w.out.w}, blas64.General{Rows: d, Cols: r, Stride: r, Data: w.a.acc})
+		addOuter(w.a.acc, inv, w.out.w, g)
 	})
+	tr.untranspose()
 	return tr.total.sum / float64(tr.t), err
+}
+
+// addOuter adds alpha w g^T to the r x d matrix acc (r = len(w),
+// d = len(g)): the accumulation of a user's term alpha g w^T of a d x r
+// sum, kept transposed so that it takes r axpys of length d instead of d
+// of length r. untranspose turns the total into the d x r layout.
+func addOuter(acc []float64, alpha float64, w, g []float64) {
+	d := len(g)
+	for c, v := range w {
+		vec.Axpy(alpha*v, g, acc[c*d:(c+1)*d])
+	}
+}
+
+// untranspose replaces tr.total.acc, an r x d sum built by addOuter, by
+// its d x r transpose.
+func (tr *trainer) untranspose() {
+	tr.tmp = linalg.TransposeInto(tr.tmp, tr.r, tr.d, tr.total.acc)
+	copy(tr.total.acc, tr.tmp)
 }
 
 // schedule sets the round of user i's next full support search after a
@@ -338,15 +358,11 @@ func (tr *trainer) trimOutliers(grad []float64) (inlier float64, outliers int, e
 			for s, v := range y {
 				e[s] = v - e[s]
 			}
-			// g = (1/m) X^T e, written over theta, which is no longer needed.
-			g := blas64.Vector{N: d, Inc: 1, Data: w.vecD}
-			vec.MulVecTrans(g.Data, x[:m*d], e)
-			inv := 1 / float64(m)
-			for j := range g.Data {
-				g.Data[j] *= inv
-			}
-			blas64.Ger(1, g, blas64.Vector{N: r, Inc: 1, Data: wi}, blas64.General{Rows: d, Cols: r, Stride: r, Data: w.a.acc})
+			// g = X^T e, written over theta, which is no longer needed.
+			vec.MulVecTrans(w.vecD, x[:m*d], e)
+			addOuter(w.a.acc, 1/float64(m), wi, w.vecD)
 		})
+	tr.untranspose()
 	if err != nil {
 		return 0, 0, err
 	}
@@ -385,16 +401,13 @@ func (tr *trainer) applyH(v, out []float64) error {
 		wi := blas64.Vector{N: r, Inc: 1, Data: tr.p.w[i*r : (i+1)*r]}
 		vw := blas64.Vector{N: d, Inc: 1, Data: w.vecD}
 		blas64.Gemv(blas.NoTrans, 1, V, wi, 0, vw)
-		// vw = (1/m) X^T X vw
+		// acc += (1/m) w (X^T X vw)^T, transposed.
 		xm := w.vecM[:m]
 		vec.MulVec(xm, x[:m*d], vw.Data)
 		vec.MulVecTrans(vw.Data, x[:m*d], xm)
-		inv := 1 / float64(m)
-		for j := range vw.Data {
-			vw.Data[j] *= inv
-		}
-		blas64.Ger(1, vw, wi, blas64.General{Rows: d, Cols: r, Stride: r, Data: w.a.acc})
+		addOuter(w.a.acc, 1/float64(m), wi.Data, vw.Data)
 	})
+	tr.untranspose()
 	copy(out, tr.total.acc)
 	return err
 }
@@ -435,7 +448,7 @@ func (tr *trainer) updateU(grad []float64) error {
 	tr.precondition(grad, z, wchol)
 	if tr.opt.Update == UpdateGradient {
 		for j := range tr.u {
-			tr.u[j] += tr.opt.StepSize * z[j]
+			tr.u[j] += tr.step * z[j]
 		}
 		return nil
 	}
@@ -573,6 +586,7 @@ func TrainSource(ctx context.Context, src dataset.Source, validation *dataset.Da
 	}
 	mon := fit.Schedule{Rounds: opt.Rounds, Tolerance: opt.Tolerance, Patience: opt.Patience}.Monitor(val != nil)
 	var bestU []float64
+	prevInlier := 0.0
 	for round := 1; round <= opt.Rounds; round++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -587,6 +601,10 @@ func TrainSource(ctx context.Context, src dataset.Source, validation *dataset.Da
 		if err != nil {
 			return nil, fmt.Errorf("amht: train: round %d: %w", round, err)
 		}
+		if opt.StepSize == 0 && round > 1 && inlier > prevInlier {
+			tr.step = 1 // the over-relaxed step overshot: see Options.StepSize
+		}
+		prevInlier = inlier
 		st := RoundStats{Round: round, TrainLoss: loss, InlierLoss: inlier, Outliers: outliers}
 		track := inlier
 		if val != nil {
