@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -47,8 +48,18 @@ func (tr *trainer) moments(ctx context.Context, rng *rand.Rand) ([]float64, erro
 	return tr.momentsPower(ctx, rng)
 }
 
+// momentWork bounds the arithmetic of the explicit moment matrix, about
+// samples x d^2 multiply-adds: above it, momentsExplicit estimates M from an
+// evenly spread subset of the chunks of users (at d = 100, from about
+// 100,000 samples; at d = 200, from 25,000). An initial U needs the top-r
+// eigenvectors of M only roughly (the rounds refine it), and forming M from
+// every user of a large data set cost more than all the rounds together.
+const momentWork = 1e9
+
 // momentsExplicit forms M with one rank-m update per user and takes its
-// exact top-r eigenvectors.
+// exact top-r eigenvectors. M is averaged over the users of every stride-th
+// chunk, with the stride that keeps the work within momentWork (every
+// chunk for data sets of up to momentWork/d^2 samples).
 func (tr *trainer) momentsExplicit() ([]float64, error) {
 	d, r := tr.d, tr.r
 	for _, w := range tr.work {
@@ -56,8 +67,24 @@ func (tr *trainer) momentsExplicit() ([]float64, error) {
 	}
 	tr.resize(d * d)
 	defer tr.resize(d * r)
-	t := float64(tr.t)
-	err := tr.forUsers(func(w *worker, _ int, x, y []float64) {
+	samples := 0
+	for i := 0; i < tr.t; i++ {
+		samples += tr.src.UserLen(i)
+	}
+	chunks := len(tr.chunks) - 1
+	stride := min(max(1, int(math.Ceil(float64(samples)*float64(d)*float64(d)/momentWork))), chunks)
+	used := make([]bool, chunks)
+	users := 0
+	for c := 0; c < chunks; c += stride {
+		used[c] = true
+		users += tr.chunks[c+1] - tr.chunks[c]
+	}
+	need := func(lo, _ int) bool {
+		c, _ := slices.BinarySearch(tr.chunks, lo)
+		return used[c]
+	}
+	t := float64(users)
+	err := tr.forChunks(need, func(w *worker, _ int, x, y []float64) {
 		m := len(y)
 		y = tr.target(w, x, y)
 		z := w.s.moment[:m*d]

@@ -51,6 +51,8 @@ type trainer struct {
 	colVar []float64 // d: mean over users of (1/m_i) ||X_i[:, j]||^2
 	loss   []float64 // t: each user's training MSE after its last solve
 	skip   []bool    // t: users left out of this round's U update as outliers
+	left   []bool    // t: users whose solve left them out of the U gradient (see cut)
+	cut    float64   // the last round's outlier cut on the MSE, +Inf before
 	deep   []bool    // t: users that were ever outliers get the deep search from then on
 	next   []int32   // t: the round of each user's next full support search
 	gap    []uint8   // t: each user's current rounds between full searches
@@ -137,6 +139,8 @@ func newTrainer(src dataset.Source, theta0 []float64, opt Options) *trainer {
 	tr.p = newParams(t, opt.Rank, opt.Sparsity)
 	tr.loss = make([]float64, t)
 	tr.skip = make([]bool, t)
+	tr.left = make([]bool, t)
+	tr.cut = math.Inf(1)
 	tr.deep = make([]bool, t)
 	tr.next = make([]int32, t)
 	tr.gap = make([]uint8, t)
@@ -256,6 +260,13 @@ func (tr *trainer) solveUsers(minAbs float64, round int) (float64, error) {
 		if r == 0 || round == 0 {
 			return // no U update follows the final solves
 		}
+		// A user over the last round's outlier cut is left out now and,
+		// should it fall under this round's cut, added back by trimOutliers:
+		// outliers mostly stay outliers, so that few chunks are read twice.
+		tr.left[i] = tr.loss[i] > tr.cut && tr.loss[i] > 0
+		if tr.left[i] {
+			return
+		}
 		// acc += (1/m) w (X^T resid)^T, transposed (see addOuter); a kept
 		// support has X^T resid already.
 		g := w.s.corr
@@ -310,8 +321,10 @@ func (tr *trainer) schedule(i, round int, same bool) {
 // It returns the mean training MSE of the users kept, which is what the
 // stopping rules watch (a few users stuck on a wrong support would
 // otherwise hide the convergence of everyone else), and the number of
-// outliers. Their contributions are recomputed in one parallel pass over
-// the chunks that hold outliers.
+// outliers. solveUsers left out of grad the users over the last round's
+// cut; the users whose status differs under this round's cut have their
+// contributions recomputed, with the sign that corrects grad, in one
+// parallel pass over the chunks that hold them (none, in most rounds).
 func (tr *trainer) trimOutliers(grad []float64) (inlier float64, outliers int, err error) {
 	d, r := tr.d, tr.r
 	if tr.opt.TrimFactor < 0 || r == 0 {
@@ -319,10 +332,13 @@ func (tr *trainer) trimOutliers(grad []float64) (inlier float64, outliers int, e
 	}
 	med := median(tr.loss)
 	cut := tr.opt.TrimFactor * med
+	tr.cut = cut
 	kept := 0.0
+	flips := false
 	for i := 0; i < tr.t; i++ {
 		tr.skip[i] = tr.loss[i] > cut && tr.loss[i] > 0
 		tr.deep[i] = tr.deep[i] || tr.skip[i]
+		flips = flips || tr.skip[i] != tr.left[i]
 		if tr.skip[i] {
 			outliers++
 		} else {
@@ -330,15 +346,16 @@ func (tr *trainer) trimOutliers(grad []float64) (inlier float64, outliers int, e
 		}
 	}
 	inlier = kept / float64(max(tr.t-outliers, 1))
-	if outliers == 0 {
-		return inlier, 0, nil
+	if !flips {
+		return inlier, outliers, nil
 	}
-	// grad -= sum over outliers of (1/m) X^T resid w^T, reading only the
-	// chunks that hold outliers.
-	err = tr.forChunks(func(lo, hi int) bool { return slices.Contains(tr.skip[lo:hi], true) },
+	// grad -= (1/m) X^T resid w^T for the new outliers, += for the users
+	// left out that are no longer outliers, reading only their chunks.
+	flipped := func(i int) bool { return tr.skip[i] != tr.left[i] }
+	err = tr.forChunks(func(lo, hi int) bool { return anyIn(lo, hi, flipped) },
 		func(w *worker, i int, x, y []float64) {
 			m := len(y)
-			if !tr.skip[i] || m == 0 {
+			if !flipped(i) || m == 0 {
 				return
 			}
 			wi, idx, val := tr.p.user(i)
@@ -360,16 +377,30 @@ func (tr *trainer) trimOutliers(grad []float64) (inlier float64, outliers int, e
 			}
 			// g = X^T e, written over theta, which is no longer needed.
 			vec.MulVecTrans(w.vecD, x[:m*d], e)
-			addOuter(w.a.acc, 1/float64(m), wi, w.vecD)
+			sign := 1.0
+			if tr.skip[i] {
+				sign = -1
+			}
+			addOuter(w.a.acc, sign/float64(m), wi, w.vecD)
 		})
 	tr.untranspose()
 	if err != nil {
 		return 0, 0, err
 	}
 	for j, v := range tr.total.acc {
-		grad[j] -= v
+		grad[j] += v
 	}
 	return inlier, outliers, nil
+}
+
+// anyIn reports whether f is true for any of lo..hi-1.
+func anyIn(lo, hi int, f func(int) bool) bool {
+	for i := lo; i < hi; i++ {
+		if f(i) {
+			return true
+		}
+	}
+	return false
 }
 
 func mean(v []float64) float64 {
