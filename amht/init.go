@@ -54,7 +54,7 @@ func (tr *trainer) moments(ctx context.Context, rng *rand.Rand) ([]float64, erro
 // 100,000 samples; at d = 200, from 25,000). An initial U needs the top-r
 // eigenvectors of M only roughly (the rounds refine it), and forming M from
 // every user of a large data set cost more than all the rounds together.
-const momentWork = 1e9
+var momentWork = 1e9
 
 // momentsExplicit forms M with one rank-m update per user and takes its
 // exact top-r eigenvectors. M is averaged over the users of every stride-th

@@ -3,8 +3,11 @@ package amht
 import (
 	"context"
 	"math"
+	"sync/atomic"
 	"testing"
 
+	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/eval"
 	"github.com/lrsp/lrsp/synth"
 )
 
@@ -95,4 +98,53 @@ func TestTrimmedGradient(t *testing.T) {
 	if added == 0 || removed == 0 {
 		t.Errorf("no user crossed the outlier cut both ways (added back %d, removed %d): the test checks nothing", added, removed)
 	}
+}
+
+// TestSubsampledMoments checks that InitMoments from a subset of the
+// chunks (as for data sets above momentWork) still starts a training run
+// that recovers noiseless data exactly, and that it reads only that subset.
+func TestSubsampledMoments(t *testing.T) {
+	prevChunk, prevWork := chunkBytes, momentWork
+	chunkBytes, momentWork = 1<<13, 2e6 // 300 users x 30 x 40^2 = 1.44e7: every 8th chunk
+	defer func() { chunkBytes, momentWork = prevChunk, prevWork }()
+	data, err := synth.Generate(synth.Options{Users: 300, Samples: 30, Dim: 40, Rank: 3, Sparsity: 3, Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var read atomic.Int64
+	src := countingSource{data.Train, &read}
+	opt := (&Options{Rank: 3, Sparsity: 3}).withDefaults()
+	tr := newTrainer(src, nil, opt)
+	if _, err := tr.stats(); err != nil {
+		t.Fatal(err)
+	}
+	read.Store(0)
+	if tr.u, err = tr.initialize(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := read.Load(); n == 0 || n > 300/7 {
+		t.Errorf("the moments read %d of 300 users, want about 300/8", n)
+	}
+	res, err := TrainSource(context.Background(), src, nil, Options{Rank: 3, Sparsity: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := eval.CompareTruth(res.Model, data.Truth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.ParamError > 1e-8 || rec.SupportRecovered != 1 {
+		t.Errorf("after %d rounds: %+v", len(res.Rounds), rec)
+	}
+}
+
+// countingSource counts the users that Scan reads.
+type countingSource struct {
+	*dataset.Dataset
+	n *atomic.Int64
+}
+
+func (s countingSource) Scan(lo, hi int, sc *dataset.Scratch, fn func(i int, x, y []float64) error) error {
+	s.n.Add(int64(hi - lo))
+	return s.Dataset.Scan(lo, hi, sc, fn)
 }
