@@ -80,16 +80,22 @@ func MulVec(dst, x, v []float64) {
 // v[i]*x[i*d+j] for j < d = len(dst): the product of the transpose of the
 // len(v) x d row-major matrix X with v, computed by rows (one pass over X).
 func MulVecTrans(dst, x, v []float64) {
+	clear(dst)
+	AddMulVecTrans(dst, x, v)
+}
+
+// AddMulVecTrans is MulVecTrans that adds X^T v to dst instead of
+// overwriting it.
+func AddMulVecTrans(dst, x, v []float64) {
 	d := len(dst)
 	if len(x) < len(v)*d {
-		panic("vec: MulVecTrans: x shorter than len(v)*len(dst)")
+		panic("vec: AddMulVecTrans: x shorter than len(v)*len(dst)")
 	}
 	if useAsm {
-		clear(dst)
 		mulVecTransAsm(dst, x, v)
 		return
 	}
-	mulVecTransGeneric(dst, x, v)
+	addMulVecTransGeneric(dst, x, v)
 }
 
 // AddSquares sets dst[j] += sum over the rows x_i of the len(x)/d x d

@@ -300,8 +300,11 @@ func TestShortPanics(t *testing.T) {
 		"DotRows":     func() { DotRows(make([]float64, 2), make([]float64, 3), make([]float64, 5)) },
 		"MulVec":      func() { MulVec(make([]float64, 2), make([]float64, 5), make([]float64, 3)) },
 		"MulVecTrans": func() { MulVecTrans(make([]float64, 3), make([]float64, 5), make([]float64, 2)) },
-		"AddSquares":  func() { AddSquares(make([]float64, 3), make([]float64, 5)) },
-		"Widen":       func() { Widen(make([]float64, 3), make([]float32, 2)) },
+		"AddMulVecTrans": func() {
+			AddMulVecTrans(make([]float64, 3), make([]float64, 5), make([]float64, 2))
+		},
+		"AddSquares": func() { AddSquares(make([]float64, 3), make([]float64, 5)) },
+		"Widen":      func() { Widen(make([]float64, 3), make([]float32, 2)) },
 		"NormalEquations": func() {
 			NormalEquations(make([]float64, 4), make([]float64, 2), make([]float64, 5), make([]float64, 3), 2)
 		},
@@ -542,5 +545,53 @@ func FuzzWiden(f *testing.F) {
 			src[i] = math.Float32frombits(uint32(data[4*i]) | uint32(data[4*i+1])<<8 | uint32(data[4*i+2])<<16 | uint32(data[4*i+3])<<24)
 		}
 		checkWiden(t, src, int(off/8)%4)
+	})
+}
+
+// checkAddMulVecTrans fails unless AddMulVecTrans adds X^T v to a nonzero
+// dst as the pure-Go loop does, within the bound of a sum of len(v)+1
+// terms.
+func checkAddMulVecTrans(t *testing.T, x, v, base []float64) {
+	t.Helper()
+	d, m := len(base), len(v)
+	buf := append(append([]float64(nil), base...), math.NaN()) // a guard after dst
+	got, want := buf[:d], append([]float64(nil), base...)
+	AddMulVecTrans(got, x, v)
+	checkGuards(t, got, fmt.Sprintf("AddMulVecTrans m=%d d=%d", m, d))
+	addMulVecTransGeneric(want, x, v)
+	for j := range got {
+		col := make([]float64, m+1)
+		w := make([]float64, m+1)
+		for i := 0; i < m; i++ {
+			col[i], w[i] = x[i*d+j], v[i]
+		}
+		col[m], w[m] = base[j], 1
+		if !agree(got[j], want[j], dotTol(col, w)) {
+			t.Errorf("m=%d d=%d: column %d = %v, generic %v", m, d, j, got[j], want[j])
+		}
+	}
+}
+
+func TestAddMulVecTrans(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	for _, d := range sizes {
+		for _, m := range []int{0, 1, 3, 4, 5, 7, 8, 9, 20} {
+			x, v := slice(rng, m*d, (d+m)%4), slice(rng, m, 2)
+			base := slice(rng, d, 1)
+			checkAddMulVecTrans(t, x, v, base)
+		}
+	}
+}
+
+func FuzzAddMulVecTrans(f *testing.F) {
+	f.Add([]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20}, uint8(1), uint8(5))
+	f.Fuzz(func(t *testing.T, data []byte, off, rows uint8) {
+		v := fuzzSplit(data, off)
+		m := int(rows%12) + 1
+		d := (len(v) - m) / (m + 1)
+		if d < 0 {
+			return
+		}
+		checkAddMulVecTrans(t, v[:m*d], v[m*d:m*d+m], v[m*d+m:m*d+m+d])
 	})
 }
