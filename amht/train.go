@@ -461,11 +461,24 @@ func (tr *trainer) precondition(g, z []float64, wchol blas64.Triangular) {
 }
 
 // gramW returns the upper Cholesky factor of sum_i w_i w_i^T plus jitter.
-func (tr *trainer) gramW() blas64.Triangular {
+// With inliersOnly, the sum leaves out the users that the U update leaves
+// out (tr.skip), as H does.
+func (tr *trainer) gramW(inliersOnly bool) blas64.Triangular {
 	r := tr.r
 	W := blas64.Symmetric{N: r, Stride: r, Data: make([]float64, r*r), Uplo: blas.Upper}
-	t := tr.t
-	blas64.Syrk(blas.Trans, 1, blas64.General{Rows: t, Cols: r, Stride: r, Data: tr.p.w}, 0, W)
+	if !inliersOnly {
+		blas64.Syrk(blas.Trans, 1, blas64.General{Rows: tr.t, Cols: r, Stride: r, Data: tr.p.w}, 0, W)
+		return linalg.JitteredCholesky(r, W.Data, 1e-10)
+	}
+	for i := 0; i < tr.t; i++ {
+		if tr.skip[i] {
+			continue
+		}
+		w := tr.p.w[i*r : (i+1)*r]
+		for a, v := range w {
+			vec.Axpy(v, w[a:], W.Data[a*r+a:(a+1)*r])
+		}
+	}
 	return linalg.JitteredCholesky(r, W.Data, 1e-10)
 }
 
@@ -474,7 +487,9 @@ func (tr *trainer) gramW() blas64.Triangular {
 func (tr *trainer) updateU(grad []float64) error {
 	d, r := tr.d, tr.r
 	n := d * r
-	wchol := tr.gramW()
+	// The gradient step counts in W only the users in the update; CG,
+	// which corrects for its preconditioner, keeps the sum over all users.
+	wchol := tr.gramW(tr.opt.Update == UpdateGradient)
 	z := make([]float64, n)
 	tr.precondition(grad, z, wchol)
 	if tr.opt.Update == UpdateGradient {
