@@ -50,7 +50,8 @@ const (
 
 	// UpdateCG solves the least-squares problem in U with preconditioned
 	// conjugate gradient, applying the operator user by user. Each CG
-	// iteration streams the data twice.
+	// iteration streams the data once more (X_i v and X_i^T of that, with
+	// X_i in cache).
 	UpdateCG = fit.UpdateCG
 	// UpdateGradient takes one preconditioned gradient step (over-relaxed:
 	// see Options.StepSize), computed in the same pass over the data as the

@@ -600,7 +600,8 @@ func Train(ctx context.Context, ds *dataset.Dataset, validation *dataset.Dataset
 
 // TrainSource is Train for data that may be streamed from disk: every round
 // reads each user's samples once for the per-user solves (and, with
-// UpdateCG, twice more per conjugate-gradient iteration), holding only the
+// UpdateCG, once more per conjugate-gradient iteration; users that crossed
+// the outlier cut since the last round are read again), holding only the
 // chunks being processed in memory.
 func TrainSource(ctx context.Context, src dataset.Source, validation *dataset.Dataset, opt Options) (*Result, error) {
 	if !src.HasTargets() {
