@@ -588,10 +588,10 @@ func FuzzAddMulVecTrans(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, off, rows uint8) {
 		v := fuzzSplit(data, off)
 		m := int(rows%12) + 1
-		d := (len(v) - m) / (m + 1)
-		if d < 0 {
+		if len(v) < m {
 			return
 		}
+		d := (len(v) - m) / (m + 1)
 		checkAddMulVecTrans(t, v[:m*d], v[m*d:m*d+m], v[m*d+m:m*d+m+d])
 	})
 }
