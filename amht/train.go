@@ -51,12 +51,16 @@ type trainer struct {
 	colVar []float64 // d: mean over users of (1/m_i) ||X_i[:, j]||^2
 	loss   []float64 // t: each user's training MSE after its last solve
 	skip   []bool    // t: users left out of this round's U update as outliers
+	left   []bool    // t: users whose solve left them out of the U gradient (see cut)
+	cut    float64   // the last round's outlier cut on the MSE, +Inf before
 	deep   []bool    // t: users that were ever outliers get the deep search from then on
 	next   []int32   // t: the round of each user's next full support search
 	gap    []uint8   // t: each user's current rounds between full searches
 	work   []*worker
-	slots  []*accum // per-chunk partial sums (see forChunks)
-	total  accum    // the sum over chunks of the last forChunks
+	slots  []*accum  // per-chunk partial sums (see forChunks)
+	total  accum     // the sum over chunks of the last forChunks
+	tmp    []float64 // d x r scratch for untranspose
+	step   float64   // the step of UpdateGradient (see Options.StepSize)
 }
 
 // worker holds one goroutine's scratch.
@@ -116,7 +120,10 @@ func newTrainer(src dataset.Source, theta0 []float64, opt Options) *trainer {
 	d := src.Dim()
 	t := src.NumUsers()
 	maxM := 0
-	tr := &trainer{opt: opt, src: src, t: t, theta0: theta0, d: d, r: opt.Rank}
+	tr := &trainer{opt: opt, src: src, t: t, theta0: theta0, d: d, r: opt.Rank, step: opt.StepSize}
+	if tr.step == 0 {
+		tr.step = relaxedStep
+	}
 	tr.chunks = append(tr.chunks, 0)
 	size := 0
 	for i := 0; i < t; i++ {
@@ -132,6 +139,8 @@ func newTrainer(src dataset.Source, theta0 []float64, opt Options) *trainer {
 	tr.p = newParams(t, opt.Rank, opt.Sparsity)
 	tr.loss = make([]float64, t)
 	tr.skip = make([]bool, t)
+	tr.left = make([]bool, t)
+	tr.cut = math.Inf(1)
 	tr.deep = make([]bool, t)
 	tr.next = make([]int32, t)
 	tr.gap = make([]uint8, t)
@@ -209,7 +218,8 @@ func (tr *trainer) target(w *worker, x, y []float64) []float64 {
 // solveUsers fits every user's (w, b) for the current U. It returns the
 // mean per-user training MSE and leaves in tr.total.acc the
 // negative half-gradient of the objective in U,
-// sum_i (1/m_i) X_i^T resid_i w_i^T, computed while X_i is in cache.
+// sum_i (1/m_i) X_i^T resid_i w_i^T, computed while X_i is in cache
+// (except in the final solves, round 0, which leave it zero).
 //
 // In round 1, and whenever round is 0, every user's support is searched.
 // After that a user searches again only when its turn comes (see
@@ -248,24 +258,45 @@ func (tr *trainer) solveUsers(minAbs float64, round int) (float64, error) {
 		inv := 1 / float64(m)
 		w.a.sum += w.out.rss * inv
 		tr.loss[i] = w.out.rss * inv
-		if r == 0 {
+		if r == 0 || round == 0 {
+			return // no U update follows the final solves
+		}
+		// A user over the last round's outlier cut is left out now and,
+		// should it fall under this round's cut, added back by trimOutliers:
+		// outliers mostly stay outliers, so that few chunks are read twice.
+		tr.left[i] = tr.loss[i] > tr.cut && tr.loss[i] > 0
+		if tr.left[i] {
 			return
 		}
-		// acc += (1/m) X^T resid w^T; a kept support has X^T resid already.
-		g := blas64.Vector{N: d, Inc: 1, Data: w.vecD}
-		if w.s.grad {
-			for j, c := range w.s.corr {
-				w.vecD[j] = inv * c
-			}
-		} else {
-			vec.MulVecTrans(w.vecD, x[:m*d], w.out.resd)
-			for j := range w.vecD {
-				w.vecD[j] *= inv
-			}
+		// acc += (1/m) w (X^T resid)^T, transposed (see addOuter); a kept
+		// support has X^T resid already.
+		g := w.s.corr
+		if !w.s.grad {
+			g = w.vecD
+			vec.MulVecTrans(g, x[:m*d], w.out.resd)
 		}
-		blas64.Ger(1, g, blas64.Vector{N: r, Inc: 1, Data: w.out.w}, blas64.General{Rows: d, Cols: r, Stride: r, Data: w.a.acc})
+		addOuter(w.a.acc, inv, w.out.w, g)
 	})
+	tr.untranspose()
 	return tr.total.sum / float64(tr.t), err
+}
+
+// addOuter adds alpha w g^T to the r x d matrix acc (r = len(w),
+// d = len(g)): the accumulation of a user's term alpha g w^T of a d x r
+// sum, kept transposed so that it takes r axpys of length d instead of d
+// of length r. untranspose turns the total into the d x r layout.
+func addOuter(acc []float64, alpha float64, w, g []float64) {
+	d := len(g)
+	for c, v := range w {
+		vec.Axpy(alpha*v, g, acc[c*d:(c+1)*d])
+	}
+}
+
+// untranspose replaces tr.total.acc, an r x d sum built by addOuter, by
+// its d x r transpose.
+func (tr *trainer) untranspose() {
+	tr.tmp = linalg.TransposeInto(tr.tmp, tr.r, tr.d, tr.total.acc)
+	copy(tr.total.acc, tr.tmp)
 }
 
 // schedule sets the round of user i's next full support search after a
@@ -291,8 +322,10 @@ func (tr *trainer) schedule(i, round int, same bool) {
 // It returns the mean training MSE of the users kept, which is what the
 // stopping rules watch (a few users stuck on a wrong support would
 // otherwise hide the convergence of everyone else), and the number of
-// outliers. Their contributions are recomputed in one parallel pass over
-// the chunks that hold outliers.
+// outliers. solveUsers left out of grad the users over the last round's
+// cut; the users whose status differs under this round's cut have their
+// contributions recomputed, with the sign that corrects grad, in one
+// parallel pass over the chunks that hold them (none, in most rounds).
 func (tr *trainer) trimOutliers(grad []float64) (inlier float64, outliers int, err error) {
 	d, r := tr.d, tr.r
 	if tr.opt.TrimFactor < 0 || r == 0 {
@@ -300,10 +333,13 @@ func (tr *trainer) trimOutliers(grad []float64) (inlier float64, outliers int, e
 	}
 	med := median(tr.loss)
 	cut := tr.opt.TrimFactor * med
+	tr.cut = cut
 	kept := 0.0
+	flips := false
 	for i := 0; i < tr.t; i++ {
 		tr.skip[i] = tr.loss[i] > cut && tr.loss[i] > 0
 		tr.deep[i] = tr.deep[i] || tr.skip[i]
+		flips = flips || tr.skip[i] != tr.left[i]
 		if tr.skip[i] {
 			outliers++
 		} else {
@@ -311,15 +347,16 @@ func (tr *trainer) trimOutliers(grad []float64) (inlier float64, outliers int, e
 		}
 	}
 	inlier = kept / float64(max(tr.t-outliers, 1))
-	if outliers == 0 {
-		return inlier, 0, nil
+	if !flips {
+		return inlier, outliers, nil
 	}
-	// grad -= sum over outliers of (1/m) X^T resid w^T, reading only the
-	// chunks that hold outliers.
-	err = tr.forChunks(func(lo, hi int) bool { return slices.Contains(tr.skip[lo:hi], true) },
+	// grad -= (1/m) X^T resid w^T for the new outliers, += for the users
+	// left out that are no longer outliers, reading only their chunks.
+	flipped := func(i int) bool { return tr.skip[i] != tr.left[i] }
+	err = tr.forChunks(func(lo, hi int) bool { return anyIn(lo, hi, flipped) },
 		func(w *worker, i int, x, y []float64) {
 			m := len(y)
-			if !tr.skip[i] || m == 0 {
+			if !flipped(i) || m == 0 {
 				return
 			}
 			wi, idx, val := tr.p.user(i)
@@ -339,22 +376,32 @@ func (tr *trainer) trimOutliers(grad []float64) (inlier float64, outliers int, e
 			for s, v := range y {
 				e[s] = v - e[s]
 			}
-			// g = (1/m) X^T e, written over theta, which is no longer needed.
-			g := blas64.Vector{N: d, Inc: 1, Data: w.vecD}
-			vec.MulVecTrans(g.Data, x[:m*d], e)
-			inv := 1 / float64(m)
-			for j := range g.Data {
-				g.Data[j] *= inv
+			// g = X^T e, written over theta, which is no longer needed.
+			vec.MulVecTrans(w.vecD, x[:m*d], e)
+			sign := 1.0
+			if tr.skip[i] {
+				sign = -1
 			}
-			blas64.Ger(1, g, blas64.Vector{N: r, Inc: 1, Data: wi}, blas64.General{Rows: d, Cols: r, Stride: r, Data: w.a.acc})
+			addOuter(w.a.acc, sign/float64(m), wi, w.vecD)
 		})
+	tr.untranspose()
 	if err != nil {
 		return 0, 0, err
 	}
 	for j, v := range tr.total.acc {
-		grad[j] -= v
+		grad[j] += v
 	}
 	return inlier, outliers, nil
+}
+
+// anyIn reports whether f is true for any of lo..hi-1.
+func anyIn(lo, hi int, f func(int) bool) bool {
+	for i := lo; i < hi; i++ {
+		if f(i) {
+			return true
+		}
+	}
+	return false
 }
 
 func mean(v []float64) float64 {
@@ -386,16 +433,13 @@ func (tr *trainer) applyH(v, out []float64) error {
 		wi := blas64.Vector{N: r, Inc: 1, Data: tr.p.w[i*r : (i+1)*r]}
 		vw := blas64.Vector{N: d, Inc: 1, Data: w.vecD}
 		blas64.Gemv(blas.NoTrans, 1, V, wi, 0, vw)
-		// vw = (1/m) X^T X vw
+		// acc += (1/m) w (X^T X vw)^T, transposed.
 		xm := w.vecM[:m]
 		vec.MulVec(xm, x[:m*d], vw.Data)
 		vec.MulVecTrans(vw.Data, x[:m*d], xm)
-		inv := 1 / float64(m)
-		for j := range vw.Data {
-			vw.Data[j] *= inv
-		}
-		blas64.Ger(1, vw, wi, blas64.General{Rows: d, Cols: r, Stride: r, Data: w.a.acc})
+		addOuter(w.a.acc, 1/float64(m), wi.Data, vw.Data)
 	})
+	tr.untranspose()
 	copy(out, tr.total.acc)
 	return err
 }
@@ -418,11 +462,24 @@ func (tr *trainer) precondition(g, z []float64, wchol blas64.Triangular) {
 }
 
 // gramW returns the upper Cholesky factor of sum_i w_i w_i^T plus jitter.
-func (tr *trainer) gramW() blas64.Triangular {
+// With inliersOnly, the sum leaves out the users that the U update leaves
+// out (tr.skip), as H does.
+func (tr *trainer) gramW(inliersOnly bool) blas64.Triangular {
 	r := tr.r
 	W := blas64.Symmetric{N: r, Stride: r, Data: make([]float64, r*r), Uplo: blas.Upper}
-	t := tr.t
-	blas64.Syrk(blas.Trans, 1, blas64.General{Rows: t, Cols: r, Stride: r, Data: tr.p.w}, 0, W)
+	if !inliersOnly {
+		blas64.Syrk(blas.Trans, 1, blas64.General{Rows: tr.t, Cols: r, Stride: r, Data: tr.p.w}, 0, W)
+		return linalg.JitteredCholesky(r, W.Data, 1e-10)
+	}
+	for i := 0; i < tr.t; i++ {
+		if tr.skip[i] {
+			continue
+		}
+		w := tr.p.w[i*r : (i+1)*r]
+		for a, v := range w {
+			vec.Axpy(v, w[a:], W.Data[a*r+a:(a+1)*r])
+		}
+	}
 	return linalg.JitteredCholesky(r, W.Data, 1e-10)
 }
 
@@ -431,12 +488,14 @@ func (tr *trainer) gramW() blas64.Triangular {
 func (tr *trainer) updateU(grad []float64) error {
 	d, r := tr.d, tr.r
 	n := d * r
-	wchol := tr.gramW()
+	// The gradient step counts in W only the users in the update; CG,
+	// which corrects for its preconditioner, keeps the sum over all users.
+	wchol := tr.gramW(tr.opt.Update == UpdateGradient)
 	z := make([]float64, n)
 	tr.precondition(grad, z, wchol)
 	if tr.opt.Update == UpdateGradient {
 		for j := range tr.u {
-			tr.u[j] += tr.opt.StepSize * z[j]
+			tr.u[j] += tr.step * z[j]
 		}
 		return nil
 	}
@@ -542,7 +601,8 @@ func Train(ctx context.Context, ds *dataset.Dataset, validation *dataset.Dataset
 
 // TrainSource is Train for data that may be streamed from disk: every round
 // reads each user's samples once for the per-user solves (and, with
-// UpdateCG, twice more per conjugate-gradient iteration), holding only the
+// UpdateCG, once more per conjugate-gradient iteration; users that crossed
+// the outlier cut since the last round are read again), holding only the
 // chunks being processed in memory.
 func TrainSource(ctx context.Context, src dataset.Source, validation *dataset.Dataset, opt Options) (*Result, error) {
 	if !src.HasTargets() {
@@ -574,6 +634,7 @@ func TrainSource(ctx context.Context, src dataset.Source, validation *dataset.Da
 	}
 	mon := fit.Schedule{Rounds: opt.Rounds, Tolerance: opt.Tolerance, Patience: opt.Patience}.Monitor(val != nil)
 	var bestU []float64
+	prevInlier := 0.0
 	for round := 1; round <= opt.Rounds; round++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -588,6 +649,10 @@ func TrainSource(ctx context.Context, src dataset.Source, validation *dataset.Da
 		if err != nil {
 			return nil, fmt.Errorf("amht: train: round %d: %w", round, err)
 		}
+		if opt.StepSize == 0 && round > 1 && inlier > prevInlier {
+			tr.step = 1 // the over-relaxed step overshot: see Options.StepSize
+		}
+		prevInlier = inlier
 		st := RoundStats{Round: round, TrainLoss: loss, InlierLoss: inlier, Outliers: outliers}
 		track := inlier
 		if val != nil {

@@ -27,7 +27,7 @@ func Defaults(name, loss string) (Config, error) {
 
 func amhtDefaults() Config {
 	return Config{Rank: 5, Sparsity: 5, Rounds: 50, Tolerance: 1e-6, Seed: 1, Init: fit.InitMoments.String(),
-		Update: fit.UpdateCG.String(), Threshold: fit.ThresholdTopK.String(), Refresh: 8, CGIterations: 3}
+		Update: fit.UpdateGradient.String(), Threshold: fit.ThresholdTopK.String(), Refresh: 8, CGIterations: 3}
 }
 
 func ridgeDefaults() Config { return Config{} }

@@ -297,3 +297,51 @@ func TestWriteDatasetKeepsSymlink(t *testing.T) {
 		t.Error("the FIFO was replaced")
 	}
 }
+
+// TestFloat32Accuracy checks that training on float32 features, streamed
+// and widened user by user, keeps noiseless recovery exact to the float32
+// level and leaves the noise floor where float64 features put it, with
+// both U updates.
+func TestFloat32Accuracy(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		noise float64
+		// maxErr bounds the float32 run's relative parameter error when
+		// noiseless; with noise, its error must be within 1% of the
+		// float64 run's.
+		maxErr float64
+	}{
+		{"noiseless", 0, 1e-6},
+		{"noise-0.1", 0.1, 0},
+	} {
+		data := synthData(t, synth.Options{Users: 400, Samples: 40, Dim: 40, Rank: 3, Sparsity: 3, Noise: tt.noise, Seed: 3})
+		for _, upd := range []amht.Update{amht.UpdateGradient, amht.UpdateCG} {
+			t.Run(tt.name+"/"+upd.String(), func(t *testing.T) {
+				errs := map[pack.Precision]float64{}
+				for _, prec := range []pack.Precision{pack.Float64, pack.Float32} {
+					p, err := pack.Open(write(t, data.Train, prec))
+					if err != nil {
+						t.Fatal(err)
+					}
+					res, err := amht.TrainSource(context.Background(), p, nil, amht.Options{Rank: 3, Sparsity: 3, Update: upd, Tolerance: 1e-8})
+					p.Close()
+					if err != nil {
+						t.Fatal(err)
+					}
+					rec, err := eval.CompareTruth(res.Model, data.Truth)
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Logf("precision %d: %d rounds, error %.3g, support %.3f", prec, len(res.Rounds), rec.ParamError, rec.SupportRecovered)
+					errs[prec] = rec.ParamError
+					if tt.noise == 0 && (rec.ParamError > tt.maxErr || rec.SupportRecovered != 1) {
+						t.Errorf("precision %d: %+v", prec, rec)
+					}
+				}
+				if e32, e64 := errs[pack.Float32], errs[pack.Float64]; tt.noise > 0 && math.Abs(e32-e64) > 0.01*e64 {
+					t.Errorf("noise floor: float32 error %.4g, float64 %.4g", e32, e64)
+				}
+			})
+		}
+	}
+}

@@ -47,7 +47,7 @@ func (f *trainFlags) register(c *cobra.Command) {
 	fl.IntVar(&f.rounds, "rounds", 50, "maximum number of alternating rounds")
 	fl.Float64Var(&f.tolerance, "tolerance", 1e-6, "without --validation, stop when a round improves the training loss by less than this fraction (0 runs all rounds); with it, the least relative improvement of the validation loss that resets --patience")
 	fl.StringVar(&f.init, "init", "moments", "initialisation of U: moments, ridge-svd or random")
-	fl.StringVar(&f.update, "update", "cg", "U update: cg (least squares by conjugate gradient) or gradient (one step)")
+	fl.StringVar(&f.update, "update", "gradient", "U update: gradient (one over-relaxed preconditioned step, no pass over the data beyond the per-user solves) or cg (least squares by conjugate gradient, one more pass per iteration; pays on strongly correlated features)")
 	fl.StringVar(&f.threshold, "threshold", "topk", "hard thresholding of b: topk or value (shrinking threshold)")
 	fl.StringVar(&f.pursuit, "pursuit", "swap", "support search for b: "+strings.Join(fit.Pursuits(), ", ")+"")
 	fl.IntVar(&f.cgIterations, "cg-iterations", 3, "conjugate-gradient iterations per round")

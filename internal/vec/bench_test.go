@@ -91,3 +91,14 @@ func BenchmarkNormalEquations(b *testing.B) {
 		})
 	}
 }
+
+func BenchmarkWiden(b *testing.B) {
+	// One user's X at d = 200, m = 20.
+	const n = 200 * 20
+	src, dst := make([]float32, n), make([]float64, n)
+	for i := range src {
+		src[i] = float32(i)
+	}
+	b.SetBytes(4 * n)
+	benchImpls(b, fmt.Sprintf("n=%d", n), func() { Widen(dst, src) }, func() { widenGeneric(dst, src) })
+}

@@ -35,9 +35,20 @@ func addSquaresGeneric(dst, x []float64) {
 }
 
 func mulVecTransGeneric(dst, x, v []float64) {
-	d := len(dst)
 	clear(dst)
+	addMulVecTransGeneric(dst, x, v)
+}
+
+func addMulVecTransGeneric(dst, x, v []float64) {
+	d := len(dst)
 	for i, a := range v {
 		axpyGeneric(a, x[i*d:(i+1)*d], dst)
+	}
+}
+
+func widenGeneric(dst []float64, src []float32) {
+	src = src[:len(dst)]
+	for i, v := range src {
+		dst[i] = float64(v)
 	}
 }

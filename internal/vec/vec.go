@@ -1,8 +1,9 @@
 // Package vec holds the dense float64 kernels that the per-user solves of
 // the low-rank + sparse trainers spend their time in: dot products, axpy,
 // and the thin matrix products built from them (a vector against the rows
-// of a matrix, X^T v, X v, and the normal equations of a thin design).
-// Matrices are row-major []float64.
+// of a matrix, X^T v, X v, and the normal equations of a thin design),
+// and the widening of float32 data to float64 (Widen). Matrices are
+// row-major []float64.
 //
 // On amd64 CPUs with AVX2 and FMA the kernels run hand-written assembly;
 // elsewhere, and when built with the purego build tag, they run the pure-Go
@@ -79,16 +80,22 @@ func MulVec(dst, x, v []float64) {
 // v[i]*x[i*d+j] for j < d = len(dst): the product of the transpose of the
 // len(v) x d row-major matrix X with v, computed by rows (one pass over X).
 func MulVecTrans(dst, x, v []float64) {
+	clear(dst)
+	AddMulVecTrans(dst, x, v)
+}
+
+// AddMulVecTrans is MulVecTrans that adds X^T v to dst instead of
+// overwriting it.
+func AddMulVecTrans(dst, x, v []float64) {
 	d := len(dst)
 	if len(x) < len(v)*d {
-		panic("vec: MulVecTrans: x shorter than len(v)*len(dst)")
+		panic("vec: AddMulVecTrans: x shorter than len(v)*len(dst)")
 	}
 	if useAsm {
-		clear(dst)
 		mulVecTransAsm(dst, x, v)
 		return
 	}
-	mulVecTransGeneric(dst, x, v)
+	addMulVecTransGeneric(dst, x, v)
 }
 
 // AddSquares sets dst[j] += sum over the rows x_i of the len(x)/d x d
@@ -110,6 +117,21 @@ func AddSquares(dst, x []float64) {
 			addSquaresGeneric(dst, row)
 		}
 	}
+}
+
+// Widen sets dst[i] = float64(src[i]) for i < len(dst): it converts
+// float32 data, as a packed file stores it, to the float64 that the other
+// kernels compute on. The conversion is exact, so the assembly and the
+// pure-Go loop give the same bits. src must be at least as long as dst.
+func Widen(dst []float64, src []float32) {
+	if len(src) < len(dst) {
+		panic("vec: Widen: src shorter than dst")
+	}
+	if useAsm {
+		widenAsm(dst, src)
+		return
+	}
+	widenGeneric(dst, src)
 }
 
 // NormalEquations sets the upper triangle of the n x n row-major matrix g to

@@ -35,6 +35,11 @@ func axpy4Asm(a *[4]float64, x, y []float64)
 //go:noescape
 func addSquaresAsm(dst, x []float64)
 
+// widenAsm sets dst[i] = float64(src[i]) for i < len(dst); len(src) >= len(dst).
+//
+//go:noescape
+func widenAsm(dst []float64, src []float32)
+
 // dotRowsAsm is DotRows on the assembly kernels: four rows of b at a time
 // (sharing the loads of x), then one at a time.
 func dotRowsAsm(dst, x, b []float64) {

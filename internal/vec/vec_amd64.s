@@ -336,3 +336,56 @@ sq_tail:
 sq_done:
 	VZEROUPPER
 	RET
+
+// func widenAsm(dst []float64, src []float32)
+//
+// Converts len(dst) float32 values of src to float64: blocks of 16, one
+// block of 8 and one of 4, then scalar conversions. Widening is exact, so
+// the result is bit-identical to the pure-Go loop.
+TEXT ·widenAsm(SB), NOSPLIT, $0-48
+	MOVQ dst_base+0(FP), DI
+	MOVQ dst_len+8(FP), CX
+	MOVQ src_base+24(FP), SI
+	XORQ AX, AX
+	MOVQ CX, DX
+	ANDQ $-16, DX
+	JZ   widen_by4
+
+widen_loop16:
+	VCVTPS2PD (SI)(AX*4), Y0
+	VCVTPS2PD 16(SI)(AX*4), Y1
+	VCVTPS2PD 32(SI)(AX*4), Y2
+	VCVTPS2PD 48(SI)(AX*4), Y3
+	VMOVUPD   Y0, (DI)(AX*8)
+	VMOVUPD   Y1, 32(DI)(AX*8)
+	VMOVUPD   Y2, 64(DI)(AX*8)
+	VMOVUPD   Y3, 96(DI)(AX*8)
+	ADDQ      $16, AX
+	CMPQ      AX, DX
+	JLT       widen_loop16
+
+widen_by4:
+	MOVQ      CX, DX
+	ANDQ      $-4, DX
+	CMPQ      AX, DX
+	JGE       widen_tail
+
+widen_loop4:
+	VCVTPS2PD (SI)(AX*4), Y0
+	VMOVUPD   Y0, (DI)(AX*8)
+	ADDQ      $4, AX
+	CMPQ      AX, DX
+	JLT       widen_loop4
+
+widen_tail:
+	CMPQ      AX, CX
+	JGE       widen_done
+	VMOVSS    (SI)(AX*4), X0
+	VCVTSS2SD X0, X0, X0
+	VMOVSD    X0, (DI)(AX*8)
+	INCQ      AX
+	JMP       widen_tail
+
+widen_done:
+	VZEROUPPER
+	RET

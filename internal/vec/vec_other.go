@@ -11,5 +11,6 @@ const useAsm = false
 func dotAsm(x, y []float64) float64         { return dotGeneric(x, y) }
 func axpyAsm(alpha float64, x, y []float64) { axpyGeneric(alpha, x, y) }
 func dotRowsAsm(dst, x, b []float64)        { dotRowsGeneric(dst, x, b) }
-func mulVecTransAsm(dst, x, v []float64)    { mulVecTransGeneric(dst, x, v) }
+func mulVecTransAsm(dst, x, v []float64)    { addMulVecTransGeneric(dst, x, v) }
 func addSquaresAsm(dst, x []float64)        { addSquaresGeneric(dst, x) }
+func widenAsm(dst []float64, src []float32) { widenGeneric(dst, src) }

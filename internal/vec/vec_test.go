@@ -300,7 +300,11 @@ func TestShortPanics(t *testing.T) {
 		"DotRows":     func() { DotRows(make([]float64, 2), make([]float64, 3), make([]float64, 5)) },
 		"MulVec":      func() { MulVec(make([]float64, 2), make([]float64, 5), make([]float64, 3)) },
 		"MulVecTrans": func() { MulVecTrans(make([]float64, 3), make([]float64, 5), make([]float64, 2)) },
-		"AddSquares":  func() { AddSquares(make([]float64, 3), make([]float64, 5)) },
+		"AddMulVecTrans": func() {
+			AddMulVecTrans(make([]float64, 3), make([]float64, 5), make([]float64, 2))
+		},
+		"AddSquares": func() { AddSquares(make([]float64, 3), make([]float64, 5)) },
+		"Widen":      func() { Widen(make([]float64, 3), make([]float32, 2)) },
 		"NormalEquations": func() {
 			NormalEquations(make([]float64, 4), make([]float64, 2), make([]float64, 5), make([]float64, 3), 2)
 		},
@@ -468,5 +472,126 @@ func FuzzNormalEquations(f *testing.F) {
 				}
 			}
 		}
+	})
+}
+
+// widenCase returns n float32 values, some of them special (NaN with a
+// payload, infinities, subnormals, signed zeros), in a sub-slice that
+// starts off elements into its backing array.
+func widenCase(rng *rand.Rand, n, off int) []float32 {
+	special := []uint32{0x7fc00001, 0x7f800001, 0x7f800000, 0xff800000, 0x00000001, 0x807fffff, 0x80000000, 0}
+	buf := make([]float32, off+n+8)
+	s := buf[off : off+n]
+	for i := range s {
+		if rng.IntN(8) == 0 {
+			s[i] = math.Float32frombits(special[rng.IntN(len(special))])
+		} else {
+			s[i] = float32(rng.NormFloat64())
+		}
+	}
+	return s
+}
+
+// checkWiden fails unless Widen(dst, src) gives, bit for bit, the pure-Go
+// conversion and leaves the NaN guards after dst alone.
+func checkWiden(t *testing.T, src []float32, off int) {
+	t.Helper()
+	n := len(src)
+	buf := make([]float64, off+n+8)
+	for i := range buf {
+		buf[i] = math.NaN()
+	}
+	dst := buf[off : off+n]
+	want := make([]float64, n)
+	widenGeneric(want, src)
+	Widen(dst, src)
+	for i := range dst {
+		if math.Float64bits(dst[i]) != math.Float64bits(want[i]) {
+			t.Errorf("n=%d off=%d: dst[%d] = %v (%#x), generic %v (%#x)", n, off, i, dst[i], math.Float64bits(dst[i]), want[i], math.Float64bits(want[i]))
+		}
+	}
+	for i, v := range buf[off+n:] {
+		if !math.IsNaN(v) {
+			t.Errorf("n=%d off=%d: Widen wrote %v past dst (index %d)", n, off, v, n+i)
+		}
+	}
+}
+
+func TestWiden(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, n := range sizes {
+		for off := 0; off < 8; off++ {
+			checkWiden(t, widenCase(rng, n, off), (off*3)%4)
+		}
+	}
+	// A longer src than dst: only len(dst) values are read.
+	src := widenCase(rng, 37, 1)
+	dst := make([]float64, 30)
+	Widen(dst, src)
+	for i, v := range dst {
+		if v != float64(src[i]) && !math.IsNaN(v) {
+			t.Errorf("dst[%d] = %v, want %v", i, v, src[i])
+		}
+	}
+}
+
+func FuzzWiden(f *testing.F) {
+	f.Add([]byte{0, 0, 0xc0, 0x7f, 1, 0, 0x80, 0x7f, 0, 0, 0x80, 0xff, 1, 0, 0, 0, 9, 8, 7, 6}, uint8(1))
+	f.Add(make([]byte, 4*37), uint8(3))
+	f.Fuzz(func(t *testing.T, data []byte, off uint8) {
+		buf := make([]float32, len(data)/4+int(off%8))
+		src := buf[off%8:]
+		for i := range src {
+			src[i] = math.Float32frombits(uint32(data[4*i]) | uint32(data[4*i+1])<<8 | uint32(data[4*i+2])<<16 | uint32(data[4*i+3])<<24)
+		}
+		checkWiden(t, src, int(off/8)%4)
+	})
+}
+
+// checkAddMulVecTrans fails unless AddMulVecTrans adds X^T v to a nonzero
+// dst as the pure-Go loop does, within the bound of a sum of len(v)+1
+// terms.
+func checkAddMulVecTrans(t *testing.T, x, v, base []float64) {
+	t.Helper()
+	d, m := len(base), len(v)
+	buf := append(append([]float64(nil), base...), math.NaN()) // a guard after dst
+	got, want := buf[:d], append([]float64(nil), base...)
+	AddMulVecTrans(got, x, v)
+	checkGuards(t, got, fmt.Sprintf("AddMulVecTrans m=%d d=%d", m, d))
+	addMulVecTransGeneric(want, x, v)
+	for j := range got {
+		col := make([]float64, m+1)
+		w := make([]float64, m+1)
+		for i := 0; i < m; i++ {
+			col[i], w[i] = x[i*d+j], v[i]
+		}
+		col[m], w[m] = base[j], 1
+		if !agree(got[j], want[j], dotTol(col, w)) {
+			t.Errorf("m=%d d=%d: column %d = %v, generic %v", m, d, j, got[j], want[j])
+		}
+	}
+}
+
+func TestAddMulVecTrans(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	for _, d := range sizes {
+		for _, m := range []int{0, 1, 3, 4, 5, 7, 8, 9, 20} {
+			x, v := slice(rng, m*d, (d+m)%4), slice(rng, m, 2)
+			base := slice(rng, d, 1)
+			checkAddMulVecTrans(t, x, v, base)
+		}
+	}
+}
+
+func FuzzAddMulVecTrans(f *testing.F) {
+	f.Add([]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20}, uint8(1), uint8(5))
+	f.Fuzz(func(t *testing.T, data []byte, off, rows uint8) {
+		v := fuzzSplit(data, off)
+		m := int(rows%12) + 1
+		if len(v) < m {
+			return
+		}
+		d := (len(v) - m) / (m + 1)
+		checkAddMulVecTrans(t, v[:m*d], v[m*d:m*d+m], v[m*d+m:m*d+m+d])
 	})
 }

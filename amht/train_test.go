@@ -1,0 +1,150 @@
+package amht
+
+import (
+	"context"
+	"math"
+	"sync/atomic"
+	"testing"
+
+	"github.com/lrsp/lrsp/dataset"
+	"github.com/lrsp/lrsp/eval"
+	"github.com/lrsp/lrsp/synth"
+)
+
+// TestTrimmedGradient checks the U gradient that a round hands to the U
+// update against a direct sum over the users that trimOutliers keeps,
+// (1/m_i) X_i^T (y_i - X_i theta_i) w_i^T. solveUsers leaves out the users
+// over the last round's outlier cut and trimOutliers corrects for the users
+// whose status changed, so the check needs rounds in which users cross the
+// cut both ways; the test fails unless it saw both.
+func TestTrimmedGradient(t *testing.T) {
+	prev := chunkBytes
+	chunkBytes = 1 << 12 // many chunks, so that a correction reads few of them
+	defer func() { chunkBytes = prev }()
+	data, err := synth.Generate(synth.Options{Users: 300, Samples: 14, Dim: 30, Rank: 3, Sparsity: 3, Noise: 0.3, Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := data.Train
+	opt := (&Options{Rank: 3, Sparsity: 3, Update: UpdateGradient, TrimFactor: 1.5, Refresh: 2}).withDefaults()
+	tr := newTrainer(ds, nil, opt)
+	if _, err := tr.stats(); err != nil {
+		t.Fatal(err)
+	}
+	if tr.u, err = tr.initialize(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	d, r := tr.d, tr.r
+	added, removed := 0, 0
+	for round := 1; round <= 12; round++ {
+		if _, err := tr.solveUsers(0, round); err != nil {
+			t.Fatal(err)
+		}
+		grad := append([]float64(nil), tr.total.acc...)
+		left := append([]bool(nil), tr.left...)
+		if _, _, err := tr.trimOutliers(grad); err != nil {
+			t.Fatal(err)
+		}
+		want := make([]float64, d*r)
+		scale := 0.0
+		for i, u := range ds.Users {
+			if left[i] && !tr.skip[i] {
+				added++
+			}
+			if !left[i] && tr.skip[i] {
+				removed++
+			}
+			if tr.skip[i] {
+				continue
+			}
+			w, idx, val := tr.p.user(i)
+			theta := make([]float64, d)
+			for j := 0; j < d; j++ {
+				for c := 0; c < r; c++ {
+					theta[j] += tr.u[j*r+c] * w[c]
+				}
+			}
+			for q, j := range idx {
+				theta[j] += val[q]
+			}
+			m := u.Len()
+			for s := 0; s < m; s++ {
+				e := u.Y[s]
+				for j := 0; j < d; j++ {
+					e -= u.X[s*d+j] * theta[j]
+				}
+				for j := 0; j < d; j++ {
+					for c := 0; c < r; c++ {
+						v := u.X[s*d+j] * e * w[c] / float64(m)
+						want[j*r+c] += v
+						scale += math.Abs(v)
+					}
+				}
+			}
+		}
+		for j := range want {
+			if math.Abs(grad[j]-want[j]) > 1e-12*scale {
+				t.Fatalf("round %d: gradient entry %d = %v, direct sum %v", round, j, grad[j], want[j])
+			}
+		}
+		if err := tr.updateU(grad); err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.orthonormalize(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("users added back %d, removed %d", added, removed)
+	if added == 0 || removed == 0 {
+		t.Errorf("no user crossed the outlier cut both ways (added back %d, removed %d): the test checks nothing", added, removed)
+	}
+}
+
+// TestSubsampledMoments checks that InitMoments from a subset of the
+// chunks (as for data sets above momentWork) still starts a training run
+// that recovers noiseless data exactly, and that it reads only that subset.
+func TestSubsampledMoments(t *testing.T) {
+	prevChunk, prevWork := chunkBytes, momentWork
+	chunkBytes, momentWork = 1<<13, 2e6 // 300 users x 30 x 40^2 = 1.44e7: every 8th chunk
+	defer func() { chunkBytes, momentWork = prevChunk, prevWork }()
+	data, err := synth.Generate(synth.Options{Users: 300, Samples: 30, Dim: 40, Rank: 3, Sparsity: 3, Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var read atomic.Int64
+	src := countingSource{data.Train, &read}
+	opt := (&Options{Rank: 3, Sparsity: 3}).withDefaults()
+	tr := newTrainer(src, nil, opt)
+	if _, err := tr.stats(); err != nil {
+		t.Fatal(err)
+	}
+	read.Store(0)
+	if tr.u, err = tr.initialize(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := read.Load(); n == 0 || n > 300/7 {
+		t.Errorf("the moments read %d of 300 users, want about 300/8", n)
+	}
+	res, err := TrainSource(context.Background(), src, nil, Options{Rank: 3, Sparsity: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := eval.CompareTruth(res.Model, data.Truth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.ParamError > 1e-8 || rec.SupportRecovered != 1 {
+		t.Errorf("after %d rounds: %+v", len(res.Rounds), rec)
+	}
+}
+
+// countingSource counts the users that Scan reads.
+type countingSource struct {
+	*dataset.Dataset
+	n *atomic.Int64
+}
+
+func (s countingSource) Scan(lo, hi int, sc *dataset.Scratch, fn func(i int, x, y []float64) error) error {
+	s.n.Add(int64(hi - lo))
+	return s.Dataset.Scan(lo, hi, sc, fn)
+}
