@@ -104,11 +104,7 @@ func trainMixedLRS(ctx context.Context, src dataset.Source, c Config, o Options)
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Model: r.Model, Rounds: r.Rounds, Stopped: r.Stopped}
-	if n := len(r.Rounds); n > 0 {
-		res.TrainLoss = r.Rounds[n-1].TrainLoss
-	}
-	return res, nil
+	return roundsResult(r.Model, r.Rounds, r.Stopped), nil
 }
 
 func personalizeMixed(ctx context.Context, m *model.Model, ds *dataset.Dataset, workers int) ([]model.User, error) {

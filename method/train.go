@@ -69,6 +69,16 @@ type Result struct {
 	NonFinite int
 }
 
+// roundsResult is the Result of a trainer with rounds that does not report
+// its published model's loss: the last round's stands for it.
+func roundsResult(m *model.Model, rounds []fit.RoundStats, stopped fit.StopReason) *Result {
+	res := &Result{Model: m, Rounds: rounds, Stopped: stopped}
+	if n := len(rounds); n > 0 {
+		res.TrainLoss = rounds[n-1].TrainLoss
+	}
+	return res
+}
+
 // ErrNeedsMemory reports a method given a streamed source (such as a packed
 // file) that it can only train from data in memory.
 var ErrNeedsMemory = errors.New("method: this method trains from data in memory only (load the data into a dataset.Dataset)")
@@ -229,11 +239,7 @@ func trainLogistic(ctx context.Context, src dataset.Source, c Config, o Options)
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Model: r.Model, Rounds: r.Rounds, Stopped: r.Stopped}
-	if n := len(r.Rounds); n > 0 {
-		res.TrainLoss = r.Rounds[n-1].TrainLoss
-	}
-	return res, nil
+	return roundsResult(r.Model, r.Rounds, r.Stopped), nil
 }
 
 // trainNeural trains the network methods. With a hold-out, training stops
@@ -263,11 +269,7 @@ func trainNeural(ctx context.Context, src dataset.Source, c Config, o Options) (
 		}
 		m.Upsert(users)
 	}
-	res := &Result{Model: m, Rounds: r.Rounds, Stopped: r.Stopped}
-	if n := len(r.Rounds); n > 0 {
-		res.TrainLoss = r.Rounds[n-1].TrainLoss
-	}
-	return res, nil
+	return roundsResult(m, r.Rounds, r.Stopped), nil
 }
 
 // trainPrivate trains lrs or lowrank with user-level differential privacy

@@ -89,7 +89,7 @@ type lrsState struct {
 	s2         float64
 	s2Floor    float64
 	supp       [][]int
-	gram       []float64   // Cholesky factor of the pooled X^T X (with its ridge), computed once
+	gram       []float64   // Cholesky factor of the pooled X^T X (with its ridge), computed once per fit
 	grams      [][]float64 // X_i^T X_i of the users whose Gram the U update applies (see userGrams)
 	post       []posterior
 	fixedU     bool
@@ -167,6 +167,13 @@ func FitLRS(ctx context.Context, ds *dataset.Dataset, opt LRSOptions) (*LRSResul
 	} else {
 		st.grams = make([][]float64, st.t)
 	}
+	// The pooled Gram's factor, shared by both EM starts (each works on a
+	// copy of st).
+	g, err := st.pooledGram()
+	if err != nil {
+		return nil, err
+	}
+	st.gram = g
 	// EM from two starts, keeping the fit of higher likelihood: AMHT-LRS on
 	// the targets (as the paper: exact on noiseless data) and AMHT-LRS with
 	// a ridge around the pooled least-squares theta_0 (U then spans the
@@ -492,13 +499,6 @@ func (st *lrsState) updateTheta0(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if st.gram == nil {
-		g, err := st.pooledGram()
-		if err != nil {
-			return err
-		}
-		st.gram = g
-	}
 	rhs := make([]float64, d)
 	uz := make([]float64, d)
 	for i := range st.y {
@@ -561,17 +561,17 @@ func (st *lrsState) pooledGram() ([]float64, error) {
 // then it re-orthonormalises U = Q R and folds R into Sigma.
 func (st *lrsState) updateU(ctx context.Context, cgIter int, s2 float64) error {
 	d, r := st.d, st.r
-	mi := make([][]float64, st.t) // E[w w^T]
+	// E[w_i w_i^T] of every user, r x r each, in one allocation.
+	ew := make([]float64, st.t*r*r)
 	for i := range st.post {
 		pp := &st.post[i]
 		n := pp.n
-		m := make([]float64, r*r)
+		m := ew[i*r*r : (i+1)*r*r]
 		for a := 0; a < r; a++ {
 			for b := 0; b < r; b++ {
 				m[a*r+b] = pp.z[a]*pp.z[b] + s2*pp.ginv[a*n+b]
 			}
 		}
-		mi[i] = m
 	}
 	// The CG runs on U^T (r x d, row-major), so that every product with a
 	// row of X is a contiguous dot or axpy. B, summed per user in user
@@ -601,7 +601,7 @@ func (st *lrsState) updateU(ctx context.Context, cgIter int, s2 float64) error {
 	apply := func(ut []float64) ([]float64, error) {
 		return st.sumUsers(ctx, func(i int, acc, xu []float64) {
 			x := st.x[i]
-			m := mi[i]
+			m := ew[i*r*r : (i+1)*r*r]
 			if g := st.grams[i]; g != nil {
 				// (G_i U M_i)^T = M_i^T (U^T G_i), with V = U^T G_i.
 				v := xu[r : r+r*d]
