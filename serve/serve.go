@@ -654,7 +654,7 @@ func (s *Server) predictAll(n int, user func(int) string, x func(int) []float64,
 				fb := s.st.Fallback()
 				u = &fb
 			}
-			theta(s.m, u, sc.theta)
+			s.m.Theta(u, sc.theta)
 			preds[i] = s.predict(x(i), sc)
 		}
 		return nil
