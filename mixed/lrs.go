@@ -628,7 +628,7 @@ func (st *lrsState) updateU(ctx context.Context, cgIter int, s2 float64) error {
 			}
 		})
 	}
-	u := transpose(d, r, st.u)
+	u := linalg.TransposeInto(nil, d, r, st.u)
 	au, err := apply(u)
 	if err != nil {
 		return err
@@ -661,7 +661,7 @@ func (st *lrsState) updateU(ctx context.Context, cgIter int, s2 float64) error {
 			dir[j] = res[j] + beta*dir[j]
 		}
 	}
-	u = transpose(r, d, u)
+	u = linalg.TransposeInto(nil, r, d, u)
 	st.u = u
 	R, ok := linalg.ThinQR(d, r, u)
 	if !ok {
@@ -709,17 +709,6 @@ func (st *lrsState) userGrams() [][]float64 {
 		grams[i] = g
 	}
 	return grams
-}
-
-// transpose returns the transpose of the rows x cols row-major matrix a.
-func transpose(rows, cols int, a []float64) []float64 {
-	t := make([]float64, len(a))
-	for i := 0; i < rows; i++ {
-		for j := 0; j < cols; j++ {
-			t[j*rows+i] = a[i*cols+j]
-		}
-	}
-	return t
 }
 
 // congruenceN returns c T S T^T for n x n matrices T and S.
