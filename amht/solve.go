@@ -22,6 +22,8 @@ type solver struct {
 	exactRSS float64
 	// grad says that corr holds X^T resid for the fit that solve returned.
 	grad bool
+	// searched says that solve searched the support (it was not kept).
+	searched bool
 
 	a       []float64 // r x m: (X U)^T, column c of X U at a[c*m:(c+1)*m]
 	arow    []float64 // r: one row of X U
@@ -110,7 +112,7 @@ func (s *solver) solve(x, y, ut []float64, minAbs float64, deep bool, keep []int
 	d, r := s.d, s.r
 	m := len(y)
 	copy(s.target[:m], y)
-	s.grad = false
+	s.grad, s.searched = false, false
 	// A = X U, stored transposed, by rows of X against the rows of U^T:
 	// the shapes are too thin for gonum's blocked (and, above a size,
 	// parallel and allocating) Gemm.
@@ -166,6 +168,7 @@ func (s *solver) solve(x, y, ut []float64, minAbs float64, deep bool, keep []int
 // drops entries below minAbs when it is positive, and returns the residual
 // sum of squares of the fit left in s.z and s.resid.
 func (s *solver) search(x []float64, m int, minAbs float64, deep bool) float64 {
+	s.searched = true
 	s.supp = s.supp[:0]
 	rss := s.pursue(x, m, s.lsq(x, m, s.supp), deep)
 	if minAbs > 0 {

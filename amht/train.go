@@ -82,6 +82,9 @@ type accum struct {
 	vec  []float64
 	sum  float64
 	skip bool // the chunk was not read: nothing to add
+	// searched and deep count the users whose support the chunk's solves
+	// searched, and searched deeply.
+	searched, deep int
 }
 
 func (a *accum) reset() {
@@ -89,6 +92,7 @@ func (a *accum) reset() {
 	clear(a.vec)
 	a.sum = 0
 	a.skip = false
+	a.searched, a.deep = 0, 0
 }
 
 func (a *accum) add(b *accum) {
@@ -99,6 +103,8 @@ func (a *accum) add(b *accum) {
 		a.vec[j] += v
 	}
 	a.sum += b.sum
+	a.searched += b.searched
+	a.deep += b.deep
 }
 
 // resize sets the length of the accumulated matrices (d x r for the U
@@ -251,6 +257,12 @@ func (tr *trainer) solveUsers(minAbs float64, round int) (float64, error) {
 		// user it finds far better supports than the greedy search.
 		deep := search && (round == 0 || tr.deep[i] && (round == 1 || (round+i)%tr.opt.Refresh == 0))
 		w.s.solve(x, tr.target(w, x, y), tr.ut, minAbs, deep, keep, &w.out)
+		if w.s.searched {
+			w.a.searched++
+			if deep {
+				w.a.deep++
+			}
+		}
 		if round > 0 && !w.s.grad {
 			tr.schedule(i, round, slices.Equal(w.prev, w.out.idx[:w.out.nnz]))
 		}
@@ -644,6 +656,7 @@ func TrainSource(ctx context.Context, src dataset.Source, validation *dataset.Da
 		if err != nil {
 			return nil, fmt.Errorf("amht: train: round %d: %w", round, err)
 		}
+		searched, deepSearched := tr.total.searched, tr.total.deep
 		grad := append([]float64(nil), tr.total.acc...)
 		inlier, outliers, err := tr.trimOutliers(grad)
 		if err != nil {
@@ -653,7 +666,8 @@ func TrainSource(ctx context.Context, src dataset.Source, validation *dataset.Da
 			tr.step = 1 // the over-relaxed step overshot: see Options.StepSize
 		}
 		prevInlier = inlier
-		st := RoundStats{Round: round, TrainLoss: loss, InlierLoss: inlier, Outliers: outliers}
+		st := RoundStats{Round: round, TrainLoss: loss, InlierLoss: inlier, Outliers: outliers,
+			Searched: searched, Deep: deepSearched}
 		track := inlier
 		if val != nil {
 			v := val.loss(tr)

@@ -148,3 +148,43 @@ func (s countingSource) Scan(lo, hi int, sc *dataset.Scratch, fn func(i int, x, 
 	s.n.Add(int64(hi - lo))
 	return s.Dataset.Scan(lo, hi, sc, fn)
 }
+
+// TestRoundStatsCountSearches checks RoundStats.Searched and Deep: every
+// user searches in rounds 1 and 2 (the schedule's first gap is one round),
+// fewer once supports settle, none without a sparse part, and deep
+// searches are a subset of the searches.
+func TestRoundStatsCountSearches(t *testing.T) {
+	const users = 300
+	data, err := synth.Generate(synth.Options{Users: users, Samples: 30, Dim: 30, Rank: 3, Sparsity: 3, Noise: 0.05, Seed: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name     string
+		sparsity int
+	}{{"sparse", 3}, {"low rank only", 0}} {
+		t.Run(c.name, func(t *testing.T) {
+			res, err := Train(context.Background(), data.Train, nil, Options{Rank: 3, Sparsity: c.sparsity, Rounds: 10, Tolerance: 0, Update: UpdateGradient})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fewer := false
+			for _, st := range res.Rounds {
+				if st.Deep > st.Searched || st.Searched > users {
+					t.Errorf("round %d: %d deep of %d searched, %d users", st.Round, st.Deep, st.Searched, users)
+				}
+				switch {
+				case c.sparsity == 0 && st.Searched != 0:
+					t.Errorf("round %d: %d searched without a sparse part", st.Round, st.Searched)
+				case c.sparsity > 0 && st.Round <= 2 && st.Searched != users:
+					t.Errorf("round %d: %d searched, want all %d", st.Round, st.Searched, users)
+				case c.sparsity > 0 && st.Round > 2 && st.Searched < users:
+					fewer = true
+				}
+			}
+			if c.sparsity > 0 && !fewer {
+				t.Errorf("every round searched every user: %+v", res.Rounds)
+			}
+		})
+	}
+}

@@ -10,7 +10,7 @@ import (
 )
 
 // addCPUProfileFlag adds the hidden --cpu-profile flag to c, for profiling
-// the server and the load generator (loadtest/bench.sh uses it).
+// training, the server and the load generator (loadtest/bench.sh uses it).
 func addCPUProfileFlag(c *cobra.Command, path *string) {
 	c.Flags().StringVar(path, "cpu-profile", "", "write a CPU profile (pprof) of the whole run to this file")
 	c.Flags().MarkHidden("cpu-profile")

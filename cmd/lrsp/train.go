@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -187,6 +188,7 @@ func (f *trainFlags) options(c *cobra.Command) method.Options {
 
 func newTrainCmd() *cobra.Command {
 	var f trainFlags
+	var cpuProfile string
 	c := &cobra.Command{
 		Use:   "train",
 		Short: "Train a personalization model (AMHT-LRS by default)",
@@ -212,7 +214,12 @@ and --center accept auto: candidates are scored on held-out samples (--tune-hold
 			"  lrsp train --data data.csv --rank auto --sparsity auto --ridge auto\n" +
 			"  lrsp train --data labels.csv --loss logistic --validation 0.2",
 		Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
+		RunE: func(c *cobra.Command, _ []string) (err error) {
+			stopProfile, err := startCPUProfile(cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer func() { err = errors.Join(err, stopProfile()) }()
 			if resolveAuto(c, &f) {
 				return runAuto(c, &f)
 			}
@@ -230,6 +237,7 @@ and --center accept auto: candidates are scored on held-out samples (--tune-hold
 		},
 	}
 	f.register(c)
+	addCPUProfileFlag(c, &cpuProfile)
 	// --out has no default: a default name silently replaced ./model.lrsp.
 	c.MarkFlagRequired("out")
 	return c
@@ -361,6 +369,9 @@ func roundProgress(c *cobra.Command, rounds int, label string) (func(fit.RoundSt
 		line := fmt.Sprintf("round %d%s: fits with this round's U: train %s %.6g", st.Round, of, label, st.TrainLoss)
 		if st.Outliers > 0 {
 			line += fmt.Sprintf(", inliers %.6g (%d outliers)", st.InlierLoss, st.Outliers)
+		}
+		if st.Searched > 0 {
+			line += fmt.Sprintf(", %d supports searched", st.Searched)
 		}
 		if st.ValidationLoss != nil {
 			desc += fmt.Sprintf(" val %.4g", *st.ValidationLoss)

@@ -16,6 +16,12 @@ type RoundStats struct {
 	// 0).
 	InlierLoss float64 `json:"inlier_loss"`
 	Outliers   int     `json:"outliers"`
+	// Searched is the number of users whose support of b_i the round
+	// searched afresh (trainers with a sparse part that keep supports
+	// between rounds; otherwise 0), and Deep how many of those searches
+	// were the deep search that outliers get.
+	Searched int `json:"searched"`
+	Deep     int `json:"deep"`
 	// ValidationLoss is the same as TrainLoss on the validation samples,
 	// or nil (written as null) without a validation set.
 	ValidationLoss *float64 `json:"validation_loss"`
