@@ -371,14 +371,11 @@ func (s *solver) topColumns(x []float64, m, k, skip int, dst []int) []int {
 	if k <= 0 {
 		return dst
 	}
-	corr, inS := s.scores(x, m, skip)
+	corr := s.zeroedScores(x, m, skip)
+	ipn := s.ipnorm[:len(corr)]
 	thr := 0.0 // once dst holds k columns: the score of its last
 	for j, c := range corr {
-		if inS[j] {
-			corr[j] = 0
-			continue
-		}
-		v := c * s.ipnorm[j] * c
+		v := c * ipn[j] * c
 		corr[j] = v
 		switch {
 		case len(dst) < k:
@@ -399,7 +396,6 @@ func (s *solver) topColumns(x []float64, m, k, skip int, dst []int) []int {
 			thr = corr[dst[k-1]]
 		}
 	}
-	s.unmark(skip)
 	return dst
 }
 
@@ -407,42 +403,31 @@ func (s *solver) topColumns(x []float64, m, k, skip int, dst []int) []int {
 // largest positive normalised correlation (the first of equals), or -1, in
 // one loop that normalises and selects.
 func (s *solver) bestScore(x []float64, m int) int {
-	corr, inS := s.scores(x, m, -1)
+	corr := s.zeroedScores(x, m, -1)
+	ipn := s.ipnorm[:len(corr)]
 	best, bj := 0.0, -1
 	for j, c := range corr {
-		if inS[j] {
-			corr[j] = 0
-			continue
-		}
-		v := c * s.ipnorm[j] * c
+		v := c * ipn[j] * c
 		corr[j] = v
 		if v > best {
 			best, bj = v, j
 		}
 	}
-	s.unmark(-1)
 	return bj
 }
 
-// scores sets s.corr = X^T resid and marks the support and skip (if not
-// negative) in s.inS, for topColumns and bestScore, which normalise s.corr
-// and zero the marked columns; unmark clears the marks.
-func (s *solver) scores(x []float64, m, skip int) (corr []float64, inS []bool) {
+// zeroedScores sets s.corr = X^T resid with the entries of the support
+// and of skip (if not negative) zeroed, for topColumns and bestScore,
+// which turn it into normalised scores. A zero correlation scores zero
+// (the inverse norms are finite), so their loops need no test of
+// membership.
+func (s *solver) zeroedScores(x []float64, m, skip int) []float64 {
 	vec.MulVecTrans(s.corr, x[:m*s.d], s.resid[:m])
 	for _, j := range s.supp {
-		s.inS[j] = true
+		s.corr[j] = 0
 	}
 	if skip >= 0 {
-		s.inS[skip] = true
+		s.corr[skip] = 0
 	}
-	return s.corr, s.inS[:len(s.corr)]
-}
-
-func (s *solver) unmark(skip int) {
-	for _, j := range s.supp {
-		s.inS[j] = false
-	}
-	if skip >= 0 {
-		s.inS[skip] = false
-	}
+	return s.corr
 }
