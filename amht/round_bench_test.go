@@ -209,3 +209,21 @@ func BenchmarkUserSolve(b *testing.B) {
 // BenchmarkUserSolve compares with; set it to BenchmarkMemoryRead's result
 // on the machine at hand.
 var memBandwidth = flag.Float64("membw", 17, "memory read bandwidth in GB/s for BenchmarkUserSolve's x-bound")
+
+// BenchmarkMomentMatrix measures the moment matrix of InitMoments, the
+// largest part of the initialisation, at the sizes of issue 15's round
+// figure (d = 200, m = 20) on 5,000 users.
+func BenchmarkMomentMatrix(b *testing.B) {
+	const d = 200
+	data, err := synth.Generate(synth.Options{Users: 5000, Samples: 20, Dim: d, Rank: 5, Sparsity: 5, Noise: 0.1, Seed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tr := newTrainer(data.Train, nil, (&Options{Rank: 5, Sparsity: 5}).withDefaults())
+	tr.resize(d * d)
+	for b.Loop() {
+		if _, err := tr.momentMatrix(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -188,3 +188,50 @@ func TestRoundStatsCountSearches(t *testing.T) {
 		})
 	}
 }
+
+// TestMomentMatrix checks the moment matrix of InitMoments, whose upper
+// triangle is summed by blocks of rows and mirrored, against the direct
+// sum (1/t) sum_i (1/m_i) sum_s y_is^2 x_is x_is^T, for dimensions around
+// the block size, and that it is exactly symmetric.
+func TestMomentMatrix(t *testing.T) {
+	for _, d := range []int{1, 5, momentBlock, momentBlock + 1, 2*momentBlock + 3} {
+		data, err := synth.Generate(synth.Options{Users: 40, Samples: 7, Dim: d, Rank: 1, Sparsity: 1, Noise: 0.1, Seed: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds := data.Train
+		tr := newTrainer(ds, nil, (&Options{Rank: 1, Sparsity: 1}).withDefaults())
+		tr.resize(d * d)
+		got, err := tr.momentMatrix()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := make([]float64, d*d)
+		users := float64(len(ds.Users))
+		for _, u := range ds.Users {
+			m := float64(len(u.Y))
+			for s, y := range u.Y {
+				x := u.X[s*d : (s+1)*d]
+				for j := range d {
+					for k := range d {
+						want[j*d+k] += y * y * x[j] * x[k] / (m * users)
+					}
+				}
+			}
+		}
+		scale := 0.0
+		for j := range d {
+			scale = max(scale, want[j*d+j])
+		}
+		for j := range d {
+			for k := range d {
+				if got[j*d+k] != got[k*d+j] {
+					t.Errorf("d=%d: M[%d][%d] = %v but M[%d][%d] = %v", d, j, k, got[j*d+k], k, j, got[k*d+j])
+				}
+				if e := math.Abs(got[j*d+k] - want[j*d+k]); e > 1e-13*scale {
+					t.Errorf("d=%d: M[%d][%d] = %v, want %v", d, j, k, got[j*d+k], want[j*d+k])
+				}
+			}
+		}
+	}
+}
