@@ -169,6 +169,12 @@ type Options struct {
 	Offset []float64
 	// Progress, when non-nil, is called after every round.
 	Progress func(RoundStats)
+	// FinalProgress, when non-nil, is called as the final per-user solves
+	// after the last round (a deep support search for every user, often
+	// longer than the rounds) progress: with done = 0 before they start,
+	// then with the number of users done so far, up to users. Calls come
+	// in order, one at a time.
+	FinalProgress func(done, users int)
 }
 
 // The defaults of Options.Rounds and Options.Patience, and the default

@@ -61,6 +61,11 @@ type trainer struct {
 	total  accum     // the sum over chunks of the last forChunks
 	tmp    []float64 // d x r scratch for untranspose
 	step   float64   // the step of UpdateGradient (see Options.StepSize)
+	// ctx cancels the passes over the users between chunks.
+	ctx context.Context
+	// merged, when not nil, is told the users of each chunk as its sums
+	// are merged, in order (the final pass's progress).
+	merged func(users int)
 }
 
 // worker holds one goroutine's scratch.
@@ -126,7 +131,7 @@ func newTrainer(src dataset.Source, theta0 []float64, opt Options) *trainer {
 	d := src.Dim()
 	t := src.NumUsers()
 	maxM := 0
-	tr := &trainer{opt: opt, src: src, t: t, theta0: theta0, d: d, r: opt.Rank, step: opt.StepSize}
+	tr := &trainer{opt: opt, src: src, t: t, theta0: theta0, d: d, r: opt.Rank, step: opt.StepSize, ctx: context.Background()}
 	if tr.step == 0 {
 		tr.step = relaxedStep
 	}
@@ -186,7 +191,7 @@ func (tr *trainer) forUsers(f func(w *worker, i int, x, y []float64)) error {
 // every sum, and so the model, is bit-identical for any number of workers.
 func (tr *trainer) forChunks(need func(lo, hi int) bool, f func(w *worker, i int, x, y []float64)) error {
 	tr.total.reset()
-	return fit.ForEachOrdered(context.Background(), len(tr.chunks)-1, len(tr.work), func(k, slot, c int) error {
+	return fit.ForEachOrdered(tr.ctx, len(tr.chunks)-1, len(tr.work), func(k, slot, c int) error {
 		w, a := tr.work[k], tr.slots[slot]
 		lo, hi := tr.chunks[c], tr.chunks[c+1]
 		if need != nil && !need(lo, hi) {
@@ -199,9 +204,12 @@ func (tr *trainer) forChunks(need func(lo, hi int) bool, f func(w *worker, i int
 			f(w, i, x, y)
 			return nil
 		})
-	}, func(slot, _ int) {
+	}, func(slot, c int) {
 		if a := tr.slots[slot]; !a.skip {
 			tr.total.add(a)
+		}
+		if tr.merged != nil {
+			tr.merged(tr.chunks[c+1] - tr.chunks[c])
 		}
 	})
 }
@@ -601,6 +609,9 @@ type Result struct {
 	// after the final per-user solves (which search deeper than the
 	// rounds do, so it is usually below the last round's TrainLoss).
 	TrainLoss float64
+	// Timing says how long the passes before the first round and the
+	// final per-user solves took.
+	Timing fit.Timing
 }
 
 // Train runs AMHT-LRS on ds, whose users must all have targets. When
@@ -627,7 +638,9 @@ func TrainSource(ctx context.Context, src dataset.Source, validation *dataset.Da
 		return nil, fmt.Errorf("amht: train: %w", err)
 	}
 	opt = opt.withDefaults()
+	setup := time.Now()
 	tr := newTrainer(src, opt.Offset, opt)
+	tr.ctx = ctx
 	scale, err := tr.stats()
 	if err != nil {
 		return nil, fmt.Errorf("amht: train: %w", err)
@@ -640,6 +653,7 @@ func TrainSource(ctx context.Context, src dataset.Source, validation *dataset.Da
 		val = newValidator(src, validation)
 	}
 	res := &Result{Stopped: fit.StopRounds}
+	res.Timing.SetupSeconds = time.Since(setup).Seconds()
 	minAbs := 0.0
 	if opt.Threshold == ThresholdValue {
 		minAbs = math.Sqrt(scale)
@@ -701,9 +715,21 @@ func TrainSource(ctx context.Context, src dataset.Source, validation *dataset.Da
 		copy(tr.u, bestU)
 	}
 	// Final per-user solves for the U that is published.
-	if res.TrainLoss, err = tr.solveUsers(minAbs, 0); err != nil {
-		return nil, fmt.Errorf("amht: train: %w", err)
+	final := time.Now()
+	if opt.FinalProgress != nil {
+		done := 0
+		opt.FinalProgress(0, tr.t)
+		tr.merged = func(users int) {
+			done += users
+			opt.FinalProgress(done, tr.t)
+		}
 	}
+	res.TrainLoss, err = tr.solveUsers(minAbs, 0)
+	tr.merged = nil
+	if err != nil {
+		return nil, fmt.Errorf("amht: train: final per-user solves: %w", err)
+	}
+	res.Timing.FinalSeconds = time.Since(final).Seconds()
 	res.Model = tr.model(model.MethodLRS)
 	res.Model.Config = opt.config()
 	switch {

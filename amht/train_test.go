@@ -2,7 +2,9 @@ package amht
 
 import (
 	"context"
+	"errors"
 	"math"
+	"slices"
 	"sync/atomic"
 	"testing"
 
@@ -233,5 +235,53 @@ func TestMomentMatrix(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestFinalProgressAndCancel checks Options.FinalProgress (from 0 to every
+// user, in order) and that cancelling the context stops the final
+// per-user solves between chunks, not after them.
+func TestFinalProgressAndCancel(t *testing.T) {
+	prev := chunkBytes
+	chunkBytes = 1 << 12 // many chunks
+	defer func() { chunkBytes = prev }()
+	const users = 400
+	data, err := synth.Generate(synth.Options{Users: users, Samples: 20, Dim: 20, Rank: 2, Sparsity: 2, Noise: 0.1, Seed: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls []int
+	res, err := Train(context.Background(), data.Train, nil, Options{Rank: 2, Sparsity: 2, Rounds: 2,
+		FinalProgress: func(done, n int) {
+			if n != users {
+				t.Errorf("FinalProgress(%d, %d): want %d users", done, n, users)
+			}
+			calls = append(calls, done)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) < 3 || calls[0] != 0 || calls[len(calls)-1] != users || !slices.IsSorted(calls) {
+		t.Errorf("FinalProgress calls %v: want 0, increasing, ..., %d", calls, users)
+	}
+	if res.Timing.SetupSeconds <= 0 || res.Timing.FinalSeconds <= 0 {
+		t.Errorf("timing %+v: want both parts positive", res.Timing)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	last := 0
+	_, err = Train(ctx, data.Train, nil, Options{Rank: 2, Sparsity: 2, Rounds: 2,
+		FinalProgress: func(done, _ int) {
+			last = done
+			if done > 0 {
+				cancel()
+			}
+		}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled in the final pass: err %v, want context.Canceled", err)
+	}
+	if last >= users {
+		t.Errorf("the final pass ran to the end (%d users) after the cancel", last)
 	}
 }

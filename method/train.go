@@ -36,6 +36,9 @@ type Options struct {
 	// Progress, when not nil, is called after every round of the trainers
 	// that have rounds (not private training, which reports Release).
 	Progress func(fit.RoundStats)
+	// FinalProgress, when not nil, is called as AMHT-LRS's final per-user
+	// solves progress (see amht.Options.FinalProgress).
+	FinalProgress func(done, users int)
 	// Release, when not nil, is called after every noisy release of
 	// private training; it carries only public quantities.
 	Release func(dp.RoundStats)
@@ -67,6 +70,9 @@ type Result struct {
 	// NonFinite counts the user-rounds of private training whose
 	// contribution overflowed and was left out (see dp.Result).
 	NonFinite int
+	// Timing reports the time before the first round and that of the
+	// final per-user solves, where the trainer has them (AMHT-LRS).
+	Timing fit.Timing
 }
 
 // roundsResult is the Result of a trainer with rounds that does not report
@@ -164,7 +170,7 @@ func split(src dataset.Source, o Options, seed uint64) (train dataset.Source, he
 func amhtOptions(c Config, o Options) amht.Options {
 	a := amht.Options{Rank: c.Rank, Sparsity: c.Sparsity, Rounds: c.Rounds, Tolerance: c.Tolerance,
 		Pursuit: c.Pursuit, Ridge: c.Ridge, CGIterations: c.CGIterations, Refresh: c.Refresh, Workers: o.Workers,
-		Seed: c.Seed, Patience: o.Patience, Progress: o.Progress}
+		Seed: c.Seed, Patience: o.Patience, Progress: o.Progress, FinalProgress: o.FinalProgress}
 	// Validate checked the names; "" keeps the zero value (the default).
 	a.Init.UnmarshalText([]byte(c.Init))
 	a.Update.UnmarshalText([]byte(c.Update))
@@ -186,7 +192,7 @@ func trainLRS(ctx context.Context, src dataset.Source, c Config, o Options) (*Re
 	if err != nil {
 		return nil, err
 	}
-	return &Result{Model: r.Model, Rounds: r.Rounds, Stopped: r.Stopped, TrainLoss: r.TrainLoss}, nil
+	return &Result{Model: r.Model, Rounds: r.Rounds, Stopped: r.Stopped, TrainLoss: r.TrainLoss, Timing: r.Timing}, nil
 }
 
 // trainBaseline trains the squared-loss methods of package baseline.

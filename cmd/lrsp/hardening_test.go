@@ -98,6 +98,20 @@ func TestTrainLabelsRoundAndFinalLoss(t *testing.T) {
 		!strings.Contains(defs["final_train_loss"], "published model") || !strings.Contains(defs["rounds[].train_loss"], "round's U") {
 		t.Errorf("definitions %s: %v", metrics["definitions"], err)
 	}
+	// Where the time went: the passes before the rounds and the final
+	// per-user pass, which shows its progress.
+	for _, key := range []string{"setup_seconds", "final_seconds"} {
+		var v float64
+		if err := json.Unmarshal(metrics[key], &v); err != nil || !(v > 0) {
+			t.Errorf("metrics %s = %s: %v", key, metrics[key], err)
+		}
+	}
+	if !strings.Contains(out, ", final per-user pass ") {
+		t.Errorf("summary does not give the final pass's time:\n%s", out)
+	}
+	if !strings.Contains(stderr+out, "final per-user pass: 40 of 40 users refitted to the final U") {
+		t.Errorf("no progress line for the final pass:\n%s%s", stderr, out)
+	}
 }
 
 // TestEvalTruthNotJSON guards against a raw JSON decoder error when a CSV

@@ -280,11 +280,13 @@ func runTrain(c *cobra.Command, f *trainFlags, cfg method.Config, o method.Optio
 	if cfg.Loss == model.LossLogistic {
 		label = "log loss"
 	}
-	var done func()
+	var done, doneFinal func()
 	o.Progress, done = roundProgress(c, cfg.Rounds, label)
+	o.FinalProgress, doneFinal = finalProgress(c)
 	start := time.Now()
 	res, err := method.Train(c.Context(), src, cfg, o)
 	done()
+	doneFinal()
 	if err != nil {
 		return err
 	}
@@ -321,10 +323,11 @@ type trainMetrics struct {
 	Stopped        fit.StopReason    `json:"stopped"`
 	FinalTrainLoss float64           `json:"final_train_loss"`
 	Definitions    map[string]string `json:"definitions"`
+	fit.Timing
 }
 
 func newTrainMetrics(res *method.Result) trainMetrics {
-	return trainMetrics{Rounds: res.Rounds, Stopped: res.Stopped, FinalTrainLoss: res.TrainLoss,
+	return trainMetrics{Rounds: res.Rounds, Stopped: res.Stopped, FinalTrainLoss: res.TrainLoss, Timing: res.Timing,
 		Definitions: map[string]string{"rounds[].train_loss": roundLossMeaning, "final_train_loss": finalLossMeaning}}
 }
 
@@ -338,6 +341,13 @@ func printTrained(c *cobra.Command, res *method.Result, users, samples int, took
 	w := c.OutOrStdout()
 	fmt.Fprintf(w, "trained %s on %d users, %d samples (d=%d, r=%d, k=%d) in %.2fs", name, users, samples, m.Dim, m.Rank,
 		m.Sparsity, took.Seconds())
+	if t := res.Timing; t != (fit.Timing{}) {
+		rounds := 0.0
+		for _, st := range res.Rounds {
+			rounds += st.Seconds
+		}
+		fmt.Fprintf(w, " (setup %.2fs, rounds %.2fs, final per-user pass %.2fs)", t.SetupSeconds, rounds, t.FinalSeconds)
+	}
 	if m.Network != nil {
 		fmt.Fprintf(w, ", network %v", m.Network.Sizes)
 	}
@@ -350,6 +360,25 @@ func printTrained(c *cobra.Command, res *method.Result, users, samples int, took
 			count(n, "round"), res.Stopped, loss, res.TrainLoss)
 	}
 	fmt.Fprintf(w, "; %.1f bytes per user\n", m.BytesPerUser())
+}
+
+// finalProgress returns a progress callback for the final per-user pass of
+// AMHT-LRS (see method.Options.FinalProgress) and a function that ends it:
+// a bar on a terminal, else a line at the start and at every tenth of the
+// users.
+func finalProgress(c *cobra.Command) (func(done, users int), func()) {
+	p := newProgress(c, progressbar.OptionSetDescription("final per-user pass"), progressbar.OptionShowCount())
+	start := time.Now()
+	next := 0 // off a terminal: the next tenth of the users to report
+	return func(done, users int) {
+		line := ""
+		if tenth := done * 10 / max(users, 1); tenth >= next {
+			next = tenth + 1
+			line = fmt.Sprintf("final per-user pass: %d of %d users refitted to the final U (%.1f s)",
+				done, users, time.Since(start).Seconds())
+		}
+		p.step(int64(done), int64(users), "", line)
+	}, p.finish
 }
 
 // roundProgress returns a progress callback for training rounds and a

@@ -28,3 +28,14 @@ type RoundStats struct {
 	// Seconds is the wall time of this round alone.
 	Seconds float64 `json:"seconds"`
 }
+
+// Timing reports how long the parts of a training run other than its
+// rounds took, for trainers that have them (zero otherwise).
+type Timing struct {
+	// SetupSeconds is the time before the first round: the passes over
+	// the data for its statistics and the initialisation.
+	SetupSeconds float64 `json:"setup_seconds"`
+	// FinalSeconds is the time of the final per-user solves after the
+	// last round, which refit every user to the published shared part.
+	FinalSeconds float64 `json:"final_seconds"`
+}
