@@ -17,19 +17,24 @@ import (
 //     instead of forming and factoring the whole system (O(n^2 m + n^3));
 //   - swap skips the refit of an exchange candidate whose exact residual
 //     decrease, read off the appended row of the factor, cannot bring the
-//     residual below the best one (prune);
+//     residual below the best one (gain, cannotBeat);
 //   - the deep search remembers the supports that an exchange sweep has
 //     confirmed as local optima, so that a restart reaching one again
 //     skips the sweep that would only confirm it again (optima);
+//   - it remembers each removal of an exchange sweep (the fit without a
+//     member, its best candidates and their fits), so that a sweep of
+//     another support with the same other members reuses them instead of
+//     refitting and reading X again (removal);
 //   - a budget bounds the least-squares fits of one user's deep search
 //     (Options.DeepFits); unlike the rest, it can change what the search
 //     finds, for the users that reach it.
 //
 // None of these changes what the search finds, only what it costs: the
 // incremental factor is, in exact arithmetic, the factor of the whole
-// system; pruning skips only candidates that the search would reject; and
-// a sweep over a confirmed optimum finds no exchange whatever the order of
-// its members. Only the budget, when it binds, ends a search early.
+// system; pruning skips only candidates that the search would reject; a
+// sweep over a confirmed optimum finds no exchange whatever the order of
+// its members; and a removal's fits depend only on the set of members
+// left. Only the budget, when it binds, ends a search early.
 
 // factor is the upper Cholesky factor R of the normal equations
 // D^T D + lambda m I of lsq's design D = [X U | X_S], with its columns in
@@ -53,7 +58,7 @@ type factor struct {
 	grams bool
 	atx   []float64
 	colsq []float64
-	yy    float64 // ||y||^2, or -1 until prune needs it
+	yy    float64 // ||y||^2, or -1 until cannotBeat needs it
 	// With haveXty, xty (d) holds X^T y, computed once for a deep search.
 	haveXty bool
 	xty     []float64
@@ -79,6 +84,7 @@ func (s *solver) newUser() {
 	s.f.haveXty = false
 	s.f.yy = -1
 	s.optN = s.optN[:0]
+	s.remN = 0
 	s.fits = 0
 	s.capped = false
 	switch {
@@ -254,35 +260,118 @@ func (s *solver) appendColumn(m, j int) bool {
 	return true
 }
 
-// prune reports whether the candidate support supp, whose last column j is
-// the one candidate added to supp[:len(supp)-1], whose fit has residual
-// sum of squares base, certainly has a residual sum of squares at or above
-// thr. Without a ridge the residual decrease from appending j is exactly
-// c_n^2, the square of the last entry of R^{-T} D^T y: the correlation of
-// x_j with the residual over the norm of x_j after projecting out the
-// other columns. The test leaves a margin for the rounding of both that
-// value and the residual that lsq would compute, so that it never prunes a
-// candidate that lsq would accept. It appends j to the factor, so that
-// lsq(supp) then costs only its solve.
-func (s *solver) prune(x []float64, m int, supp []int, base, thr float64) bool {
+// gain returns the exact decrease of the residual sum of squares from
+// appending the last column j of supp to the fit of supp[:len(supp)-1],
+// or NaN where it is not read off the factor (in refactor mode, with a
+// ridge, with fewer samples than unknowns, or when the factor cannot take
+// j). Without a ridge the decrease is c_n^2, the square of the last entry
+// of R^{-T} D^T y: the correlation of x_j with the residual over the norm
+// of x_j after projecting out the other columns. It appends j to the
+// factor, so that lsq(supp) then costs only its solve.
+func (s *solver) gain(x []float64, m int, supp []int) float64 {
 	if s.refactor || s.ridge != 0 || m < s.r+len(supp) {
-		return false
+		return math.NaN()
 	}
 	f := &s.f
 	if !s.extend(x, m, supp) || len(f.cols) == 0 || f.cols[len(f.cols)-1] != supp[len(supp)-1] {
+		return math.NaN()
+	}
+	cn := f.c[f.n-1]
+	return cn * cn
+}
+
+// cannotBeat reports whether a candidate support whose fit lowers base, the
+// residual sum of squares without its last column, by gain (NaN: unknown)
+// certainly has a residual sum of squares at or above thr. The test leaves
+// a margin for the rounding of both gain and the residual that lsq would
+// compute, so that it never rejects a candidate that lsq would accept.
+func (s *solver) cannotBeat(m int, base, gain, thr float64) bool {
+	if math.IsNaN(gain) {
 		return false
 	}
-	n := f.n
-	cn := f.c[n-1]
+	f := &s.f
 	if f.yy < 0 {
 		f.yy = vec.Dot(s.target[:m], s.target[:m])
 	}
 	margin := 1e-9*base + 1e-10*math.Sqrt(base*f.yy)
-	if base-cn*cn < thr+margin {
-		return false
+	return base-gain >= thr+margin
+}
+
+// removed is what an exchange sweep learns from one removal: the fit of a
+// support without one of its members, the columns that best explain that
+// fit's residual, and what is known of the fits with each of them added.
+// A user's deep search keeps them by support (see removal), since its
+// restarts often sweep supports that share all but one member.
+type removed struct {
+	hash uint64
+	key  []int     // the support without the member, sorted
+	rss  float64   // the residual sum of squares of its fit
+	cand []int     // the best swapCandidates+1 columns outside it, best first
+	gain []float64 // per candidate: the decrease of adding it (see gain), NaN until known
+	fit  []float64 // per candidate: the residual sum of squares with it added, NaN until known
+}
+
+// removedCache is the number of removals that a user's deep search keeps.
+const removedCache = 128
+
+// newRemoved returns n removals for supports of up to k members, in three
+// allocations.
+func newRemoved(n, k int) []removed {
+	const c = swapCandidates + 1
+	rem := make([]removed, n)
+	ints := make([]int, n*(k+c))
+	floats := make([]float64, 2*n*c)
+	for q := range rem {
+		e := &rem[q]
+		e.key = ints[q*(k+c) : q*(k+c) : q*(k+c)+k]
+		e.cand = ints[q*(k+c)+k : q*(k+c)+k : (q+1)*(k+c)]
+		e.gain = floats[2*q*c : (2*q+1)*c : (2*q+1)*c]
+		e.fit = floats[(2*q+1)*c : (2*q+2)*c : (2*q+2)*c]
 	}
-	s.fits++ // a candidate evaluated, as lsq would count it
-	return true
+	return rem
+}
+
+// removal returns the removal of member from the support, s.supp holding
+// the support without it: the one this user's search kept, or a new one,
+// which costs a fit of s.supp and a pass over X for its candidates. Their
+// scores, the fits and their order depend only on the set s.supp, up to
+// rounding, so a kept removal stands for a new one. The removed member
+// is among its candidates when it scores high enough: the caller skips
+// it, and the other swapCandidates are the best columns outside the
+// support, as if it had been left out of the scores.
+func (s *solver) removal(x []float64, m, member int) *removed {
+	if s.refactor {
+		e := &s.remScratch
+		e.rss = s.lsq(x, m, s.supp)
+		e.cand = s.topColumns(x, m, swapCandidates, member, e.cand)
+		for q := range e.gain {
+			e.gain[q], e.fit[q] = math.NaN(), math.NaN()
+		}
+		return e
+	}
+	key := s.sortedKey(s.supp)
+	h := uint64(14695981039346656037)
+	for _, j := range key {
+		h = (h ^ uint64(j)) * 1099511628211
+	}
+	for q := range s.remN {
+		if e := &s.rem[q]; e.hash == h && slices.Equal(e.key, key) {
+			s.fits++ // the fit of s.supp, as lsq would count it
+			return e
+		}
+	}
+	e := &s.remScratch
+	if s.remN < len(s.rem) {
+		e = &s.rem[s.remN]
+		s.remN++
+	}
+	e.hash, e.key = h, append(e.key[:0], key...)
+	e.rss = s.lsq(x, m, s.supp)
+	e.cand = s.topColumns(x, m, swapCandidates+1, -1, e.cand)
+	for q := range e.gain {
+		e.gain[q], e.fit[q] = math.NaN(), math.NaN()
+	}
+	return e
 }
 
 // The supports that an exchange sweep confirmed as local optima during one

@@ -63,11 +63,16 @@ type solver struct {
 	budget   int
 	capped   bool
 	refactor bool
+	// The removals of the user's exchange sweeps (see removal): rem[:remN]
+	// are kept; remScratch serves refactor mode and a full cache.
+	rem        []removed
+	remN       int
+	remScratch removed
 }
 
 func newSolver(d, r, k, maxM int, pursuit Pursuit, ridge float64) *solver {
 	n := r + k
-	return &solver{
+	s := &solver{
 		d: d, r: r, k: k, pursuit: pursuit, ridge: ridge,
 		a: make([]float64, maxM*r), arow: make([]float64, r), tmpM: make([]float64, maxM), design: make([]float64, maxM*n), gram: make([]float64, n*n),
 		z: make([]float64, n), resid: make([]float64, maxM), target: make([]float64, maxM),
@@ -75,6 +80,9 @@ func newSolver(d, r, k, maxM int, pursuit Pursuit, ridge float64) *solver {
 		supp: make([]int, 0, k), best: make([]int, 0, k), trial: make([]int, 0, k), cand: make([]int, 0, swapCandidates), starts: make([]int, 0, deepStarts), overall: make([]int, 0, k), prev: make([]int, 0, k), inS: make([]bool, d),
 		f: newFactor(d, r, k, maxM), optBuf: make([]int, 0, (deepStarts+1)*k), optN: make([]int, 0, deepStarts+1), key: make([]int, 0, k),
 	}
+	s.rem = newRemoved(removedCache+1, k)
+	s.remScratch, s.rem = s.rem[removedCache], s.rem[:removedCache]
+	return s
 }
 
 // swapCandidates is the number of replacement columns that the exchange
@@ -355,16 +363,34 @@ func (s *solver) swap(x []float64, m int, rss float64) float64 {
 					s.supp = append(s.supp, j)
 				}
 			}
-			rssOut := s.lsq(x, m, s.supp)
-			s.cand = s.topColumns(x, m, swapCandidates, s.best[p], s.cand)
+			e := s.removal(x, m, s.best[p])
 			base := len(s.supp)
 			thr := best * (1 - 1e-12)
-			for _, j := range s.cand {
-				s.supp = append(s.supp[:base], j)
-				if s.prune(x, m, s.supp, rssOut, thr) {
+			tried := 0
+			for q, j := range e.cand {
+				if j == s.best[p] {
 					continue
 				}
-				if v := s.lsq(x, m, s.supp); v < thr {
+				if tried == swapCandidates {
+					break
+				}
+				tried++
+				s.supp = append(s.supp[:base], j)
+				v := e.fit[q]
+				if math.IsNaN(v) {
+					if math.IsNaN(e.gain[q]) {
+						e.gain[q] = s.gain(x, m, s.supp)
+					}
+					if s.cannotBeat(m, e.rss, e.gain[q], thr) {
+						s.fits++ // a candidate evaluated, as lsq would count it
+						continue
+					}
+					v = s.lsq(x, m, s.supp)
+					e.fit[q] = v
+				} else {
+					s.fits++
+				}
+				if v < thr {
 					best = v
 					s.keepBest()
 					improved = true
