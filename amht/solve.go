@@ -41,7 +41,6 @@ type solver struct {
 	supp    []int     // current support
 	best    []int
 	trial   []int
-	cand    []int
 	starts  []int
 	overall []int
 	prev    []int  // the kept support while a search runs
@@ -77,7 +76,7 @@ func newSolver(d, r, k, maxM int, pursuit Pursuit, ridge float64) *solver {
 		a: make([]float64, maxM*r), arow: make([]float64, r), tmpM: make([]float64, maxM), design: make([]float64, maxM*n), gram: make([]float64, n*n),
 		z: make([]float64, n), resid: make([]float64, maxM), target: make([]float64, maxM),
 		corr: make([]float64, d), pnorm: make([]float64, d), ipnorm: make([]float64, d), proj: make([]float64, r*d),
-		supp: make([]int, 0, k), best: make([]int, 0, k), trial: make([]int, 0, k), cand: make([]int, 0, swapCandidates), starts: make([]int, 0, deepStarts), overall: make([]int, 0, k), prev: make([]int, 0, k), inS: make([]bool, d),
+		supp: make([]int, 0, k), best: make([]int, 0, k), trial: make([]int, 0, k), starts: make([]int, 0, deepStarts), overall: make([]int, 0, k), prev: make([]int, 0, k), inS: make([]bool, d),
 		f: newFactor(d, r, k, maxM), optBuf: make([]int, 0, (deepStarts+1)*k), optN: make([]int, 0, deepStarts+1), key: make([]int, 0, k),
 	}
 	s.rem = newRemoved(removedCache+1, k)
