@@ -108,6 +108,7 @@ func (s *solver) newUser() {
 // regularises.
 func (s *solver) lsq(x []float64, m int, supp []int) float64 {
 	s.fits++
+	s.fresh = false
 	n := s.r + len(supp)
 	if s.refactor || !s.f.grams || n == 0 || (s.ridge == 0 && m < n) {
 		// Outside a search (the refit of a kept support), a fit is one

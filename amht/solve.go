@@ -24,6 +24,10 @@ type solver struct {
 	grad bool
 	// searched says that solve searched the support (it was not kept).
 	searched bool
+	// fresh says that corr holds X^T resid for the fit in z and resid:
+	// htp sets it when it ends on the fit it computed corr for, and lsq
+	// clears it.
+	fresh bool
 
 	a       []float64 // r x m: (X U)^T, column c of X U at a[c*m:(c+1)*m]
 	arow    []float64 // r: one row of X U
@@ -34,6 +38,7 @@ type solver struct {
 	resid   []float64 // m
 	target  []float64 // m: y minus any fixed offset
 	corr    []float64 // d
+	step    []float64 // d: htp's gradient step
 	pnorm   []float64 // d: squared norm of each column of X after projecting out X U
 	ipnorm  []float64 // d: 1/pnorm, 0 for unusable columns
 	proj    []float64 // r x d
@@ -75,7 +80,7 @@ func newSolver(d, r, k, maxM int, pursuit Pursuit, ridge float64) *solver {
 		d: d, r: r, k: k, pursuit: pursuit, ridge: ridge,
 		a: make([]float64, maxM*r), arow: make([]float64, r), tmpM: make([]float64, maxM), design: make([]float64, maxM*n), gram: make([]float64, n*n),
 		z: make([]float64, n), resid: make([]float64, maxM), target: make([]float64, maxM),
-		corr: make([]float64, d), pnorm: make([]float64, d), ipnorm: make([]float64, d), proj: make([]float64, r*d),
+		corr: make([]float64, d), step: make([]float64, d), pnorm: make([]float64, d), ipnorm: make([]float64, d), proj: make([]float64, r*d),
 		supp: make([]int, 0, k), best: make([]int, 0, k), trial: make([]int, 0, k), starts: make([]int, 0, deepStarts), overall: make([]int, 0, k), prev: make([]int, 0, k), inS: make([]bool, d),
 		f: newFactor(d, r, k, maxM), optBuf: make([]int, 0, (deepStarts+1)*k), optN: make([]int, 0, deepStarts+1), key: make([]int, 0, k),
 	}
@@ -114,12 +119,13 @@ type userFit struct {
 // still a fixed point of hard thresholding for the new U (see kept). Only
 // when it is not does solve search, and then it still returns the kept
 // support if the search finds nothing with a lower residual. After a kept
-// support, s.grad is true and s.corr holds X^T resid.
+// support, and after a search that ended in HTP on its own fit, s.grad
+// is true and s.corr holds X^T resid.
 func (s *solver) solve(x, y, ut []float64, minAbs float64, deep bool, keep []int32, out *userFit) {
 	d, r := s.d, s.r
 	m := len(y)
 	copy(s.target[:m], y)
-	s.grad, s.searched = false, false
+	s.grad, s.searched, s.fresh = false, false, false
 	// A = X U, stored transposed, by rows of X against the rows of U^T:
 	// the shapes are too thin for gonum's blocked (and, above a size,
 	// parallel and allocating) Gemm.
@@ -159,6 +165,8 @@ func (s *solver) solve(x, y, ut []float64, minAbs float64, deep bool, keep []int
 	default:
 		rss = s.search(x, m, minAbs, deep)
 	}
+	// A search that ended in HTP on its own fit has X^T resid already.
+	s.grad = s.grad || s.fresh
 	// Write the result from the chosen support.
 	copy(out.w, s.z[:r])
 	out.nnz = len(s.supp)
@@ -303,7 +311,8 @@ func (s *solver) greedy(x []float64, m int, rss float64, exchange bool) float64 
 }
 
 // htp runs hard-thresholding pursuit iterations from the current support,
-// keeping the best support seen.
+// keeping the best support seen. When it ends on the support whose fit it
+// computed last, it leaves X^T resid in s.corr and sets s.fresh.
 func (s *solver) htp(x []float64, m int, rss float64) float64 {
 	r := s.r
 	s.keepBest()
@@ -316,18 +325,19 @@ func (s *solver) htp(x []float64, m int, rss float64) float64 {
 		vec.MulVec(xc, x[:m*s.d], s.corr)
 		xg := vec.Dot(xc, xc)
 		if gg == 0 || xg == 0 {
-			break
+			return s.current(rss)
 		}
 		mu := gg / xg
-		for j := range s.corr {
-			s.corr[j] *= mu
+		step := s.step[:len(s.corr)]
+		for j, c := range s.corr {
+			step[j] = c * mu
 		}
 		for p, j := range s.supp {
-			s.corr[j] += s.z[r+p]
+			step[j] += s.z[r+p]
 		}
-		s.trial = linalg.TopK(s.corr, s.kEff, s.trial[:0])
+		s.trial = linalg.TopK(step, s.kEff, s.trial[:0])
 		if linalg.SameSet(s.trial, s.supp) {
-			break
+			return s.current(rss)
 		}
 		s.supp = append(s.supp[:0], s.trial...)
 		rss = s.lsq(x, m, s.supp)
@@ -406,6 +416,16 @@ func (s *solver) swap(x []float64, m int, rss float64) float64 {
 		}
 	}
 	return s.restoreBest(x, m)
+}
+
+// current ends htp on the support in s.supp, which is s.best, whose fit
+// (residual sum of squares rss) is in s.z and s.resid and whose X^T resid
+// is in s.corr: restoreBest would only compute the same fit again (it is
+// still counted as a fit, for the deep search's budget).
+func (s *solver) current(rss float64) float64 {
+	s.fits++
+	s.fresh = true
+	return rss
 }
 
 func (s *solver) keepBest() {

@@ -271,7 +271,7 @@ func (tr *trainer) solveUsers(minAbs float64, round int) (float64, error) {
 				w.a.deep++
 			}
 		}
-		if round > 0 && !w.s.grad {
+		if round > 0 && (w.s.searched || !w.s.grad) {
 			tr.schedule(i, round, slices.Equal(w.prev, w.out.idx[:w.out.nnz]))
 		}
 		tr.p.nnz[i] = w.out.nnz
@@ -289,7 +289,8 @@ func (tr *trainer) solveUsers(minAbs float64, round int) (float64, error) {
 			return
 		}
 		// acc += (1/m) w (X^T resid)^T, transposed (see addOuter); a kept
-		// support has X^T resid already.
+		// support, and a search that ended in HTP on its own fit, have
+		// X^T resid already.
 		g := w.s.corr
 		if !w.s.grad {
 			g = w.vecD
