@@ -29,7 +29,9 @@ import (
 // A mapped file that is truncated while open makes Scan return an error
 // rather than crash the program. A file replaced by renaming another onto
 // its path, as lrsp writes files, is unaffected: the File reads the file it
-// opened.
+// opened. The mapped pages that Scan has read count in the process's
+// resident set size while they stay in the page cache; they are the page
+// cache's, shared and reclaimable, not memory of the process's own.
 //
 // A File is safe for concurrent Scans with distinct Scratch values. Close
 // waits for Scans in progress; a Scan after Close returns an error.
