@@ -1,7 +1,7 @@
 // Package pack holds the packed data format: per-user samples grouped by
-// user in one binary file that training streams from disk in large
-// sequential reads, so that data sets larger than memory train with bounded
-// memory.
+// user in one binary file that training streams from disk (through a
+// memory map on unix, else in large sequential reads), so that data sets
+// larger than memory train with bounded memory.
 //
 // # Format, version 1
 //

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -126,23 +127,26 @@ func TestCorruption(t *testing.T) {
 		return p.Scan(0, p.NumUsers(), &sc, func(int, []float64, []float64) error { return nil })
 	}
 	// Every truncation and every single-byte change is an error at Open or
-	// at Scan, never a panic or silent success.
+	// at Scan, never a panic or silent success, whether the file is
+	// mapped or read.
 	for n := 0; n < len(orig); n++ {
 		for _, b := range [][]byte{orig[:n], flip(orig, n)} {
 			bad := filepath.Join(t.TempDir(), "bad.lrspd")
 			if err := os.WriteFile(bad, b, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			p, err := pack.Open(bad)
-			if err == nil {
-				err = scanAll(p)
-				p.Close()
-			}
-			if err == nil && len(b) != len(orig) {
-				t.Fatalf("truncation to %d bytes: no error", n)
-			}
-			if err == nil && len(b) == len(orig) {
-				t.Fatalf("byte %d changed: no error", n)
+			for _, open := range []func(string) (*pack.File, error){pack.Open, pack.OpenReadAt} {
+				p, err := open(bad)
+				if err == nil {
+					err = scanAll(p)
+					p.Close()
+				}
+				if err == nil && len(b) != len(orig) {
+					t.Fatalf("truncation to %d bytes: no error", n)
+				}
+				if err == nil && len(b) == len(orig) {
+					t.Fatalf("byte %d changed: no error", n)
+				}
 			}
 		}
 	}
@@ -196,7 +200,8 @@ func TestWriterErrors(t *testing.T) {
 	}
 }
 
-// FuzzOpen checks that no file content makes Open or Scan panic.
+// FuzzOpen checks that no file content makes Open or Scan panic, and that
+// Scan reads the same through the memory map as with ReadAt.
 func FuzzOpen(f *testing.F) {
 	data, err := synth.Generate(synth.Options{Users: 3, Samples: 2, Dim: 2, Rank: 1, Seed: 1})
 	if err != nil {
@@ -221,8 +226,17 @@ func FuzzOpen(f *testing.F) {
 			return
 		}
 		defer p.Close()
-		var sc dataset.Scratch
-		p.Scan(0, p.NumUsers(), &sc, func(int, []float64, []float64) error { return nil })
+		got, err := scanRanges(p, [][2]int{{0, p.NumUsers()}})
+		// The ReadAt path reads the same values, or fails the same way.
+		rp, rerr := pack.OpenReadAt(path)
+		if rerr != nil {
+			t.Fatalf("Open succeeds, OpenReadAt fails: %v", rerr)
+		}
+		defer rp.Close()
+		want, rerr := scanRanges(rp, [][2]int{{0, rp.NumUsers()}})
+		if (err == nil) != (rerr == nil) || !reflect.DeepEqual(got, want) {
+			t.Fatalf("mapped Scan: %d users, error %v; ReadAt: %d users, error %v", len(got.users), err, len(want.users), rerr)
+		}
 	})
 }
 

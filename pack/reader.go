@@ -9,6 +9,8 @@ import (
 	"hash/crc32"
 	"math"
 	"os"
+	"runtime/debug"
+	"sync"
 	"unsafe"
 
 	"github.com/lrsp/lrsp/dataset"
@@ -16,13 +18,31 @@ import (
 )
 
 // File is an open packed data file. It implements dataset.Source: Scan
-// reads users from disk with one sequential read per call and verifies each
-// user's checksum. Only the index (IDs, sample counts, offsets, input row
-// numbers) is held in memory. A File is safe for concurrent Scans with
-// distinct Scratch values.
+// reads users from the file and verifies each user's checksum on every
+// call. Only the index (IDs, sample counts, offsets, input row numbers) is
+// held in memory.
+//
+// Where the system allows it (unix), Open maps the file into memory
+// read-only and Scan reads the mapping: the file's pages in the page cache,
+// without copying them. Elsewhere, or when the file cannot be mapped, Scan
+// reads with one sequential ReadAt per call into a buffer of its Scratch.
+// A mapped file that is truncated while open makes Scan return an error
+// rather than crash the program. A file replaced by renaming another onto
+// its path, as lrsp writes files, is unaffected: the File reads the file it
+// opened. The mapped pages that Scan has read count in the process's
+// resident set size while they stay in the page cache; they are the page
+// cache's, shared and reclaimable, not memory of the process's own.
+//
+// A File is safe for concurrent Scans with distinct Scratch values. Close
+// waits for Scans in progress; a Scan after Close returns an error.
 type File struct {
-	path      string
-	f         *os.File
+	path string
+	f    *os.File
+	// mu is held shared by each Scan and exclusively by Close, so that the
+	// mapping is never unmapped under a Scan.
+	mu        sync.RWMutex
+	closed    bool
+	mem       []byte // the whole file, mapped read-only; nil: read with ReadAt
 	d         int
 	prec      Precision
 	target    bool
@@ -37,41 +57,57 @@ type File struct {
 	rows      []int
 }
 
-// Open opens the packed file at path and reads its index. A truncated,
-// corrupted or other-version file gives an error that says which.
-func Open(path string) (*File, error) {
+// Open opens the packed file at path, reads and checks its index and, on
+// unix, maps it into memory (see File). A truncated, corrupted or
+// other-version file gives an error that says which.
+func Open(path string) (*File, error) { return openFile(path, true) }
+
+// openFile is Open; with mapped false, Scan reads with ReadAt even where
+// the file could be mapped.
+func openFile(path string, mapped bool) (*File, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("pack: %w", err)
 	}
-	pf, err := open(f, path)
+	pf, size, err := open(f, path)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("pack: open %s: %w", path, err)
 	}
+	if mapped {
+		// A file that cannot be mapped is read with ReadAt instead.
+		if mem, err := mapFile(f, size); err == nil {
+			pf.mem = mem
+		}
+	}
 	return pf, nil
 }
 
-var errTruncated = errors.New("truncated or not a packed data file")
+var (
+	errTruncated      = errors.New("truncated or not a packed data file")
+	errMapUnsupported = errors.New("memory maps are not supported")
+)
 
-func open(f *os.File, path string) (*File, error) {
+// open reads and checks the header and index of f and returns them with
+// the size of the file.
+func open(f *os.File, path string) (*File, int64, error) {
 	st, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	size := st.Size()
 	if size < fixedHeader+trailerSize {
-		return nil, errTruncated
+		return nil, 0, errTruncated
 	}
 	fixed := make([]byte, fixedHeader)
 	if _, err := f.ReadAt(fixed, 0); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if string(fixed[:8]) != magic {
-		return nil, errors.New("not a packed data file (bad magic)")
+		return nil, 0, errors.New("not a packed data file (bad magic)")
 	}
 	if v := binary.LittleEndian.Uint32(fixed[8:]); v != Version {
-		return nil, fmt.Errorf("packed format version %d, this lrsp reads version %d", v, Version)
+		return nil, 0, fmt.Errorf("packed format version %d, this lrsp reads version %d", v, Version)
 	}
 	p := &File{path: path, f: f}
 	p.prec = Precision(binary.LittleEndian.Uint32(fixed[12:]))
@@ -81,53 +117,53 @@ func open(f *os.File, path string) (*File, error) {
 	p.samples = int(min(binary.LittleEndian.Uint64(fixed[32:]), math.MaxInt32*64))
 	jl := int64(binary.LittleEndian.Uint32(fixed[40:]))
 	if !p.prec.valid() || p.d <= 0 || p.d > 1<<24 || jl > maxJSON || fixedHeader+jl > size-trailerSize {
-		return nil, fmt.Errorf("bad header: precision %d, d %d", p.prec, p.d)
+		return nil, 0, fmt.Errorf("bad header: precision %d, d %d", p.prec, p.d)
 	}
 	p.dataStart = (fixedHeader + jl + 63) &^ 63
 	hdr := make([]byte, p.dataStart)
 	if _, err := f.ReadAt(hdr, 0); err != nil {
-		return nil, errTruncated
+		return nil, 0, errTruncated
 	}
 	tr := make([]byte, trailerSize)
 	if _, err := f.ReadAt(tr, size-trailerSize); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if string(tr[24:]) != endMagic {
-		return nil, errTruncated
+		return nil, 0, errTruncated
 	}
 	if crc32.Checksum(hdr, castagnoli) != binary.LittleEndian.Uint32(tr[20:]) {
-		return nil, errors.New("header checksum mismatch: the file is corrupted")
+		return nil, 0, errors.New("header checksum mismatch: the file is corrupted")
 	}
 	var js struct {
 		Features []string `json:"features"`
 	}
 	if err := json.Unmarshal(hdr[fixedHeader:fixedHeader+jl], &js); err != nil {
-		return nil, fmt.Errorf("header: %w", err)
+		return nil, 0, fmt.Errorf("header: %w", err)
 	}
 	if len(js.Features) != p.d {
-		return nil, fmt.Errorf("header names %d features for d = %d", len(js.Features), p.d)
+		return nil, 0, fmt.Errorf("header names %d features for d = %d", len(js.Features), p.d)
 	}
 	p.features = js.Features
 	indexOff := int64(binary.LittleEndian.Uint64(tr[0:]))
 	indexLen := int64(binary.LittleEndian.Uint64(tr[8:]))
 	if indexOff < p.dataStart || indexLen < 0 || indexOff > size-trailerSize || indexLen != size-trailerSize-indexOff {
-		return nil, errTruncated
+		return nil, 0, errTruncated
 	}
 	index := make([]byte, indexLen)
 	if _, err := f.ReadAt(index, indexOff); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if crc32.Checksum(index, castagnoli) != binary.LittleEndian.Uint32(tr[16:]) {
-		return nil, errors.New("index checksum mismatch: the file is corrupted")
+		return nil, 0, errors.New("index checksum mismatch: the file is corrupted")
 	}
 	// Every user takes at least 9 bytes of index, which bounds allocations.
 	if users > uint64(indexLen)/9+1 {
-		return nil, fmt.Errorf("header claims %d users, the index holds fewer", users)
+		return nil, 0, fmt.Errorf("header claims %d users, the index holds fewer", users)
 	}
 	if err := p.parseIndex(index, int(users), indexOff-p.dataStart); err != nil {
-		return nil, fmt.Errorf("index: %w", err)
+		return nil, 0, fmt.Errorf("index: %w", err)
 	}
-	return p, nil
+	return p, size, nil
 }
 
 func (p *File) parseIndex(b []byte, users int, dataLen int64) error {
@@ -207,8 +243,23 @@ func (p *File) size(m int) int64 {
 	return pad8(n)
 }
 
-// Close closes the file.
-func (p *File) Close() error { return p.f.Close() }
+// Close unmaps and closes the file. It waits for Scans in progress.
+func (p *File) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	var err error
+	if p.mem != nil {
+		if uerr := unmapFile(p.mem); uerr != nil {
+			err = fmt.Errorf("pack: unmap %s: %w", p.path, uerr)
+		}
+		p.mem = nil
+	}
+	if cerr := p.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
 
 // Dim returns the number of features.
 func (p *File) Dim() int { return p.d }
@@ -244,15 +295,38 @@ func (p *File) DataBytes() int64 {
 	return p.off[last] + p.size(p.m[last])
 }
 
-// Scan implements dataset.Source: it reads users lo..hi-1 with one read,
-// verifies their checksums, widens float32 features to float64 (one user at
-// a time, into a buffer of sc that stays in cache) and calls fn. Float64
-// features are passed in place, without a copy, on little-endian machines.
-func (p *File) Scan(lo, hi int, sc *dataset.Scratch, fn func(i int, x, y []float64) error) error {
+// Scan implements dataset.Source: it reads users lo..hi-1, verifies their
+// checksums, widens float32 features to float64 (one user at a time, into
+// a buffer of sc that stays in cache) and calls fn. Float64 features are
+// passed in place, without a copy, on little-endian machines.
+//
+// A mapped file (see File) is read in place. If it shrinks during the
+// Scan, reading it faults; Scan then returns an error naming the file, also
+// when the fault is fn's, reading its x in place. Other panics of fn pass
+// through.
+func (p *File) Scan(lo, hi int, sc *dataset.Scratch, fn func(i int, x, y []float64) error) (err error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return fmt.Errorf("pack: read %s: %w", p.path, os.ErrClosed)
+	}
 	if lo >= hi {
 		return nil
 	}
 	start, end := p.off[lo], p.off[hi-1]+p.size(p.m[hi-1])
+	if p.mem != nil {
+		// A read of the mapping beyond the end of the file, which has
+		// been truncated since Open, raises SIGBUS: make it a panic of
+		// this goroutine, and that panic an error.
+		old := debug.SetPanicOnFault(true)
+		defer func() {
+			debug.SetPanicOnFault(old)
+			if r := recover(); r != nil {
+				err = p.fault(r)
+			}
+		}()
+		return p.scan(lo, hi, p.mem[p.dataStart+start:p.dataStart+end:p.dataStart+end], start, sc, fn)
+	}
 	n := int(end - start)
 	if cap(sc.Bytes) < n {
 		sc.Bytes = make([]byte, n)
@@ -261,6 +335,25 @@ func (p *File) Scan(lo, hi int, sc *dataset.Scratch, fn func(i int, x, y []float
 	if _, err := p.f.ReadAt(buf, p.dataStart+start); err != nil {
 		return fmt.Errorf("pack: read %s: %w", p.path, err)
 	}
+	return p.scan(lo, hi, buf, start, sc, fn)
+}
+
+// fault returns the error for the panic value r of a Scan of the mapping:
+// a memory fault at an address inside the mapping means that the file has
+// changed. Fault re-panics with any other value.
+func (p *File) fault(r any) error {
+	if f, ok := r.(interface{ Addr() uintptr }); ok {
+		base := uintptr(unsafe.Pointer(unsafe.SliceData(p.mem)))
+		if a := f.Addr(); a >= base && a-base < uintptr(len(p.mem)) {
+			return fmt.Errorf("pack: read %s: the file changed while it was being read (fault at byte %d of %d)", p.path, a-base, len(p.mem))
+		}
+	}
+	panic(r)
+}
+
+// scan verifies and decodes users lo..hi-1, whose data are buf, read from
+// offset start of the data section, and calls fn with each.
+func (p *File) scan(lo, hi int, buf []byte, start int64, sc *dataset.Scratch, fn func(i int, x, y []float64) error) error {
 	d := p.d
 	for i := lo; i < hi; i++ {
 		m := p.m[i]
