@@ -300,8 +300,14 @@ func runTrain(c *cobra.Command, f *trainFlags, cfg method.Config, o method.Optio
 	}
 	printTrained(c, res, src.NumUsers(), samples, time.Since(start))
 	if p, ok := src.(*pack.File); ok {
-		fmt.Fprintf(c.OutOrStdout(), "streamed %s: %.3g GB of samples per pass; peak heap %.0f MB, peak RSS %.0f MB\n",
-			f.data, float64(p.DataBytes())/1e9, float64(memstat.Heap())/1e6, float64(memstat.PeakRSS())/1e6)
+		fmt.Fprintf(c.OutOrStdout(), "streamed %s: %.3g GB of samples per pass; peak heap %.0f MB, peak RSS %.0f MB", f.data,
+			float64(p.DataBytes())/1e9, float64(memstat.Heap())/1e6, float64(memstat.PeakRSS())/1e6)
+		if fileRSS := memstat.FileRSS(); fileRSS > 0 {
+			// A mapped data file's pages count in the RSS.
+			fmt.Fprintf(c.OutOrStdout(), "; file pages resident at the end %.0f MB (the data file is read through a "+
+				"memory map: page cache that the kernel reclaims as needed)", float64(fileRSS)/1e6)
+		}
+		fmt.Fprintln(c.OutOrStdout())
 	}
 	fmt.Fprintf(c.OutOrStdout(), "wrote %s\n", f.out)
 	return nil

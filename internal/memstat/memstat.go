@@ -30,12 +30,23 @@ func Heap() uint64 {
 // than Linux.
 func PeakRSS() uint64 { return peakRSS() }
 
+// FileRSS returns the bytes of the process's resident memory that are
+// pages of files (RssFile of /proc/self/status): for a process that reads a
+// memory-mapped file, the pages of it in memory, which count in its resident
+// set size but are page cache that the kernel can reclaim. It is 0 when it
+// cannot be read, as on systems other than Linux.
+func FileRSS() uint64 { return fileRSS() }
+
 // parseVmHWM returns the VmHWM line of a /proc/PID/status file in bytes,
 // or 0 when there is none or it does not parse.
-func parseVmHWM(r io.Reader) uint64 {
+func parseVmHWM(r io.Reader) uint64 { return parseKB(r, "VmHWM:") }
+
+// parseKB returns the line of a /proc/PID/status file that starts with key,
+// a number of kB, in bytes, or 0 when there is none or it does not parse.
+func parseKB(r io.Reader, key string) uint64 {
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+		if rest, ok := strings.CutPrefix(sc.Text(), key); ok {
 			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 			if err != nil {
 				return 0

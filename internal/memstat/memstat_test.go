@@ -20,6 +20,10 @@ func TestParseVmHWM(t *testing.T) {
 			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
 		}
 	}
+	status := "VmHWM:\t    1234 kB\nRssAnon:\t  500 kB\nRssFile:\t  700 kB\n"
+	if got := parseKB(strings.NewReader(status), "RssFile:"); got != 700*1024 {
+		t.Errorf("RssFile: %d, want %d", got, 700*1024)
+	}
 }
 
 func TestReadings(t *testing.T) {
