@@ -165,6 +165,7 @@ type Server struct {
 	slots   chan struct{}       // bounds live personalizers
 
 	scratch sync.Pool // *scratch
+	batches sync.Pool // *batchRequest: the slices of binary API requests
 }
 
 // scratch holds per-request buffers reused across requests.
@@ -641,21 +642,20 @@ func (s *Server) predictAll(n int, user func(int) string, x func(int) []float64,
 		// run: start afresh.
 		missing = ""
 		for i := range n {
-			ok, err := rd.Get(user(i), &sc.u)
+			// theta is the store cache's copy of theta_i, or sc.theta.
+			theta, ok, err := rd.Theta(user(i), &sc.u, sc.theta)
 			if err != nil {
 				return err
 			}
-			u := &sc.u
 			if !ok {
 				if s.opt.Unknown != eval.UnknownGlobal {
 					missing = user(i)
 					return nil
 				}
 				fb := s.st.Fallback()
-				u = &fb
+				theta = s.m.Theta(&fb, sc.theta)
 			}
-			s.m.Theta(u, sc.theta)
-			preds[i] = s.predict(x(i), sc)
+			preds[i] = s.predictTheta(x(i), theta, sc)
 		}
 		return nil
 	})
@@ -673,10 +673,15 @@ func (s *Server) predictAll(n int, user func(int) string, x func(int) []float64,
 // replace x for a model with a network, and the logistic loss's link turns
 // the score into a probability.
 func (s *Server) predict(x []float64, sc *scratch) float64 {
+	return s.predictTheta(x, sc.theta, sc)
+}
+
+// predictTheta is predict with theta_i in theta.
+func (s *Server) predictTheta(x, theta []float64, sc *scratch) float64 {
 	if s.net != nil {
 		x = s.net.Forward(x, sc.phi, sc.sa, sc.sb)
 	}
-	z := dot(x, sc.theta)
+	z := dot(x, theta)
 	if s.prob {
 		return logistic.Sigmoid(z)
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 
 	"github.com/lrsp/lrsp/model"
 )
@@ -50,11 +51,14 @@ type cacheShard struct {
 	max   int64 // bound on bytes
 }
 
-// cachedUser holds one user's parameters; it is never modified once in the
-// cache.
+// cachedUser holds one user's parameters, which are never modified once in
+// the cache, and, once Reader.Theta has asked for it, the user's theta_i,
+// which is a function of them and of the store's model and is set at most
+// once.
 type cachedUser struct {
 	w, value []float64
 	index    []int32
+	theta    atomic.Pointer[[]float64]
 }
 
 func newUserCache(maxBytes int64) *userCache {
@@ -70,17 +74,29 @@ func (c *userCache) shard(id string) *cacheShard {
 	return &c.shards[maphash.String(c.seed, id)%cacheShards]
 }
 
+// entryBytes estimates the bytes that id's entry e holds, its theta
+// included once set; the caller holds the shard's lock.
 func entryBytes(id string, e *cachedUser) int64 {
-	return int64(cacheEntryOverhead + len(id) + 8*len(e.w) + 8*len(e.value) + 4*len(e.index))
+	n := int64(cacheEntryOverhead + len(id) + 8*len(e.w) + 8*len(e.value) + 4*len(e.index))
+	if t := e.theta.Load(); t != nil {
+		n += int64(8 * len(*t))
+	}
+	return n
+}
+
+// lookup returns the entry of id, or nil.
+func (c *userCache) lookup(id string) *cachedUser {
+	sh := c.shard(id)
+	sh.mu.RLock()
+	e := sh.users[id]
+	sh.mu.RUnlock()
+	return e
 }
 
 // get copies the cached parameters of id into u, reusing its slices, and
 // reports whether id was cached.
 func (c *userCache) get(id string, u *model.User) bool {
-	sh := c.shard(id)
-	sh.mu.RLock()
-	e := sh.users[id]
-	sh.mu.RUnlock()
+	e := c.lookup(id)
 	if e == nil {
 		return false
 	}
@@ -92,8 +108,8 @@ func (c *userCache) get(id string, u *model.User) bool {
 
 // add caches a copy of u's parameters under id if valid() holds under the
 // shard's lock, evicting other users of the shard as needed to stay within
-// its bound.
-func (c *userCache) add(id string, u *model.User, valid func() bool) {
+// its bound, and returns the new entry, or nil if it added none.
+func (c *userCache) add(id string, u *model.User, valid func() bool) *cachedUser {
 	n := len(u.W) + len(u.Value)
 	buf := make([]float64, n)
 	copy(buf, u.W)
@@ -102,12 +118,12 @@ func (c *userCache) add(id string, u *model.User, valid func() bool) {
 	size := entryBytes(id, e)
 	sh := c.shard(id)
 	if size > sh.max {
-		return
+		return nil
 	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if !valid() {
-		return
+		return nil
 	}
 	if old := sh.users[id]; old != nil {
 		sh.bytes -= entryBytes(id, old)
@@ -125,6 +141,46 @@ func (c *userCache) add(id string, u *model.User, valid func() bool) {
 	}
 	sh.users[id] = e
 	sh.bytes += size
+	return e
+}
+
+// setTheta sets the theta of id's entry e to t unless it has one or e with
+// t would not fit in the shard, evicting other users of the shard as needed
+// to stay within its bound while e is in the cache.
+func (c *userCache) setTheta(id string, e *cachedUser, t []float64) {
+	sh := c.shard(id)
+	size := int64(8 * len(t))
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if e.theta.Load() != nil || entryBytes(id, e)+size > sh.max {
+		return
+	}
+	e.theta.Store(&t)
+	if sh.users[id] != e {
+		return // no longer counted
+	}
+	sh.bytes += size
+	for k, v := range sh.users {
+		if sh.bytes <= sh.max {
+			break
+		}
+		if v != e {
+			sh.bytes -= entryBytes(k, v)
+			delete(sh.users, k)
+		}
+	}
+}
+
+// theta returns the theta of e, computing it with m and caching it on the
+// first call.
+func (c *userCache) theta(id string, e *cachedUser, m *model.Model) []float64 {
+	if t := e.theta.Load(); t != nil {
+		return *t
+	}
+	u := model.User{ID: id, W: e.w, Index: e.index, Value: e.value}
+	t := m.Theta(&u, make([]float64, m.Dim))
+	c.setTheta(id, e, t)
+	return t
 }
 
 // remove drops id from the cache.

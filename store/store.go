@@ -537,6 +537,41 @@ func (r Reader) Get(id string, u *model.User) (bool, error) {
 	return true, nil
 }
 
+// Theta returns theta_i = theta_0 + U w_i + b_i of the user id, equal bit
+// for bit to what model.Model.Theta computes from the store's model and the
+// user's parameters, and reports whether the user exists. Reading through
+// the user cache, it returns the cache's copy, computed once per cached
+// user, which the caller must not modify and which stays valid after fn
+// returns; otherwise it decodes the user into u (reusing its slices, as
+// Get does) and computes theta_i into dst, which must hold the model's
+// dimension, and returns dst. Errors are those of Get.
+func (r Reader) Theta(id string, u *model.User, dst []float64) ([]float64, bool, error) {
+	v := r.v
+	if v.cached {
+		if e := v.s.cache.lookup(id); e != nil {
+			return v.s.cache.theta(id, e, v.s.m), true, nil
+		}
+	}
+	b, err := v.bucket()
+	if err != nil {
+		return nil, false, err
+	}
+	rec := b.Get([]byte(id))
+	if rec == nil {
+		return nil, false, nil
+	}
+	if err := decodeUser([]byte(id), rec, v.s.m, u, !v.s.legacy()); err != nil {
+		return nil, false, fmt.Errorf("user %q: %w", id, err)
+	}
+	u.ID = id
+	if v.cached {
+		if e := v.s.cache.add(id, u, func() bool { return v.s.seq.Load() == v.seq }); e != nil {
+			return v.s.cache.theta(id, e, v.s.m), true, nil
+		}
+	}
+	return v.s.m.Theta(u, dst[:v.s.m.Dim]), true, nil
+}
+
 // View runs fn with a Reader over one consistent snapshot of the store. A
 // panic of bbolt on a corrupt page is returned as an error wrapping
 // ErrCorrupt.
