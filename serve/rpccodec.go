@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"unicode/utf8"
+	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -336,10 +337,7 @@ func walkItem(b []byte, feats []float64, keep bool) (user []byte, _ []float64, e
 			if keep {
 				from := len(feats)
 				feats = slices.Grow(feats, len(v)/8)[:from+len(v)/8]
-				dst := feats[from:]
-				for i := range dst {
-					dst[i] = math.Float64frombits(binary.LittleEndian.Uint64(v[8*i:]))
-				}
+				putLittleEndian(feats[from:], v)
 			}
 			b = b[k:]
 			continue
@@ -361,4 +359,16 @@ func walkItem(b []byte, feats []float64, keep bool) (user []byte, _ []float64, e
 		b = b[k:]
 	}
 	return user, feats, nil
+}
+
+// putLittleEndian sets dst to the little-endian float64s of v, which holds
+// 8 bytes for each of them.
+func putLittleEndian(dst []float64, v []byte) {
+	if nativeLittleEndian && len(dst) > 0 {
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(dst))), 8*len(dst)), v)
+		return
+	}
+	for i := range dst {
+		dst[i] = math.Float64frombits(binary.LittleEndian.Uint64(v[8*i:]))
+	}
 }

@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"encoding/binary"
 	"math"
 	"runtime"
 	"strings"
@@ -165,5 +166,25 @@ func TestDecodeBatch(t *testing.T) {
 	}
 	if n := after.TotalAlloc - before.TotalAlloc; n > 64<<10 {
 		t.Fatalf("decodeBatch allocated %d bytes refusing 1M items over the bound", n)
+	}
+}
+
+// TestPutLittleEndian checks the byte copy of packed features against
+// decoding each float64 on its own, for every length up to 20.
+func TestPutLittleEndian(t *testing.T) {
+	for n := range 21 {
+		v := make([]byte, 8*n)
+		want := make([]float64, n)
+		for i := range want {
+			want[i] = math.Float64frombits(uint64(i+1)*0x9e3779b97f4a7c15 ^ uint64(n))
+			binary.LittleEndian.PutUint64(v[8*i:], math.Float64bits(want[i]))
+		}
+		got := make([]float64, n)
+		putLittleEndian(got, v)
+		for i := range got {
+			if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+				t.Fatalf("n = %d: element %d is %x, want %x", n, i, math.Float64bits(got[i]), math.Float64bits(want[i]))
+			}
+		}
 	}
 }
