@@ -114,7 +114,7 @@ func (s *Server) predictBatch(_ context.Context, req *connect.Request[batchReque
 			return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("items[%d]: %w", i, err))
 		}
 		x := b.features(i)
-		if len(x) == s.din && allFinite(x) {
+		if len(x) == s.din && b.finite[i] {
 			continue // the common case, without building the item's name
 		}
 		if err := s.fs.check(x, "items["+strconv.Itoa(i)+"]"); err != nil {

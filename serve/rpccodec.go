@@ -28,6 +28,9 @@ type batchRequest struct {
 	users []string
 	ends  []int
 	feats []float64
+	// finite[i] reports whether item i's features are all finite, found
+	// while they are in the CPU's cache from decoding.
+	finite []bool
 	// userBytes and userEnds hold the bytes of the user IDs and where each
 	// ends while decoding.
 	userBytes []byte
@@ -64,14 +67,15 @@ func putBatch(pool *sync.Pool, r *batchRequest) {
 	if pool == nil || r == nil || cap(r.feats) > maxPooledFeatures {
 		return
 	}
-	p := &batchRequest{users: r.users[:0], ends: r.ends[:0], feats: r.feats[:0], userBytes: r.userBytes[:0], userEnds: r.userEnds[:0]}
+	p := &batchRequest{users: r.users[:0], ends: r.ends[:0], feats: r.feats[:0], finite: r.finite[:0],
+		userBytes: r.userBytes[:0], userEnds: r.userEnds[:0]}
 	*r = batchRequest{}
 	pool.Put(p)
 }
 
 // fromProto sets r to the items of m, reporting the first missing item.
 func (r *batchRequest) fromProto(m *lrspv1.PredictBatchRequest) error {
-	*r = batchRequest{users: make([]string, len(m.Items)), ends: make([]int, len(m.Items))}
+	*r = batchRequest{users: make([]string, len(m.Items)), ends: make([]int, len(m.Items)), finite: make([]bool, len(m.Items))}
 	for i, it := range m.Items {
 		if it == nil {
 			return fmt.Errorf("items[%d]: missing", i)
@@ -79,6 +83,7 @@ func (r *batchRequest) fromProto(m *lrspv1.PredictBatchRequest) error {
 		r.users[i] = it.User
 		r.feats = append(r.feats, it.Features...)
 		r.ends[i] = len(r.feats)
+		r.finite[i] = allFinite(it.Features)
 	}
 	return nil
 }
@@ -228,6 +233,7 @@ func decodeBatch(b []byte, req *batchRequest, maxItems int) error {
 	users := slices.Grow(req.users[:0], min(len(b)/2, maxItems))
 	ends := slices.Grow(req.ends[:0], min(len(b)/2, maxItems))
 	uends := slices.Grow(req.userEnds[:0], min(len(b)/2, maxItems))
+	finite := slices.Grow(req.finite[:0], min(len(b)/2, maxItems))
 	feats, ub := req.feats[:0], req.userBytes[:0]
 	n := 0
 	err := walkBatch(b, func(item []byte) error {
@@ -235,18 +241,20 @@ func decodeBatch(b []byte, req *batchRequest, maxItems int) error {
 		if n > maxItems {
 			return checkItem(item)
 		}
+		from := len(feats)
 		user, f, err := decodeItem(item, feats)
 		if err != nil {
 			return err
 		}
 		feats = f
 		ends = append(ends, len(feats))
+		finite = append(finite, allFinite(feats[from:]))
 		ub = append(ub, user...)
 		uends = append(uends, len(ub))
 		return nil
 	})
 	req.ends, req.feats, req.userBytes, req.userEnds = ends[:0], feats[:0], ub[:0], uends[:0]
-	req.users = users[:0]
+	req.users, req.finite = users[:0], finite[:0]
 	if err != nil {
 		return err
 	}
@@ -259,7 +267,7 @@ func decodeBatch(b []byte, req *batchRequest, maxItems int) error {
 		users = append(users, all[from:to])
 		from = to
 	}
-	req.users, req.ends, req.feats = users, ends, feats
+	req.users, req.ends, req.feats, req.finite = users, ends, feats, finite
 	return nil
 }
 

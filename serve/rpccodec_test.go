@@ -14,14 +14,15 @@ import (
 )
 
 // sameBatch reports whether a holds the items of b, comparing features
-// bit for bit (NaNs included).
+// bit for bit (NaNs included), and whether it marks the items with
+// non-finite features.
 func sameBatch(a *batchRequest, b *lrspv1.PredictBatchRequest) bool {
-	if a.len() != len(b.Items) || len(a.ends) != len(b.Items) {
+	if a.len() != len(b.Items) || len(a.ends) != len(b.Items) || len(a.finite) != len(b.Items) {
 		return false
 	}
 	for i, y := range b.Items {
 		x := a.features(i)
-		if a.users[i] != y.GetUser() || len(x) != len(y.GetFeatures()) {
+		if a.users[i] != y.GetUser() || len(x) != len(y.GetFeatures()) || a.finite[i] != allFinite(y.GetFeatures()) {
 			return false
 		}
 		for j := range x {
