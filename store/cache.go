@@ -2,6 +2,7 @@ package store
 
 import (
 	"hash/maphash"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -25,6 +26,13 @@ import (
 // transaction. A miss is added to the cache only while seq equals g (checked
 // under the shard's lock, which the writer's removal also takes), so a value
 // read before a write can never be added after the write's removal.
+//
+// Theta. Reader.Theta keeps each cached user's theta_i = theta_0 + U w_i +
+// b_i on its entry, computed (by model.Model.Theta, so bit for bit what a
+// prediction without the cache uses) the first time it is asked for. It
+// is a function of the entry's parameters, which never change, and of the
+// store's model, which never changes either, so it needs no invalidation
+// of its own: a write removes the whole entry.
 
 // DefaultCacheBytes is the bound on the user cache's memory for a zero
 // Options.CacheBytes.
@@ -115,6 +123,9 @@ func (c *userCache) add(id string, u *model.User, valid func() bool) *cachedUser
 	copy(buf, u.W)
 	copy(buf[len(u.W):], u.Value)
 	e := &cachedUser{w: buf[:len(u.W):len(u.W)], value: buf[len(u.W):], index: append([]int32(nil), u.Index...)}
+	// The key must not keep a larger string alive (such as all the user
+	// IDs of the request that read it).
+	id = strings.Clone(id)
 	size := entryBytes(id, e)
 	sh := c.shard(id)
 	if size > sh.max {

@@ -147,7 +147,8 @@ type Options struct {
 	// holding the store open prevents; 0 means one second.
 	LockTimeout time.Duration
 	// CacheBytes bounds the memory of the cache of decoded users that View
-	// reads through (an estimate: about 300 bytes a user at r = k = 10);
+	// reads through (an estimate: about 300 bytes a user at r = k = 10,
+	// and 8 d bytes more for the theta_i of users read with Reader.Theta);
 	// 0 means DefaultCacheBytes and a negative value disables the cache.
 	// When the cache is full, users are evicted at random.
 	CacheBytes int64
