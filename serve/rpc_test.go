@@ -19,6 +19,7 @@ import (
 	"connectrpc.com/connect"
 
 	lrspv1 "github.com/lrsp/lrsp/api/gen/lrsp/v1"
+	"github.com/lrsp/lrsp/api/gen/lrsp/v1/lrspv1connect"
 	"github.com/lrsp/lrsp/client"
 	"github.com/lrsp/lrsp/eval"
 	"github.com/lrsp/lrsp/model"
@@ -384,6 +385,25 @@ func TestRPCConcurrentBatches(t *testing.T) {
 	for range callers {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// TestRPCGRPCWeb checks that the binary API also answers gRPC-Web, with
+// the binary codec and with JSON, as the generated handler did.
+func TestRPCGRPCWeb(t *testing.T) {
+	ts := newRPCServer(t, tinyModel(), Options{})
+	req := &lrspv1.PredictBatchRequest{Items: []*lrspv1.PredictItem{{User: "u1", Features: []float64{1, 2, 3}}, {User: "u2", Features: []float64{1, 2, 3}}}}
+	for _, opts := range [][]connect.ClientOption{{connect.WithGRPCWeb()}, {connect.WithGRPCWeb(), connect.WithProtoJSON()}} {
+		c := connect.NewClient[lrspv1.PredictBatchRequest, lrspv1.PredictBatchResponse](ts.Client(),
+			ts.URL+lrspv1connect.PredictServicePredictBatchProcedure, opts...)
+		resp, err := c.CallUnary(context.Background(), connect.NewRequest(req))
+		if err != nil || len(resp.Msg.Predictions) != 2 || resp.Msg.Predictions[0] != 4 || resp.Msg.Predictions[1] != -1 {
+			t.Fatalf("%v %v, want [4 -1]", resp, err)
+		}
+		_, err = c.CallUnary(context.Background(), connect.NewRequest(&lrspv1.PredictBatchRequest{Items: []*lrspv1.PredictItem{{User: "nobody", Features: []float64{1, 2, 3}}}}))
+		if connect.CodeOf(err) != connect.CodeNotFound {
+			t.Fatalf("unknown user: %v, want not found", err)
 		}
 	}
 }
