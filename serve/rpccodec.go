@@ -49,9 +49,13 @@ func (r *batchRequest) features(i int) []float64 {
 	return r.feats[from:r.ends[i]:r.ends[i]]
 }
 
-// maxPooledFeatures bounds the features of a batchRequest that goes back
-// to the pool, so that one large request does not stay in memory.
-const maxPooledFeatures = 1 << 20
+// maxPooledFeatures and maxPooledItems bound the features and items of a
+// batchRequest that goes back to the pool, so that one large request does
+// not stay in memory.
+const (
+	maxPooledFeatures = 1 << 20
+	maxPooledItems    = 1 << 16
+)
 
 // getBatch returns a batchRequest from the pool, or nil for a new one.
 func getBatch(pool *sync.Pool) *batchRequest {
@@ -64,7 +68,7 @@ func getBatch(pool *sync.Pool) *batchRequest {
 
 // putBatch returns r's slices to the pool; r must not be used afterwards.
 func putBatch(pool *sync.Pool, r *batchRequest) {
-	if pool == nil || r == nil || cap(r.feats) > maxPooledFeatures {
+	if pool == nil || r == nil || cap(r.feats) > maxPooledFeatures || cap(r.users) > maxPooledItems || cap(r.userBytes) > 64*maxPooledItems {
 		return
 	}
 	p := &batchRequest{users: r.users[:0], ends: r.ends[:0], feats: r.feats[:0], finite: r.finite[:0],

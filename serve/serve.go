@@ -524,7 +524,7 @@ func (s *Server) putScratch(sc *scratch) {
 		sc.out = nil
 	}
 	if cap(sc.req.Requests) > 10000 || cap(sc.x) > 1<<20 || cap(sc.thetas) > 10000 {
-		sc.req, sc.x, sc.preds = PredictRequest{}, nil, nil
+		sc.req, sc.x, sc.preds, sc.thetas = PredictRequest{}, nil, nil, nil
 	}
 	s.scratch.Put(sc)
 }
