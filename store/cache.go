@@ -29,8 +29,11 @@ import (
 //
 // Theta. Reader.Theta keeps each cached user's theta_i = theta_0 + U w_i +
 // b_i on its entry, computed (by model.Model.Theta, so bit for bit what a
-// prediction without the cache uses) the first time it is asked for. It
-// is a function of the entry's parameters, which never change, and of the
+// prediction without the cache uses) the first time it is asked for, when
+// the shard has room for its 8 d bytes: a theta_i never evicts a user, and
+// adding a user drops other users' theta_i before it evicts any, so the
+// cache holds as many users as it would without them. A theta_i is a
+// function of the entry's parameters, which never change, and of the
 // store's model, which never changes either, so it needs no invalidation
 // of its own: a write removes the whole entry.
 
@@ -60,9 +63,10 @@ type cacheShard struct {
 }
 
 // cachedUser holds one user's parameters, which are never modified once in
-// the cache, and, once Reader.Theta has asked for it, the user's theta_i,
-// which is a function of them and of the store's model and is set at most
-// once.
+// the cache, and, once Reader.Theta has asked for it and while the shard
+// has room for it, the user's theta_i, a function of them and of the
+// store's model; theta changes only under the shard's lock, and a theta
+// once loaded stays valid (it is never modified).
 type cachedUser struct {
 	w, value []float64
 	index    []int32
@@ -140,9 +144,20 @@ func (c *userCache) add(id string, u *model.User, valid func() bool) *cachedUser
 		sh.bytes -= entryBytes(id, old)
 		delete(sh.users, id)
 	}
-	// Map iteration starts at a random place: this evicts users at random,
-	// which for any access pattern keeps the cache no worse than a random
-	// subset of the store.
+	// Room is made first by dropping the theta_i of other users, so that
+	// keeping theta_i never costs the cache a user; then by evicting
+	// users. Map iteration starts at a random place: this drops and evicts
+	// at random, which for any access pattern keeps the cache no worse
+	// than a random subset of the store.
+	for _, v := range sh.users {
+		if sh.bytes+size <= sh.max {
+			break
+		}
+		if t := v.theta.Load(); t != nil {
+			v.theta.Store(nil)
+			sh.bytes -= int64(8 * len(*t))
+		}
+	}
 	for k, v := range sh.users {
 		if sh.bytes+size <= sh.max {
 			break
@@ -155,40 +170,49 @@ func (c *userCache) add(id string, u *model.User, valid func() bool) *cachedUser
 	return e
 }
 
-// setTheta sets the theta of id's entry e to t unless it has one or e with
-// t would not fit in the shard, evicting other users of the shard as needed
-// to stay within its bound while e is in the cache.
+// thetaFits reports whether the shard of id has room for a theta of d
+// values without dropping anything.
+func (c *userCache) thetaFits(id string, d int) bool {
+	sh := c.shard(id)
+	sh.mu.RLock()
+	fits := sh.bytes+int64(8*d) <= sh.max
+	sh.mu.RUnlock()
+	return fits
+}
+
+// setTheta sets the theta of id's entry e to t unless it has one or the
+// shard has no room for t: a theta never evicts a user (see add). An entry
+// that is no longer in the cache may take t, uncounted.
 func (c *userCache) setTheta(id string, e *cachedUser, t []float64) {
 	sh := c.shard(id)
 	size := int64(8 * len(t))
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if e.theta.Load() != nil || entryBytes(id, e)+size > sh.max {
+	if e.theta.Load() != nil {
+		return
+	}
+	if sh.users[id] != e {
+		e.theta.Store(&t)
+		return
+	}
+	if sh.bytes+size > sh.max {
 		return
 	}
 	e.theta.Store(&t)
-	if sh.users[id] != e {
-		return // no longer counted
-	}
 	sh.bytes += size
-	for k, v := range sh.users {
-		if sh.bytes <= sh.max {
-			break
-		}
-		if v != e {
-			sh.bytes -= entryBytes(k, v)
-			delete(sh.users, k)
-		}
-	}
 }
 
-// theta returns the theta of e, computing it with m and caching it on the
-// first call.
-func (c *userCache) theta(id string, e *cachedUser, m *model.Model) []float64 {
+// theta returns the theta of e: its cached one, or one computed with m and
+// cached if the shard has room, or else one computed into dst (length
+// m.Dim), which the caller must not keep.
+func (c *userCache) theta(id string, e *cachedUser, m *model.Model, dst []float64) []float64 {
 	if t := e.theta.Load(); t != nil {
 		return *t
 	}
 	u := model.User{ID: id, W: e.w, Index: e.index, Value: e.value}
+	if !c.thetaFits(id, m.Dim) {
+		return m.Theta(&u, dst)
+	}
 	t := m.Theta(&u, make([]float64, m.Dim))
 	c.setTheta(id, e, t)
 	return t

@@ -334,3 +334,58 @@ func TestViewThetaRerunsAfterWrite(t *testing.T) {
 		t.Fatalf("fn ran %d times, read theta %v; want 2 runs and %v", runs, got, want)
 	}
 }
+
+// TestViewThetaKeepsUsers checks that keeping theta_i never costs the cache
+// a user: with a bound that holds every user's parameters but not every
+// theta_i (d = 64), reading theta_i of 200 users keeps all 200 cached (and
+// still equal to model.Model.Theta when there is no room to keep them),
+// and reading 60 more users drops theta_i rather than users, within the
+// bound and with the bytes counted exactly.
+func TestViewThetaKeepsUsers(t *testing.T) {
+	m := randomModel(260, 64, 2, 2, true, 9)
+	s := openCache(t, m, cacheShards*2048)
+	for _, u := range m.Users[:200] {
+		viewGet(t, s, u.ID)
+	}
+	if n := s.cache.len(); n != 200 {
+		t.Fatalf("%d users cached after reading 200; the bound should hold them all", n)
+	}
+	for round := range 2 {
+		for _, u := range m.Users[:200] {
+			got, ok := viewTheta(t, s, u.ID)
+			if want := m.Theta(&u, make([]float64, m.Dim)); !ok || !slices.Equal(got, want) {
+				t.Fatalf("round %d: theta of %s = %v, %v; want %v", round, u.ID, got, ok, want)
+			}
+		}
+	}
+	check := func(users int) (thetas int) {
+		t.Helper()
+		if n := s.cache.len(); n != users {
+			t.Fatalf("%d users cached, want %d", n, users)
+		}
+		for i := range s.cache.shards {
+			sh := &s.cache.shards[i]
+			var sum int64
+			for id, e := range sh.users {
+				sum += entryBytes(id, e)
+				if e.theta.Load() != nil {
+					thetas++
+				}
+			}
+			if sum != sh.bytes || sh.bytes > sh.max {
+				t.Fatalf("shard %d counts %d bytes, holds %d, bound %d", i, sh.bytes, sum, sh.max)
+			}
+		}
+		return thetas
+	}
+	before := check(200)
+	if before == 0 || before == 200 {
+		t.Fatalf("%d of 200 users keep theta_i; the bound should hold some but not all", before)
+	}
+	for _, u := range m.Users[200:] {
+		viewGet(t, s, u.ID)
+	}
+	if after := check(260); after >= before {
+		t.Fatalf("%d users keep theta_i after 60 more were added, %d before: adding should drop some", after, before)
+	}
+}

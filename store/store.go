@@ -542,15 +542,16 @@ func (r Reader) Get(id string, u *model.User) (bool, error) {
 // for bit to what model.Model.Theta computes from the store's model and the
 // user's parameters, and reports whether the user exists. Reading through
 // the user cache, it returns the cache's copy, computed once per cached
-// user, which the caller must not modify and which stays valid after fn
-// returns; otherwise it decodes the user into u (reusing its slices, as
-// Get does) and computes theta_i into dst, which must hold the model's
-// dimension, and returns dst. Errors are those of Get.
+// user while the cache has room for it, which the caller must not modify
+// and which stays valid after fn returns; otherwise it computes theta_i
+// into dst, which must hold the model's dimension, and returns dst (so a
+// result that is not dst may be kept), decoding the user into u (reusing
+// its slices, as Get does) when it is not cached. Errors are those of Get.
 func (r Reader) Theta(id string, u *model.User, dst []float64) ([]float64, bool, error) {
 	v := r.v
 	if v.cached {
 		if e := v.s.cache.lookup(id); e != nil {
-			return v.s.cache.theta(id, e, v.s.m), true, nil
+			return v.s.cache.theta(id, e, v.s.m, dst[:v.s.m.Dim]), true, nil
 		}
 	}
 	b, err := v.bucket()
@@ -567,7 +568,7 @@ func (r Reader) Theta(id string, u *model.User, dst []float64) ([]float64, bool,
 	u.ID = id
 	if v.cached {
 		if e := v.s.cache.add(id, u, func() bool { return v.s.seq.Load() == v.seq }); e != nil {
-			return v.s.cache.theta(id, e, v.s.m), true, nil
+			return v.s.cache.theta(id, e, v.s.m, dst[:v.s.m.Dim]), true, nil
 		}
 	}
 	return v.s.m.Theta(u, dst[:v.s.m.Dim]), true, nil
