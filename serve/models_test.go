@@ -514,7 +514,7 @@ func TestConcurrentNetwork(t *testing.T) {
 // whose theta_i is cached.
 func TestBatchPredictionsMatchEval(t *testing.T) {
 	for _, loss := range []string{"", model.LossLogistic} {
-		for _, cache := range []int64{0, -1} {
+		for _, cache := range []int64{0, -1, 64 * 250} { // default, none, and no room for any theta_i
 			t.Run(fmt.Sprintf("loss %q cache %d", loss, cache), func(t *testing.T) {
 				m := handModel(model.MethodLRS, loss, 13, 3, 2, 30, 0, nil, 11)
 				path := filepath.Join(t.TempDir(), "users.db")
