@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -60,6 +61,13 @@ func (g *grpcCaller) call(ctx context.Context, p *Prepared) (*lrspv1.PredictBatc
 	if g.token != "" {
 		req.Header["Authorization"] = []string{"Bearer " + g.token}
 	}
+	if deadline, ok := ctx.Deadline(); ok {
+		d := time.Until(deadline)
+		if d <= 0 {
+			return nil, fmt.Errorf("client: predict batch: %w", connect.NewError(connect.CodeDeadlineExceeded, context.DeadlineExceeded))
+		}
+		req.Header["Grpc-Timeout"] = []string{grpcTimeout(d)}
+	}
 	resp, err := g.hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("client: predict batch: %w", connect.NewError(transportCode(ctx), err))
@@ -73,6 +81,29 @@ func (g *grpcCaller) call(ctx context.Context, p *Prepared) (*lrspv1.PredictBatc
 		return nil, fmt.Errorf("client: predict batch: %w", err)
 	}
 	return out, nil
+}
+
+// grpcTimeout encodes d as a grpc-timeout header: at most 8 digits and a
+// unit, the finest unit that holds d, rounded up.
+func grpcTimeout(d time.Duration) string {
+	for _, u := range []struct {
+		unit string
+		size time.Duration
+	}{{"n", time.Nanosecond}, {"u", time.Microsecond}, {"m", time.Millisecond}, {"S", time.Second}, {"M", time.Minute}} {
+		if n := ceilDiv(d, u.size); n < 1e8 {
+			return strconv.FormatInt(int64(n), 10) + u.unit
+		}
+	}
+	return strconv.FormatInt(int64(min(ceilDiv(d, time.Hour), 1e8-1)), 10) + "H"
+}
+
+// ceilDiv returns d / unit rounded up, for d > 0.
+func ceilDiv(d, unit time.Duration) time.Duration {
+	n := d / unit
+	if d%unit != 0 {
+		n++
+	}
+	return n
 }
 
 // transportCode is the code of a failed call: Canceled or

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -161,5 +162,64 @@ func TestPredictPreparedChecksResponses(t *testing.T) {
 				t.Fatalf("%v (code %v), want code %v containing %q", err, connect.CodeOf(err), tc.code, tc.want)
 			}
 		})
+	}
+}
+
+// TestGRPCTimeout checks the grpc-timeout encoding: the finest unit whose
+// value has at most 8 digits, rounded up.
+func TestGRPCTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{1, "1n"}, {99999999, "99999999n"}, {100000000, "100000u"}, {100000001, "100001u"},
+		{time.Minute, "60000000u"}, {time.Hour, "3600000m"}, {1000 * time.Hour, "3600000S"},
+		{1 << 62, "76861434M"}, {1 << 63 - 1, "2562048H"},
+	} {
+		if got := grpcTimeout(tc.d); got != tc.want {
+			t.Errorf("grpcTimeout(%v) = %q, want %q", tc.d, got, tc.want)
+		}
+	}
+}
+
+// TestPredictPreparedDeadline checks that a prepared call sends the
+// context's deadline as grpc-timeout, and fails at once with
+// DeadlineExceeded when it has passed.
+func TestPredictPreparedDeadline(t *testing.T) {
+	seen := make(chan string, 1)
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Header.Get("Grpc-Timeout")
+		w.Header().Add("Trailer", "Grpc-Status")
+		w.Header().Set("Content-Type", "application/grpc")
+		b, _ := proto.Marshal(&lrspv1.PredictBatchResponse{Predictions: []float64{1}})
+		f, _ := grpcFrame(b)
+		w.Write(f)
+		w.Header().Set("Grpc-Status", "0")
+	}))
+	p := new(http.Protocols)
+	p.SetUnencryptedHTTP2(true)
+	ts.Config.Protocols = p
+	ts.Start()
+	defer ts.Close()
+	c, err := New(ts.URL, Options{Protocol: GRPC})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prep, err := c.Prepare(&lrspv1.PredictBatchRequest{Items: []*lrspv1.PredictItem{{User: "u1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	if _, err := c.PredictPrepared(ctx, prep); err != nil {
+		t.Fatal(err)
+	}
+	if h := <-seen; !strings.HasSuffix(h, "m") || len(h) < 8 {
+		t.Fatalf("grpc-timeout %q for an hour", h)
+	}
+	past, cancel2 := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel2()
+	if _, err := c.PredictPrepared(past, prep); connect.CodeOf(err) != connect.CodeDeadlineExceeded {
+		t.Fatalf("past deadline: %v, want deadline exceeded", err)
 	}
 }
