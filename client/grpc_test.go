@@ -174,7 +174,7 @@ func TestGRPCTimeout(t *testing.T) {
 	}{
 		{1, "1n"}, {99999999, "99999999n"}, {100000000, "100000u"}, {100000001, "100001u"},
 		{time.Minute, "60000000u"}, {time.Hour, "3600000m"}, {1000 * time.Hour, "3600000S"},
-		{1 << 62, "76861434M"}, {1 << 63 - 1, "2562048H"},
+		{1 << 62, "76861434M"}, {1<<63 - 1, "2562048H"},
 	} {
 		if got := grpcTimeout(tc.d); got != tc.want {
 			t.Errorf("grpcTimeout(%v) = %q, want %q", tc.d, got, tc.want)
