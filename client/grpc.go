@@ -75,7 +75,7 @@ func (g *grpcCaller) call(ctx context.Context, p *Prepared) (*lrspv1.PredictBatc
 	defer resp.Body.Close()
 	out, err := g.read(resp, p.n)
 	if err != nil {
-		if ctx.Err() != nil && connect.CodeOf(err) == connect.CodeUnknown {
+		if ctx.Err() != nil && connect.CodeOf(err) == connect.CodeUnavailable {
 			err = connect.NewError(transportCode(ctx), err)
 		}
 		return nil, fmt.Errorf("client: predict batch: %w", err)
