@@ -12,9 +12,11 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 
 	"connectrpc.com/connect"
@@ -68,6 +70,7 @@ type Client struct {
 	rpc   lrspv1connect.PredictServiceClient
 	token string
 	codec *codec
+	grpc  *grpcCaller // sends prepared requests over gRPC; nil for Connect
 }
 
 // New returns a Client for the server at baseURL, an http:// or https://
@@ -102,7 +105,11 @@ func New(baseURL string, opt Options) (*Client, error) {
 	if !opt.Gzip {
 		opts = append(opts, connect.WithAcceptCompression("gzip", nil, nil))
 	}
-	return &Client{rpc: lrspv1connect.NewPredictServiceClient(hc, baseURL, opts...), token: opt.Token, codec: cd}, nil
+	c := &Client{rpc: lrspv1connect.NewPredictServiceClient(hc, baseURL, opts...), token: opt.Token, codec: cd}
+	if opt.Protocol == GRPC && !opt.Gzip {
+		c.grpc = &grpcCaller{hc: hc, url: strings.TrimRight(baseURL, "/") + lrspv1connect.PredictServicePredictBatchProcedure, token: opt.Token}
+	}
+	return c, nil
 }
 
 // Item is one prediction to ask for: a user's ID and the model's input
@@ -148,8 +155,9 @@ func (c *Client) PredictBatch(ctx context.Context, req *lrspv1.PredictBatchReque
 // with PredictPrepared without encoding it again (as a load generator
 // does). It is tied to the Client that prepared it.
 type Prepared struct {
-	msg *lrspv1.PredictBatchRequest // a private copy, the key of its encoding
-	n   int
+	msg   *lrspv1.PredictBatchRequest // a private copy, the key of its encoding
+	n     int
+	frame []byte // the gRPC message, for Client.grpc
 }
 
 // Prepare encodes req for PredictPrepared. The Client keeps the encoding
@@ -160,13 +168,29 @@ func (c *Client) Prepare(req *lrspv1.PredictBatchRequest) (*Prepared, error) {
 		return nil, fmt.Errorf("client: prepare: %w", err)
 	}
 	p := &Prepared{msg: &lrspv1.PredictBatchRequest{}, n: len(req.Items)}
+	if c.grpc != nil {
+		if p.frame, err = grpcFrame(b); err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
 	c.codec.encoded.Store(p.msg, b)
 	return p, nil
 }
 
 // PredictPrepared sends a prepared request, as PredictBatch sends the
-// request that p was prepared from.
+// request that p was prepared from. Over gRPC (without Options.Gzip) it
+// sends the prepared message with net/http directly rather than through
+// connect, and checks and decodes the response itself (the status, the
+// content type, a single uncompressed message, the grpc-status trailer,
+// and one prediction per item); its errors carry the same codes.
 func (c *Client) PredictPrepared(ctx context.Context, p *Prepared) (*lrspv1.PredictBatchResponse, error) {
+	if c.grpc != nil {
+		if p.frame == nil {
+			return nil, errors.New("client: predict batch: the request was prepared by another client")
+		}
+		return c.grpc.call(ctx, p)
+	}
 	r := connect.NewRequest(p.msg)
 	if c.token != "" {
 		r.Header().Set("Authorization", "Bearer "+c.token)

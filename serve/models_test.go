@@ -3,9 +3,12 @@ package serve
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -18,6 +21,7 @@ import (
 	"github.com/lrsp/lrsp/mixed"
 	"github.com/lrsp/lrsp/model"
 	"github.com/lrsp/lrsp/neural"
+	"github.com/lrsp/lrsp/store"
 	"github.com/lrsp/lrsp/synth"
 )
 
@@ -499,5 +503,104 @@ func TestConcurrentNetwork(t *testing.T) {
 	}
 	if st.Len() != len(m.Users)+4 {
 		t.Fatalf("store holds %d users, want %d", st.Len(), len(m.Users)+4)
+	}
+}
+
+// TestBatchPredictionsMatchEval checks batch predictions of linear models
+// (four at a time, from theta_i kept in the store's user cache) against
+// eval.Predict bit for bit, with the cache and without, for known users
+// and unknown ones (the global fallback) mixed so that some groups of four
+// have a fallback, before and after store writes replace and delete users
+// whose theta_i is cached.
+func TestBatchPredictionsMatchEval(t *testing.T) {
+	for _, loss := range []string{"", model.LossLogistic} {
+		for _, cache := range []int64{0, -1, 64 * 250} { // default, none, and no room for any theta_i
+			t.Run(fmt.Sprintf("loss %q cache %d", loss, cache), func(t *testing.T) {
+				m := handModel(model.MethodLRS, loss, 13, 3, 2, 30, 0, nil, 11)
+				path := filepath.Join(t.TempDir(), "users.db")
+				if err := store.Import(context.Background(), path, m, store.ImportOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				st, err := store.Open(path, store.Options{CacheBytes: cache})
+				if err != nil {
+					t.Fatal(err)
+				}
+				srv, err := New(st, Options{Unknown: eval.UnknownGlobal})
+				if err != nil {
+					t.Fatal(err)
+				}
+				ts := httptest.NewServer(srv)
+				t.Cleanup(func() { ts.Close(); st.Close() })
+				ids := []string{"u0", "u1", "u2", "u3", "u4", "u5", "nobody", "u7", "u8", "u9", "u10", "u11", "u12"}
+				check := func(when string, m *model.Model) {
+					t.Helper()
+					ds := inputData(m, ids, 3, 7, nil)
+					want, err := eval.Predict(m, ds, eval.UnknownGlobal)
+					if err != nil {
+						t.Fatal(err)
+					}
+					items := rows(ds)
+					for range 2 { // theta_i computed, then cached
+						code, body := do(t, "POST", ts.URL+"/v1/predict", "", map[string]any{"requests": items})
+						var batch struct {
+							Predictions []predictReply `json:"predictions"`
+						}
+						if code != http.StatusOK || json.Unmarshal(body, &batch) != nil || len(batch.Predictions) != len(want) {
+							t.Fatalf("%s: batch predict: %d %s", when, code, body)
+						}
+						for i, p := range batch.Predictions {
+							if math.Float64bits(p.Prediction) != math.Float64bits(want[i]) {
+								t.Fatalf("%s: row %d (%s): %v, eval.Predict %v", when, i, p.User, p.Prediction, want[i])
+							}
+						}
+					}
+				}
+				check("imported", m)
+				// Replace u1 and delete u2 in the store and in m.
+				next := model.User{ID: "u1", W: []float64{3, -1, 0.5}, Index: []int32{4}, Value: []float64{2}}
+				if _, err := st.Put(next); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := st.Delete("u2"); err != nil {
+					t.Fatal(err)
+				}
+				after := *m
+				after.Users = nil
+				for _, u := range m.Users {
+					switch u.ID {
+					case "u1":
+						after.Users = append(after.Users, next)
+					case "u2":
+					default:
+						after.Users = append(after.Users, u)
+					}
+				}
+				check("after put and delete", &after)
+			})
+		}
+	}
+}
+
+// TestDot4 checks that dot4 equals dot bit for bit on random vectors of
+// every length up to 40.
+func TestDot4(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	vec := func(n int) []float64 {
+		v := make([]float64, n)
+		for i := range v {
+			v[i] = rng.NormFloat64() * math.Pow(10, float64(rng.IntN(9)-4))
+		}
+		return v
+	}
+	for n := range 41 {
+		a := [4][]float64{vec(n), vec(n), vec(n), vec(n)}
+		b := [4][]float64{vec(n), vec(n), vec(n), vec(n)}
+		var got [4]float64
+		got[0], got[1], got[2], got[3] = dot4(a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3])
+		for k := range got {
+			if want := dot(a[k], b[k]); math.Float64bits(got[k]) != math.Float64bits(want) {
+				t.Fatalf("n = %d, item %d: dot4 %v, dot %v", n, k, got[k], want)
+			}
+		}
 	}
 }

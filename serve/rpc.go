@@ -24,15 +24,28 @@ import (
 // rpcRoute is the path prefix of the binary API's procedures.
 const rpcRoute = "/" + lrspv1connect.PredictServiceName + "/"
 
-// rpcService implements lrspv1connect.PredictServiceHandler for a Server.
-type rpcService struct{ s *Server }
-
-// mountRPC mounts the binary API on the server's mux.
+// mountRPC mounts the binary API on the server's mux. It is what
+// lrspv1connect.NewPredictServiceHandler mounts (the same procedure,
+// schema and idempotency), except that the handler receives a
+// batchRequest, which the codecs decode into slices that the server
+// reuses, rather than a PredictBatchRequest.
 func (s *Server) mountRPC() {
-	path, h := lrspv1connect.NewPredictServiceHandler(rpcService{s},
+	method := lrspv1.File_lrsp_v1_predict_proto.Services().ByName("PredictService").Methods().ByName("PredictBatch")
+	h := connect.NewUnaryHandler(lrspv1connect.PredictServicePredictBatchProcedure, s.predictBatch,
+		connect.WithSchema(method),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithReadMaxBytes(int(min(s.opt.MaxBodyBytes, math.MaxInt32))),
-		connect.WithCodec(rpcCodec{maxItems: s.opt.MaxBatch}))
-	s.mux.Handle(path, s.met.instrument(lrspv1connect.PredictServicePredictBatchProcedure, h.ServeHTTP))
+		connect.WithCodec(rpcCodec{maxItems: s.opt.MaxBatch, pool: &s.batches}),
+		connect.WithCodec(rpcJSONCodec{name: "json"}),
+		connect.WithCodec(rpcJSONCodec{name: "json; charset=utf-8"}))
+	s.mux.Handle(rpcRoute, s.met.instrument(lrspv1connect.PredictServicePredictBatchProcedure,
+		func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != lrspv1connect.PredictServicePredictBatchProcedure {
+				http.NotFound(w, r)
+				return
+			}
+			h.ServeHTTP(w, r)
+		}))
 }
 
 // isRPC reports whether r is a request of the binary API that connect can
@@ -77,52 +90,49 @@ func (s *Server) rpcError(err error) error {
 	return connect.NewError(connectCode(he.code), errors.New(he.msg))
 }
 
-// PredictBatch answers the binary batch predict with the semantics of
+// predictBatch answers the binary batch predict with the semantics of
 // POST /v1/predict: the same token, batch limit, validation of user IDs
 // and features, unknown-user policy and refusal of non-finite predictions,
 // and predictions equal bit for bit to the JSON API's. Features are given
 // in model order only (there is no by-name form).
-func (h rpcService) PredictBatch(_ context.Context, req *connect.Request[lrspv1.PredictBatchRequest]) (*connect.Response[lrspv1.PredictBatchResponse], error) {
-	s := h.s
+func (s *Server) predictBatch(_ context.Context, req *connect.Request[batchRequest]) (*connect.Response[lrspv1.PredictBatchResponse], error) {
+	b := req.Msg
+	defer putBatch(&s.batches, b)
 	if !s.authorizedHeader(req.Header().Get("Authorization"), predictToken) {
 		return nil, connect.NewError(connect.CodeUnauthenticated,
 			errors.New("a valid bearer token is required for "+lrspv1connect.PredictServicePredictBatchProcedure))
 	}
-	items := req.Msg.GetItems()
-	switch n := len(items); {
+	switch n := b.len(); {
 	case n == 0:
 		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("items: empty batch"))
 	case n > s.opt.MaxBatch:
 		return nil, connect.NewError(connect.CodeInvalidArgument,
 			fmt.Errorf("items: %d items exceed the batch limit of %d", n, s.opt.MaxBatch))
 	}
-	for i, it := range items {
-		if it == nil {
-			return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("items[%d]: missing", i))
-		}
-		if err := CheckUserID(it.User); err != nil {
+	for i, user := range b.users {
+		if err := CheckUserID(user); err != nil {
 			return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("items[%d]: %w", i, err))
 		}
-		if len(it.Features) == s.din && allFinite(it.Features) {
+		x := b.features(i)
+		if len(x) == s.din && b.finite[i] {
 			continue // the common case, without building the item's name
 		}
-		if err := s.fs.check(it.Features, "items["+strconv.Itoa(i)+"]"); err != nil {
+		if err := s.fs.check(x, "items["+strconv.Itoa(i)+"]"); err != nil {
 			return nil, connect.NewError(connect.CodeInvalidArgument, err)
 		}
 	}
 	sc := s.getScratch()
 	defer s.putScratch(sc)
-	preds := make([]float64, len(items))
-	if err := s.predictAll(len(items), func(i int) string { return items[i].User },
-		func(i int) []float64 { return items[i].Features }, preds, sc); err != nil {
+	preds := make([]float64, b.len())
+	if err := s.predictAll(len(preds), func(i int) string { return b.users[i] }, b.features, preds, sc); err != nil {
 		return nil, s.rpcError(err)
 	}
 	for i, p := range preds {
 		if math.IsNaN(p) || math.IsInf(p, 0) {
 			return nil, connect.NewError(connect.CodeOutOfRange, fmt.Errorf("items[%d]: the prediction for user %q is not a finite number (%v): "+
-				"the features are too large in magnitude for the user's parameters", i, items[i].User, p))
+				"the features are too large in magnitude for the user's parameters", i, b.users[i], p))
 		}
 	}
-	s.met.predictions.Add(float64(len(items)))
+	s.met.predictions.Add(float64(len(preds)))
 	return connect.NewResponse(&lrspv1.PredictBatchResponse{Predictions: preds, Probability: s.prob}), nil
 }

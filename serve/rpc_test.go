@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -18,6 +19,7 @@ import (
 	"connectrpc.com/connect"
 
 	lrspv1 "github.com/lrsp/lrsp/api/gen/lrsp/v1"
+	"github.com/lrsp/lrsp/api/gen/lrsp/v1/lrspv1connect"
 	"github.com/lrsp/lrsp/client"
 	"github.com/lrsp/lrsp/eval"
 	"github.com/lrsp/lrsp/model"
@@ -305,6 +307,103 @@ func TestRPCPredictBatchReusesRequest(t *testing.T) {
 		resp, err := c.PredictBatch(context.Background(), req)
 		if err != nil || len(resp.Predictions) != 2 || resp.Predictions[0] != 4 || resp.Predictions[1] != -1 {
 			t.Fatalf("%v %v, want [4 -1]", resp, err)
+		}
+	}
+}
+
+// TestRPCConnectJSON checks the Connect protocol's JSON codec, which the
+// server decodes into its own request type: predictions equal the JSON
+// API's, and malformed JSON is InvalidArgument.
+func TestRPCConnectJSON(t *testing.T) {
+	ts := newRPCServer(t, tinyModel(), Options{})
+	url := ts.URL + "/lrsp.v1.PredictService/PredictBatch"
+	for _, ct := range []string{"application/json", "application/json; charset=utf-8"} {
+		resp, err := http.Post(url, ct, strings.NewReader(`{"items":[{"user":"u1","features":[1,2,3]},{"user":"u2","features":[1,2,3]}],"unknown":1}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var got struct{ Predictions []float64 }
+		if err := json.Unmarshal(body, &got); resp.StatusCode != http.StatusOK || err != nil ||
+			len(got.Predictions) != 2 || got.Predictions[0] != 4 || got.Predictions[1] != -1 {
+			t.Fatalf("%s: %d %s, want predictions [4 -1]", ct, resp.StatusCode, body)
+		}
+	}
+	for _, body := range []string{``, `{"items":[null]}`, `{"items":[{"user":"u1","features":[1,2]}]}`, `{"items":[]}`} {
+		resp, err := http.Post(url, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var e struct{ Code string }
+		if json.Unmarshal(b, &e); resp.StatusCode != http.StatusBadRequest || e.Code != "invalid_argument" {
+			t.Fatalf("%q: %d %s, want 400 invalid_argument", body, resp.StatusCode, b)
+		}
+	}
+}
+
+// TestRPCConcurrentBatches checks that requests decoded into the server's
+// reused slices do not mix: concurrent gRPC calls, each with its own batch
+// (of its own size), get the JSON API's predictions for that batch every
+// time.
+func TestRPCConcurrentBatches(t *testing.T) {
+	f := trained(t)
+	ts := newRPCServer(t, f.m, Options{})
+	const callers = 6
+	items := make([][]client.Item, callers)
+	want := make([][]float64, callers)
+	for c := range items {
+		items[c] = randomItems(rand.New(rand.NewPCG(uint64(c), 9)), 50+40*c, 80, 12, false)
+		want[c], _ = jsonBatch(t, ts.URL, "", items[c])
+	}
+	errs := make(chan error, callers)
+	for c := range callers {
+		go func() {
+			cl, err := client.New(ts.URL, client.Options{Protocol: client.GRPC})
+			if err != nil {
+				errs <- err
+				return
+			}
+			for range 30 {
+				got, _, err := cl.Predict(context.Background(), items[c])
+				if err != nil {
+					errs <- err
+					return
+				}
+				for i := range got {
+					if math.Float64bits(got[i]) != math.Float64bits(want[c][i]) {
+						errs <- fmt.Errorf("caller %d item %d: %v, want %v", c, i, got[i], want[c][i])
+						return
+					}
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range callers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestRPCGRPCWeb checks that the binary API also answers gRPC-Web, with
+// the binary codec and with JSON, as the generated handler did.
+func TestRPCGRPCWeb(t *testing.T) {
+	ts := newRPCServer(t, tinyModel(), Options{})
+	req := &lrspv1.PredictBatchRequest{Items: []*lrspv1.PredictItem{{User: "u1", Features: []float64{1, 2, 3}}, {User: "u2", Features: []float64{1, 2, 3}}}}
+	for _, opts := range [][]connect.ClientOption{{connect.WithGRPCWeb()}, {connect.WithGRPCWeb(), connect.WithProtoJSON()}} {
+		c := connect.NewClient[lrspv1.PredictBatchRequest, lrspv1.PredictBatchResponse](ts.Client(),
+			ts.URL+lrspv1connect.PredictServicePredictBatchProcedure, opts...)
+		resp, err := c.CallUnary(context.Background(), connect.NewRequest(req))
+		if err != nil || len(resp.Msg.Predictions) != 2 || resp.Msg.Predictions[0] != 4 || resp.Msg.Predictions[1] != -1 {
+			t.Fatalf("%v %v, want [4 -1]", resp, err)
+		}
+		_, err = c.CallUnary(context.Background(), connect.NewRequest(&lrspv1.PredictBatchRequest{Items: []*lrspv1.PredictItem{{User: "nobody", Features: []float64{1, 2, 3}}}}))
+		if connect.CodeOf(err) != connect.CodeNotFound {
+			t.Fatalf("unknown user: %v, want not found", err)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"encoding/binary"
 	"math"
 	"runtime"
 	"strings"
@@ -12,19 +13,20 @@ import (
 	lrspv1 "github.com/lrsp/lrsp/api/gen/lrsp/v1"
 )
 
-// sameBatch reports whether a and b hold the same items, comparing
-// features bit for bit (NaNs included) and treating nil and empty alike.
-func sameBatch(a, b *lrspv1.PredictBatchRequest) bool {
-	if len(a.Items) != len(b.Items) {
+// sameBatch reports whether a holds the items of b, comparing features
+// bit for bit (NaNs included), and whether it marks the items with
+// non-finite features.
+func sameBatch(a *batchRequest, b *lrspv1.PredictBatchRequest) bool {
+	if a.len() != len(b.Items) || len(a.ends) != len(b.Items) || len(a.finite) != len(b.Items) {
 		return false
 	}
-	for i := range a.Items {
-		x, y := a.Items[i], b.Items[i]
-		if x.GetUser() != y.GetUser() || len(x.GetFeatures()) != len(y.GetFeatures()) {
+	for i, y := range b.Items {
+		x := a.features(i)
+		if a.users[i] != y.GetUser() || len(x) != len(y.GetFeatures()) || a.finite[i] != allFinite(y.GetFeatures()) {
 			return false
 		}
-		for j := range x.Features {
-			if math.Float64bits(x.Features[j]) != math.Float64bits(y.Features[j]) {
+		for j := range x {
+			if math.Float64bits(x[j]) != math.Float64bits(y.Features[j]) {
 				return false
 			}
 		}
@@ -108,7 +110,8 @@ func FuzzDecodeBatch(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var want, got lrspv1.PredictBatchRequest
+		var want lrspv1.PredictBatchRequest
+		var got batchRequest
 		werr := proto.Unmarshal(b, &want)
 		gerr := decodeBatch(b, &got, math.MaxInt)
 		switch {
@@ -124,25 +127,28 @@ func FuzzDecodeBatch(f *testing.F) {
 // decoded batch does not alias its input and that the item bound is
 // applied before allocating.
 func TestDecodeBatch(t *testing.T) {
+	// One batchRequest for all seeds: decodeBatch reuses its slices, as
+	// it does those of the server's pool.
+	var got batchRequest
 	for _, b := range batchSeeds(t) {
-		var want, got lrspv1.PredictBatchRequest
+		var want lrspv1.PredictBatchRequest
 		werr := proto.Unmarshal(b, &want)
 		gerr := decodeBatch(b, &got, math.MaxInt)
 		if (werr == nil) != (gerr == nil) || werr == nil && !sameBatch(&got, &want) {
-			t.Errorf("%x: proto.Unmarshal %v, %v; decodeBatch %v, %v", b, &want, werr, &got, gerr)
+			t.Errorf("%x: proto.Unmarshal %v, %v; decodeBatch %+v, %v", b, &want, werr, got, gerr)
 		}
 	}
 	req := &lrspv1.PredictBatchRequest{Items: []*lrspv1.PredictItem{{User: "u1", Features: []float64{1, 2}}, {User: "u2", Features: []float64{3}}}}
 	b, _ := proto.Marshal(req)
-	var got lrspv1.PredictBatchRequest
+	got = batchRequest{}
 	if err := decodeBatch(b, &got, 2); err != nil || !sameBatch(&got, req) {
-		t.Fatalf("decodeBatch = %v, %v", &got, err)
+		t.Fatalf("decodeBatch = %+v, %v", got, err)
 	}
 	for i := range b {
 		b[i] = 0
 	}
 	if !sameBatch(&got, req) {
-		t.Fatalf("the decoded batch changed with its input: %v", &got)
+		t.Fatalf("the decoded batch changed with its input: %+v", got)
 	}
 	b, _ = proto.Marshal(req)
 	if err := decodeBatch(b, &got, 1); err == nil || !strings.Contains(err.Error(), "2 items exceed the batch limit of 1") {
@@ -161,5 +167,25 @@ func TestDecodeBatch(t *testing.T) {
 	}
 	if n := after.TotalAlloc - before.TotalAlloc; n > 64<<10 {
 		t.Fatalf("decodeBatch allocated %d bytes refusing 1M items over the bound", n)
+	}
+}
+
+// TestPutLittleEndian checks the byte copy of packed features against
+// decoding each float64 on its own, for every length up to 20.
+func TestPutLittleEndian(t *testing.T) {
+	for n := range 21 {
+		v := make([]byte, 8*n)
+		want := make([]float64, n)
+		for i := range want {
+			want[i] = math.Float64frombits(uint64(i+1)*0x9e3779b97f4a7c15 ^ uint64(n))
+			binary.LittleEndian.PutUint64(v[8*i:], math.Float64bits(want[i]))
+		}
+		got := make([]float64, n)
+		putLittleEndian(got, v)
+		for i := range got {
+			if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+				t.Fatalf("n = %d: element %d is %x, want %x", n, i, math.Float64bits(got[i]), math.Float64bits(want[i]))
+			}
+		}
 	}
 }

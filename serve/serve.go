@@ -165,6 +165,7 @@ type Server struct {
 	slots   chan struct{}       // bounds live personalizers
 
 	scratch sync.Pool // *scratch
+	batches sync.Pool // *batchRequest: the slices of binary API requests
 }
 
 // scratch holds per-request buffers reused across requests.
@@ -178,6 +179,10 @@ type scratch struct {
 	out    []byte
 	req    PredictRequest
 	preds  []float64
+	// thetas holds each item's theta_i during predictAll; fallback the
+	// theta of unknown users.
+	thetas   [][]float64
+	fallback []float64
 }
 
 // New returns a Server for st. The caller keeps ownership of st and closes
@@ -214,7 +219,7 @@ func New(st *store.Store, opt Options) (*Server, error) {
 		s.inflight = make(chan struct{}, opt.MaxInFlight)
 	}
 	s.scratch.New = func() any {
-		sc := &scratch{x: make([]float64, s.din), theta: make([]float64, m.Dim)}
+		sc := &scratch{x: make([]float64, s.din), theta: make([]float64, m.Dim), fallback: make([]float64, m.Dim)}
 		if n := m.Network; n != nil {
 			w := slices.Max(n.Sizes)
 			sc.phi, sc.sa, sc.sb = make([]float64, m.Dim), make([]float64, w), make([]float64, w)
@@ -518,8 +523,8 @@ func (s *Server) putScratch(sc *scratch) {
 	if cap(sc.out) > 8<<20 {
 		sc.out = nil
 	}
-	if cap(sc.req.Requests) > 10000 || cap(sc.x) > 1<<20 {
-		sc.req, sc.x, sc.preds = PredictRequest{}, nil, nil
+	if cap(sc.req.Requests) > 10000 || cap(sc.x) > 1<<20 || cap(sc.thetas) > 10000 {
+		sc.req, sc.x, sc.preds, sc.thetas = PredictRequest{}, nil, nil, nil
 	}
 	s.scratch.Put(sc)
 }
@@ -635,28 +640,42 @@ func (s *Server) predictAll(n int, user func(int) string, x func(int) []float64,
 		}
 		return nil
 	}
+	if cap(sc.thetas) < n {
+		sc.thetas = make([][]float64, n)
+	}
+	thetas := sc.thetas[:n]
+	defer clear(thetas) // keep no theta_i alive in the pool
 	var missing string
 	err := s.st.View(func(rd store.Reader) error {
 		// View runs this a second time if a write overlapped the first
 		// run: start afresh.
 		missing = ""
+		var fallback []float64
+		// First each item's theta_i: the store cache's copy, which stays
+		// valid, or (without the cache) one in sc.theta, used at once.
 		for i := range n {
-			ok, err := rd.Get(user(i), &sc.u)
+			theta, ok, err := rd.Theta(user(i), &sc.u, sc.theta)
 			if err != nil {
 				return err
 			}
-			u := &sc.u
 			if !ok {
 				if s.opt.Unknown != eval.UnknownGlobal {
 					missing = user(i)
 					return nil
 				}
-				fb := s.st.Fallback()
-				u = &fb
+				if fallback == nil {
+					fb := s.st.Fallback()
+					fallback = s.m.Theta(&fb, sc.fallback)
+				}
+				theta = fallback
 			}
-			s.m.Theta(u, sc.theta)
-			preds[i] = s.predict(x(i), sc)
+			if len(theta) > 0 && &theta[0] == &sc.theta[0] {
+				preds[i] = s.predictTheta(x(i), theta, sc)
+				theta = nil
+			}
+			thetas[i] = theta
 		}
+		s.predictThetas(x, thetas, preds, sc)
 		return nil
 	})
 	if err != nil {
@@ -673,10 +692,45 @@ func (s *Server) predictAll(n int, user func(int) string, x func(int) []float64,
 // replace x for a model with a network, and the logistic loss's link turns
 // the score into a probability.
 func (s *Server) predict(x []float64, sc *scratch) float64 {
+	return s.predictTheta(x, sc.theta, sc)
+}
+
+// predictThetas sets preds[i] to the prediction for input features x(i)
+// with theta_i in thetas[i], for each i with a theta_i. Without a network,
+// it computes four items at a time with dot4, which sums each as dot does.
+func (s *Server) predictThetas(x func(int) []float64, thetas [][]float64, preds []float64, sc *scratch) {
+	i := 0
+	if s.net == nil {
+		for ; i+4 <= len(thetas); i += 4 {
+			t := thetas[i : i+4 : i+4]
+			if t[0] == nil || t[1] == nil || t[2] == nil || t[3] == nil {
+				for k := range t {
+					if t[k] != nil {
+						preds[i+k] = s.predictTheta(x(i+k), t[k], sc)
+					}
+				}
+				continue
+			}
+			z0, z1, z2, z3 := dot4(x(i), x(i+1), x(i+2), x(i+3), t[0], t[1], t[2], t[3])
+			if s.prob {
+				z0, z1, z2, z3 = logistic.Sigmoid(z0), logistic.Sigmoid(z1), logistic.Sigmoid(z2), logistic.Sigmoid(z3)
+			}
+			preds[i], preds[i+1], preds[i+2], preds[i+3] = z0, z1, z2, z3
+		}
+	}
+	for ; i < len(thetas); i++ {
+		if thetas[i] != nil {
+			preds[i] = s.predictTheta(x(i), thetas[i], sc)
+		}
+	}
+}
+
+// predictTheta is predict with theta_i in theta.
+func (s *Server) predictTheta(x, theta []float64, sc *scratch) float64 {
 	if s.net != nil {
 		x = s.net.Forward(x, sc.phi, sc.sa, sc.sb)
 	}
-	z := dot(x, sc.theta)
+	z := dot(x, theta)
 	if s.prob {
 		return logistic.Sigmoid(z)
 	}
@@ -700,6 +754,23 @@ func dot(a, b []float64) float64 {
 		s += v * b[i]
 	}
 	return s
+}
+
+// dot4 returns dot(a0, b0), dot(a1, b1), dot(a2, b2) and dot(a3, b3),
+// each the same sum in the same order as dot's, so equal bit for bit; the
+// four chains of additions are interleaved so that they overlap in the
+// CPU (a single chain waits on each addition). All have a0's length.
+func dot4(a0, a1, a2, a3, b0, b1, b2, b3 []float64) (s0, s1, s2, s3 float64) {
+	n := len(a0)
+	a1, a2, a3 = a1[:n], a2[:n], a3[:n]
+	b0, b1, b2, b3 = b0[:n], b1[:n], b2[:n], b3[:n]
+	for i, v := range a0 {
+		s0 += v * b0[i]
+		s1 += a1[i] * b1[i]
+		s2 += a2[i] * b2[i]
+		s3 += a3[i] * b3[i]
+	}
+	return s0, s1, s2, s3
 }
 
 // appendPrediction appends {"user":id,"prediction":p}, with

@@ -2,7 +2,9 @@ package store
 
 import (
 	"hash/maphash"
+	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/lrsp/lrsp/model"
 )
@@ -24,6 +26,16 @@ import (
 // transaction. A miss is added to the cache only while seq equals g (checked
 // under the shard's lock, which the writer's removal also takes), so a value
 // read before a write can never be added after the write's removal.
+//
+// Theta. Reader.Theta keeps each cached user's theta_i = theta_0 + U w_i +
+// b_i on its entry, computed (by model.Model.Theta, so bit for bit what a
+// prediction without the cache uses) the first time it is asked for, when
+// the shard has room for its 8 d bytes: a theta_i never evicts a user, and
+// adding a user drops other users' theta_i before it evicts any, so the
+// cache holds as many users as it would without them. A theta_i is a
+// function of the entry's parameters, which never change, and of the
+// store's model, which never changes either, so it needs no invalidation
+// of its own: a write removes the whole entry.
 
 // DefaultCacheBytes is the bound on the user cache's memory for a zero
 // Options.CacheBytes.
@@ -50,11 +62,15 @@ type cacheShard struct {
 	max   int64 // bound on bytes
 }
 
-// cachedUser holds one user's parameters; it is never modified once in the
-// cache.
+// cachedUser holds one user's parameters, which are never modified once in
+// the cache, and, once Reader.Theta has asked for it and while the shard
+// has room for it, the user's theta_i, a function of them and of the
+// store's model; theta changes only under the shard's lock, and a theta
+// once loaded stays valid (it is never modified).
 type cachedUser struct {
 	w, value []float64
 	index    []int32
+	theta    atomic.Pointer[[]float64]
 }
 
 func newUserCache(maxBytes int64) *userCache {
@@ -70,17 +86,29 @@ func (c *userCache) shard(id string) *cacheShard {
 	return &c.shards[maphash.String(c.seed, id)%cacheShards]
 }
 
+// entryBytes estimates the bytes that id's entry e holds, its theta
+// included once set; the caller holds the shard's lock.
 func entryBytes(id string, e *cachedUser) int64 {
-	return int64(cacheEntryOverhead + len(id) + 8*len(e.w) + 8*len(e.value) + 4*len(e.index))
+	n := int64(cacheEntryOverhead + len(id) + 8*len(e.w) + 8*len(e.value) + 4*len(e.index))
+	if t := e.theta.Load(); t != nil {
+		n += int64(8 * len(*t))
+	}
+	return n
+}
+
+// lookup returns the entry of id, or nil.
+func (c *userCache) lookup(id string) *cachedUser {
+	sh := c.shard(id)
+	sh.mu.RLock()
+	e := sh.users[id]
+	sh.mu.RUnlock()
+	return e
 }
 
 // get copies the cached parameters of id into u, reusing its slices, and
 // reports whether id was cached.
 func (c *userCache) get(id string, u *model.User) bool {
-	sh := c.shard(id)
-	sh.mu.RLock()
-	e := sh.users[id]
-	sh.mu.RUnlock()
+	e := c.lookup(id)
 	if e == nil {
 		return false
 	}
@@ -92,30 +120,44 @@ func (c *userCache) get(id string, u *model.User) bool {
 
 // add caches a copy of u's parameters under id if valid() holds under the
 // shard's lock, evicting other users of the shard as needed to stay within
-// its bound.
-func (c *userCache) add(id string, u *model.User, valid func() bool) {
+// its bound, and returns the new entry, or nil if it added none.
+func (c *userCache) add(id string, u *model.User, valid func() bool) *cachedUser {
 	n := len(u.W) + len(u.Value)
 	buf := make([]float64, n)
 	copy(buf, u.W)
 	copy(buf[len(u.W):], u.Value)
 	e := &cachedUser{w: buf[:len(u.W):len(u.W)], value: buf[len(u.W):], index: append([]int32(nil), u.Index...)}
+	// The key must not keep a larger string alive (such as all the user
+	// IDs of the request that read it).
+	id = strings.Clone(id)
 	size := entryBytes(id, e)
 	sh := c.shard(id)
 	if size > sh.max {
-		return
+		return nil
 	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if !valid() {
-		return
+		return nil
 	}
 	if old := sh.users[id]; old != nil {
 		sh.bytes -= entryBytes(id, old)
 		delete(sh.users, id)
 	}
-	// Map iteration starts at a random place: this evicts users at random,
-	// which for any access pattern keeps the cache no worse than a random
-	// subset of the store.
+	// Room is made first by dropping the theta_i of other users, so that
+	// keeping theta_i never costs the cache a user; then by evicting
+	// users. Map iteration starts at a random place: this drops and evicts
+	// at random, which for any access pattern keeps the cache no worse
+	// than a random subset of the store.
+	for _, v := range sh.users {
+		if sh.bytes+size <= sh.max {
+			break
+		}
+		if t := v.theta.Load(); t != nil {
+			v.theta.Store(nil)
+			sh.bytes -= int64(8 * len(*t))
+		}
+	}
 	for k, v := range sh.users {
 		if sh.bytes+size <= sh.max {
 			break
@@ -125,6 +167,55 @@ func (c *userCache) add(id string, u *model.User, valid func() bool) {
 	}
 	sh.users[id] = e
 	sh.bytes += size
+	return e
+}
+
+// thetaFits reports whether the shard of id has room for a theta of d
+// values without dropping anything.
+func (c *userCache) thetaFits(id string, d int) bool {
+	sh := c.shard(id)
+	sh.mu.RLock()
+	fits := sh.bytes+int64(8*d) <= sh.max
+	sh.mu.RUnlock()
+	return fits
+}
+
+// setTheta sets the theta of id's entry e to t unless it has one or the
+// shard has no room for t: a theta never evicts a user (see add). An entry
+// that is no longer in the cache may take t, uncounted.
+func (c *userCache) setTheta(id string, e *cachedUser, t []float64) {
+	sh := c.shard(id)
+	size := int64(8 * len(t))
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if e.theta.Load() != nil {
+		return
+	}
+	if sh.users[id] != e {
+		e.theta.Store(&t)
+		return
+	}
+	if sh.bytes+size > sh.max {
+		return
+	}
+	e.theta.Store(&t)
+	sh.bytes += size
+}
+
+// theta returns the theta of e: its cached one, or one computed with m and
+// cached if the shard has room, or else one computed into dst (length
+// m.Dim), which the caller must not keep.
+func (c *userCache) theta(id string, e *cachedUser, m *model.Model, dst []float64) []float64 {
+	if t := e.theta.Load(); t != nil {
+		return *t
+	}
+	u := model.User{ID: id, W: e.w, Index: e.index, Value: e.value}
+	if !c.thetaFits(id, m.Dim) {
+		return m.Theta(&u, dst)
+	}
+	t := m.Theta(&u, make([]float64, m.Dim))
+	c.setTheta(id, e, t)
+	return t
 }
 
 // remove drops id from the cache.

@@ -147,7 +147,8 @@ type Options struct {
 	// holding the store open prevents; 0 means one second.
 	LockTimeout time.Duration
 	// CacheBytes bounds the memory of the cache of decoded users that View
-	// reads through (an estimate: about 300 bytes a user at r = k = 10);
+	// reads through (an estimate: about 300 bytes a user at r = k = 10,
+	// and 8 d bytes more for the theta_i of users read with Reader.Theta);
 	// 0 means DefaultCacheBytes and a negative value disables the cache.
 	// When the cache is full, users are evicted at random.
 	CacheBytes int64
@@ -535,6 +536,42 @@ func (r Reader) Get(id string, u *model.User) (bool, error) {
 		v.s.cache.add(id, u, func() bool { return v.s.seq.Load() == v.seq })
 	}
 	return true, nil
+}
+
+// Theta returns theta_i = theta_0 + U w_i + b_i of the user id, equal bit
+// for bit to what model.Model.Theta computes from the store's model and the
+// user's parameters, and reports whether the user exists. Reading through
+// the user cache, it returns the cache's copy, computed once per cached
+// user while the cache has room for it, which the caller must not modify
+// and which stays valid after fn returns; otherwise it computes theta_i
+// into dst, which must hold the model's dimension, and returns dst (so a
+// result that is not dst may be kept), decoding the user into u (reusing
+// its slices, as Get does) when it is not cached. Errors are those of Get.
+func (r Reader) Theta(id string, u *model.User, dst []float64) ([]float64, bool, error) {
+	v := r.v
+	if v.cached {
+		if e := v.s.cache.lookup(id); e != nil {
+			return v.s.cache.theta(id, e, v.s.m, dst[:v.s.m.Dim]), true, nil
+		}
+	}
+	b, err := v.bucket()
+	if err != nil {
+		return nil, false, err
+	}
+	rec := b.Get([]byte(id))
+	if rec == nil {
+		return nil, false, nil
+	}
+	if err := decodeUser([]byte(id), rec, v.s.m, u, !v.s.legacy()); err != nil {
+		return nil, false, fmt.Errorf("user %q: %w", id, err)
+	}
+	u.ID = id
+	if v.cached {
+		if e := v.s.cache.add(id, u, func() bool { return v.s.seq.Load() == v.seq }); e != nil {
+			return v.s.cache.theta(id, e, v.s.m, dst[:v.s.m.Dim]), true, nil
+		}
+	}
+	return v.s.m.Theta(u, dst[:v.s.m.Dim]), true, nil
 }
 
 // View runs fn with a Reader over one consistent snapshot of the store. A

@@ -141,7 +141,7 @@ requests and closes the store.`,
 	f.Int64Var(&opt.MaxBodyBytes, "max-body", 32<<20, "largest request body in bytes")
 	f.IntVar(&opt.MaxBatch, "max-batch", 10000, "largest number of items in a batch predict")
 	f.IntVar(&opt.MaxSamples, "max-samples", 1000, "largest number of samples in a personalization")
-	f.Int64Var(&cacheBytes, "user-cache-bytes", 0, "memory for decoded users kept between requests, about 300 bytes a user at r = k = 10 (0: 128 MiB, negative: no cache)")
+	f.Int64Var(&cacheBytes, "user-cache-bytes", 0, "memory for decoded users and their theta_i kept between requests, about 300 + 8 d bytes a user at r = k = 10 (0: 128 MiB, negative: no cache)")
 	f.DurationVar(&t.ReadHeader, "read-header-timeout", 0, "header read timeout (0: 5s)")
 	f.DurationVar(&t.Read, "read-timeout", 0, "request read timeout (0: 30s)")
 	f.DurationVar(&t.Write, "write-timeout", 0, "response write timeout (0: 60s)")
