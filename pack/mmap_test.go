@@ -326,3 +326,63 @@ func TestScanAfterClose(t *testing.T) {
 		}
 	}
 }
+
+// TestScanVerifiesOnceUntilWritten checks that a mapped File verifies a
+// user's checksum on its first Scan only, and again after the file is
+// written in place (its modification time changed): a byte of a user's
+// data changed then is a checksum error, as it is on the ReadAt path,
+// which verifies every Scan.
+func TestScanVerifiesOnceUntilWritten(t *testing.T) {
+	if !mapped {
+		t.Skip("no memory maps on this system")
+	}
+	data := synthData(t, synth.Options{Users: 20, Samples: 10, Dim: 6, Rank: 2, Sparsity: 1, Noise: 0.1, Seed: 6})
+	for _, open := range []struct {
+		name string
+		fn   func(string) (*pack.File, error)
+	}{{"mapped", pack.Open}, {"readat", pack.OpenReadAt}} {
+		t.Run(open.name, func(t *testing.T) {
+			path := write(t, data.Train, pack.Float64)
+			p, err := open.fn(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			if _, err := scanRanges(p, [][2]int{{0, p.NumUsers()}}); err != nil {
+				t.Fatal(err)
+			}
+			for i := range p.NumUsers() {
+				if got := pack.Verified(p, i); got != pack.Mapped(p) {
+					t.Fatalf("user %d: verified %v after a Scan, want %v", i, got, pack.Mapped(p))
+				}
+			}
+			// Flip a byte of the last user's data in place, and move the
+			// modification time as a write does.
+			f, err := os.OpenFile(path, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := f.Stat()
+			if err != nil {
+				t.Fatal(err)
+			}
+			at := p.DataBytes() - 3 // inside the last user's features
+			b := make([]byte, 1)
+			if _, err := f.ReadAt(b, pack.DataStart(p)+at); err != nil {
+				t.Fatal(err)
+			}
+			b[0] ^= 0x40
+			if _, err := f.WriteAt(b, pack.DataStart(p)+at); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			if err := os.Chtimes(path, st.ModTime().Add(time.Second), st.ModTime().Add(time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			_, err = scanRanges(p, [][2]int{{0, p.NumUsers()}})
+			if err == nil || !strings.Contains(err.Error(), "checksum mismatch") || !strings.Contains(err.Error(), path) {
+				t.Fatalf("Scan after an in-place write: %v, want a checksum mismatch naming %s", err, path)
+			}
+		})
+	}
+}

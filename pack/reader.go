@@ -11,6 +11,8 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/lrsp/lrsp/dataset"
@@ -18,14 +20,17 @@ import (
 )
 
 // File is an open packed data file. It implements dataset.Source: Scan
-// reads users from the file and verifies each user's checksum on every
-// call. Only the index (IDs, sample counts, offsets, input row numbers) is
-// held in memory.
+// reads users from the file and verifies each user's checksum. Only the
+// index (IDs, sample counts, offsets, input row numbers) is held in memory.
 //
 // Where the system allows it (unix), Open maps the file into memory
 // read-only and Scan reads the mapping: the file's pages in the page cache,
-// without copying them. Elsewhere, or when the file cannot be mapped, Scan
-// reads with one sequential ReadAt per call into a buffer of its Scratch.
+// without copying them. It then verifies a user's checksum the first time
+// it reads the user, and again only after the file's size or modification
+// time has changed (an in-place write), which every Scan checks; the pages
+// it verified are the pages it reads again. Elsewhere, or when the file
+// cannot be mapped, Scan reads with one sequential ReadAt per call into a
+// buffer of its Scratch and verifies every user it reads.
 // A mapped file that is truncated while open makes Scan return an error
 // rather than crash the program. A file replaced by renaming another onto
 // its path, as lrsp writes files, is unaffected: the File reads the file it
@@ -40,9 +45,15 @@ type File struct {
 	f    *os.File
 	// mu is held shared by each Scan and exclusively by Close, so that the
 	// mapping is never unmapped under a Scan.
-	mu        sync.RWMutex
-	closed    bool
-	mem       []byte // the whole file, mapped read-only; nil: read with ReadAt
+	mu     sync.RWMutex
+	closed bool
+	mem    []byte // the whole file, mapped read-only; nil: read with ReadAt
+	// With mem, verified has bit i%32 of word i/32 set once user i's
+	// checksum has matched, and stamp is the file's size and modification
+	// time when it last did (see checkStamp).
+	verified  []atomic.Uint32
+	stampMu   sync.Mutex
+	stamp     fileStamp
 	d         int
 	prec      Precision
 	target    bool
@@ -78,6 +89,10 @@ func openFile(path string, mapped bool) (*File, error) {
 		// A file that cannot be mapped is read with ReadAt instead.
 		if mem, err := mapFile(f, size); err == nil {
 			pf.mem = mem
+			pf.verified = make([]atomic.Uint32, (len(pf.ids)+31)/32)
+			if st, err := f.Stat(); err == nil {
+				pf.stamp = stampOf(st)
+			}
 		}
 	}
 	return pf, nil
@@ -296,7 +311,7 @@ func (p *File) DataBytes() int64 {
 }
 
 // Scan implements dataset.Source: it reads users lo..hi-1, verifies their
-// checksums, widens float32 features to float64 (one user at a time, into
+// checksums (see File), widens float32 features to float64 (one user at a time, into
 // a buffer of sc that stays in cache) and calls fn. Float64 features are
 // passed in place, without a copy, on little-endian machines.
 //
@@ -325,6 +340,9 @@ func (p *File) Scan(lo, hi int, sc *dataset.Scratch, fn func(i int, x, y []float
 				err = p.fault(r)
 			}
 		}()
+		if err := p.checkStamp(); err != nil {
+			return err
+		}
 		return p.scan(lo, hi, p.mem[p.dataStart+start:p.dataStart+end:p.dataStart+end], start, sc, fn)
 	}
 	n := int(end - start)
@@ -336,6 +354,35 @@ func (p *File) Scan(lo, hi int, sc *dataset.Scratch, fn func(i int, x, y []float
 		return fmt.Errorf("pack: read %s: %w", p.path, err)
 	}
 	return p.scan(lo, hi, buf, start, sc, fn)
+}
+
+// fileStamp is what says that a file was written in place: its size and
+// modification time.
+type fileStamp struct {
+	size  int64
+	mtime time.Time
+}
+
+func stampOf(st os.FileInfo) fileStamp { return fileStamp{st.Size(), st.ModTime()} }
+
+// checkStamp forgets which users' checksums have matched when the mapped
+// file's size or modification time is not what it was when they did, so
+// that Scan verifies them again.
+func (p *File) checkStamp() error {
+	st, err := p.f.Stat()
+	if err != nil {
+		return fmt.Errorf("pack: read %s: %w", p.path, err)
+	}
+	now := stampOf(st)
+	p.stampMu.Lock()
+	defer p.stampMu.Unlock()
+	if now != p.stamp {
+		for q := range p.verified {
+			p.verified[q].Store(0)
+		}
+		p.stamp = now
+	}
+	return nil
 }
 
 // fault returns the error for the panic value r of a Scan of the mapping:
@@ -358,8 +405,13 @@ func (p *File) scan(lo, hi int, buf []byte, start int64, sc *dataset.Scratch, fn
 	for i := lo; i < hi; i++ {
 		m := p.m[i]
 		b := buf[p.off[i]-start : p.off[i]-start+p.size(m)]
-		if crc32.Checksum(b, castagnoli) != p.crc[i] {
-			return fmt.Errorf("pack: read %s: user %q: checksum mismatch: the file is corrupted", p.path, p.ids[i])
+		if p.verified == nil || p.verified[i/32].Load()&(1<<(i%32)) == 0 {
+			if crc32.Checksum(b, castagnoli) != p.crc[i] {
+				return fmt.Errorf("pack: read %s: user %q: checksum mismatch: the file is corrupted", p.path, p.ids[i])
+			}
+			if p.verified != nil {
+				p.verified[i/32].Or(1 << (i % 32))
+			}
 		}
 		var y []float64
 		if p.target {
