@@ -490,20 +490,10 @@ func (s *solver) topColumns(x []float64, m, k, skip int, dst []int) []int {
 }
 
 // bestScore is bestColumn on the incremental search: the column with the
-// largest positive normalised correlation (the first of equals), or -1, in
-// one loop that normalises and selects.
+// largest positive normalised correlation (the first of equals), or -1,
+// normalised and selected by vec.ScoreMax.
 func (s *solver) bestScore(x []float64, m int) int {
-	corr := s.zeroedScores(x, m, -1)
-	ipn := s.ipnorm[:len(corr)]
-	best, bj := 0.0, -1
-	for j, c := range corr {
-		v := c * ipn[j] * c
-		corr[j] = v
-		if v > best {
-			best, bj = v, j
-		}
-	}
-	return bj
+	return vec.ScoreMax(s.zeroedScores(x, m, -1), s.ipnorm)
 }
 
 // zeroedScores sets s.corr = X^T resid with the entries of the support

@@ -536,16 +536,10 @@ func (s *solver) projectedNorms(x []float64, m int) {
 				for k := 0; k < c; k++ {
 					vec.Axpy(-R[k*r+c], s.proj[k*d:(k+1)*d], pc)
 				}
-				inv := 1 / R[c*r+c]
-				for j := range pc {
-					pc[j] *= inv
-				}
+				vec.Scale(1/R[c*r+c], pc)
 			}
 			for c := 0; c < r; c++ {
-				row := s.proj[c*d : (c+1)*d]
-				for j, v := range row {
-					s.pnorm[j] -= v * v
-				}
+				vec.SubSquares(s.pnorm, s.proj[c*d:(c+1)*d])
 			}
 		}
 	}
@@ -554,15 +548,7 @@ func (s *solver) projectedNorms(x []float64, m int) {
 	for _, v := range s.pnorm {
 		tot += math.Abs(v)
 	}
-	floor := 1e-10 * tot / float64(d)
-	for j, v := range s.pnorm {
-		if v <= floor {
-			s.pnorm[j] = 0
-			s.ipnorm[j] = 0
-		} else {
-			s.ipnorm[j] = 1 / v
-		}
-	}
+	vec.InvAbove(s.pnorm, s.ipnorm, 1e-10*tot/float64(d))
 }
 
 // lsqFull is lsq by forming and factoring the whole system: what lsq does

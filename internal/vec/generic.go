@@ -52,3 +52,41 @@ func widenGeneric(dst []float64, src []float32) {
 		dst[i] = float64(v)
 	}
 }
+
+func subSquaresGeneric(dst, x []float64) {
+	x = x[:len(dst)]
+	for j, v := range x {
+		dst[j] -= v * v
+	}
+}
+
+func scaleGeneric(alpha float64, x []float64) {
+	for j := range x {
+		x[j] *= alpha
+	}
+}
+
+func invAboveGeneric(v, inv []float64, floor float64) {
+	inv = inv[:len(v)]
+	for j, a := range v {
+		if a <= floor {
+			v[j], inv[j] = 0, 0
+		} else {
+			inv[j] = 1 / a
+		}
+	}
+}
+
+// scoreMaxGeneric is ScoreMax from index lo on, given the best score and
+// its index so far.
+func scoreMaxGeneric(c, w []float64, lo int, best float64, bj int) (float64, int) {
+	w = w[:len(c)]
+	for j := lo; j < len(c); j++ {
+		v := c[j] * w[j] * c[j]
+		c[j] = v
+		if v > best {
+			best, bj = v, j
+		}
+	}
+	return best, bj
+}

@@ -119,6 +119,74 @@ func AddSquares(dst, x []float64) {
 	}
 }
 
+// SubSquares sets dst[j] -= x[j]*x[j] for j < len(dst), rounding each
+// product before the subtraction (no fused multiply-add), as the Go
+// expression does: the assembly and the pure-Go loop give the same bits.
+// x must be at least as long as dst.
+func SubSquares(dst, x []float64) {
+	if len(x) < len(dst) {
+		panic("vec: SubSquares: x shorter than dst")
+	}
+	n := 0
+	if useAsm {
+		n = len(dst) &^ 3
+		subSquares4Asm(dst[:n], x[:n])
+	}
+	subSquaresGeneric(dst[n:], x[n:len(dst)])
+}
+
+// Scale sets x[j] *= alpha for every j.
+func Scale(alpha float64, x []float64) {
+	n := 0
+	if useAsm {
+		n = len(x) &^ 3
+		scale4Asm(alpha, x[:n])
+	}
+	scaleGeneric(alpha, x[n:])
+}
+
+// InvAbove sets, for j < len(v), v[j] and inv[j] to 0 where v[j] <= floor,
+// and inv[j] = 1/v[j] elsewhere (a NaN v[j] is not at or below floor: its
+// inv[j] is NaN). The assembly and the pure-Go loop give the same bits. inv
+// must be at least as long as v.
+func InvAbove(v, inv []float64, floor float64) {
+	if len(inv) < len(v) {
+		panic("vec: InvAbove: inv shorter than v")
+	}
+	n := 0
+	if useAsm {
+		n = len(v) &^ 3
+		invAbove4Asm(v[:n], inv[:n], floor)
+	}
+	invAboveGeneric(v[n:], inv[n:len(v)], floor)
+}
+
+// ScoreMax sets c[j] = (c[j]*w[j])*c[j] for j < len(c), the scores of
+// correlations c with weights w, and returns the index of the first of the
+// largest scores above zero, or -1 when none is (NaN scores never count).
+// The assembly and the pure-Go loop give the same scores and index. w must
+// be at least as long as c.
+func ScoreMax(c, w []float64) int {
+	if len(w) < len(c) {
+		panic("vec: ScoreMax: w shorter than c")
+	}
+	best, bj, n := 0.0, -1, 0
+	if useAsm && len(c) >= 4 {
+		n = len(c) &^ 3
+		lane, idx := [4]float64{}, [4]float64{-1, -1, -1, -1}
+		scoreMax4Asm(c[:n], w[:n], &lane, &idx)
+		// Each lane holds its first largest score: the first of the
+		// largest overall is the lowest index among the lanes' equals.
+		for l, v := range lane {
+			if j := int(idx[l]); j >= 0 && (v > best || v == best && j < bj) {
+				best, bj = v, j
+			}
+		}
+	}
+	_, bj = scoreMaxGeneric(c, w, n, best, bj)
+	return bj
+}
+
 // Widen sets dst[i] = float64(src[i]) for i < len(dst): it converts
 // float32 data, as a packed file stores it, to the float64 that the other
 // kernels compute on. The conversion is exact, so the assembly and the

@@ -65,3 +65,25 @@ func mulVecTransAsm(dst, x, v []float64) {
 		axpyAsm(v[i], x[i*d:(i+1)*d], dst)
 	}
 }
+
+// subSquares4Asm sets dst[j] -= x[j]*x[j] for j < len(dst)&^3, rounding
+// the product first; len(x) >= len(dst).
+//
+//go:noescape
+func subSquares4Asm(dst, x []float64)
+
+// scale4Asm sets x[j] *= alpha for j < len(x)&^3.
+//
+//go:noescape
+func scale4Asm(alpha float64, x []float64)
+
+// invAbove4Asm is InvAbove for j < len(v)&^3; len(inv) >= len(v).
+//
+//go:noescape
+func invAbove4Asm(v, inv []float64, floor float64)
+
+// scoreMax4Asm is ScoreMax's loop for j < len(c)&^3, with per-lane bests
+// and indices (see vec_amd64.s); len(w) >= len(c).
+//
+//go:noescape
+func scoreMax4Asm(c, w []float64, best, idx *[4]float64)

@@ -389,3 +389,138 @@ widen_tail:
 widen_done:
 	VZEROUPPER
 	RET
+
+// func subSquares4Asm(dst, x []float64)
+//
+// dst[j] -= x[j]*x[j] for j < len(dst)&^3, the product rounded before the
+// subtraction (no fused multiply-add), as the pure-Go loop computes it.
+TEXT ·subSquares4Asm(SB), NOSPLIT, $0-48
+	MOVQ dst_base+0(FP), DI
+	MOVQ dst_len+8(FP), CX
+	MOVQ x_base+24(FP), SI
+	ANDQ $-4, CX
+	XORQ AX, AX
+	CMPQ AX, CX
+	JGE  subsq_done
+
+subsq_loop:
+	VMOVUPD (SI)(AX*8), Y0
+	VMULPD  Y0, Y0, Y0
+	VMOVUPD (DI)(AX*8), Y1
+	VSUBPD  Y0, Y1, Y1               // dst - x*x
+	VMOVUPD Y1, (DI)(AX*8)
+	ADDQ    $4, AX
+	CMPQ    AX, CX
+	JLT     subsq_loop
+
+subsq_done:
+	VZEROUPPER
+	RET
+
+// func scale4Asm(alpha float64, x []float64)
+//
+// x[j] *= alpha for j < len(x)&^3.
+TEXT ·scale4Asm(SB), NOSPLIT, $0-32
+	VBROADCASTSD alpha+0(FP), Y2
+	MOVQ         x_base+8(FP), SI
+	MOVQ         x_len+16(FP), CX
+	ANDQ         $-4, CX
+	XORQ         AX, AX
+	CMPQ         AX, CX
+	JGE          scale_done
+
+scale_loop:
+	VMOVUPD (SI)(AX*8), Y0
+	VMULPD  Y2, Y0, Y0
+	VMOVUPD Y0, (SI)(AX*8)
+	ADDQ    $4, AX
+	CMPQ    AX, CX
+	JLT     scale_loop
+
+scale_done:
+	VZEROUPPER
+	RET
+
+// func invAbove4Asm(v, inv []float64, floor float64)
+//
+// For j < len(v)&^3: v[j], inv[j] = 0, 0 where v[j] <= floor, else
+// inv[j] = 1/v[j] (v[j] kept); a NaN v[j] is not <= floor, as in Go.
+TEXT ·invAbove4Asm(SB), NOSPLIT, $0-56
+	MOVQ         v_base+0(FP), SI
+	MOVQ         v_len+8(FP), CX
+	MOVQ         inv_base+24(FP), DI
+	VBROADCASTSD floor+48(FP), Y4
+	MOVQ         $0x3ff0000000000000, BX   // 1.0
+	MOVQ         BX, X5
+	VBROADCASTSD X5, Y5
+	ANDQ         $-4, CX
+	XORQ         AX, AX
+	CMPQ         AX, CX
+	JGE          inv_done
+
+inv_loop:
+	VMOVUPD (SI)(AX*8), Y0
+	VCMPPD  $0x12, Y4, Y0, Y1        // v <= floor, ordered (false for NaN)
+	VDIVPD  Y0, Y5, Y2               // 1 / v
+	VANDNPD Y2, Y1, Y2               // 0 where v <= floor
+	VANDNPD Y0, Y1, Y0
+	VMOVUPD Y0, (SI)(AX*8)
+	VMOVUPD Y2, (DI)(AX*8)
+	ADDQ    $4, AX
+	CMPQ    AX, CX
+	JLT     inv_loop
+
+inv_done:
+	VZEROUPPER
+	RET
+
+// func scoreMax4Asm(c, w []float64, best, idx *[4]float64)
+//
+// For j < len(c)&^3: c[j] = (c[j]*w[j])*c[j]; lane l of best and idx
+// (which start at 0 and -1) keeps the largest of the c[j] with j%4 == l
+// that exceed it and its index (as a float64), the first of equals: a
+// value replaces the lane's only when greater (ordered: never for NaN).
+TEXT ·scoreMax4Asm(SB), NOSPLIT, $0-64
+	MOVQ         c_base+0(FP), SI
+	MOVQ         c_len+8(FP), CX
+	MOVQ         w_base+24(FP), DI
+	MOVQ         best+48(FP), R8
+	MOVQ         idx+56(FP), R9
+	VMOVUPD      (R8), Y6                 // lane bests
+	VMOVUPD      (R9), Y7                 // lane indices
+	MOVQ         $0x4010000000000000, BX  // 4.0
+	MOVQ         BX, X5
+	VBROADCASTSD X5, Y5
+	MOVQ         $0x3ff0000000000000, BX  // 1.0
+	MOVQ         BX, X0
+	VBROADCASTSD X0, Y0
+	VXORPD       Y4, Y4, Y4
+	VADDPD       Y0, Y4, Y1               // 1
+	VADDPD       Y1, Y0, Y2               // 2
+	VADDPD       Y2, Y0, Y3               // 3
+	VUNPCKLPD    Y1, Y4, Y4               // lanes 0,1 of (0, 1) in each half
+	VUNPCKLPD    Y3, Y2, Y2               // (2, 3) in each half
+	VPERM2F128   $0x20, Y2, Y4, Y4        // Y4 = (0, 1, 2, 3): the indices of this block
+	ANDQ         $-4, CX
+	XORQ         AX, AX
+	CMPQ         AX, CX
+	JGE          score_done
+
+score_loop:
+	VMOVUPD (SI)(AX*8), Y0
+	VMULPD  (DI)(AX*8), Y0, Y1       // c*w
+	VMULPD  Y0, Y1, Y1               // (c*w)*c
+	VMOVUPD Y1, (SI)(AX*8)
+	VCMPPD  $0x1e, Y6, Y1, Y2        // score > best, ordered
+	VBLENDVPD Y2, Y1, Y6, Y6
+	VBLENDVPD Y2, Y4, Y7, Y7
+	VADDPD  Y5, Y4, Y4
+	ADDQ    $4, AX
+	CMPQ    AX, CX
+	JLT     score_loop
+
+score_done:
+	VMOVUPD Y6, (R8)
+	VMOVUPD Y7, (R9)
+	VZEROUPPER
+	RET

@@ -595,3 +595,108 @@ func FuzzAddMulVecTrans(f *testing.F) {
 		checkAddMulVecTrans(t, v[:m*d], v[m*d:m*d+m], v[m*d+m:m*d+m+d])
 	})
 }
+
+// specialCase returns n values in a sub-slice off elements into a buffer
+// with NaN guards after it (see slice), a tenth of them zeros, infinities,
+// NaNs or negative, so that the kernels' comparisons meet every kind.
+func specialCase(rng *rand.Rand, n, off int) []float64 {
+	s := slice(rng, n, off)
+	special := []float64{0, math.Copysign(0, -1), math.Inf(1), math.Inf(-1), math.NaN(), -1, 1e-300, 1e300}
+	for i := range s {
+		if rng.IntN(10) == 0 {
+			s[i] = special[rng.IntN(len(special))]
+		}
+	}
+	return s
+}
+
+// sameBits fails unless got and want are equal bit for bit.
+func sameBits(t *testing.T, name string, got, want []float64) {
+	t.Helper()
+	for j := range want {
+		if math.Float64bits(got[j]) != math.Float64bits(want[j]) {
+			t.Errorf("%s: [%d] = %v, pure Go %v", name, j, got[j], want[j])
+			return
+		}
+	}
+}
+
+// checkRowKernels holds SubSquares, Scale, InvAbove and ScoreMax on a and
+// b (len(b) >= len(a)) to their pure-Go loops, bit for bit, and checks
+// that they write nothing past a and b's lengths (NaN guards).
+func checkRowKernels(t *testing.T, a, b []float64, alpha, floor float64) {
+	t.Helper()
+	n := len(a)
+	name := fmt.Sprintf("n=%d", n)
+	guarded := func(s []float64) []float64 { // a copy of s with NaN guards after it
+		buf := make([]float64, len(s)+4)
+		for i := range buf {
+			buf[i] = math.NaN()
+		}
+		copy(buf, s)
+		return buf[:len(s)]
+	}
+	guards := func(kernel string, s []float64) {
+		for i, v := range s[len(s):cap(s)] {
+			if !math.IsNaN(v) {
+				t.Errorf("%s %s: wrote %v past the slice (index %d)", name, kernel, v, len(s)+i)
+			}
+		}
+	}
+
+	got, want := guarded(a), guarded(a)
+	SubSquares(got, b)
+	subSquaresGeneric(want, b[:n])
+	sameBits(t, name+" SubSquares", got, want)
+	guards("SubSquares", got)
+
+	got, want = guarded(a), guarded(a)
+	Scale(alpha, got)
+	scaleGeneric(alpha, want)
+	sameBits(t, name+" Scale", got, want)
+	guards("Scale", got)
+
+	got, want = guarded(a), guarded(a)
+	gi, wi := guarded(b[:n]), guarded(b[:n])
+	InvAbove(got, gi, floor)
+	invAboveGeneric(want, wi, floor)
+	sameBits(t, name+" InvAbove v", got, want)
+	sameBits(t, name+" InvAbove inv", gi, wi)
+	guards("InvAbove", got)
+	guards("InvAbove", gi)
+
+	got, want = guarded(a), guarded(a)
+	j := ScoreMax(got, b)
+	_, wj := scoreMaxGeneric(want, b[:n], 0, 0, -1)
+	sameBits(t, name+" ScoreMax", got, want)
+	if j != wj {
+		t.Errorf("%s ScoreMax: index %d, pure Go %d", name, j, wj)
+	}
+	guards("ScoreMax", got)
+}
+
+func TestRowKernels(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	for _, n := range sizes {
+		for off := 0; off < 4; off++ {
+			a, b := specialCase(rng, n, off), specialCase(rng, n+off, (off+1)%4)
+			checkRowKernels(t, a, b, rng.NormFloat64(), 0.1)
+			// Ties: ScoreMax must return the first of equal largest scores
+			// whichever lane of the assembly holds them.
+			for i := range a {
+				a[i], b[i] = float64(1+rng.IntN(3)), 1
+			}
+			checkRowKernels(t, a, b, 2, 1.5)
+		}
+	}
+}
+
+func FuzzRowKernels(f *testing.F) {
+	f.Add([]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 0xff, 0, 0xfe, 0}, uint8(1), int8(3), int8(1))
+	f.Add(make([]byte, 70), uint8(3), int8(-2), int8(0))
+	f.Fuzz(func(t *testing.T, data []byte, off uint8, alpha, floor int8) {
+		v := fuzzSplit(data, off)
+		n := len(v) / 2
+		checkRowKernels(t, v[:n], v[n:], float64(alpha)/4, float64(floor)/8)
+	})
+}
