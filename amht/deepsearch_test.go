@@ -2,12 +2,14 @@ package amht
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
 
 	"github.com/lrsp/lrsp/internal/linalg"
+	"github.com/lrsp/lrsp/internal/vec"
 	"github.com/lrsp/lrsp/synth"
 )
 
@@ -209,5 +211,68 @@ func BenchmarkFinalPass(b *testing.B) {
 			}
 			b.ReportMetric(float64(fits)/float64(b.N), "fits/user")
 		})
+	}
+}
+
+// BenchmarkFinalSearch measures what the final per-user pass's deep search
+// buys over cheaper searches, to the same U: on populations of d = 100 or
+// 200, m = 20 to 60, r = k = 5, noise 0.1 (1000 users each), U trained to
+// convergence (at most 40 rounds, tolerance 1e-4), then every user fitted
+// by the deep search (as the final pass does), by the ordinary search
+// (greedy pursuit and HTP, as the rounds do), and by the deep search
+// bounded to DeepFits of 50 per unit of the support bound. It reports the
+// mean squared parameter error against the truth (param-err, what the
+// final pass is for), the training MSE and the time per user.
+//
+//	go test ./amht -run '^$' -bench FinalSearch -benchtime 1x
+func BenchmarkFinalSearch(b *testing.B) {
+	for _, c := range []struct{ d, m int }{{100, 20}, {200, 20}, {100, 30}, {100, 40}, {100, 60}} {
+		const r, k, users = 5, 5, 1000
+		data, err := synth.Generate(synth.Options{Users: users, Samples: c.m, Dim: c.d, Rank: r, Sparsity: k, Noise: 0.1, Seed: 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		res, err := Train(context.Background(), data.Train, nil, Options{Rank: r, Sparsity: k, Rounds: 40, Tolerance: 1e-4})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ut := linalg.TransposeInto(nil, c.d, r, res.Model.U)
+		for _, p := range []struct {
+			name     string
+			deep     bool
+			deepFits int
+		}{{"deep", true, 0}, {"ordinary", false, 0}, {"deep-bounded-50", true, 50 * k}} {
+			b.Run(fmt.Sprintf("d=%d/m=%d/search=%s", c.d, c.m, p.name), func(b *testing.B) {
+				s := newSolver(c.d, r, k, c.m, PursuitSwap, 0)
+				s.deepFits = p.deepFits
+				out := userFit{w: make([]float64, r), idx: make([]int32, k), val: make([]float64, k)}
+				var perr, mse float64
+				for b.Loop() {
+					perr, mse = 0, 0
+					for i := range data.Train.Users {
+						us := &data.Train.Users[i]
+						s.solve(us.X, us.Y, ut, 0, p.deep, nil, &out)
+						mse += out.rss / float64(c.m)
+						theta := make([]float64, c.d)
+						for j := range theta {
+							theta[j] = vec.Dot(res.Model.U[j*r:(j+1)*r], out.w)
+						}
+						for q := range out.nnz {
+							theta[out.idx[q]] += out.val[q]
+						}
+						truth, err := data.Truth.Theta(us.ID)
+						if err != nil {
+							b.Fatal(err)
+						}
+						for j, v := range truth {
+							perr += (theta[j] - v) * (theta[j] - v)
+						}
+					}
+				}
+				b.ReportMetric(perr/users, "param-err")
+				b.ReportMetric(mse/users, "train-mse")
+				b.ReportMetric(b.Elapsed().Seconds()/float64(b.N)/users*1e6, "us/user")
+			})
+		}
 	}
 }
