@@ -5,6 +5,7 @@ import (
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
+	"gonum.org/v1/gonum/floats"
 
 	"github.com/lrsp/lrsp/internal/linalg"
 	"github.com/lrsp/lrsp/internal/vec"
@@ -536,7 +537,7 @@ func (s *solver) projectedNorms(x []float64, m int) {
 				for k := 0; k < c; k++ {
 					vec.Axpy(-R[k*r+c], s.proj[k*d:(k+1)*d], pc)
 				}
-				vec.Scale(1/R[c*r+c], pc)
+				floats.Scale(1/R[c*r+c], pc)
 			}
 			for c := 0; c < r; c++ {
 				vec.SubSquares(s.pnorm, s.proj[c*d:(c+1)*d])

@@ -60,12 +60,6 @@ func subSquaresGeneric(dst, x []float64) {
 	}
 }
 
-func scaleGeneric(alpha float64, x []float64) {
-	for j := range x {
-		x[j] *= alpha
-	}
-}
-
 func invAboveGeneric(v, inv []float64, floor float64) {
 	inv = inv[:len(v)]
 	for j, a := range v {

@@ -135,16 +135,6 @@ func SubSquares(dst, x []float64) {
 	subSquaresGeneric(dst[n:], x[n:len(dst)])
 }
 
-// Scale sets x[j] *= alpha for every j.
-func Scale(alpha float64, x []float64) {
-	n := 0
-	if useAsm {
-		n = len(x) &^ 3
-		scale4Asm(alpha, x[:n])
-	}
-	scaleGeneric(alpha, x[n:])
-}
-
 // InvAbove sets, for j < len(v), v[j] and inv[j] to 0 where v[j] <= floor,
 // and inv[j] = 1/v[j] elsewhere (a NaN v[j] is not at or below floor: its
 // inv[j] is NaN). The assembly and the pure-Go loop give the same bits. inv

@@ -72,11 +72,6 @@ func mulVecTransAsm(dst, x, v []float64) {
 //go:noescape
 func subSquares4Asm(dst, x []float64)
 
-// scale4Asm sets x[j] *= alpha for j < len(x)&^3.
-//
-//go:noescape
-func scale4Asm(alpha float64, x []float64)
-
 // invAbove4Asm is InvAbove for j < len(v)&^3; len(inv) >= len(v).
 //
 //go:noescape

@@ -417,30 +417,6 @@ subsq_done:
 	VZEROUPPER
 	RET
 
-// func scale4Asm(alpha float64, x []float64)
-//
-// x[j] *= alpha for j < len(x)&^3.
-TEXT ·scale4Asm(SB), NOSPLIT, $0-32
-	VBROADCASTSD alpha+0(FP), Y2
-	MOVQ         x_base+8(FP), SI
-	MOVQ         x_len+16(FP), CX
-	ANDQ         $-4, CX
-	XORQ         AX, AX
-	CMPQ         AX, CX
-	JGE          scale_done
-
-scale_loop:
-	VMOVUPD (SI)(AX*8), Y0
-	VMULPD  Y2, Y0, Y0
-	VMOVUPD Y0, (SI)(AX*8)
-	ADDQ    $4, AX
-	CMPQ    AX, CX
-	JLT     scale_loop
-
-scale_done:
-	VZEROUPPER
-	RET
-
 // func invAbove4Asm(v, inv []float64, floor float64)
 //
 // For j < len(v)&^3: v[j], inv[j] = 0, 0 where v[j] <= floor, else

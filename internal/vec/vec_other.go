@@ -16,6 +16,5 @@ func addSquaresAsm(dst, x []float64)        { addSquaresGeneric(dst, x) }
 func widenAsm(dst []float64, src []float32) { widenGeneric(dst, src) }
 
 func subSquares4Asm(dst, x []float64)                    {}
-func scale4Asm(alpha float64, x []float64)               {}
 func invAbove4Asm(v, inv []float64, floor float64)       {}
 func scoreMax4Asm(c, w []float64, best, idx *[4]float64) {}
