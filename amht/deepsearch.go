@@ -312,6 +312,13 @@ type removed struct {
 	fit  []float64 // per candidate: the residual sum of squares with it added, NaN until known
 }
 
+// forgetFits marks every candidate's gain and fit unknown.
+func (e *removed) forgetFits() {
+	for q := range e.gain {
+		e.gain[q], e.fit[q] = math.NaN(), math.NaN()
+	}
+}
+
 // removedCache is the number of removals that a user's deep search keeps.
 const removedCache = 128
 
@@ -345,9 +352,7 @@ func (s *solver) removal(x []float64, m, member int) *removed {
 		e := &s.remScratch
 		e.rss = s.lsq(x, m, s.supp)
 		e.cand = s.topColumns(x, m, swapCandidates, member, e.cand)
-		for q := range e.gain {
-			e.gain[q], e.fit[q] = math.NaN(), math.NaN()
-		}
+		e.forgetFits()
 		return e
 	}
 	key := s.sortedKey(s.supp)
@@ -369,9 +374,7 @@ func (s *solver) removal(x []float64, m, member int) *removed {
 	e.hash, e.key = h, append(e.key[:0], key...)
 	e.rss = s.lsq(x, m, s.supp)
 	e.cand = s.topColumns(x, m, swapCandidates+1, -1, e.cand)
-	for q := range e.gain {
-		e.gain[q], e.fit[q] = math.NaN(), math.NaN()
-	}
+	e.forgetFits()
 	return e
 }
 

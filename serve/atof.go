@@ -83,17 +83,6 @@ func scanNumber(b []byte, i int) (end int, m uint64, e int, neg, fits, ok bool) 
 	return i, m, e, neg, fits, true
 }
 
-// parseDecimal converts the JSON number b to the nearest float64, ties to
-// even, as strconv.ParseFloat does, when decimalFloat can; otherwise it
-// reports false.
-func parseDecimal(b []byte) (float64, bool) {
-	end, m, e, neg, fits, ok := scanNumber(b, 0)
-	if !ok || !fits || end != len(b) {
-		return 0, false
-	}
-	return decimalFloat(m, e, neg)
-}
-
 // decimalFloat returns the float64 nearest to m * 10^e (negated if neg),
 // ties to even, as strconv.ParseFloat does, when |e| <= 19; otherwise it
 // reports false. Such numbers, which include every float64 printed in its

@@ -7,6 +7,17 @@ import (
 	"testing"
 )
 
+// parseDecimal converts the JSON number b to the nearest float64, ties to
+// even, as strconv.ParseFloat does, when decimalFloat can; otherwise it
+// reports false.
+func parseDecimal(b []byte) (float64, bool) {
+	end, m, e, neg, fits, ok := scanNumber(b, 0)
+	if !ok || !fits || end != len(b) {
+		return 0, false
+	}
+	return decimalFloat(m, e, neg)
+}
+
 // checkDecimal compares parseDecimal with strconv.ParseFloat on one JSON
 // number: where parseDecimal answers, the two agree bit for bit.
 func checkDecimal(t testing.TB, s string) bool {

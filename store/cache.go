@@ -140,10 +140,7 @@ func (c *userCache) add(id string, u *model.User, valid func() bool) *cachedUser
 	if !valid() {
 		return nil
 	}
-	if old := sh.users[id]; old != nil {
-		sh.bytes -= entryBytes(id, old)
-		delete(sh.users, id)
-	}
+	sh.drop(id)
 	// Room is made first by dropping the theta_i of other users, so that
 	// keeping theta_i never costs the cache a user; then by evicting
 	// users. Map iteration starts at a random place: this drops and evicts
@@ -222,11 +219,17 @@ func (c *userCache) theta(id string, e *cachedUser, m *model.Model, dst []float6
 func (c *userCache) remove(id string) {
 	sh := c.shard(id)
 	sh.mu.Lock()
+	sh.drop(id)
+	sh.mu.Unlock()
+}
+
+// drop removes id's entry, if any, from the shard, whose lock the caller
+// holds.
+func (sh *cacheShard) drop(id string) {
 	if old := sh.users[id]; old != nil {
 		sh.bytes -= entryBytes(id, old)
 		delete(sh.users, id)
 	}
-	sh.mu.Unlock()
 }
 
 // len returns the number of cached users.

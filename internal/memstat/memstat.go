@@ -37,10 +37,6 @@ func PeakRSS() uint64 { return peakRSS() }
 // cannot be read, as on systems other than Linux.
 func FileRSS() uint64 { return fileRSS() }
 
-// parseVmHWM returns the VmHWM line of a /proc/PID/status file in bytes,
-// or 0 when there is none or it does not parse.
-func parseVmHWM(r io.Reader) uint64 { return parseKB(r, "VmHWM:") }
-
 // parseKB returns the line of a /proc/PID/status file that starts with key,
 // a number of kB, in bytes, or 0 when there is none or it does not parse.
 func parseKB(r io.Reader, key string) uint64 {

@@ -16,7 +16,7 @@ func TestParseVmHWM(t *testing.T) {
 		{"not a number", "VmHWM:\t lots kB\n", 0},
 		{"empty", "", 0},
 	} {
-		if got := parseVmHWM(strings.NewReader(tc.status)); got != tc.want {
+		if got := parseKB(strings.NewReader(tc.status), "VmHWM:"); got != tc.want {
 			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
 		}
 	}
