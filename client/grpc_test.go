@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	lrspv1 "github.com/lrsp/lrsp/api/gen/lrsp/v1"
+	"github.com/lrsp/lrsp/serve"
 )
 
 // responseSeeds are encodings of PredictBatchResponse: packed and unpacked
@@ -126,7 +127,7 @@ func TestPredictPreparedChecksResponses(t *testing.T) {
 		{"too large", 200, "application/grpc", msg(make([]float64, 20)...), map[string]string{"Grpc-Status": "0"}, connect.CodeResourceExhausted, "for 2 items"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ts := grpcServer(t, func(w http.ResponseWriter, r *http.Request) {
 				for k := range tc.trail {
 					w.Header().Add("Trailer", k)
 				}
@@ -136,13 +137,7 @@ func TestPredictPreparedChecksResponses(t *testing.T) {
 				for k, v := range tc.trail {
 					w.Header().Set(k, v)
 				}
-			}))
-			p := new(http.Protocols)
-			p.SetHTTP1(true)
-			p.SetUnencryptedHTTP2(true)
-			ts.Config.Protocols = p
-			ts.Start()
-			defer ts.Close()
+			})
 			c, err := New(ts.URL, Options{Protocol: GRPC})
 			if err != nil {
 				t.Fatal(err)
@@ -187,7 +182,7 @@ func TestGRPCTimeout(t *testing.T) {
 // DeadlineExceeded when it has passed.
 func TestPredictPreparedDeadline(t *testing.T) {
 	seen := make(chan string, 1)
-	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ts := grpcServer(t, func(w http.ResponseWriter, r *http.Request) {
 		seen <- r.Header.Get("Grpc-Timeout")
 		w.Header().Add("Trailer", "Grpc-Status")
 		w.Header().Set("Content-Type", "application/grpc")
@@ -195,12 +190,7 @@ func TestPredictPreparedDeadline(t *testing.T) {
 		f, _ := grpcFrame(b)
 		w.Write(f)
 		w.Header().Set("Grpc-Status", "0")
-	}))
-	p := new(http.Protocols)
-	p.SetUnencryptedHTTP2(true)
-	ts.Config.Protocols = p
-	ts.Start()
-	defer ts.Close()
+	})
 	c, err := New(ts.URL, Options{Protocol: GRPC})
 	if err != nil {
 		t.Fatal(err)
@@ -222,4 +212,16 @@ func TestPredictPreparedDeadline(t *testing.T) {
 	if _, err := c.PredictPrepared(past, prep); connect.CodeOf(err) != connect.CodeDeadlineExceeded {
 		t.Fatalf("past deadline: %v, want deadline exceeded", err)
 	}
+}
+
+// grpcServer starts a test server of h that speaks HTTP/2 without TLS, as
+// lrsp serve does (serve.Protocols), for the client's gRPC calls; it is
+// closed when the test ends.
+func grpcServer(t *testing.T, h http.HandlerFunc) *httptest.Server {
+	t.Helper()
+	ts := httptest.NewUnstartedServer(h)
+	ts.Config.Protocols = serve.Protocols()
+	ts.Start()
+	t.Cleanup(ts.Close)
+	return ts
 }

@@ -73,6 +73,27 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// trainPacked trains AMHT-LRS streamed from data's training users
+// written to a packed file of precision prec, and compares the model with
+// data's truth.
+func trainPacked(t *testing.T, data *synth.Data, prec pack.Precision, opt amht.Options) (*amht.Result, eval.Recovery) {
+	t.Helper()
+	p, err := pack.Open(write(t, data.Train, prec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := amht.TrainSource(context.Background(), p, nil, opt)
+	p.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := eval.CompareTruth(res.Model, data.Truth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, rec
+}
+
 // TestTrainStreamed checks that training streamed from a packed float64
 // file gives the same model as training in memory, and that float32
 // storage still recovers noiseless data to relative error below 1e-5.
@@ -84,19 +105,7 @@ func TestTrainStreamed(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, prec := range []pack.Precision{pack.Float64, pack.Float32} {
-		p, err := pack.Open(write(t, data.Train, prec))
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := amht.TrainSource(context.Background(), p, nil, opt)
-		p.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		rec, err := eval.CompareTruth(res.Model, data.Truth)
-		if err != nil {
-			t.Fatal(err)
-		}
+		res, rec := trainPacked(t, data, prec, opt)
 		t.Logf("precision %d: %+v", prec, rec)
 		switch prec {
 		case pack.Float64:
@@ -333,19 +342,7 @@ func TestFloat32Accuracy(t *testing.T) {
 			t.Run(tt.name+"/"+upd.String(), func(t *testing.T) {
 				errs := map[pack.Precision]float64{}
 				for _, prec := range []pack.Precision{pack.Float64, pack.Float32} {
-					p, err := pack.Open(write(t, data.Train, prec))
-					if err != nil {
-						t.Fatal(err)
-					}
-					res, err := amht.TrainSource(context.Background(), p, nil, amht.Options{Rank: 3, Sparsity: 3, Update: upd, Tolerance: 1e-8})
-					p.Close()
-					if err != nil {
-						t.Fatal(err)
-					}
-					rec, err := eval.CompareTruth(res.Model, data.Truth)
-					if err != nil {
-						t.Fatal(err)
-					}
+					res, rec := trainPacked(t, data, prec, amht.Options{Rank: 3, Sparsity: 3, Update: upd, Tolerance: 1e-8})
 					t.Logf("precision %d: %d rounds, error %.3g, support %.3f", prec, len(res.Rounds), rec.ParamError, rec.SupportRecovered)
 					errs[prec] = rec.ParamError
 					if tt.noise == 0 && (rec.ParamError > tt.maxErr || rec.SupportRecovered != 1) {
